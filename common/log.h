@@ -1,0 +1,39 @@
+// Logging: human lines on a terminal, JSON lines for machines (--log-format json). Every line
+// goes through ScrubSecrets, so a password that slipped into a message is still masked.
+// Thread-safe; lines from several threads never interleave.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pgbaton {
+
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
+enum class LogFormat { kHuman, kJson };
+
+using LogFields = std::vector<std::pair<std::string, std::string>>;
+
+struct LogOptions {
+  LogLevel min_level = LogLevel::kInfo;  // lines below this are dropped
+  LogFormat format = LogFormat::kHuman;  // human: "19:26:24.123 info  message key=value"
+  int fd = 2;                            // where lines go (stderr)
+};
+
+void SetLogOptions(const LogOptions& options);
+const LogOptions& GetLogOptions();
+
+// Parses "debug|info|warning|error" and "human|json"; false for anything else.
+bool ParseLogLevel(std::string_view text, LogLevel* out);
+bool ParseLogFormat(std::string_view text, LogFormat* out);
+
+void Log(LogLevel level, std::string_view message, const LogFields& fields = {});
+inline void LogDebug(std::string_view m, const LogFields& f = {}) { Log(LogLevel::kDebug, m, f); }
+inline void LogInfo(std::string_view m, const LogFields& f = {}) { Log(LogLevel::kInfo, m, f); }
+inline void LogWarning(std::string_view m, const LogFields& f = {}) {
+  Log(LogLevel::kWarning, m, f);
+}
+inline void LogError(std::string_view m, const LogFields& f = {}) { Log(LogLevel::kError, m, f); }
+
+}  // namespace pgbaton

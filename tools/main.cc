@@ -1,0 +1,76 @@
+// pgbaton: moves a live PostgreSQL database to a new major version with about a second of
+// write pause. This file wires the verbs; each lives in its own folder under tools/.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "common/log.h"
+#include "tools/command.h"
+#include "tools/preflight/preflight_command.h"
+
+namespace pgbaton::tools {
+namespace {
+
+int Main(int argc, char** argv) {
+  GlobalOptions global;
+  CLI::App app{"pgbaton: move a live PostgreSQL database to a new major version", "pgbaton"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "pgbaton 0.1.0");
+  app.add_option("--name", global.name, "names the slot, publication, origin and queue")
+      ->envname("PGBATON_NAME")
+      ->capture_default_str();
+  app.add_option("--log-level", global.log_level, "debug, info, warning or error")
+      ->envname("PGBATON_LOG_LEVEL")
+      ->capture_default_str();
+  app.add_option("--log-format", global.log_format, "human or json")
+      ->envname("PGBATON_LOG_FORMAT")
+      ->capture_default_str();
+
+  std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
+  auto add = [&](std::unique_ptr<Command> c) {
+    CLI::App* sub = c->Register(&app);
+    sub->fallthrough();
+    commands.emplace_back(sub, std::move(c));
+  };
+  add(MakePreflightCommand(&global));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : ExitCodeOf(ErrorCode::kUsage);
+  }
+
+  LogOptions log;
+  if (!ParseLogLevel(global.log_level, &log.min_level) ||
+      !ParseLogFormat(global.log_format, &log.format)) {
+    std::fprintf(stderr, "error: invalid --log-level or --log-format\n");
+    return ExitCodeOf(ErrorCode::kUsage);
+  }
+  SetLogOptions(log);
+
+  for (auto& [sub, cmd] : commands) {
+    if (!sub->parsed()) continue;
+    Status s = cmd->Run();
+    if (!s.ok()) {
+      if (log.format == LogFormat::kJson) {
+        LogError(s.message(), {{"code", std::string(ErrorCodeName(s.code()))},
+                               {"exit_code", std::to_string(s.exit_code())},
+                               {"hint", s.hint()}});
+      } else {
+        std::fprintf(stderr, "error: %s\n", s.message().c_str());
+        if (!s.hint().empty()) std::fprintf(stderr, "hint: %s\n", s.hint().c_str());
+      }
+    }
+    return s.exit_code();
+  }
+  return ExitCodeOf(ErrorCode::kUsage);
+}
+
+}  // namespace
+}  // namespace pgbaton::tools
+
+int main(int argc, char** argv) { return pgbaton::tools::Main(argc, argv); }
