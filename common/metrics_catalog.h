@@ -1,0 +1,48 @@
+// The metrics pgbaton exposes, defined in one place (docs/reference/metrics.md describes each).
+// Code that moves data updates them through CatalogMetrics(); the endpoint started by
+// `--metrics-addr` renders Registry::Default(). Label values are the stable words below, never
+// free text (no conninfo, no SQL): a label must not leak a secret nor explode the series count.
+#pragma once
+
+#include "common/metrics.h"
+
+namespace pgbaton::metrics {
+
+// Label values, so that every part uses the same words.
+inline constexpr const char* kStageDecoded = "decoded";  // read from the slot by the decoder
+inline constexpr const char* kStageQueued = "queued";    // durable in the work queue
+inline constexpr const char* kStageApplied = "applied";  // committed on the target
+inline constexpr const char* kKindInsert = "insert";
+inline constexpr const char* kKindUpdate = "update";
+inline constexpr const char* kKindDelete = "delete";
+inline constexpr const char* kKindTruncate = "truncate";
+inline constexpr const char* kCopyPending = "pending";
+inline constexpr const char* kCopyCopying = "copying";
+inline constexpr const char* kCopyDone = "done";
+inline constexpr const char* kCopyFailed = "failed";
+
+struct Catalog {
+  // Positions, as the LSN's 64-bit value (exact up to 2^53 bytes of WAL, i.e. 8 PiB).
+  Gauge* source_lsn;         // pgbaton_source_lsn: the source's current WAL insert/flush position
+  Gauge* queue_durable_lsn;  // pgbaton_queue_durable_lsn: end LSN of the last durable queue record
+  Gauge* applied_lsn;        // pgbaton_applied_lsn: end LSN of the last transaction applied
+  Gauge* lag_bytes;          // pgbaton_lag_bytes: source_lsn - applied_lsn
+  Gauge* lag_seconds;        // pgbaton_lag_seconds: now - commit time of the last applied txn
+  CounterFamily* transactions_total;  // pgbaton_transactions_total{stage}
+  CounterFamily* changes_total;       // pgbaton_changes_total{kind}
+  CounterFamily* bytes_total;         // pgbaton_bytes_total{stage}
+  CounterFamily* errors_total;        // pgbaton_errors_total{code}: code = ErrorCodeName(...)
+  Gauge* queue_size_bytes;            // pgbaton_queue_size_bytes
+  Counter* copy_bytes_total;          // pgbaton_copy_bytes_total
+  GaugeFamily* copy_tables;           // pgbaton_copy_tables{state}
+  Histogram* apply_batch_size;        // pgbaton_apply_batch_size (transactions per batch)
+  Histogram* apply_batch_seconds;     // pgbaton_apply_batch_seconds
+};
+
+// The catalogue, registered in Registry::Default() on first call. Thread-safe.
+const Catalog& CatalogMetrics();
+
+// Registers the catalogue in `registry` (tests use their own registry). Idempotent per registry.
+Catalog RegisterCatalog(Registry* registry);
+
+}  // namespace pgbaton::metrics
