@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "tools/command.h"
+#include "tools/copy/copy_command.h"
 #include "tools/preflight/preflight_command.h"
 
 namespace pgbaton::tools {
@@ -36,6 +37,7 @@ int Main(int argc, char** argv) {
     commands.emplace_back(sub, std::move(c));
   };
   add(MakePreflightCommand(&global));
+  add(MakeCopyCommand(&global));
 
   try {
     app.parse(argc, argv);

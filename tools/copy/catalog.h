@@ -1,0 +1,77 @@
+// What the initial copy reads from the source catalog: the tables to copy (leaf relations that
+// hold rows, with their columns, size and replica identity), sequences and extensions, and the
+// --include/--exclude filters. Every query runs on a connection the caller has put inside the
+// copy's snapshot, so the list is exactly what that snapshot holds.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/pg.h"
+#include "common/status.h"
+
+namespace pgbaton::tools::copy {
+
+struct TableInfo {
+  uint32_t oid = 0;    // on the source
+  std::string schema;  // raw names, unquoted
+  std::string name;
+  std::string root_schema;  // the partition root (the table itself when not a partition)
+  std::string root_name;
+  std::vector<std::string> columns;  // raw names of copied columns (no generated ones), in order
+  uint64_t bytes = 0;                // heap size on disk (an estimate of what COPY moves)
+  char replica_identity = 'd';       // pg_class.relreplident
+  bool has_primary_key = false;
+  std::string int_key;  // a single-column integer primary key, for key ranges on 13 ("" if none)
+
+  // "schema.name" unquoted: the key used in the queue's metadata and in filters.
+  std::string Key() const { return schema + "." + name; }
+  std::string RootKey() const { return root_schema + "." + root_name; }
+  // Whether updates and deletes on this table can be replicated.
+  bool HasIdentity() const {
+    return replica_identity == 'f' || replica_identity == 'i' ||
+           (replica_identity == 'd' && has_primary_key);
+  }
+};
+
+struct SequenceInfo {
+  std::string schema;
+  std::string name;
+};
+
+// Glob filters on "schema.table" (`*`, `?`, `[...]`). A pattern without a dot matches the table
+// name in any schema. A table is selected when it matches some --include (or none are given) and
+// no --exclude. Partitions are selected by their root's name.
+class TableFilter {
+ public:
+  TableFilter(std::vector<std::string> include, std::vector<std::string> exclude)
+      : include_(std::move(include)), exclude_(std::move(exclude)) {}
+  bool Selects(const std::string& schema, const std::string& table) const;
+  bool filtering() const { return !include_.empty() || !exclude_.empty(); }
+
+ private:
+  std::vector<std::string> include_;
+  std::vector<std::string> exclude_;
+};
+
+struct TableList {
+  std::vector<TableInfo> selected;  // biggest first
+  std::vector<TableInfo> excluded;  // left out by the filter (pg_dump skips them too)
+};
+
+// Every user table that holds rows (relkind 'r', permanent, not an extension's), split by
+// `filter`. Errors: the connection's (kConnection, kPermission, ...).
+Result<TableList> ListTables(PgConn& conn, const TableFilter& filter);
+
+// Every user sequence (not an extension's).
+Result<std::vector<SequenceInfo>> ListSequences(PgConn& conn);
+
+// Extensions installed on the source (except plpgsql) that the target cannot create.
+// Errors: kNotFound naming the first missing one, with a hint to install it on the target.
+Status CheckExtensions(PgConn& source, PgConn& target);
+
+// "schema"."name" quoted for `conn`.
+std::string QualifiedName(const PgConn& conn, const std::string& schema, const std::string& name);
+
+}  // namespace pgbaton::tools::copy

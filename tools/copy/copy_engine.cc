@@ -1,0 +1,370 @@
+#include "tools/copy/copy_engine.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "common/log.h"
+#include "common/pg.h"
+#include "tools/copy/catalog.h"
+#include "tools/copy/data_copy.h"
+#include "tools/copy/post_data.h"
+#include "tools/copy/schema.h"
+#include "tools/copy/snapshot.h"
+
+namespace pgbaton::tools::copy {
+namespace {
+
+constexpr const char* kDone = "done";
+constexpr const char* kStarted = "started";
+constexpr const char* kCopying = "copying";
+
+// The test hook: a real SIGKILL at a named point, so crash tests are exact.
+void MaybeCrash(const CopyOptions& o, const std::string& point) {
+  if (!o.crash_at.empty() && o.crash_at == point) {
+    fflush(stdout);
+    fflush(stderr);
+    raise(SIGKILL);
+  }
+}
+
+// The queue's metadata, serialized (workers record tables concurrently).
+class Meta {
+ public:
+  explicit Meta(queue::WorkQueue* q) : q_(q) {}
+  Status Put(const std::string& key, const std::string& value) {
+    std::lock_guard<std::mutex> l(mu_);
+    return q_->PutMeta(key, value);
+  }
+  Result<std::string> Get(const std::string& key) {
+    std::lock_guard<std::mutex> l(mu_);
+    PGB_ASSIGN_OR_RETURN(std::optional<std::string> v, q_->GetMeta(key));
+    return v.value_or("");
+  }
+  Result<std::map<std::string, std::string>> List(const std::string& prefix) {
+    std::lock_guard<std::mutex> l(mu_);
+    return q_->ListMeta(prefix);
+  }
+
+ private:
+  queue::WorkQueue* q_;
+  std::mutex mu_;
+};
+
+Result<PgConn> Connect(const std::string& conninfo, const char* label) {
+  ConnectOptions co;
+  co.label = label;
+  co.application_name = "pgbaton copy";
+  return PgConn::Connect(conninfo, co);
+}
+
+Status CheckVersions(const CopyOptions& o, PgConn& src, PgConn& dst) {
+  if (dst.ServerMajor() < src.ServerMajor()) {
+    return Status::Error(ErrorCode::kVersion,
+                         fmt::format("target ({}) runs PostgreSQL {}, older than the source's {}",
+                                     dst.description(), dst.ServerMajor(), src.ServerMajor()),
+                         "migrate to a target of the same or a newer major version");
+  }
+  PGB_ASSIGN_OR_RETURN(int dump_major, PgDumpMajor(o.pg_dump));
+  if (dump_major < src.ServerMajor()) {
+    return Status::Error(
+        ErrorCode::kVersion,
+        fmt::format("pg_dump {} (\"{}\") cannot dump the schema of source ({}) running "
+                    "PostgreSQL {}: pg_dump must be at least as new as the source",
+                    dump_major, o.pg_dump, src.description(), src.ServerMajor()),
+        fmt::format("install the PostgreSQL {0} client (e.g. postgresql-client-{0}) and pass "
+                    "--pg-dump /usr/lib/postgresql/{0}/bin/pg_dump",
+                    src.ServerMajor()));
+  }
+  return Status::Ok();
+}
+
+Status CheckIdentity(const PgConn& src, const std::vector<TableInfo>& tables) {
+  std::vector<const TableInfo*> bad;
+  for (const auto& t : tables) {
+    if (!t.HasIdentity()) bad.push_back(&t);
+  }
+  if (bad.empty()) return Status::Ok();
+  const TableInfo& t = *bad.front();
+  std::string q = QualifiedName(src, t.schema, t.name);
+  std::string others;
+  if (bad.size() > 1) {
+    others = fmt::format(" (and {} more:", bad.size() - 1);
+    for (size_t i = 1; i < bad.size() && i < 6; ++i) others += " \"" + bad[i]->Key() + "\"";
+    others += bad.size() > 6 ? " ...)" : ")";
+  }
+  return Status::Error(
+      ErrorCode::kNoReplicaIdentity,
+      fmt::format("table \"{}\" on source ({}) has no primary key and no replica identity{}: "
+                  "its updates and deletes cannot be replicated",
+                  t.Key(), src.description(), others),
+      fmt::format("add a primary key, or run ALTER TABLE {} REPLICA IDENTITY FULL (or USING "
+                  "INDEX a unique index) on the source, or leave it out with --exclude '{}'",
+                  q, t.Key()));
+}
+
+// Creates the publication unless it exists: FOR ALL TABLES, or the selected roots when filtering.
+Status EnsurePublication(const CopyOptions& o, PgConn& src, const TableFilter& filter,
+                         const std::vector<TableInfo>& selected) {
+  PGB_ASSIGN_OR_RETURN(PgResult exists, src.ExecParams("SELECT 1 FROM pg_publication WHERE "
+                                                       "pubname = $1",
+                                                       {o.name}));
+  if (exists.rows() > 0) return Status::Ok();
+  std::string sql = fmt::format("CREATE PUBLICATION {} FOR ALL TABLES", src.QuoteIdent(o.name));
+  if (filter.filtering()) {
+    std::set<std::string> roots;
+    std::string list;
+    for (const auto& t : selected) {
+      if (!roots.insert(t.RootKey()).second) continue;
+      if (!list.empty()) list += ", ";
+      list += QualifiedName(src, t.root_schema, t.root_name);
+    }
+    sql = fmt::format("CREATE PUBLICATION {} FOR TABLE {}", src.QuoteIdent(o.name), list);
+  }
+  Status st = src.Run(sql);
+  if (!st.ok()) return st.WithContext(fmt::format("creating publication \"{}\"", o.name));
+  return Status::Ok();
+}
+
+Result<PgConn> OpenSnapshotSession(const CopyOptions& o, const SnapshotRef& snap) {
+  PGB_ASSIGN_OR_RETURN(PgConn conn, Connect(o.source, "source"));
+  PGB_RETURN_IF_ERROR(conn.Run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
+  Status st = conn.Run(fmt::format("SET TRANSACTION SNAPSHOT {}", conn.QuoteLiteral(snap.name)));
+  if (!st.ok()) {
+    return Status::Error(
+        ErrorCode::kSnapshotLost,
+        fmt::format("snapshot \"{}\" cannot be imported: {}", snap.name, st.message()),
+        "run the same command again: it copies at a new snapshot");
+  }
+  return conn;
+}
+
+Result<bool> TargetHasAll(PgConn& dst, const std::vector<TableInfo>& tables) {
+  for (const auto& t : tables) {
+    PGB_ASSIGN_OR_RETURN(PgResult r, dst.ExecParams("SELECT to_regclass($1) IS NOT NULL",
+                                                    {QualifiedName(dst, t.schema, t.name)}));
+    if (!r.GetBool(0, 0)) return false;
+  }
+  return true;
+}
+
+Status CheckTargetEmpty(PgConn& dst, const TableInfo& t) {
+  std::string q = QualifiedName(dst, t.schema, t.name);
+  auto r = dst.QueryValue(fmt::format("SELECT EXISTS (SELECT 1 FROM ONLY {})", q));
+  if (!r.ok()) {
+    if (r.status().code() == ErrorCode::kNotFound) {
+      return Status::Error(
+          ErrorCode::kNotFound,
+          fmt::format("table \"{}\" does not exist on target ({})", t.Key(), dst.description()),
+          "the schema on the target differs from the source's; copy into an "
+          "empty database");
+    }
+    return r.status();
+  }
+  if (*r == "t") {
+    return Status::Error(ErrorCode::kTargetNotEmpty,
+                         fmt::format("table \"{}\" on target ({}) already holds rows that this "
+                                     "copy did not write",
+                                     t.Key(), dst.description()),
+                         fmt::format("copy into an empty database, or empty it first (TRUNCATE "
+                                     "{}) if those rows are not needed",
+                                     q));
+  }
+  return Status::Ok();
+}
+
+Status CopySequences(PgConn& src, PgConn& dst, const std::vector<SequenceInfo>& seqs,
+                     Progress* progress) {
+  for (const auto& s : seqs) {
+    std::string qs = QualifiedName(src, s.schema, s.name);
+    PGB_ASSIGN_OR_RETURN(PgResult exists,
+                         dst.ExecParams("SELECT to_regclass($1) IS NOT NULL", {qs}));
+    if (exists.GetBool(0, 0)) {
+      PGB_ASSIGN_OR_RETURN(PgResult v,
+                           src.Exec(fmt::format("SELECT last_value, is_called FROM {}", qs)));
+      PGB_RETURN_IF_ERROR(dst.ExecParams("SELECT pg_catalog.setval($1::regclass, $2, $3)",
+                                         {qs, v.GetString(0, 0), v.GetString(0, 1)})
+                              .status());
+    }
+    progress->ItemDone();
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress) {
+  Meta meta(queue);
+  progress->BeginPhase("preflight");
+  PGB_ASSIGN_OR_RETURN(PgConn src, Connect(o.source, "source"));
+  PGB_ASSIGN_OR_RETURN(PgConn dst, Connect(o.target, "target"));
+  PGB_RETURN_IF_ERROR(CheckVersions(o, src, dst));
+  PGB_RETURN_IF_ERROR(CheckExtensions(src, dst));
+  TableFilter filter(o.include, o.exclude);
+  PGB_ASSIGN_OR_RETURN(TableList current, ListTables(src, filter));
+  if (filter.filtering() && current.selected.empty()) {
+    return Status::Error(
+        ErrorCode::kNotFound,
+        fmt::format("no table on source ({}) matches --include/--exclude", src.description()),
+        "patterns are globs on schema.table, e.g. 'public.*' or 'sales.order_*'");
+  }
+  PGB_RETURN_IF_ERROR(CheckIdentity(src, current.selected));
+
+  PGB_ASSIGN_OR_RETURN(auto states, meta.List("copy/state/"));
+  PGB_ASSIGN_OR_RETURN(std::string pre_phase, meta.Get("copy/phase/pre_data"));
+  auto state_of = [&](const TableInfo& t) {
+    auto it = states.find("copy/state/" + t.Key());
+    return it == states.end() ? std::string() : it->second;
+  };
+  bool need_snapshot = pre_phase != kDone;
+  for (const auto& t : current.selected) need_snapshot = need_snapshot || state_of(t) != kDone;
+
+  progress->BeginPhase("snapshot");
+  PGB_RETURN_IF_ERROR(EnsurePublication(o, src, filter, current.selected));
+  PGB_ASSIGN_OR_RETURN(bool slot_exists, SlotExists(src, o.name));
+  std::unique_ptr<SlotSnapshot> snap;
+  if (!slot_exists) {
+    // The first run: the slot that `pgbaton run` streams from; its consistent point is the
+    // oldest sync LSN, so the stream holds every change any table needs.
+    PGB_ASSIGN_OR_RETURN(snap, SlotSnapshot::Create(o.source, o.name, /*temporary=*/false));
+    PGB_RETURN_IF_ERROR(meta.Put("copy/slot", o.name));
+    PGB_RETURN_IF_ERROR(meta.Put("copy/consistent_lsn", snap->snapshot().lsn.ToString()));
+    LogInfo("created replication slot", {{"slot", o.name},
+                                         {"consistent_lsn", snap->snapshot().lsn.ToString()},
+                                         {"snapshot", snap->snapshot().name}});
+    MaybeCrash(o, "after-slot");
+  } else if (need_snapshot) {
+    // A resumed copy: the streaming slot stays as it is (it still holds the changes since its
+    // older consistent point); a temporary slot gives a fresh snapshot, whose later LSN becomes
+    // the sync LSN of the tables copied now. The temporary slot goes away with its session.
+    std::string temp = fmt::format("{}_copy_{}", o.name, getpid());
+    PGB_ASSIGN_OR_RETURN(snap, SlotSnapshot::Create(o.source, temp, /*temporary=*/true));
+    LogInfo("resuming the copy at a new snapshot",
+            {{"temporary_slot", temp}, {"sync_lsn", snap->snapshot().lsn.ToString()}});
+  }
+
+  if (snap) {
+    const SnapshotRef ref = snap->snapshot();
+    PGB_ASSIGN_OR_RETURN(PgConn snap_conn, OpenSnapshotSession(o, ref));
+    PGB_ASSIGN_OR_RETURN(TableList tables, ListTables(snap_conn, filter));
+
+    progress->BeginPhase("schema", 1);
+    if (pre_phase != kDone) {
+      PGB_ASSIGN_OR_RETURN(std::string pre, DumpSection(o, ref.name, "pre-data", tables.excluded));
+      PGB_ASSIGN_OR_RETURN(std::string post,
+                           DumpSection(o, ref.name, "post-data", tables.excluded));
+      PGB_RETURN_IF_ERROR(meta.Put("copy/post_data_sql", post));
+      // The restore is one transaction: if an earlier run got as far as committing it, every
+      // table is there and it must not run twice.
+      bool restored = false;
+      if (pre_phase == kStarted) {
+        PGB_ASSIGN_OR_RETURN(restored, TargetHasAll(dst, tables.selected));
+      }
+      if (!restored) {
+        PGB_RETURN_IF_ERROR(meta.Put("copy/phase/pre_data", kStarted));
+        PGB_RETURN_IF_ERROR(RestoreInOneTransaction(o, pre));
+      }
+      PGB_RETURN_IF_ERROR(meta.Put("copy/phase/pre_data", kDone));
+      progress->ItemDone();
+      MaybeCrash(o, "after-schema");
+    }
+
+    // Tables not done yet: a table we never started must be empty on the target; one we
+    // started is emptied (its rows are from an older snapshot or incomplete).
+    DataCopyJob job;
+    job.options = &o;
+    job.snapshot = ref;
+    for (const auto& t : tables.selected) {
+      std::string st = state_of(t);
+      if (st == kDone) continue;
+      if (st.empty()) {
+        PGB_RETURN_IF_ERROR(CheckTargetEmpty(dst, t));
+      } else {
+        PGB_RETURN_IF_ERROR(
+            dst.Run(fmt::format("TRUNCATE ONLY {}", QualifiedName(dst, t.schema, t.name))));
+      }
+      job.tables.push_back(t);
+    }
+    for (const auto& t : job.tables) {
+      PGB_RETURN_IF_ERROR(meta.Put("copy/state/" + t.Key(), kCopying));
+    }
+    PGB_ASSIGN_OR_RETURN(std::vector<Chunk> chunks,
+                         PlanChunks(snap_conn, job.tables, o.chunk_bytes));
+    for (const auto& t : job.tables) job.progress.push_back(progress->AddTable(t.Key(), t.bytes));
+    progress->BeginPhase("data", job.tables.size());
+    std::string lsn = ref.lsn.ToString();
+    job.on_table_done = [&](size_t i, PgConn& target) -> Status {
+      // The chunks committed asynchronously; a synchronous commit flushes the WAL past all of
+      // them before the table is recorded as done.
+      PGB_RETURN_IF_ERROR(
+          target.Run("BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT"));
+      const std::string key = job.tables[i].Key();
+      PGB_RETURN_IF_ERROR(meta.Put("sync_lsn/" + key, lsn));
+      PGB_RETURN_IF_ERROR(meta.Put("copy/state/" + key, kDone));
+      progress->ItemDone();
+      return Status::Ok();
+    };
+    job.on_chunk_done = [&](int n) { MaybeCrash(o, fmt::format("data:{}", n)); };
+    PGB_RETURN_IF_ERROR(snap->CheckAlive());
+    PGB_RETURN_IF_ERROR(CopyData(job, chunks));
+    MaybeCrash(o, "after-data");
+  }
+  // The snapshot is no longer needed: end the exporting session (a temporary slot is dropped).
+  snap.reset();
+
+  PGB_ASSIGN_OR_RETURN(std::string seq_phase, meta.Get("copy/phase/sequences"));
+  if (seq_phase != kDone) {
+    // Sequences are not transactional: their current values are at least the snapshot's.
+    PGB_ASSIGN_OR_RETURN(std::vector<SequenceInfo> seqs, ListSequences(src));
+    progress->BeginPhase("sequences", seqs.size());
+    PGB_RETURN_IF_ERROR(CopySequences(src, dst, seqs, progress));
+    PGB_RETURN_IF_ERROR(meta.Put("copy/phase/sequences", kDone));
+  }
+
+  PGB_ASSIGN_OR_RETURN(std::string post_phase, meta.Get("copy/phase/post_data"));
+  if (post_phase != kDone) {
+    PGB_ASSIGN_OR_RETURN(std::string post_sql, meta.Get("copy/post_data_sql"));
+    PGB_ASSIGN_OR_RETURN(auto built, meta.List("copy/post/"));
+    PostDataJob pj;
+    pj.options = &o;
+    pj.post_data = SplitPostData(post_sql);
+    for (const auto& t : current.selected) pj.table_bytes[t.Key()] = t.bytes;
+    pj.resuming = post_phase == kStarted;
+    pj.progress = progress;
+    pj.is_done = [&](size_t i) { return built.count(fmt::format("copy/post/{}", i)) > 0; };
+    int n_built = 0;
+    pj.mark_done = [&](size_t i) -> Status {
+      PGB_RETURN_IF_ERROR(meta.Put(fmt::format("copy/post/{}", i), kDone));
+      MaybeCrash(o, fmt::format("post-data:{}", ++n_built));
+      return Status::Ok();
+    };
+    size_t remaining = 0;
+    for (size_t i = 0; i < pj.post_data.entries.size(); ++i) remaining += pj.is_done(i) ? 0 : 1;
+    PGB_RETURN_IF_ERROR(meta.Put("copy/phase/post_data", kStarted));
+    progress->BeginPhase("post-data", remaining);
+    PGB_RETURN_IF_ERROR(RunPostData(pj));
+    PGB_RETURN_IF_ERROR(meta.Put("copy/phase/post_data", kDone));
+  }
+
+  PGB_ASSIGN_OR_RETURN(std::string analyze_phase, meta.Get("copy/phase/analyze"));
+  if (analyze_phase != kDone) {
+    std::vector<std::pair<std::string, std::string>> names;
+    std::set<std::string> seen;
+    for (const auto& t : current.selected) {
+      for (auto [s, n] : {std::pair{t.schema, t.name}, std::pair{t.root_schema, t.root_name}}) {
+        if (seen.insert(s + "." + n).second) names.emplace_back(s, n);
+      }
+    }
+    progress->BeginPhase("analyze", names.size());
+    PGB_RETURN_IF_ERROR(AnalyzeTables(o, names, progress));
+    PGB_RETURN_IF_ERROR(meta.Put("copy/phase/analyze", kDone));
+  }
+  return Status::Ok();
+}
+
+}  // namespace pgbaton::tools::copy

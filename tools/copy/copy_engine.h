@@ -1,0 +1,29 @@
+// The initial copy, end to end: publication and slot with an exported snapshot, schema
+// (pre-data), data in parallel, sequences, post-data in parallel waves, ANALYZE. Every step is
+// recorded in the work queue's metadata, so running it again after a crash finishes the job:
+// finished tables are kept, the rest are truncated and copied at a new snapshot whose LSN becomes
+// their sync LSN (DESIGN.md contract 4).
+//
+// Metadata keys (values are text):
+//   sync_lsn/<schema>.<table>     the LSN of the snapshot the table was copied at (read by apply)
+//   copy/state/<schema>.<table>   "copying" (started, possibly partial) or "done"
+//   copy/slot, copy/consistent_lsn  the streaming slot and the LSN its stream starts from
+//   copy/phase/pre_data | post_data | analyze   "started" or "done"
+//   copy/post_data_sql            pg_dump's post-data section, dumped with the first snapshot
+//   copy/post/<n>                 "done" for each post-data entry built
+#pragma once
+
+#include "common/status.h"
+#include "queue/work_queue.h"
+#include "tools/copy/copy_options.h"
+#include "tools/copy/progress.h"
+
+namespace pgbaton::tools::copy {
+
+// Runs (or resumes) the copy described by `options`, recording progress in `queue`'s metadata
+// and showing it on `progress`. Not thread-safe; one copy per queue at a time.
+// Errors: kVersion, kNoReplicaIdentity, kNotFound (extension, table), kTargetNotEmpty,
+// kSnapshotLost, kSlotInUse, kServerConfig, kConnection (retryable), kServerError, ...
+Status RunCopy(const CopyOptions& options, queue::WorkQueue* queue, Progress* progress);
+
+}  // namespace pgbaton::tools::copy

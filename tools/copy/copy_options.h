@@ -1,0 +1,32 @@
+// Options of the initial copy (`pgbaton copy`): plain values filled by the command from its flags.
+// The engine (copy_engine.h) reads nothing else: no argv, no environment.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pgbaton::tools::copy {
+
+struct CopyOptions {
+  std::string source;     // libpq conninfo of the old cluster
+  std::string target;     // libpq conninfo of the new cluster
+  std::string queue_dir;  // the RocksDB work queue whose metadata records progess and sync LSNs
+  std::string name = "pgbaton";         // names the slot and the publication
+  int jobs = 4;                         // parallel connections per side, for data and for indexes
+  std::vector<std::string> include;     // globs on "schema.table"; empty: every table
+  std::vector<std::string> exclude;     // globs on "schema.table"
+  uint64_t chunk_bytes = 256ull << 20;  // tables larger than this are split into ranges
+  bool binary = false;                  // COPY in binary format (both sides must agree on types)
+  bool no_owner = false;                // restore the schema without ownership (pg_dump --no-owner)
+  std::string maintenance_work_mem = "512MB";  // for index builds on the target
+  std::string pg_dump = "pg_dump";             // pg_dump binary (must be >= the source major)
+  std::string psql = "psql";                   // psql binary
+  int progress_interval_ms = 1000;             // how often progress is shown
+  bool progress_json = false;                  // JSON lines instead of a live bar
+  // Test hook: the process SIGKILLs itself at this point ("data:N" after N chunks,
+  // "post-data:N" after N post-data statements, "after-slot", "after-schema", "after-data").
+  std::string crash_at;
+};
+
+}  // namespace pgbaton::tools::copy

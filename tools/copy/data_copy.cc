@@ -1,0 +1,245 @@
+#include "tools/copy/data_copy.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace pgbaton::tools::copy {
+namespace {
+
+std::string ColumnList(const PgConn& c, const TableInfo& t) {
+  std::string out;
+  for (const auto& col : t.columns) {
+    if (!out.empty()) out += ", ";
+    out += c.QuoteIdent(col);
+  }
+  return out;
+}
+
+Status SnapshotLost(const SnapshotRef& snap, const Status& cause) {
+  return Status::Error(
+      ErrorCode::kSnapshotLost,
+      fmt::format("snapshot \"{}\" cannot be imported on source: {}", snap.name, cause.message()),
+      "the session that exported it ended; run the same command again: "
+      "finished tables are kept and the rest are copied at a new snapshot");
+}
+
+Result<PgConn> OpenSource(const CopyOptions& o, const SnapshotRef& snap, int worker) {
+  ConnectOptions co;
+  co.label = "source";
+  co.application_name = fmt::format("pgbaton copy {}", worker);
+  PGB_ASSIGN_OR_RETURN(PgConn src, PgConn::Connect(o.source, co));
+  PGB_RETURN_IF_ERROR(src.Run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
+  Status st = src.Run(fmt::format("SET TRANSACTION SNAPSHOT {}", src.QuoteLiteral(snap.name)));
+  if (!st.ok()) {
+    if (st.code() == ErrorCode::kConnection) return st;
+    return SnapshotLost(snap, st);
+  }
+  return src;
+}
+
+Result<PgConn> OpenTarget(const CopyOptions& o, int worker) {
+  ConnectOptions co;
+  co.label = "target";
+  co.application_name = fmt::format("pgbaton copy {}", worker);
+  PGB_ASSIGN_OR_RETURN(PgConn dst, PgConn::Connect(o.target, co));
+  // Durability comes from a synchronous commit per table before it is recorded as done.
+  PGB_RETURN_IF_ERROR(dst.Run("SET synchronous_commit = off"));
+  return dst;
+}
+
+// Ends a COPY IN on `dst` with an error so the target rolls it back, and drains its results.
+void AbortCopyIn(PgConn& dst, const char* why) {
+  PQputCopyEnd(dst.raw(), why);
+  while (PGresult* r = PQgetResult(dst.raw())) PQclear(r);
+}
+
+// Pipes one chunk from `src` to `dst`. Counts bytes into `p` as they pass.
+Status CopyChunk(PgConn& src, PgConn& dst, const TableInfo& t, const Chunk& c, bool binary,
+                 TableProgress* p) {
+  std::string table_src = QualifiedName(src, t.schema, t.name);
+  std::string format = binary ? " WITH (FORMAT binary)" : "";
+  std::string src_sql =
+      c.where.empty()
+          ? fmt::format("COPY {} ({}) TO STDOUT{}", table_src, ColumnList(src, t), format)
+          : fmt::format("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}", ColumnList(src, t),
+                        table_src, c.where, format);
+  std::string table_dst = QualifiedName(dst, t.schema, t.name);
+  // A whole table is emptied and loaded in one transaction, which lets COPY FREEZE write rows
+  // already frozen (no hint-bit rewrite or anti-wraparound vacuum on the target later).
+  bool whole = c.where.empty();
+  std::string opts;
+  if (binary) opts = "FORMAT binary";
+  if (whole) opts += opts.empty() ? "FREEZE" : ", FREEZE";
+  std::string dst_sql = fmt::format("COPY {} ({}) FROM STDIN{}", table_dst, ColumnList(dst, t),
+                                    opts.empty() ? "" : " WITH (" + opts + ")");
+  std::string what = fmt::format("copying table \"{}\"{}", t.Key(),
+                                 whole ? "" : fmt::format(" range ({})", c.where));
+
+  if (whole) {
+    PGB_RETURN_IF_ERROR(dst.Run("BEGIN"));
+    PGB_RETURN_IF_ERROR(dst.Run(fmt::format("TRUNCATE ONLY {}", table_dst)));
+  }
+  PgResult r(PQexec(src.raw(), src_sql.c_str()));
+  if (PQresultStatus(r.raw()) != PGRES_COPY_OUT) return src.ErrorFrom(r.raw(), what);
+  PgResult w(PQexec(dst.raw(), dst_sql.c_str()));
+  if (PQresultStatus(w.raw()) != PGRES_COPY_IN) return dst.ErrorFrom(w.raw(), what);
+
+  uint64_t pending = 0;
+  Status failure;
+  for (;;) {
+    char* buf = nullptr;
+    int n = PQgetCopyData(src.raw(), &buf, 0);
+    if (n > 0) {
+      int ok = PQputCopyData(dst.raw(), buf, n);
+      PQfreemem(buf);
+      if (ok != 1) {
+        failure = dst.ErrorFrom(nullptr, what);
+        break;
+      }
+      pending += static_cast<uint64_t>(n);
+      if (pending >= (64u << 10)) {
+        p->bytes.fetch_add(pending);
+        pending = 0;
+      }
+      continue;
+    }
+    if (n == -2) failure = src.ErrorFrom(nullptr, what);
+    break;
+  }
+  p->bytes.fetch_add(pending);
+  if (failure.ok()) {
+    PgResult done(PQgetResult(src.raw()));
+    if (PQresultStatus(done.raw()) != PGRES_COMMAND_OK) failure = src.ErrorFrom(done.raw(), what);
+    while (PGresult* extra = PQgetResult(src.raw())) PQclear(extra);
+  }
+  if (!failure.ok()) {
+    if (dst.connected()) AbortCopyIn(dst, "pgbaton: the source side of the copy failed");
+    return failure;
+  }
+  if (PQputCopyEnd(dst.raw(), nullptr) != 1) return dst.ErrorFrom(nullptr, what);
+  PgResult fin(PQgetResult(dst.raw()));
+  if (PQresultStatus(fin.raw()) != PGRES_COMMAND_OK) {
+    Status st = dst.ErrorFrom(fin.raw(), what);
+    while (PGresult* extra = PQgetResult(dst.raw())) PQclear(extra);
+    return st;
+  }
+  p->rows.fetch_add(static_cast<uint64_t>(fin.AffectedRows()));
+  while (PGresult* extra = PQgetResult(dst.raw())) PQclear(extra);
+  if (whole) PGB_RETURN_IF_ERROR(dst.Run("COMMIT"));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<Chunk>> PlanChunks(PgConn& conn, const std::vector<TableInfo>& tables,
+                                      uint64_t chunk_bytes) {
+  chunk_bytes = std::max<uint64_t>(chunk_bytes, 8192);
+  PGB_ASSIGN_OR_RETURN(std::string bs, conn.QueryValue("SELECT current_setting('block_size')"));
+  uint64_t block = std::max<uint64_t>(std::stoull(bs), 1);
+  bool tid_ranges = conn.ServerMajor() >= 14;
+  std::vector<Chunk> out;
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const TableInfo& t = tables[i];
+    uint64_t n = (t.bytes + chunk_bytes - 1) / chunk_bytes;
+    if (n <= 1 || (!tid_ranges && t.int_key.empty())) {
+      out.push_back({i, "", t.bytes});
+      continue;
+    }
+    if (tid_ranges) {
+      uint64_t pages = (t.bytes + block - 1) / block;
+      uint64_t per = std::max<uint64_t>(chunk_bytes / block, 1);
+      n = (pages + per - 1) / per;
+      for (uint64_t k = 0; k < n; ++k) {
+        std::string lo = fmt::format("ctid >= '({},0)'", k * per);
+        std::string hi = fmt::format("ctid < '({},0)'", (k + 1) * per);
+        // The last range is open-ended: pages added after the size was read hold no row the
+        // snapshot sees, but reading them costs nothing and keeps the ranges exhaustive.
+        std::string where = k == 0 ? hi : (k + 1 == n ? lo : lo + " AND " + hi);
+        out.push_back(
+            {i, where, std::min(per * block, t.bytes - std::min(t.bytes, k * per * block))});
+      }
+      continue;
+    }
+    std::string key = conn.QuoteIdent(t.int_key);
+    PGB_ASSIGN_OR_RETURN(PgResult mm,
+                         conn.Exec(fmt::format("SELECT min({0}), max({0}) FROM ONLY {1}", key,
+                                               QualifiedName(conn, t.schema, t.name))));
+    if (mm.IsNull(0, 0)) {
+      out.push_back({i, "", t.bytes});
+      continue;
+    }
+    __int128 lo = mm.GetInt(0, 0), hi = mm.GetInt(0, 1);
+    __int128 step = (hi - lo + 1 + static_cast<__int128>(n) - 1) / static_cast<__int128>(n);
+    if (step < 1) step = 1;
+    for (uint64_t k = 0; k < n; ++k) {
+      __int128 a = lo + step * k, b = lo + step * (k + 1);
+      if (a > hi) break;
+      std::string ge = fmt::format("{} >= {}", key, static_cast<int64_t>(a));
+      std::string lt = fmt::format("{} < {}", key, static_cast<int64_t>(b));
+      bool last = k + 1 == n || b > hi;
+      std::string where = k == 0 ? (last ? "" : lt) : (last ? ge : ge + " AND " + lt);
+      out.push_back({i, where, t.bytes / n});
+      if (last) break;
+    }
+  }
+  return out;
+}
+
+Status CopyData(const DataCopyJob& job, const std::vector<Chunk>& chunks) {
+  if (chunks.empty()) return Status::Ok();
+  std::vector<std::atomic<int>> left(job.tables.size());
+  for (auto& l : left) l = 0;
+  for (const auto& c : chunks) left[c.table].fetch_add(1);
+
+  std::atomic<size_t> next{0};
+  std::atomic<int> committed{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;  // guards first_error and serializes on_table_done
+  Status first_error;
+  auto fail = [&](Status st) {
+    std::lock_guard<std::mutex> l(mu);
+    if (first_error.ok()) first_error = std::move(st);
+    failed = true;
+  };
+
+  auto worker = [&](int id) {
+    auto src = OpenSource(*job.options, job.snapshot, id);
+    if (!src.ok()) return fail(src.status());
+    auto dst = OpenTarget(*job.options, id);
+    if (!dst.ok()) return fail(dst.status());
+    while (!failed) {
+      size_t k = next.fetch_add(1);
+      if (k >= chunks.size()) break;
+      const Chunk& c = chunks[k];
+      TableProgress* p = job.progress[c.table];
+      p->chunks_running.fetch_add(1);
+      Status st = CopyChunk(*src, *dst, job.tables[c.table], c, job.options->binary, p);
+      p->chunks_running.fetch_sub(1);
+      if (!st.ok()) return fail(st);
+      int n = committed.fetch_add(1) + 1;
+      if (job.on_chunk_done) job.on_chunk_done(n);
+      if (left[c.table].fetch_sub(1) == 1) {
+        std::lock_guard<std::mutex> l(mu);
+        Status done = job.on_table_done ? job.on_table_done(c.table, *dst) : Status::Ok();
+        if (!done.ok()) {
+          if (first_error.ok()) first_error = done;
+          failed = true;
+          return;
+        }
+        p->done = true;
+      }
+    }
+  };
+
+  int n = std::min<int>(std::max(job.options->jobs, 1), static_cast<int>(chunks.size()));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) threads.emplace_back(worker, i);
+  for (auto& t : threads) t.join();
+  return first_error;
+}
+
+}  // namespace pgbaton::tools::copy

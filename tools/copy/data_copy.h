@@ -1,0 +1,55 @@
+// The data half of the initial copy: tables (and ranges of big tables) streamed from the source
+// snapshot to the target with COPY TO STDOUT piped into COPY FROM STDIN over libpq, by N worker
+// pairs of connections, biggest first. Nothing touches the disk on the way; memory per worker is
+// one row plus libpq's buffers, whatever the table size.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/pg.h"
+#include "common/status.h"
+#include "tools/copy/catalog.h"
+#include "tools/copy/copy_options.h"
+#include "tools/copy/progress.h"
+#include "tools/copy/snapshot.h"
+
+namespace pgbaton::tools::copy {
+
+// One unit of work: a whole table or one range of it.
+struct Chunk {
+  size_t table = 0;   // index into DataCopyJob::tables
+  std::string where;  // "" for the whole table, else a condition on ctid or the key
+  uint64_t estimated_bytes = 0;
+};
+
+// Splits each table larger than `chunk_bytes` into ranges: TID ranges (`ctid >= '(a,0)' AND
+// ctid < '(b,0)'`, read with TID range scans) on sources 14 and later; ranges of a single-column
+// integer primary key on 13 (a table without one stays whole). `conn` must be inside the
+// snapshot, so key bounds are the snapshot's. Chunks come out biggest table first.
+Result<std::vector<Chunk>> PlanChunks(PgConn& conn, const std::vector<TableInfo>& tables,
+                                      uint64_t chunk_bytes);
+
+struct DataCopyJob {
+  const CopyOptions* options = nullptr;
+  SnapshotRef snapshot;
+  std::vector<TableInfo> tables;
+  std::vector<TableProgress*> progress;  // one per table
+  // Called once per table, from a worker thread (calls are serialized), after its last chunk
+  // committed; `target` is that worker's connection, for making the data durable first.
+  std::function<Status(size_t table, PgConn& target)> on_table_done;
+  // Called after every committed chunk with the number committed so far (a test hook).
+  std::function<void(int chunks_done)> on_chunk_done;
+};
+
+// Copies every chunk with options->jobs workers. Each source session runs
+// BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT; each target session runs with
+// synchronous_commit off. A table copied in one chunk is truncated and loaded with COPY FREEZE in
+// one transaction. The first error stops every worker after its current chunk and is returned.
+// Errors: kSnapshotLost, kConnection (retryable), kUnsupportedType, kServerError, ...
+Status CopyData(const DataCopyJob& job, const std::vector<Chunk>& chunks);
+
+}  // namespace pgbaton::tools::copy

@@ -1,0 +1,197 @@
+#include "tools/copy/schema.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "common/conninfo.h"
+#include "tools/copy/subprocess.h"
+
+namespace pgbaton::tools::copy {
+namespace {
+
+// The first "ERROR:" line (and its neighbours) of psql or pg_dump output, secrets scrubbed.
+std::string FirstError(const std::string& err) {
+  size_t at = err.find("ERROR:");
+  if (at == std::string::npos) at = err.find("error:");
+  std::string s = at == std::string::npos ? err : err.substr(at);
+  if (s.size() > 600) s = s.substr(0, 600) + "...";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return ScrubSecrets(s);
+}
+
+// A pg_dump pattern that matches exactly this schema and table.
+std::string ExactPattern(const std::string& schema, const std::string& table) {
+  auto quote = [](const std::string& s) {
+    std::string q = "\"";
+    for (char c : s) {
+      if (c == '"') q += '"';
+      q += c;
+    }
+    return q + "\"";
+  };
+  return quote(schema) + "." + quote(table);
+}
+
+std::string Unquote(std::string s) {
+  std::string out;
+  for (char c : s) {
+    if (c != '"') out += c;
+  }
+  return out;
+}
+
+// The relation an entry's SQL is on: "ALTER TABLE [ONLY] x" or "... ON [ONLY] x USING".
+std::string TableOf(const std::string& type, const std::string& sql) {
+  auto word_after = [&](size_t pos) {
+    while (pos < sql.size() && (sql[pos] == ' ' || sql[pos] == '\n')) ++pos;
+    if (sql.compare(pos, 5, "ONLY ") == 0) pos += 5;
+    size_t end = sql.find_first_of(" \n;", pos);
+    return Unquote(sql.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
+  };
+  if (type == "INDEX") {
+    size_t on = sql.find(" ON ");
+    return on == std::string::npos ? "" : word_after(on + 4);
+  }
+  size_t alter = sql.find("ALTER TABLE ");
+  return alter == std::string::npos ? "" : word_after(alter + 12);
+}
+
+}  // namespace
+
+Result<int> PgDumpMajor(const std::string& path) {
+  PGB_ASSIGN_OR_RETURN(ProcessOutput po, RunProcess({path, "--version"}, ""));
+  // "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+  size_t close = po.out.find(") ");
+  if (po.exit_code != 0 || close == std::string::npos) {
+    return Status::Error(ErrorCode::kNotFound,
+                         fmt::format("cannot tell the version of \"{}\": {}", path, po.out),
+                         "pass a working pg_dump with --pg-dump");
+  }
+  return std::atoi(po.out.c_str() + close + 2);
+}
+
+Result<std::string> DumpSection(const CopyOptions& options, const std::string& snapshot,
+                                const std::string& section,
+                                const std::vector<TableInfo>& excluded) {
+  std::vector<std::string> argv = {options.pg_dump,        "--schema-only",
+                                   "--section=" + section, "--snapshot=" + snapshot,
+                                   "--no-publications",    "--no-subscriptions"};
+  if (options.no_owner) argv.push_back("--no-owner");
+  std::vector<std::string> seen;
+  for (const auto& t : excluded) {
+    for (std::string p :
+         {ExactPattern(t.schema, t.name), ExactPattern(t.root_schema, t.root_name)}) {
+      if (std::find(seen.begin(), seen.end(), p) != seen.end()) continue;
+      seen.push_back(p);
+      argv.push_back("--exclude-table=" + p);
+    }
+  }
+  argv.push_back("--dbname=" + options.source);
+  PGB_ASSIGN_OR_RETURN(ProcessOutput po, RunProcess(argv, ""));
+  if (po.exit_code != 0) {
+    std::string err = FirstError(po.err);
+    if (err.find("snapshot") != std::string::npos) {
+      return Status::Error(ErrorCode::kSnapshotLost,
+                           fmt::format("pg_dump --section={} on source ({}): {}", section,
+                                       DescribeConninfo(options.source), err),
+                           "the session that exported the snapshot ended; run the same command "
+                           "again to copy at a new snapshot");
+    }
+    if (err.find("version mismatch") != std::string::npos) {
+      return Status::Error(
+          ErrorCode::kVersion,
+          fmt::format("pg_dump cannot dump source ({}): {}", DescribeConninfo(options.source), err),
+          "install a pg_dump at least as new as the source and pass it with "
+          "--pg-dump");
+    }
+    return Status::Error(ErrorCode::kServerError,
+                         fmt::format("pg_dump --section={} on source ({}) failed: {}", section,
+                                     DescribeConninfo(options.source), err));
+  }
+  return std::move(po.out);
+}
+
+Status RestoreInOneTransaction(const CopyOptions& options, const std::string& sql) {
+  std::vector<std::string> argv = {options.psql,
+                                   "-X",
+                                   "-q",
+                                   "-v",
+                                   "ON_ERROR_STOP=1",
+                                   "--single-transaction",
+                                   "-f",
+                                   "-",
+                                   "--dbname=" + options.target};
+  PGB_ASSIGN_OR_RETURN(ProcessOutput po, RunProcess(argv, sql));
+  if (po.exit_code != 0) {
+    std::string err = FirstError(po.err);
+    std::string hint =
+        "the schema was not changed (one transaction); fix the cause and run the "
+        "same command again";
+    if (err.find("role") != std::string::npos && err.find("does not exist") != std::string::npos) {
+      hint =
+          "create the roles on the target first (pg_dumpall --roles-only | psql) or pass "
+          "--no-owner; then run the same command again";
+    } else if (err.find("already exists") != std::string::npos) {
+      hint =
+          "the target already holds part of this schema: copy into an empty database, or "
+          "drop the objects that are in the way";
+    }
+    return Status::Error(ErrorCode::kServerError,
+                         fmt::format("restoring the schema on target ({}) failed: {}",
+                                     DescribeConninfo(options.target), err),
+                         hint);
+  }
+  return Status::Ok();
+}
+
+PostData SplitPostData(const std::string& sql) {
+  PostData out;
+  std::istringstream in(sql);
+  std::string line;
+  std::vector<std::string> lines;
+  while (std::getline(in, line)) lines.push_back(line);
+  PostDataEntry* cur = nullptr;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    // An entry header is "--" / "-- Name: ...; Type: T; Schema: ...; Owner: ..." / "--".
+    if (lines[i] == "--" && i + 2 < lines.size() && lines[i + 2] == "--" &&
+        lines[i + 1].rfind("-- Name: ", 0) == 0) {
+      const std::string& h = lines[i + 1];
+      PostDataEntry e;
+      size_t type_at = h.find("; Type: ");
+      e.name = h.substr(9, type_at == std::string::npos ? std::string::npos : type_at - 9);
+      if (type_at != std::string::npos) {
+        size_t end = h.find(';', type_at + 8);
+        e.type =
+            h.substr(type_at + 8, end == std::string::npos ? std::string::npos : end - type_at - 8);
+      }
+      out.entries.push_back(std::move(e));
+      cur = &out.entries.back();
+      i += 2;
+      continue;
+    }
+    if (lines[i].rfind("--", 0) == 0) continue;
+    // psql meta-commands (pg_dump 15.14+ writes \restrict and \unrestrict) are not SQL.
+    if (lines[i].rfind("\\", 0) == 0) continue;
+    if (cur == nullptr) {
+      if (!lines[i].empty()) out.preamble += lines[i] + "\n";
+    } else if (!lines[i].empty() || !cur->sql.empty()) {
+      cur->sql += lines[i] + "\n";
+    }
+  }
+  for (auto& e : out.entries) {
+    while (!e.sql.empty() && (e.sql.back() == '\n' || e.sql.back() == ' ')) e.sql.pop_back();
+    if (e.type == "INDEX" || e.type == "CONSTRAINT") {
+      e.wave = 0;
+    } else if (e.type == "INDEX ATTACH") {
+      e.wave = 1;
+    }
+    e.table = TableOf(e.type, e.sql);
+  }
+  // Drop entries with nothing to run (e.g. the closing comment).
+  std::erase_if(out.entries, [](const PostDataEntry& e) { return e.sql.empty(); });
+  return out;
+}
+
+}  // namespace pgbaton::tools::copy
