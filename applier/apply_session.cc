@@ -1,0 +1,313 @@
+#include "applier/apply_session.h"
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+
+namespace pgbaton::applier {
+
+namespace {
+
+std::string Field(const PGresult* res, int field) {
+  const char* v = res != nullptr ? PQresultErrorField(res, field) : nullptr;
+  return v != nullptr ? v : "";
+}
+
+}  // namespace
+
+size_t ApproxBytes(const queue::Change& change) {
+  size_t n = sizeof(queue::Change) + 32;
+  for (const auto* t : {&change.old_tuple, &change.new_tuple}) {
+    if (!t->has_value()) continue;
+    for (const auto& v : **t) n += sizeof(queue::Value) + v.data.size();
+  }
+  return n + change.truncated.size() * 8 + change.message_content.size();
+}
+
+Result<std::unique_ptr<ApplySession>> ApplySession::Open(const std::string& conninfo,
+                                                         const ProgressStore& progress,
+                                                         const SessionOptions& options) {
+  std::unique_ptr<ApplySession> s(new ApplySession());
+  s->options_ = options;
+  s->progress_ = &progress;
+  ConnectOptions co;
+  co.label = "target";
+  co.application_name = fmt::format("pgbaton applier {}", options.worker);
+  PGB_ASSIGN_OR_RETURN(s->conn_, PgConn::Connect(conninfo, co));
+  // replica: no user triggers, no foreign-key checks (the source checked them already), as
+  // PostgreSQL's own apply worker does. Values arrive in the source's text output format.
+  std::string setup =
+      "set session_replication_role = replica; set datestyle = 'ISO'; "
+      "set intervalstyle = 'postgres'; set statement_timeout = 0; set lock_timeout = 0";
+  if (progress.AsyncCommitSafe()) setup += "; set synchronous_commit = off";
+  PGB_RETURN_IF_ERROR(s->conn_.Run(setup));
+  PGB_RETURN_IF_ERROR(progress.SetupSession(s->conn_, options.worker));
+  if (PQenterPipelineMode(s->conn_.raw()) != 1) {
+    return s->conn_.ErrorFrom(nullptr, "entering pipeline mode");
+  }
+  return s;
+}
+
+ApplySession::~ApplySession() = default;
+
+Status ApplySession::SendControl(const std::string& sql,
+                                 const std::vector<const std::string*>& params) {
+  std::vector<const char*> values;
+  for (const auto* p : params) values.push_back(p != nullptr ? p->c_str() : nullptr);
+  // Control statements repeat every transaction: prepare them once too.
+  auto it = sql_names_.find(sql);
+  if (it == sql_names_.end()) {
+    std::string name = fmt::format("c{}", sql_names_.size());
+    if (PQsendPrepare(conn_.raw(), name.c_str(), sql.c_str(), static_cast<int>(values.size()),
+                      nullptr) != 1) {
+      return conn_.ErrorFrom(nullptr, "sending a statement");
+    }
+    expects_.push_back(Expect{Expect::Kind::kPrepare, nullptr, Lsn(), false});
+    it = sql_names_.emplace(sql, name).first;
+  }
+  if (PQsendQueryPrepared(conn_.raw(), it->second.c_str(), static_cast<int>(values.size()),
+                          values.data(), nullptr, nullptr, 0) != 1) {
+    return conn_.ErrorFrom(nullptr, "sending a statement");
+  }
+  expects_.push_back(Expect{Expect::Kind::kControl, nullptr, Lsn(), false});
+  return Status::Ok();
+}
+
+Status ApplySession::Begin() {
+  if (in_txn_) return Status::Ok();
+  PGB_RETURN_IF_ERROR(SendControl("BEGIN", {}));
+  in_txn_ = true;
+  return Status::Ok();
+}
+
+Status ApplySession::Apply(std::shared_ptr<const TxnWork> work) {
+  PGB_RETURN_IF_ERROR(Begin());
+  retained_.push_back(work);
+  for (const ResolvedChange& rc : work->changes) {
+    switch (rc.change.kind) {
+      case queue::ChangeKind::kInsert: {
+        if (options_.skip_conflicts || !rc.change.new_tuple) {
+          PGB_RETURN_IF_ERROR(FlushInserts());
+          PGB_RETURN_IF_ERROR(SendRow(rc, work->commit_lsn));
+          break;
+        }
+        const TargetRelation* rel = rc.rels[0].get();
+        std::vector<int> cols = InsertColumns(*rel, *rc.change.new_tuple);
+        if (rel != run_rel_ || cols != run_cols_ || run_bytes_ > options_.copy_max_bytes) {
+          PGB_RETURN_IF_ERROR(FlushInserts());
+          run_rel_ = rel;
+          run_cols_ = std::move(cols);
+        }
+        run_.emplace_back(&rc, work->commit_lsn);
+        run_bytes_ += ApproxBytes(rc.change);
+        break;
+      }
+      case queue::ChangeKind::kUpdate:
+      case queue::ChangeKind::kDelete:
+        PGB_RETURN_IF_ERROR(FlushInserts());
+        PGB_RETURN_IF_ERROR(SendRow(rc, work->commit_lsn));
+        break;
+      case queue::ChangeKind::kTruncate:
+        PGB_RETURN_IF_ERROR(FlushInserts());
+        PGB_RETURN_IF_ERROR(SendTruncate(rc, work->commit_lsn));
+        break;
+      case queue::ChangeKind::kMessage:
+        break;  // logical messages are for the stream's readers (cutover), not for the target
+    }
+    if (since_sync_ >= options_.sync_every) PGB_RETURN_IF_ERROR(Sync());
+  }
+  return Status::Ok();
+}
+
+Status ApplySession::SendRow(const ResolvedChange& rc, Lsn lsn) {
+  const TargetRelation& rel = *rc.rels[0];
+  PGB_ASSIGN_OR_RETURN(PlannedChange pc,
+                       PlanChange(rel, rc.change, PlanFlags{options_.skip_conflicts}));
+  std::string key = fmt::format("{}:{}", static_cast<const void*>(&rel), pc.shape.Key());
+  auto it = prepared_.find(key);
+  if (it == prepared_.end()) {
+    std::string name = fmt::format("s{}", prepared_.size());
+    std::string sql = BuildSql(rel, pc.shape);
+    if (PQsendPrepare(conn_.raw(), name.c_str(), sql.c_str(), static_cast<int>(pc.params.size()),
+                      nullptr) != 1) {
+      return conn_.ErrorFrom(nullptr, "sending a statement");
+    }
+    expects_.push_back(Expect{Expect::Kind::kPrepare, &rc, lsn, false});
+    it = prepared_.emplace(key, name).first;
+  }
+  std::vector<const char*> values;
+  values.reserve(pc.params.size());
+  for (const auto* p : pc.params) values.push_back(p != nullptr ? p->c_str() : nullptr);
+  if (PQsendQueryPrepared(conn_.raw(), it->second.c_str(), static_cast<int>(values.size()),
+                          values.data(), nullptr, nullptr, 0) != 1) {
+    return conn_.ErrorFrom(nullptr, "sending a statement");
+  }
+  expects_.push_back(Expect{Expect::Kind::kRow, &rc, lsn, pc.expect_row});
+  ++since_sync_;
+  ++stats_.statements;
+  return Status::Ok();
+}
+
+Status ApplySession::SendTruncate(const ResolvedChange& rc, Lsn lsn) {
+  std::vector<const TargetRelation*> rels;
+  for (const auto& r : rc.rels) rels.push_back(r.get());
+  if (rels.empty()) return Status::Ok();
+  std::string sql = BuildTruncateSql(rels, rc.change.truncate_flags);
+  if (PQsendQueryParams(conn_.raw(), sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+    return conn_.ErrorFrom(nullptr, "sending a statement");
+  }
+  expects_.push_back(Expect{Expect::Kind::kRow, &rc, lsn, false});
+  ++since_sync_;
+  ++stats_.statements;
+  return Status::Ok();
+}
+
+Status ApplySession::FlushInserts() {
+  if (run_.empty()) return Status::Ok();
+  Status s;
+  if (run_.size() >= options_.copy_min_rows) {
+    s = RunCopy();
+  } else {
+    for (const auto& [rc, lsn] : run_) {
+      s = SendRow(*rc, lsn);
+      if (!s.ok()) break;
+    }
+  }
+  run_.clear();
+  run_bytes_ = 0;
+  run_rel_ = nullptr;
+  run_cols_.clear();
+  return s;
+}
+
+Status ApplySession::RunCopy() {
+  // COPY cannot run inside a pipeline: end the segment, copy, and start a new one. The target
+  // transaction stays open throughout (it was begun explicitly).
+  PGB_RETURN_IF_ERROR(Sync());
+  PGconn* c = conn_.raw();
+  if (PQexitPipelineMode(c) != 1) return conn_.ErrorFrom(nullptr, "leaving pipeline mode");
+  const TargetRelation& rel = *run_rel_;
+  std::string sql = BuildCopySql(rel, run_cols_);
+  PgResult start(PQexec(c, sql.c_str()));
+  if (PQresultStatus(start.raw()) != PGRES_COPY_IN) {
+    return conn_.ErrorFrom(start.raw(), fmt::format("copy into \"{}\"", rel.qualified_name));
+  }
+  std::string buf;
+  buf.reserve(1 << 16);
+  bool send_failed = false;
+  for (const auto& [rc, lsn] : run_) {
+    AppendCopyRow(*rc->change.new_tuple, run_cols_, &buf);
+    if (buf.size() >= (1 << 16)) {
+      send_failed |= PQputCopyData(c, buf.data(), static_cast<int>(buf.size())) != 1;
+      buf.clear();
+    }
+  }
+  if (!buf.empty()) send_failed |= PQputCopyData(c, buf.data(), static_cast<int>(buf.size())) != 1;
+  if (send_failed || PQputCopyEnd(c, nullptr) != 1) {
+    return conn_.ErrorFrom(nullptr, fmt::format("copy into \"{}\"", rel.qualified_name));
+  }
+  PgResult done(PQgetResult(c));
+  while (PGresult* extra = PQgetResult(c)) PQclear(extra);
+  if (PQresultStatus(done.raw()) != PGRES_COMMAND_OK) {
+    Expect e{Expect::Kind::kRow, run_.front().first, run_.front().second, false};
+    return CheckFailed(done.raw(), e)
+        .WithContext(fmt::format("copy of {} rows (commit LSNs {} to {})", run_.size(),
+                                 run_.front().second.ToString(), run_.back().second.ToString()));
+  }
+  stats_.copy_rows += run_.size();
+  if (PQenterPipelineMode(c) != 1) return conn_.ErrorFrom(nullptr, "entering pipeline mode");
+  return Status::Ok();
+}
+
+Status ApplySession::ConflictError(const Expect& e, const std::string& what,
+                                   const std::string& detail) {
+  const TargetRelation& rel = *e.change->rels[0];
+  std::string msg = fmt::format("apply conflict on relation \"{}\" at commit LSN {}: {}",
+                                rel.qualified_name, e.lsn.ToString(), what);
+  if (!detail.empty()) msg += ": " + detail;
+  return Status::Error(ErrorCode::kApplyConflict, msg,
+                       "the target differs from the source (a write on the target, or a table "
+                       "copied at a later snapshot without its sync LSN); fix the row on the "
+                       "target and run again, or run with --on-conflict skip");
+}
+
+Status ApplySession::CheckFailed(const PGresult* res, const Expect& e) {
+  Status s = conn_.ErrorFrom(res, "apply");
+  if (s.code() == ErrorCode::kApplyConflict && e.change != nullptr) {
+    return ConflictError(
+        e, "insert found a duplicate key",
+        Field(res, PG_DIAG_MESSAGE_PRIMARY) + " " + Field(res, PG_DIAG_MESSAGE_DETAIL));
+  }
+  if (e.change != nullptr && !e.change->rels.empty()) {
+    return s.WithContext(fmt::format("relation \"{}\" at commit LSN {}",
+                                     e.change->rels[0]->qualified_name, e.lsn.ToString()));
+  }
+  return s;
+}
+
+Status ApplySession::Sync() {
+  if (expects_.empty()) return Status::Ok();
+  PGconn* c = conn_.raw();
+  if (PQpipelineSync(c) != 1) return conn_.ErrorFrom(nullptr, "pipeline sync");
+  Status first_error;
+  for (const Expect& e : expects_) {
+    PgResult res(PQgetResult(c));
+    if (res.raw() == nullptr) return conn_.ErrorFrom(nullptr, "reading pipeline results");
+    ExecStatusType st = PQresultStatus(res.raw());
+    if (st == PGRES_FATAL_ERROR) {
+      if (first_error.ok()) first_error = CheckFailed(res.raw(), e);
+    } else if (st == PGRES_PIPELINE_ABORTED) {
+      // skipped after an earlier error
+    } else if (e.kind == Expect::Kind::kRow && first_error.ok()) {
+      bool none = res.AffectedRows() == 0;
+      bool is_insert = e.change->change.kind == queue::ChangeKind::kInsert;
+      if (none && (e.expect_row || (is_insert && options_.skip_conflicts))) {
+        const char* kind = is_insert ? "insert found a duplicate key"
+                           : e.change->change.kind == queue::ChangeKind::kUpdate
+                               ? "update found no row"
+                               : "delete found no row";
+        std::string key = DescribeKey(*e.change->rels[0], e.change->change);
+        if (options_.skip_conflicts) {
+          ++stats_.skipped_conflicts;
+          LogWarning(fmt::format("skipped a conflicting change: {}", kind),
+                     {{"relation", e.change->rels[0]->qualified_name},
+                      {"key", key},
+                      {"commit_lsn", e.lsn.ToString()}});
+        } else {
+          first_error = ConflictError(e, fmt::format("{} with key {}", kind, key), "");
+        }
+      }
+    }
+    // Each result of a pipelined query is followed by a null.
+    while (PGresult* extra = PQgetResult(c)) PQclear(extra);
+  }
+  PgResult sync(PQgetResult(c));
+  if (sync.raw() == nullptr || PQresultStatus(sync.raw()) != PGRES_PIPELINE_SYNC) {
+    return first_error.ok() ? conn_.ErrorFrom(sync.raw(), "pipeline sync") : first_error;
+  }
+  expects_.clear();
+  since_sync_ = 0;
+  return first_error;
+}
+
+Status ApplySession::Flush() {
+  PGB_RETURN_IF_ERROR(FlushInserts());
+  return Sync();
+}
+
+Status ApplySession::Commit(Lsn lsn, PgTimestamp time) {
+  PGB_RETURN_IF_ERROR(Flush());
+  PGB_RETURN_IF_ERROR(Begin());
+  std::string name = progress_->RecordName(options_.worker);
+  std::string lsn_text = lsn.ToString();
+  std::string time_text = time.ToString();
+  PGB_RETURN_IF_ERROR(SendControl(progress_->RecordSql(), {&name, &lsn_text, &time_text}));
+  PGB_RETURN_IF_ERROR(SendControl("COMMIT", {}));
+  Status s = Sync();
+  in_txn_ = false;
+  retained_.clear();
+  if (s.ok()) ++stats_.commits;
+  return s;
+}
+
+}  // namespace pgbaton::applier

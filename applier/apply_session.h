@@ -1,0 +1,95 @@
+// One apply connection to the target. Statements are prepared once per relation and column
+// set and sent in libpq pipeline mode; runs of inserts into one relation go as COPY (which cannot
+// be pipelined: the pipeline segment is ended first). Conflicts (an UPDATE / DELETE matching no
+// row, a duplicate key) are found before COMMIT, so a conflicting group is rolled back whole.
+// Not thread-safe: one thread drives one session.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "applier/apply_work.h"
+#include "applier/progress.h"
+#include "applier/sql_builder.h"
+#include "common/pg.h"
+#include "common/status.h"
+
+namespace pgbaton::applier {
+
+struct SessionOptions {
+  int worker = 0;                   // index of this connection (names its origin)
+  bool skip_conflicts = false;      // --on-conflict skip: log and go on
+  size_t copy_min_rows = 8;         // a run of at least this many inserts goes as COPY
+  size_t copy_max_bytes = 8 << 20;  // a COPY is ended after this many bytes
+  size_t sync_every = 512;          // statements between pipeline syncs (bounds buffers)
+};
+
+struct SessionStats {
+  uint64_t statements = 0;
+  uint64_t copy_rows = 0;
+  uint64_t skipped_conflicts = 0;
+  uint64_t commits = 0;
+};
+
+class ApplySession {
+ public:
+  // Connects, sets session_replication_role = replica (and synchronous_commit = off when the
+  // progress store allows), binds the origin, enters pipeline mode.
+  // Errors: the connection's (kConnection is retryable), the origin's.
+  static Result<std::unique_ptr<ApplySession>> Open(const std::string& conninfo,
+                                                    const ProgressStore& progress,
+                                                    const SessionOptions& options);
+  ~ApplySession();
+
+  // Sends the changes of `work` (opening a target transaction first if none is open). Results
+  // are checked at the next sync. Errors: kApplyConflict, kServerError, kConnection, ...
+  Status Apply(std::shared_ptr<const TxnWork> work);
+  // Sends whatever is buffered and checks every result so far: after OK the open transaction
+  // holds all changes applied without conflict.
+  Status Flush();
+  // Records `lsn` / `time` as the progress and commits (opening an empty transaction if needed,
+  // so that progress advances even when every change was filtered out).
+  Status Commit(Lsn lsn, PgTimestamp time);
+
+  const SessionStats& stats() const { return stats_; }
+
+ private:
+  struct Expect {
+    enum class Kind { kControl, kPrepare, kRow } kind = Kind::kControl;
+    const ResolvedChange* change = nullptr;  // kRow
+    Lsn lsn;
+    bool expect_row = false;
+  };
+
+  ApplySession() = default;
+  Status Begin();
+  Status SendRow(const ResolvedChange& rc, Lsn lsn);
+  Status SendTruncate(const ResolvedChange& rc, Lsn lsn);
+  Status SendControl(const std::string& sql, const std::vector<const std::string*>& params);
+  Status FlushInserts();
+  Status RunCopy();
+  Status Sync();
+  Status ConflictError(const Expect& e, const std::string& what, const std::string& detail);
+  Status CheckFailed(const PGresult* res, const Expect& e);
+
+  PgConn conn_;
+  const ProgressStore* progress_ = nullptr;
+  SessionOptions options_;
+  SessionStats stats_;
+  bool in_txn_ = false;
+  std::vector<Expect> expects_;  // results still to read, in order
+  size_t since_sync_ = 0;
+  std::vector<std::shared_ptr<const TxnWork>> retained_;    // owners of changes expects_ point to
+  std::unordered_map<std::string, std::string> prepared_;   // relation+shape -> statement name
+  std::unordered_map<std::string, std::string> sql_names_;  // control SQL -> statement name
+
+  // A run of inserts into one relation with one column set, held back to go as COPY.
+  const TargetRelation* run_rel_ = nullptr;
+  std::vector<int> run_cols_;
+  std::vector<std::pair<const ResolvedChange*, Lsn>> run_;
+  size_t run_bytes_ = 0;
+};
+
+}  // namespace pgbaton::applier

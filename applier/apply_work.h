@@ -1,0 +1,32 @@
+// The unit of work the applier's coordinator hands to an apply session: (a piece of) one source
+// transaction whose changes are already filtered (per-table sync LSN) and matched to target
+// relations. Shared between the coordinator and one session; immutable once handed over.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "applier/target_relation.h"
+#include "common/types.h"
+#include "queue/record.h"
+
+namespace pgbaton::applier {
+
+struct ResolvedChange {
+  queue::Change change;
+  // INSERT / UPDATE / DELETE: one relation; TRUNCATE: every truncated relation.
+  std::vector<TargetRelationPtr> rels;
+};
+
+struct TxnWork {
+  Lsn commit_lsn;
+  PgTimestamp commit_time;
+  std::vector<ResolvedChange> changes;
+  size_t bytes = 0;  // approximate memory held, for the coordinator's bounds
+};
+
+// Approximate bytes a change holds in memory.
+size_t ApproxBytes(const queue::Change& change);
+
+}  // namespace pgbaton::applier

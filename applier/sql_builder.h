@@ -1,0 +1,67 @@
+// SQL for each change, built from a TargetRelation: the statement's shape (which columns it
+// writes and matches) is chosen per change, its text once per shape, and the apply session
+// prepares each text once per connection. Pure functions: no I/O, golden-tested.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "applier/target_relation.h"
+#include "common/status.h"
+#include "queue/record.h"
+
+namespace pgbaton::applier {
+
+// What a statement looks like; two changes with the same shape share one prepared statement.
+struct StatementShape {
+  enum class Kind : char { kInsert = 'I', kUpdate = 'U', kDelete = 'D' };
+  Kind kind = Kind::kInsert;
+  std::vector<int> write_cols;  // INSERT columns / UPDATE SET columns (source column indexes)
+  std::vector<int> match_cols;  // WHERE col = $n (key, or every non-null old value for FULL)
+  std::vector<int> null_cols;   // FULL: WHERE col IS NULL
+  bool by_ctid = false;         // no key: locate one row by a ctid subquery (LIMIT 1)
+  bool skip_conflicts = false;  // INSERT ... ON CONFLICT DO NOTHING (--on-conflict skip)
+  // A compact unique key for the statement cache, e.g. "U|1,2|0|/c".
+  std::string Key() const;
+};
+
+// A change turned into a shape plus its parameters (pointers into the change's tuples; nullptr
+// is SQL NULL). Parameters are: write_cols from the new tuple, then match_cols from the old
+// tuple (or the new one when the key did not change).
+struct PlannedChange {
+  StatementShape shape;
+  std::vector<const std::string*> params;
+  bool expect_row = false;  // UPDATE / DELETE: matching no row is a conflict
+};
+
+struct PlanFlags {
+  bool skip_conflicts = false;  // --on-conflict skip: inserts use ON CONFLICT DO NOTHING
+};
+
+// Chooses the statement for one INSERT / UPDATE / DELETE. UPDATE sets only columns that may have
+// changed: never an unchanged-TOAST column, not key columns when the key did not change, and
+// with a full old row (identity FULL) only the columns whose value differs.
+// Errors: kNoReplicaIdentity (UPDATE/DELETE on a relation with identity NOTHING),
+// kUnsupportedType (a binary value), kProtocol (a tuple missing or of the wrong width).
+Result<PlannedChange> PlanChange(const TargetRelation& rel, const queue::Change& change,
+                                 const PlanFlags& flags);
+
+// The SQL text of a shape, with $n::type casts from the descriptor's type names.
+std::string BuildSql(const TargetRelation& rel, const StatementShape& shape);
+
+// TRUNCATE of the given relations, with CASCADE / RESTART IDENTITY as the source sent them.
+std::string BuildTruncateSql(const std::vector<const TargetRelation*>& rels, uint8_t flags);
+
+// COPY ... FROM STDIN (text format) for the given columns.
+std::string BuildCopySql(const TargetRelation& rel, const std::vector<int>& cols);
+// Appends one row of COPY text format (tab separated, \N for NULL, escapes) to `out`.
+void AppendCopyRow(const queue::Tuple& tuple, const std::vector<int>& cols, std::string* out);
+
+// The columns an INSERT of `tuple` writes (all but target-generated ones).
+std::vector<int> InsertColumns(const TargetRelation& rel, const queue::Tuple& tuple);
+
+// "(id)=(5)": the change's key (old key when it has one, else the new row's; every column for
+// relations without a key), for conflict messages. Values are cut to 64 bytes each.
+std::string DescribeKey(const TargetRelation& rel, const queue::Change& change);
+
+}  // namespace pgbaton::applier

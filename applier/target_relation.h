@@ -1,0 +1,61 @@
+// A source relation descriptor matched against the target's catalog: which target column each
+// source column goes to, how to cast it, the replica-identity key, and the target's unique
+// indexes (for write sets). Built once per (relation, descriptor version) by the TargetCatalog
+// and then shared read-only between apply sessions.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/pg.h"
+#include "common/status.h"
+#include "queue/record.h"
+
+namespace pgbaton::applier {
+
+struct TargetColumn {
+  std::string name;         // unquoted, as on the source and target
+  std::string quoted_name;  // "Name" ready for SQL
+  std::string cast;         // e.g. "pg_catalog.int4", from the descriptor's type_name
+  bool skip = false;        // generated on the target: never written
+  bool is_key = false;      // part of the source replica identity
+  bool comparable = true;   // has an equality operator (FULL identity matching uses only these)
+};
+
+struct TargetRelation {
+  queue::RelationDescriptor source;   // the descriptor this was built for
+  std::string qualified_name;         // "schema.table" unquoted, for messages and meta keys
+  std::string quoted_name;            // "schema"."table" for SQL
+  std::vector<TargetColumn> columns;  // parallel to source.columns
+  bool partitioned = false;           // a partitioned table on the target (relkind 'p')
+  // Source column indexes of each unique index on the target (primary key included), for write
+  // sets; an index with a column the source does not send is left out.
+  std::vector<std::vector<int>> unique_indexes;
+  // Source column indexes that identify a row: the replica identity key for DEFAULT / INDEX;
+  // empty for FULL and NOTHING (then rows are matched on all old values).
+  std::vector<int> key_columns;
+
+  bool HasKey() const { return !key_columns.empty(); }
+};
+
+using TargetRelationPtr = std::shared_ptr<const TargetRelation>;
+
+// Splits "schema.type" and quotes both parts ("pg_catalog.int4" -> pg_catalog.int4, a name that
+// needs quotes gets them). Array types keep their leading underscore name ("_int4").
+std::string QuoteTypeName(std::string_view type_name);
+// Quotes an identifier the way PostgreSQL does (double quotes unless plain lowercase).
+std::string QuoteIdentifier(std::string_view ident);
+
+// Builds a TargetRelation from a descriptor alone, with no catalog lookups: every column is
+// written, no unique index beyond the replica identity. For tests and the SQL golden files.
+TargetRelation DescribeWithoutCatalog(const queue::RelationDescriptor& d, bool partitioned = false);
+
+// Looks the descriptor's relation up on the target by schema and name and matches columns by
+// name. Errors: kNotFound (no such table; hint: create the schema with pg_dump --schema-only),
+// kSchemaChanged (a source column missing on the target), kNoReplicaIdentity (identity NOTHING
+// is allowed only for insert-only use; reported when a change needs a key, not here).
+// Not thread-safe (uses `conn`).
+Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDescriptor& d);
+
+}  // namespace pgbaton::applier

@@ -1,0 +1,165 @@
+#include "applier/write_set.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <string>
+
+namespace pgbaton::applier {
+
+namespace {
+
+using queue::ValueKind;
+
+// Hashes a tagged sequence of strings; lengths are mixed in so ("ab","c") != ("a","bc").
+class KeyHasher {
+ public:
+  explicit KeyHasher(char tag) { buf_.push_back(tag); }
+  void Add(std::string_view s) {
+    uint32_t n = static_cast<uint32_t>(s.size());
+    buf_.append(reinterpret_cast<const char*>(&n), sizeof n);
+    buf_.append(s);
+  }
+  void AddNull() { buf_.push_back('\xff'); }
+  uint64_t Hash() const { return XXH3_64bits(buf_.data(), buf_.size()); }
+
+ private:
+  std::string buf_;
+};
+
+uint64_t RelationHash(const TargetRelation& rel) {
+  KeyHasher h('R');
+  h.Add(rel.qualified_name);
+  return h.Hash();
+}
+
+uint64_t IndexHash(const TargetRelation& rel, const std::vector<int>& cols) {
+  KeyHasher h('I');
+  h.Add(rel.qualified_name);
+  for (int c : cols) h.Add(rel.columns[c].name);
+  return h.Hash();
+}
+
+// The key of `cols` in `t`, or false when a value is unknown (unchanged TOAST).
+bool RowKeyHash(const TargetRelation& rel, const std::vector<int>& cols, const queue::Tuple& t,
+                uint64_t* out) {
+  KeyHasher h('K');
+  h.Add(rel.qualified_name);
+  for (int c : cols) {
+    if (c >= static_cast<int>(t.size())) return false;
+    h.Add(rel.columns[c].name);
+    const queue::Value& v = t[c];
+    if (v.kind == ValueKind::kUnchangedToast) return false;
+    if (v.kind == ValueKind::kNull) {
+      h.AddNull();
+    } else {
+      h.Add(v.data);
+    }
+  }
+  *out = h.Hash();
+  return true;
+}
+
+bool Contains(const std::vector<int>& set, const std::vector<int>& cols) {
+  for (int c : cols) {
+    if (std::find(set.begin(), set.end(), c) == set.end()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+WriteKey GlobalKey(bool exclusive) {
+  static const uint64_t kGlobal = KeyHasher('G').Hash();
+  return WriteKey{kGlobal, exclusive};
+}
+
+void AddChangeKeys(const TargetRelation& rel, const queue::Change& change, WriteSet* out) {
+  out->push_back(GlobalKey(false));
+  uint64_t rel_hash = RelationHash(rel);
+  bool opaque_index = false;
+  for (const auto& idx : rel.unique_indexes) opaque_index |= idx.empty();
+  bool modifies = change.kind != queue::ChangeKind::kInsert;
+  if (opaque_index || (modifies && !rel.HasKey())) {
+    out->push_back(WriteKey{rel_hash, true});
+    return;
+  }
+  out->push_back(WriteKey{rel_hash, false});
+
+  const queue::Tuple* old_t = change.old_tuple ? &*change.old_tuple : nullptr;
+  const queue::Tuple* new_t = change.new_tuple ? &*change.new_tuple : nullptr;
+  bool full_old = old_t != nullptr && !change.old_is_key_only;
+  uint64_t h = 0;
+  // The row's identity key: old (when sent) and new.
+  if (rel.HasKey()) {
+    for (const queue::Tuple* t : {old_t, new_t}) {
+      if (t != nullptr && RowKeyHash(rel, rel.key_columns, *t, &h)) {
+        out->push_back(WriteKey{h, true});
+      }
+    }
+  }
+  // Every unique index: new values, old values when known; otherwise the whole index.
+  for (const auto& idx : rel.unique_indexes) {
+    uint64_t idx_hash = IndexHash(rel, idx);
+    bool known_old = !modifies || full_old || Contains(rel.key_columns, idx);
+    bool known_new = true;
+    if (new_t != nullptr) {
+      if (RowKeyHash(rel, idx, *new_t, &h)) {
+        out->push_back(WriteKey{h, true});
+      } else {
+        known_new = false;
+      }
+    }
+    if (modifies && known_old) {
+      const queue::Tuple* ot = old_t != nullptr ? old_t : new_t;  // no old: key unchanged
+      if (ot == nullptr || !RowKeyHash(rel, idx, *ot, &h)) {
+        known_old = false;
+      } else {
+        out->push_back(WriteKey{h, true});
+      }
+    }
+    out->push_back(WriteKey{idx_hash, !(known_old && known_new)});
+  }
+}
+
+void AddTruncateKeys(const std::vector<const TargetRelation*>& rels, uint8_t flags, WriteSet* out) {
+  out->push_back(GlobalKey((flags & queue::kTruncateCascade) != 0));
+  for (const auto* r : rels) out->push_back(WriteKey{RelationHash(*r), true});
+}
+
+uint64_t ConflictTracker::Acquire(const WriteSet& ws, uint64_t seq) {
+  uint64_t dep = 0;
+  std::vector<uint64_t>* taken = nullptr;
+  if (by_group_.empty() || by_group_.back().first != seq)
+    by_group_.emplace_back(seq, std::vector<uint64_t>{});
+  taken = &by_group_.back().second;
+  for (const WriteKey& k : ws) {
+    auto [it, inserted] = held_.try_emplace(k.hash);
+    Holders& hd = it->second;
+    if (!inserted) {
+      if (hd.exclusive != seq) dep = std::max(dep, hd.exclusive);
+      if (k.exclusive && hd.shared != seq) dep = std::max(dep, hd.shared);
+    }
+    if (k.exclusive) {
+      hd.exclusive = seq;
+    } else {
+      hd.shared = seq;
+    }
+    taken->push_back(k.hash);
+  }
+  return dep >= seq ? 0 : dep;
+}
+
+void ConflictTracker::Release(uint64_t committed_seq) {
+  while (!by_group_.empty() && by_group_.front().first <= committed_seq) {
+    for (uint64_t h : by_group_.front().second) {
+      auto it = held_.find(h);
+      if (it != held_.end() && std::max(it->second.exclusive, it->second.shared) <= committed_seq) {
+        held_.erase(it);
+      }
+    }
+    by_group_.pop_front();
+  }
+}
+
+}  // namespace pgbaton::applier

@@ -1,0 +1,58 @@
+// Write sets: which rows a source transaction touches, as 64-bit xxHash values, so that the
+// scheduler can run transactions on different connections only when they cannot interfere.
+// Keys are shared (taken by any write to a relation, to a unique index) or exclusive (a row key,
+// or a whole relation for TRUNCATE and for keyless UPDATE/DELETE). Two transactions conflict when
+// they hold the same key and at least one holds it exclusively.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <unordered_map>
+#include <vector>
+
+#include "applier/target_relation.h"
+#include "queue/record.h"
+
+namespace pgbaton::applier {
+
+struct WriteKey {
+  uint64_t hash = 0;
+  bool exclusive = false;
+};
+using WriteSet = std::vector<WriteKey>;
+
+// Adds the keys of one INSERT / UPDATE / DELETE:
+// - shared on the relation and on each unique index it writes;
+// - exclusive on the replica-identity key and on every unique index key of the old and new row;
+// - exclusive on a unique index when the old row's values for it are unknown (UPDATE / DELETE
+//   without a full old row): another transaction may be about to reuse the value;
+// - exclusive on the whole relation for UPDATE / DELETE without a key (identity FULL) and for
+//   relations with an expression or partial unique index.
+void AddChangeKeys(const TargetRelation& rel, const queue::Change& change, WriteSet* out);
+// TRUNCATE: exclusive on each relation; with CASCADE, exclusive on everything.
+void AddTruncateKeys(const std::vector<const TargetRelation*>& rels, uint8_t flags, WriteSet* out);
+// The key every change holds shared (so that a TRUNCATE ... CASCADE can exclude all).
+WriteKey GlobalKey(bool exclusive);
+
+// Which uncommitted group holds which keys. Groups are numbered 1, 2, ... in commit order; a
+// group commits only after every lower one. Not thread-safe (the coordinator's thread owns it).
+class ConflictTracker {
+ public:
+  // Records that group `seq` holds `ws` and returns the highest other group (< seq, not yet
+  // released) that holds a conflicting key, or 0 when none does. Groups must be acquired in
+  // non-decreasing seq order.
+  uint64_t Acquire(const WriteSet& ws, uint64_t seq);
+  // Forgets every key held only by groups <= committed_seq.
+  void Release(uint64_t committed_seq);
+  size_t size() const { return held_.size(); }
+
+ private:
+  struct Holders {
+    uint64_t exclusive = 0;  // latest group holding the key exclusively
+    uint64_t shared = 0;     // latest group holding it shared
+  };
+  std::unordered_map<uint64_t, Holders> held_;
+  std::deque<std::pair<uint64_t, std::vector<uint64_t>>> by_group_;  // seq -> hashes it took
+};
+
+}  // namespace pgbaton::applier
