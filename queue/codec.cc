@@ -288,7 +288,7 @@ Result<EnvelopeInfo> PeekEnvelope(std::string_view bytes, std::string_view what)
     return Corrupt(what, "checksum mismatch");
   }
   uint8_t type = static_cast<uint8_t>(bytes[1]);
-  if (type < 1 || type > static_cast<uint8_t>(RecordType::kTrim)) {
+  if (type < 1 || type > static_cast<uint8_t>(RecordType::kAbort)) {
     return Corrupt(what, fmt::format("unknown record type {}", type));
   }
   info.type = static_cast<RecordType>(type);
@@ -431,6 +431,24 @@ Status DecodeMarker(std::string_view bytes, std::string_view what, RecordType* t
   if (!r.Fixed64(&v) || !r.AtEnd()) return Corrupt(what, "malformed marker");
   *type = info.type;
   *lsn = Lsn(v);
+  return Status::Ok();
+}
+
+std::string EncodeAbort(Xid xid, Xid subxid) {
+  std::string b;
+  PutVarint(&b, xid.value);
+  PutVarint(&b, subxid.value);
+  return Seal(RecordType::kAbort, b, false, {});
+}
+
+Status DecodeAbort(std::string_view bytes, std::string_view what, Xid* xid, Xid* subxid) {
+  std::string storage;
+  std::string_view body;
+  PGB_RETURN_IF_ERROR(Open(bytes, what, RecordType::kAbort, &storage, &body));
+  Reader r(body);
+  if (!r.Varint32(&xid->value) || !r.Varint32(&subxid->value) || !r.AtEnd()) {
+    return Corrupt(what, "malformed abort");
+  }
   return Status::Ok();
 }
 

@@ -24,6 +24,7 @@ enum class RecordType : uint8_t {
   kRelation = 3,
   kDiscard = 4,  // Kafka only: "drop every chunk not yet committed" (the writer restarted)
   kTrim = 5,     // Kafka only: transactions at or before an LSN were trimmed
+  kAbort = 6,    // Kafka only: drop the chunks of (xid, subxid); subxid == xid: the whole txn
 };
 
 struct EncodeOptions {
@@ -51,6 +52,7 @@ std::string EncodeChunk(const ChangeChunk& chunk, const EncodeOptions& options =
 std::string EncodeRelation(const RelationDescriptor& relation, const EncodeOptions& options = {});
 // A record with only a header and an LSN/xid payload (Kafka's discard and trim markers).
 std::string EncodeMarker(RecordType type, Lsn lsn);
+std::string EncodeAbort(Xid xid, Xid subxid);
 
 // Reads the envelope header and checks the checksum. Errors: kQueueCorrupt (bad checksum, short),
 // kQueueFormat (a newer format version). `what` names the record in messages, e.g.
@@ -63,6 +65,7 @@ Status DecodeCommit(std::string_view bytes, std::string_view what, StoredCommit*
 Status DecodeChunk(std::string_view bytes, std::string_view what, ChangeChunk* out);
 Status DecodeRelation(std::string_view bytes, std::string_view what, RelationDescriptor* out);
 Status DecodeMarker(std::string_view bytes, std::string_view what, RecordType* type, Lsn* lsn);
+Status DecodeAbort(std::string_view bytes, std::string_view what, Xid* xid, Xid* subxid);
 
 // Big-endian fixed-width integers: keys that sort as numbers.
 void PutBigEndian64(std::string* out, uint64_t v);

@@ -44,6 +44,9 @@ struct QueueOptions {
   std::string kafka_topic;
   // Kafka: local directory for the reader's spill files and the writer's state (may be empty).
   std::string kafka_state_dir;
+  // Kafka: how long opening, a request or a durable append may wait for the broker before failing
+  // with kKafka (a missing broker is an error, not a hang).
+  int kafka_timeout_ms = 30000;
   bool read_only = false;  // open for reading while another process writes (status, inspect)
   bool create_if_missing = true;
   // Name of the migration (--name); a queue opened with another name fails with kQueueMismatch.

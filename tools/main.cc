@@ -12,6 +12,7 @@
 #include "tools/command.h"
 #include "tools/copy/copy_command.h"
 #include "tools/preflight/preflight_command.h"
+#include "tools/queue/queue_command.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -40,6 +41,7 @@ int Main(int argc, char** argv) {
   add(MakePreflightCommand(&global));
   add(MakeApplyCommand(&global));
   add(MakeCopyCommand(&global));
+  add(MakeQueueCommand(&global));
 
   try {
     app.parse(argc, argv);
