@@ -131,9 +131,15 @@ Status PgServer::StartAgain() {
   ProcessOptions as_user;
   as_user.as_test_user = true;
   std::string log = root_dir_ + "/server.log";
+  // The postmaster outlives pg_ctl and would inherit a capture pipe, so that reading it would
+  // never end: pg_ctl's own output goes to a file instead.
+  std::string out = root_dir_ + "/pg_ctl.out";
+  as_user.stdout_path = out;
+  std::filesystem::remove(out);
   CommandResult r = RunCommand({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log, "-w", "-t", "60",
                                 "-o", fmt::format("-p {}", port_), "start"},
                                as_user);
+  r.output = ReadFile(out);
   if (r.exit_code != 0) {
     return Status::Error(ErrorCode::kInternal,
                          fmt::format("PostgreSQL {} did not start on port {}: {}\n{}",
