@@ -105,6 +105,18 @@ Result<std::vector<SequenceInfo>> ListSequences(PgConn& conn) {
   return out;
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> ListPopulatedMatviews(PgConn& conn) {
+  PGB_ASSIGN_OR_RETURN(
+      PgResult res,
+      conn.Exec(fmt::format("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
+                            "ON n.oid = c.relnamespace WHERE c.relkind = 'm' AND "
+                            "c.relispopulated AND {} ORDER BY c.oid",
+                            kUserRelation)));
+  std::vector<std::pair<std::string, std::string>> out;
+  for (int r = 0; r < res.rows(); ++r) out.emplace_back(res.GetString(r, 0), res.GetString(r, 1));
+  return out;
+}
+
 Status CheckExtensions(PgConn& source, PgConn& target) {
   PGB_ASSIGN_OR_RETURN(
       PgResult src,

@@ -67,6 +67,9 @@ Result<TableList> ListTables(PgConn& conn, const TableFilter& filter);
 // Every user sequence (not an extension's).
 Result<std::vector<SequenceInfo>> ListSequences(PgConn& conn);
 
+// Materialized views that are populated on the source, oldest first, as (schema, name).
+Result<std::vector<std::pair<std::string, std::string>>> ListPopulatedMatviews(PgConn& conn);
+
 // Extensions installed on the source (except plpgsql) that the target cannot create.
 // Errors: kNotFound naming the first missing one, with a hint to install it on the target.
 Status CheckExtensions(PgConn& source, PgConn& target);

@@ -296,6 +296,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     PGB_ASSIGN_OR_RETURN(std::vector<Chunk> chunks,
                          PlanChunks(snap_conn, job.tables, o.chunk_bytes));
     for (const auto& t : job.tables) job.progress.push_back(progress->AddTable(t.Key(), t.bytes));
+    progress->SetChunks(chunks.size());
     progress->BeginPhase("data", job.tables.size());
     std::string lsn = ref.lsn.ToString();
     job.on_table_done = [&](size_t i, PgConn& target) -> Status {
@@ -349,6 +350,38 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     progress->BeginPhase("post-data", remaining);
     PGB_RETURN_IF_ERROR(RunPostData(pj));
     PGB_RETURN_IF_ERROR(meta.Put("copy/phase/post_data", kDone));
+  }
+
+  PGB_ASSIGN_OR_RETURN(std::string mv_phase, meta.Get("copy/phase/matviews"));
+  if (mv_phase != kDone) {
+    // pg_dump puts materialized view contents in the data section: refresh them here, after the
+    // indexes. One may read another, so a refresh that fails on an unpopulated one is retried
+    // after the others.
+    PGB_ASSIGN_OR_RETURN(auto mvs, ListPopulatedMatviews(src));
+    progress->BeginPhase("matviews", mvs.size());
+    std::vector<std::pair<std::string, std::string>> pending = mvs;
+    Status last;
+    for (size_t pass = 0; pass <= mvs.size() && !pending.empty(); ++pass) {
+      std::vector<std::pair<std::string, std::string>> failed;
+      for (const auto& [schema, name] : pending) {
+        std::string q = QualifiedName(dst, schema, name);
+        PGB_ASSIGN_OR_RETURN(PgResult exists,
+                             dst.ExecParams("SELECT to_regclass($1) IS NOT NULL", {q}));
+        if (exists.GetBool(0, 0)) last = dst.Run("REFRESH MATERIALIZED VIEW " + q);
+        if (exists.GetBool(0, 0) && !last.ok()) {
+          failed.emplace_back(schema, name);
+        } else {
+          progress->ItemDone();
+        }
+      }
+      if (failed.size() == pending.size()) break;
+      pending = std::move(failed);
+    }
+    if (!pending.empty()) {
+      return last.WithContext(fmt::format("refreshing materialized view \"{}.{}\" on target",
+                                          pending.front().first, pending.front().second));
+    }
+    PGB_RETURN_IF_ERROR(meta.Put("copy/phase/matviews", kDone));
   }
 
   PGB_ASSIGN_OR_RETURN(std::string analyze_phase, meta.Get("copy/phase/analyze"));

@@ -196,14 +196,15 @@ void Progress::Finish(bool ok) {
                         {"total_s", total},
                         {"bytes", bytes},
                         {"rows", rows},
-                        {"tables_copied", tables_.size()}};
+                        {"tables_copied", tables_.size()},
+                        {"chunks", chunks_.load()}};
     nlohmann::json p = nlohmann::json::object();
     for (const auto& ph : phases_) p[ph.phase] = ph.seconds;
     j["phases_s"] = p;
     fmt::print(out_, "{}\n", j.dump());
   } else {
-    fmt::print(out_, "copy {} in {}: {} tables, {} rows, {}\n", ok ? "done" : "failed",
-               HumanSeconds(total), tables_.size(), rows, HumanBytes(bytes));
+    fmt::print(out_, "copy {} in {}: {} tables ({} chunks), {} rows, {}\n", ok ? "done" : "failed",
+               HumanSeconds(total), tables_.size(), chunks_.load(), rows, HumanBytes(bytes));
     for (const auto& ph : phases_) fmt::print(out_, "  {:<10} {:8.2f} s\n", ph.phase, ph.seconds);
   }
   fflush(out_);

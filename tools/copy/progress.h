@@ -41,6 +41,8 @@ class Progress {
   void ItemDone() { items_done_.fetch_add(1); }
   // The tables of the data phase; the pointers stay valid while this object lives.
   TableProgress* AddTable(const std::string& key, uint64_t estimated_bytes);
+  // How many chunks the data phase was split into (shown in the summary).
+  void SetChunks(uint64_t n) { chunks_ = n; }
   // Ends the last phase and prints the summary (human or one JSON object).
   void Finish(bool ok);
   // Seconds spent per phase so far.
@@ -65,6 +67,7 @@ class Progress {
   uint64_t last_bytes_ = 0;
   double rate_ = 0;  // bytes per second, smoothed
   std::chrono::steady_clock::time_point last_tick_;
+  std::atomic<uint64_t> chunks_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

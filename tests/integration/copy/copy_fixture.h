@@ -1,0 +1,38 @@
+// Helpers for the copy tests: a source schema with many types, a partitioned table, sequences
+// and a table bigger than one chunk; row-for-row digests; running `pgbaton copy`; reading the
+// queue's metadata.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/support/pg_server.h"
+#include "tests/support/process.h"
+
+namespace pgbaton::testing::copy {
+
+// Creates the test schema and rows in `db` on `server` (the database is created first).
+void CreateSourceSchema(PgServer& server, const std::string& db);
+
+// Every user table's "schema.table" on `server`/`db`, sorted.
+std::vector<std::string> UserTables(PgServer& server, const std::string& db);
+
+// "rows:md5" of the table's rows as text, ordered: equal digests mean equal contents.
+std::string TableDigest(PgServer& server, const std::string& db, const std::string& table);
+
+// Expects every user table of the source to be on the target with the same rows, the same
+// sequence values, index names and constraints.
+void ExpectSameDatabase(PgServer& source, const std::string& source_db, PgServer& target,
+                        const std::string& target_db);
+
+// Runs `pgbaton --name NAME copy --source .. --target .. --queue-dir .. EXTRA...`.
+CommandResult RunCopy(PgServer& source, const std::string& source_db, PgServer& target,
+                      const std::string& target_db, const std::string& queue_dir,
+                      const std::string& name, const std::vector<std::string>& extra);
+
+// The queue's metadata under `prefix` (the queue must not be open elsewhere).
+std::map<std::string, std::string> QueueMeta(const std::string& queue_dir, const std::string& name,
+                                             const std::string& prefix);
+
+}  // namespace pgbaton::testing::copy
