@@ -10,6 +10,8 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -99,6 +101,23 @@ Status FromRocks(const rocksdb::Status& s, const std::string& dir, std::string_v
   }
   return Status::Error(ErrorCode::kIo, fmt::format("queue \"{}\": {} failed: {}", dir, op, text));
 }
+
+// RocksDB's own diagnostics go to our log, not to a LOG file in the queue directory: a LOG file
+// there fails with the disk when it fills up (and RocksDB asserts on writing it afterwards).
+class QueueLogger : public rocksdb::Logger {
+ public:
+  explicit QueueLogger(std::string dir)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), dir_(std::move(dir)) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char buf[1024];
+    vsnprintf(buf, sizeof(buf), format, ap);
+    LogDebug(fmt::format("queue \"{}\": rocksdb: {}", dir_, buf));
+  }
+
+ private:
+  std::string dir_;
+};
 
 struct OpenTxn {
   uint64_t ref = 0;
@@ -504,8 +523,12 @@ class RocksDbQueue : public WorkQueue {
     }
     if (write_failed_) {
       // After an I/O error RocksDB stops writing; Resume() retries once the cause is gone.
+      // While it cannot (the disk is still full, or recovery is busy) the first error stands.
       rocksdb::Status s = db_->Resume();
-      if (!s.ok()) return FromRocks(s, options_.dir, std::string(op));
+      if (!s.ok()) {
+        LogDebug(fmt::format("queue \"{}\": cannot {} yet: {}", options_.dir, op, s.ToString()));
+        return write_error_;
+      }
       write_failed_ = false;
     }
     return Status::Ok();
@@ -516,7 +539,8 @@ class RocksDbQueue : public WorkQueue {
     rocksdb::Status s = db_->Write(wo, wb);
     if (!s.ok()) {
       write_failed_ = true;
-      return FromRocks(s, options_.dir, op);
+      write_error_ = FromRocks(s, options_.dir, op);
+      return write_error_;
     }
     return Status::Ok();
   }
@@ -597,6 +621,7 @@ class RocksDbQueue : public WorkQueue {
   std::string secondary_dir_;
   std::unique_ptr<rocksdb::DB> db_;
   bool write_failed_ = false;
+  Status write_error_;  // the error that stopped writing, while write_failed_
   // Writer state (one writer thread).
   std::unordered_map<uint32_t, OpenTxn> open_;  // by xid
   uint64_t next_ref_ = 1;
@@ -691,7 +716,7 @@ Result<std::unique_ptr<WorkQueue>> OpenRocksDbQueue(const QueueOptions& options)
   ro_opts.paranoid_checks = true;
   ro_opts.compression = rocksdb::kNoCompression;  // values are already zstd-compressed
   ro_opts.max_open_files = -1;                    // required by secondary instances
-  ro_opts.keep_log_file_num = 3;
+  ro_opts.info_log = std::make_shared<QueueLogger>(dir);
   ro_opts.write_buffer_size = 16 << 20;
   ro_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   rocksdb::DB* db = nullptr;
