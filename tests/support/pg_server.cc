@@ -39,8 +39,17 @@ Result<std::unique_ptr<PgServer>> PgServer::Start(const PgServerOptions& options
 
   ProcessOptions as_user;
   as_user.as_test_user = true;
-  std::vector<std::string> initdb = {s->bin_dir_ + "/initdb", "-D", s->data_dir_, "-U", "postgres",
-                                     "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"};
+  std::vector<std::string> initdb = {s->bin_dir_ + "/initdb",
+                                     "-D",
+                                     s->data_dir_,
+                                     "-U",
+                                     "postgres",
+                                     "-A",
+                                     "trust",
+                                     "-E",
+                                     "UTF8",
+                                     "--locale=C",
+                                     "--no-sync"};
   std::string pwfile;
   if (!options.superuser_password.empty()) {
     pwfile = s->root_dir_ + "/pw";
@@ -50,8 +59,8 @@ Result<std::unique_ptr<PgServer>> PgServer::Start(const PgServerOptions& options
   }
   CommandResult r = RunCommand(initdb, as_user);
   if (r.exit_code != 0) {
-    return Status::Error(ErrorCode::kInternal,
-                         fmt::format("initdb for PostgreSQL {} failed: {}", options.major, r.output));
+    return Status::Error(ErrorCode::kInternal, fmt::format("initdb for PostgreSQL {} failed: {}",
+                                                           options.major, r.output));
   }
   if (!pwfile.empty()) std::filesystem::remove(pwfile);
 
@@ -77,11 +86,13 @@ Result<std::unique_ptr<PgServer>> PgServer::Start(const PgServerOptions& options
   }
   std::string hba = options.hba_prefix;
   if (!options.superuser_password.empty()) {
-    hba += "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
-           "local replication all trust\nhost replication all 127.0.0.1/32 scram-sha-256\n";
+    hba +=
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+        "local replication all trust\nhost replication all 127.0.0.1/32 scram-sha-256\n";
   } else {
-    hba += "local all all trust\nhost all all 127.0.0.1/32 trust\n"
-           "local replication all trust\nhost replication all 127.0.0.1/32 trust\n";
+    hba +=
+        "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+        "local replication all trust\nhost replication all 127.0.0.1/32 trust\n";
   }
   WriteFile(s->data_dir_ + "/pg_hba.conf", hba);
   GiveToTestUser(s->data_dir_);
@@ -152,12 +163,10 @@ Status PgServer::StartAgain() {
 Status PgServer::Stop() {
   ProcessOptions as_user;
   as_user.as_test_user = true;
-  CommandResult r =
-      RunCommand({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-m", "fast", "-w", "-t", "60", "stop"},
-                 as_user);
+  CommandResult r = RunCommand(
+      {bin_dir_ + "/pg_ctl", "-D", data_dir_, "-m", "fast", "-w", "-t", "60", "stop"}, as_user);
   if (r.exit_code != 0) {
-    return Status::Error(ErrorCode::kInternal,
-                         fmt::format("pg_ctl stop failed: {}", r.output));
+    return Status::Error(ErrorCode::kInternal, fmt::format("pg_ctl stop failed: {}", r.output));
   }
   running_ = false;
   return Status::Ok();

@@ -44,13 +44,13 @@ class PgServer {
   // The first field of the first row.
   Result<std::string> Query(const std::string& sql, const std::string& dbname = "postgres") const;
 
-  Status Stop();                 // pg_ctl stop -m fast
-  Status StartAgain();           // after Stop or Kill
+  Status Stop();        // pg_ctl stop -m fast
+  Status StartAgain();  // after Stop or Kill
   Status Restart() {
     PGB_RETURN_IF_ERROR(Stop());
     return StartAgain();
   }
-  void Kill();                   // SIGKILL the postmaster (a crash)
+  void Kill();  // SIGKILL the postmaster (a crash)
   std::string LogTail(size_t bytes = 4000) const;
 
   // Where a major's binaries are, or "" if not installed.
@@ -60,7 +60,7 @@ class PgServer {
   PgServer() = default;
   PgServerOptions options_;
   std::string bin_dir_;
-  std::string root_dir_;   // temp dir holding data/ and the socket
+  std::string root_dir_;  // temp dir holding data/ and the socket
   std::string data_dir_;
   int port_ = 0;
   bool running_ = false;

@@ -12,17 +12,17 @@
 namespace pgbaton::testing {
 
 struct ProcessOptions {
-  bool as_test_user = false;                // drop root privileges to the test user
-  std::map<std::string, std::string> env;   // added to the inherited environment
-  std::string stdout_path;                  // empty: capture (RunCommand) or /dev/null (Spawn)
-  std::string stderr_path;                  // empty: merged into stdout
+  bool as_test_user = false;               // drop root privileges to the test user
+  std::map<std::string, std::string> env;  // added to the inherited environment
+  std::string stdout_path;                 // empty: capture (RunCommand) or /dev/null (Spawn)
+  std::string stderr_path;                 // empty: merged into stdout
   std::string cwd;
 };
 
 struct CommandResult {
-  int exit_code = -1;     // -1 when killed by a signal
+  int exit_code = -1;  // -1 when killed by a signal
   int signal = 0;
-  std::string output;     // stdout (+ stderr unless redirected)
+  std::string output;  // stdout (+ stderr unless redirected)
 };
 
 // Runs argv[0] (searched in PATH) and waits. Never throws.

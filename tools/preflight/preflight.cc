@@ -1,0 +1,396 @@
+#include "tools/preflight/preflight.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "common/pg.h"
+
+namespace pgbaton::tools {
+
+namespace {
+
+// The oldest source we stream from: pgoutput with protocol version 1 and TRUNCATE decoding.
+constexpr int kOldestSourceMajor = 12;
+constexpr int kNewestKnownMajor = 18;
+
+class Checker {
+ public:
+  explicit Checker(PreflightReport* report) : report_(report) {}
+
+  void Add(std::string check, Severity sev, std::string message, std::string fix = {},
+           std::string object = {}) {
+    report_->findings.push_back(
+        {std::move(check), sev, std::move(message), std::move(fix), std::move(object)});
+  }
+  void Ok(std::string check, std::string message) {
+    Add(std::move(check), Severity::kOk, std::move(message));
+  }
+
+  // A failed catalogue query is itself a finding: preflight must not stop half way.
+  bool Query(PgConn& conn, std::string_view check, std::string_view sql, PgResult* out,
+             const std::vector<std::optional<std::string>>& params = {}) {
+    Result<PgResult> r = params.empty() ? conn.Exec(sql) : conn.ExecParams(sql, params);
+    if (!r.ok()) {
+      Add(std::string(check), Severity::kError,
+          fmt::format("could not run the check: {}", r.status().message()),
+          "grant the role read access to the system catalogs, or run preflight as a superuser");
+      return false;
+    }
+    *out = std::move(r).value();
+    return true;
+  }
+
+ private:
+  PreflightReport* report_;
+};
+
+std::string VersionText(int num) {
+  return num >= 100000 ? fmt::format("{}.{}", num / 10000, num % 10000)
+                       : fmt::format("{}.{}.{}", num / 10000, (num / 100) % 100, num % 100);
+}
+
+ServerInfo Describe(const PgConn& conn) {
+  ServerInfo info;
+  info.reachable = true;
+  info.description = conn.description();
+  info.version_num = conn.ServerVersionNum();
+  info.version = VersionText(info.version_num);
+  return info;
+}
+
+void CheckSourceSettings(PgConn& src, Checker& c) {
+  int major = src.ServerMajor();
+  if (major < kOldestSourceMajor) {
+    c.Add("source.version", Severity::kError,
+          fmt::format("source runs PostgreSQL {}, older than the oldest supported source ({})",
+                      major, kOldestSourceMajor),
+          "upgrade the source to PostgreSQL 12 or newer first (pg_upgrade), then migrate", "");
+  } else if (major > kNewestKnownMajor) {
+    c.Add("source.version", Severity::kWarning,
+          fmt::format("source runs PostgreSQL {}, newer than any major pgbaton was tested with "
+                      "({})",
+                      major, kNewestKnownMajor));
+  } else {
+    c.Ok("source.version",
+         fmt::format("source runs PostgreSQL {}", VersionText(src.ServerVersionNum())));
+  }
+
+  PgResult r;
+  if (!c.Query(src, "source.settings",
+               "select name, setting from pg_settings where name in ('wal_level', "
+               "'max_replication_slots', 'max_wal_senders', 'output_plugin_libraries')",
+               &r)) {
+    return;
+  }
+  std::string wal_level;
+  int64_t max_slots = -1, max_senders = -1;
+  std::optional<std::string> plugin_libraries;
+  for (int i = 0; i < r.rows(); ++i) {
+    std::string name = r.GetString(i, 0);
+    if (name == "wal_level") wal_level = r.GetString(i, 1);
+    if (name == "max_replication_slots") max_slots = r.GetInt(i, 1);
+    if (name == "max_wal_senders") max_senders = r.GetInt(i, 1);
+    if (name == "output_plugin_libraries") plugin_libraries = r.GetString(i, 1);
+  }
+  if (wal_level != "logical") {
+    c.Add("source.wal_level", Severity::kError,
+          fmt::format("source wal_level is \"{}\"; logical decoding needs \"logical\"", wal_level),
+          "ALTER SYSTEM SET wal_level = logical; then restart the source server", "wal_level");
+  } else {
+    c.Ok("source.wal_level", "source wal_level is logical");
+  }
+
+  PgResult used;
+  if (c.Query(src, "source.replication_slots",
+              "select (select count(*) from pg_replication_slots), "
+              "(select count(*) from pg_stat_replication)",
+              &used)) {
+    int64_t slots_used = used.GetInt(0, 0);
+    int64_t senders_used = used.GetInt(0, 1);
+    // copy needs one slot for the stream (and briefly a second one to resume at a new snapshot).
+    if (max_slots >= 0 && max_slots - slots_used < 1) {
+      c.Add(
+          "source.replication_slots", Severity::kError,
+          fmt::format("source has no free replication slot ({} of max_replication_slots={} in "
+                      "use)",
+                      slots_used, max_slots),
+          "raise max_replication_slots (ALTER SYSTEM SET max_replication_slots = ...; restart) or "
+          "drop unused slots (pg_drop_replication_slot)",
+          "max_replication_slots");
+    } else {
+      c.Ok("source.replication_slots",
+           fmt::format("source has {} free replication slots", max_slots - slots_used));
+    }
+    if (max_senders >= 0 && max_senders - senders_used < 1) {
+      c.Add("source.wal_senders", Severity::kError,
+            fmt::format("source has no free WAL sender ({} of max_wal_senders={} in use)",
+                        senders_used, max_senders),
+            "raise max_wal_senders (ALTER SYSTEM SET max_wal_senders = ...; restart)",
+            "max_wal_senders");
+    } else {
+      c.Ok("source.wal_senders",
+           fmt::format("source has {} free WAL senders", max_senders - senders_used));
+    }
+  }
+
+  if (plugin_libraries.has_value()) {
+    if (plugin_libraries->find("pgoutput") == std::string::npos) {
+      c.Add("source.output_plugin_libraries", Severity::kError,
+            fmt::format("source output_plugin_libraries (\"{}\") does not admit pgoutput",
+                        *plugin_libraries),
+            "add pgoutput to output_plugin_libraries and reload the source",
+            "output_plugin_libraries");
+    } else {
+      c.Ok("source.output_plugin_libraries", "source admits the pgoutput plugin");
+    }
+  }
+
+  PgResult role;
+  if (c.Query(
+          src, "source.replication_privilege",
+          "select current_user, rolsuper, rolreplication, quote_ident(current_user) from pg_roles "
+          "where rolname = current_user",
+          &role) &&
+      role.rows() == 1) {
+    std::string user = role.GetString(0, 0);
+    if (!role.GetBool(0, 1) && !role.GetBool(0, 2)) {
+      c.Add("source.replication_privilege", Severity::kError,
+            fmt::format("source role \"{}\" has neither REPLICATION nor SUPERUSER", user),
+            fmt::format("ALTER ROLE {} REPLICATION; (as a superuser on the source)",
+                        role.GetString(0, 3)),
+            user);
+    } else {
+      c.Ok("source.replication_privilege",
+           fmt::format("source role \"{}\" may use replication", user));
+    }
+  }
+}
+
+// Tables that logical replication cannot stream, and objects it does not carry.
+void CheckSourceObjects(PgConn& src, Checker& c, std::vector<std::string>* extensions) {
+  PgResult r;
+  // Ordinary and partitioned tables in user schemas. A partitioned parent needs no identity of
+  // its own (changes are published per partition), its partitions do.
+  if (c.Query(src, "source.replica_identity",
+              "select format('%I.%I', n.nspname, c.relname), c.relreplident "
+              "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+              "where c.relkind = 'r' and c.relpersistence = 'p' "
+              "and n.nspname not in ('pg_catalog', 'information_schema') "
+              "and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%' "
+              "and (c.relreplident = 'n' or (c.relreplident = 'd' and not exists ("
+              "  select 1 from pg_index i where i.indrelid = c.oid and i.indisprimary)) "
+              "  or (c.relreplident = 'i' and not exists ("
+              "  select 1 from pg_index i where i.indrelid = c.oid and i.indisreplident))) "
+              "order by 1",
+              &r)) {
+    if (r.rows() == 0) {
+      c.Ok("source.replica_identity", "every source table has a primary key or replica identity");
+    }
+    for (int i = 0; i < r.rows(); ++i) {
+      std::string table = r.GetString(i, 0);
+      c.Add("source.replica_identity", Severity::kError,
+            fmt::format("table {} has no primary key and no replica identity: its UPDATEs and "
+                        "DELETEs cannot be replicated",
+                        table),
+            fmt::format("add a primary key, or ALTER TABLE {} REPLICA IDENTITY FULL; (or USING "
+                        "INDEX on a unique index of NOT NULL columns)",
+                        table),
+            table);
+    }
+  }
+
+  if (c.Query(src, "source.unlogged_tables",
+              "select format('%I.%I', n.nspname, c.relname) from pg_class c "
+              "join pg_namespace n on n.oid = c.relnamespace "
+              "where c.relkind in ('r', 'p') and c.relpersistence = 'u' order by 1",
+              &r)) {
+    if (r.rows() == 0) c.Ok("source.unlogged_tables", "no unlogged tables");
+    for (int i = 0; i < r.rows(); ++i) {
+      std::string table = r.GetString(i, 0);
+      c.Add("source.unlogged_tables", Severity::kError,
+            fmt::format("table {} is unlogged: its changes never reach the WAL, so they cannot be "
+                        "streamed",
+                        table),
+            fmt::format("ALTER TABLE {} SET LOGGED; or leave it out of the migration with "
+                        "--exclude {}",
+                        table, table),
+            table);
+    }
+  }
+
+  if (c.Query(src, "source.large_objects", "select count(*) from pg_largeobject_metadata", &r)) {
+    int64_t n = r.GetInt(0, 0);
+    if (n > 0) {
+      c.Add("source.large_objects", Severity::kError,
+            fmt::format("source database holds {} large objects; logical decoding does not carry "
+                        "large objects",
+                        n),
+            "move them into bytea columns, or migrate them separately (pg_dump --large-objects) "
+            "while writes are fenced",
+            "pg_largeobject");
+    } else {
+      c.Ok("source.large_objects", "no large objects");
+    }
+  }
+
+  if (c.Query(src, "source.extensions",
+              "select extname, extversion from pg_extension where extname <> 'plpgsql' order by 1",
+              &r)) {
+    std::string list;
+    for (int i = 0; i < r.rows(); ++i) {
+      extensions->push_back(r.GetString(i, 0));
+      list += (i ? ", " : "") + r.GetString(i, 0) + " " + r.GetString(i, 1);
+    }
+    c.Add("source.extensions", Severity::kInfo,
+          r.rows() == 0 ? "source uses no extensions" : "source uses extensions: " + list);
+  }
+}
+
+void CheckTarget(PgConn& src, PgConn& tgt, const std::vector<std::string>& extensions, Checker& c) {
+  if (tgt.ServerMajor() < src.ServerMajor()) {
+    c.Add("target.version", Severity::kError,
+          fmt::format("target runs PostgreSQL {}, older than the source's {}: a downgrade is not "
+                      "supported",
+                      tgt.ServerMajor(), src.ServerMajor()),
+          "point --target at a cluster of the same or a newer major version");
+  } else {
+    c.Ok("target.version", fmt::format("target major {} is the same as or newer than the "
+                                       "source's {}",
+                                       tgt.ServerMajor(), src.ServerMajor()));
+  }
+
+  PgResult r;
+  if (!extensions.empty() &&
+      c.Query(tgt, "target.extensions", "select name from pg_available_extensions", &r)) {
+    std::set<std::string> available;
+    for (int i = 0; i < r.rows(); ++i) available.insert(r.GetString(i, 0));
+    bool all = true;
+    for (const auto& e : extensions) {
+      if (available.count(e) == 0) {
+        all = false;
+        c.Add("target.extensions", Severity::kError,
+              fmt::format("extension \"{}\" used on the source is not available on the target", e),
+              fmt::format("install the package that provides \"{}\" on the target's server", e), e);
+      }
+    }
+    if (all) c.Ok("target.extensions", "every source extension is available on the target");
+  }
+
+  // Empty, or already holding the schema (a resumed copy, or a schema loaded by hand).
+  const char* kTables =
+      "select format('%I.%I', n.nspname, c.relname) from pg_class c "
+      "join pg_namespace n on n.oid = c.relnamespace "
+      "where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') "
+      "and n.nspname not like 'pg\\_toast%' and n.nspname <> 'pgbaton' order by 1";
+  PgResult src_tables, tgt_tables;
+  if (c.Query(src, "target.schema", kTables, &src_tables) &&
+      c.Query(tgt, "target.schema", kTables, &tgt_tables)) {
+    std::set<std::string> s, t;
+    for (int i = 0; i < src_tables.rows(); ++i) s.insert(src_tables.GetString(i, 0));
+    for (int i = 0; i < tgt_tables.rows(); ++i) t.insert(tgt_tables.GetString(i, 0));
+    if (t.empty()) {
+      c.Ok("target.schema", "target database is empty");
+    } else {
+      std::vector<std::string> missing, extra;
+      std::set_difference(s.begin(), s.end(), t.begin(), t.end(), std::back_inserter(missing));
+      std::set_difference(t.begin(), t.end(), s.begin(), s.end(), std::back_inserter(extra));
+      if (missing.empty() && extra.empty()) {
+        c.Add("target.schema", Severity::kInfo,
+              fmt::format("target already holds the source's {} tables; copy resumes or keeps "
+                          "them",
+                          t.size()));
+      } else {
+        auto join = [](const std::vector<std::string>& v) {
+          std::string out;
+          for (size_t i = 0; i < v.size() && i < 10; ++i) out += (i ? ", " : "") + v[i];
+          if (v.size() > 10) out += fmt::format(" and {} more", v.size() - 10);
+          return out;
+        };
+        std::string detail = !extra.empty() ? "tables not on the source: " + join(extra)
+                                            : "tables missing on the target: " + join(missing);
+        c.Add("target.schema", Severity::kError,
+              fmt::format("target database is neither empty nor a copy of the source's schema "
+                          "({})",
+                          detail),
+              "point --target at an empty database (CREATE DATABASE ...), or drop the tables "
+              "that do not belong there");
+      }
+    }
+  }
+
+  if (c.Query(tgt, "target.privileges",
+              "select rolsuper, has_database_privilege(current_database(), 'CREATE') "
+              "from pg_roles where rolname = current_user",
+              &r) &&
+      r.rows() == 1) {
+    if (!r.GetBool(0, 0) && !r.GetBool(0, 1)) {
+      c.Add("target.privileges", Severity::kError,
+            "target role may not create schemas in the target database",
+            "GRANT CREATE ON DATABASE ... TO the target role, or connect as the database owner");
+    } else {
+      c.Ok("target.privileges", "target role may create the schema");
+    }
+  }
+}
+
+}  // namespace
+
+int PreflightReport::CountOf(Severity s) const {
+  return static_cast<int>(std::count_if(findings.begin(), findings.end(),
+                                        [s](const Finding& f) { return f.severity == s; }));
+}
+
+std::string_view SeverityName(Severity s) {
+  switch (s) {
+    case Severity::kOk:
+      return "ok";
+    case Severity::kInfo:
+      return "info";
+    case Severity::kWarning:
+      return "warning";
+    case Severity::kError:
+      return "error";
+  }
+  return "error";
+}
+
+PreflightReport RunPreflight(const PreflightOptions& options) {
+  PreflightReport report;
+  Checker c(&report);
+
+  ConnectOptions so;
+  so.label = "source";
+  so.application_name = "pgbaton preflight";
+  Result<PgConn> src = PgConn::Connect(options.source, so);
+  if (!src.ok()) {
+    report.connection_error = src.status();
+    c.Add("source.connect", Severity::kError, src.status().message(), src.status().hint());
+  } else {
+    report.source = Describe(*src);
+    c.Ok("source.connect", fmt::format("connected to source {}", src->description()));
+  }
+
+  ConnectOptions to;
+  to.label = "target";
+  to.application_name = "pgbaton preflight";
+  Result<PgConn> tgt = PgConn::Connect(options.target, to);
+  if (!tgt.ok()) {
+    if (report.connection_error.ok()) report.connection_error = tgt.status();
+    c.Add("target.connect", Severity::kError, tgt.status().message(), tgt.status().hint());
+  } else {
+    report.target = Describe(*tgt);
+    c.Ok("target.connect", fmt::format("connected to target {}", tgt->description()));
+  }
+
+  std::vector<std::string> extensions;
+  if (src.ok()) {
+    CheckSourceSettings(*src, c);
+    CheckSourceObjects(*src, c, &extensions);
+  }
+  if (src.ok() && tgt.ok()) CheckTarget(*src, *tgt, extensions, c);
+  return report;
+}
+
+}  // namespace pgbaton::tools

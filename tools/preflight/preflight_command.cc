@@ -1,20 +1,143 @@
 #include "tools/preflight/preflight_command.h"
 
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "tools/preflight/preflight.h"
+
 namespace pgbaton::tools {
 namespace {
+
 class PreflightCommand : public Command {
  public:
-  explicit PreflightCommand(GlobalOptions* g) : global_(g) {}
+  explicit PreflightCommand(GlobalOptions* global) : global_(global) {}
+
   CLI::App* Register(CLI::App* app) override {
-    return app->add_subcommand("preflight", "check both clusters and list every blocker");
+    CLI::App* sub = app->add_subcommand(
+        "preflight",
+        "check both clusters and list every blocker with its fix (exit 0 only when "
+        "a migration can start)");
+    sub->add_option("--source", options_.source, "source conninfo or URI (the old cluster)")
+        ->envname("PGBATON_SOURCE")
+        ->required();
+    sub->add_option("--target", options_.target, "target conninfo or URI (the new cluster)")
+        ->envname("PGBATON_TARGET")
+        ->required();
+    sub->add_flag("--json", json_, "print the findings as one JSON document");
+    return sub;
   }
-  Status Run() override { return Status::Ok(); }
+
+  Status Run() override {
+    options_.name = global_->name;
+    PreflightReport report = RunPreflight(options_);
+    if (json_) {
+      PrintJson(report);
+    } else {
+      PrintHuman(report);
+    }
+    if (!report.connection_error.ok()) {
+      // Already printed as a finding: return the code with an empty message so main adds nothing.
+      return Status::Error(report.connection_error.code(), "preflight could not reach a cluster");
+    }
+    if (!report.CanStart()) {
+      return Status::Error(
+          ErrorCode::kPreflightFailed,
+          fmt::format("preflight found {} blocker(s)", report.CountOf(Severity::kError)),
+          "fix each blocker above and run preflight again");
+    }
+    return Status::Ok();
+  }
 
  private:
+  static void PrintHuman(const PreflightReport& r) {
+    bool color = isatty(STDOUT_FILENO) != 0;
+    auto paint = [color](const char* code, std::string_view text) {
+      return color ? fmt::format("\033[{}m{}\033[0m", code, text) : std::string(text);
+    };
+    std::string src = r.source.reachable ? fmt::format("{} (PostgreSQL {})", r.source.description,
+                                                       r.source.version)
+                                         : "unreachable";
+    std::string tgt = r.target.reachable ? fmt::format("{} (PostgreSQL {})", r.target.description,
+                                                       r.target.version)
+                                         : "unreachable";
+    fmt::print("pgbaton preflight\n  source: {}\n  target: {}\n\n", src, tgt);
+    for (const Finding& f : r.findings) {
+      std::string tag;
+      switch (f.severity) {
+        case Severity::kOk:
+          tag = paint("32", "ok   ");
+          break;
+        case Severity::kInfo:
+          tag = paint("36", "info ");
+          break;
+        case Severity::kWarning:
+          tag = paint("33", "warn ");
+          break;
+        case Severity::kError:
+          tag = paint("31", "FAIL ");
+          break;
+      }
+      fmt::print("  {} {}\n", tag, f.message);
+      if (!f.fix.empty()) fmt::print("        fix: {}\n", f.fix);
+    }
+    int errors = r.CountOf(Severity::kError);
+    int warnings = r.CountOf(Severity::kWarning);
+    if (r.CanStart()) {
+      fmt::print("\nresult: ready, a migration can start ({} warning(s))\n", warnings);
+    } else {
+      fmt::print("\nresult: not ready, {} blocker(s) and {} warning(s)\n", errors, warnings);
+    }
+    std::fflush(stdout);
+  }
+
+  static void PrintJson(const PreflightReport& r) {
+    nlohmann::json j;
+    auto server = [](const ServerInfo& s) {
+      nlohmann::json o;
+      o["reachable"] = s.reachable;
+      if (s.reachable) {
+        o["description"] = s.description;
+        o["version"] = s.version;
+        o["version_num"] = s.version_num;
+      }
+      return o;
+    };
+    j["ready"] = r.CanStart();
+    j["source"] = server(r.source);
+    j["target"] = server(r.target);
+    j["errors"] = r.CountOf(Severity::kError);
+    j["warnings"] = r.CountOf(Severity::kWarning);
+    j["findings"] = nlohmann::json::array();
+    for (const Finding& f : r.findings) {
+      nlohmann::json o;
+      o["check"] = f.check;
+      o["severity"] = SeverityName(f.severity);
+      o["message"] = f.message;
+      if (!f.fix.empty()) o["fix"] = f.fix;
+      if (!f.object.empty()) o["object"] = f.object;
+      j["findings"].push_back(o);
+    }
+    if (!r.connection_error.ok()) {
+      j["error"] = {{"code", ErrorCodeName(r.connection_error.code())},
+                    {"exit_code", r.connection_error.exit_code()},
+                    {"message", r.connection_error.message()}};
+    }
+    fmt::print("{}\n", j.dump(2));
+    std::fflush(stdout);
+  }
+
   GlobalOptions* global_;
+  PreflightOptions options_;
+  bool json_ = false;
 };
+
 }  // namespace
-std::unique_ptr<Command> MakePreflightCommand(GlobalOptions* g) {
-  return std::make_unique<PreflightCommand>(g);
+
+std::unique_ptr<Command> MakePreflightCommand(GlobalOptions* global) {
+  return std::make_unique<PreflightCommand>(global);
 }
+
 }  // namespace pgbaton::tools

@@ -1,0 +1,189 @@
+// `pgbaton preflight` against real clusters set up right and wrong: each finding and exit code.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error_code.h"
+#include "tests/support/pg_server.h"
+#include "tests/support/process.h"
+
+namespace pgbaton::testing {
+namespace {
+
+std::unique_ptr<PgServer> StartServer(int major, std::map<std::string, std::string> settings = {}) {
+  PgServerOptions o;
+  o.major = major;
+  o.settings = std::move(settings);
+  auto s = PgServer::Start(o);
+  if (!s.ok()) {
+    ADD_FAILURE() << s.status().ToString();
+    return nullptr;
+  }
+  return std::move(s).value();
+}
+
+CommandResult Preflight(const std::string& source, const std::string& target, bool json) {
+  std::vector<std::string> argv = {PgbatonBinary(), "preflight", "--source",
+                                   source,          "--target",  target};
+  if (json) argv.push_back("--json");
+  ProcessOptions o;
+  o.stderr_path = "/dev/null";
+  return RunCommand(argv, o);
+}
+
+nlohmann::json ParseJson(const CommandResult& r) {
+  auto j = nlohmann::json::parse(r.output, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.output;
+  return j;
+}
+
+// Findings of `check` with `severity`.
+std::vector<nlohmann::json> FindingsOf(const nlohmann::json& j, const std::string& check,
+                                       const std::string& severity) {
+  std::vector<nlohmann::json> out;
+  for (const auto& f : j["findings"]) {
+    if (f["check"] == check && f["severity"] == severity) out.push_back(f);
+  }
+  return out;
+}
+
+TEST(Preflight, ReadyPairPassesWithExitZero) {
+  auto src = StartServer(15);
+  auto tgt = StartServer(17);
+  ASSERT_TRUE(src && tgt);
+  ASSERT_TRUE(src->Exec("create table accounts (id int primary key, v text); "
+                        "create extension pgcrypto")
+                  .ok());
+  CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), /*json=*/true);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  auto j = ParseJson(r);
+  EXPECT_EQ(j["ready"], true);
+  EXPECT_EQ(j["errors"], 0);
+  EXPECT_EQ(j["source"]["version_num"].get<int>() / 10000, 15);
+  EXPECT_EQ(j["target"]["version_num"].get<int>() / 10000, 17);
+  EXPECT_EQ(FindingsOf(j, "source.wal_level", "ok").size(), 1u);
+  EXPECT_EQ(FindingsOf(j, "target.extensions", "ok").size(), 1u);
+
+  CommandResult human = Preflight(src->Conninfo(), tgt->Conninfo(), /*json=*/false);
+  EXPECT_EQ(human.exit_code, 0);
+  EXPECT_NE(human.output.find("result: ready"), std::string::npos) << human.output;
+}
+
+TEST(Preflight, WalLevelReplicaIsABlocker) {
+  auto src = StartServer(15, {{"wal_level", "replica"}});
+  auto tgt = StartServer(17);
+  ASSERT_TRUE(src && tgt);
+  CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), true);
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed)) << r.output;
+  auto j = ParseJson(r);
+  EXPECT_EQ(j["ready"], false);
+  auto f = FindingsOf(j, "source.wal_level", "error");
+  ASSERT_EQ(f.size(), 1u) << r.output;
+  EXPECT_NE(f[0]["message"].get<std::string>().find("\"replica\""), std::string::npos);
+  EXPECT_NE(f[0]["fix"].get<std::string>().find("wal_level = logical"), std::string::npos);
+
+  CommandResult human = Preflight(src->Conninfo(), tgt->Conninfo(), false);
+  EXPECT_EQ(human.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed));
+  EXPECT_NE(human.output.find("FAIL  source wal_level is \"replica\""), std::string::npos)
+      << human.output;
+  EXPECT_NE(human.output.find("fix: ALTER SYSTEM SET wal_level = logical"), std::string::npos);
+}
+
+TEST(Preflight, RoleWithoutReplicationIsABlocker) {
+  auto src = StartServer(15);
+  auto tgt = StartServer(17);
+  ASSERT_TRUE(src && tgt);
+  ASSERT_TRUE(src->Exec("create role app login").ok());
+  CommandResult r = Preflight(src->Conninfo("postgres", "app"), tgt->Conninfo(), true);
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed)) << r.output;
+  auto f = FindingsOf(ParseJson(r), "source.replication_privilege", "error");
+  ASSERT_EQ(f.size(), 1u) << r.output;
+  EXPECT_EQ(f[0]["object"], "app");
+  EXPECT_NE(f[0]["fix"].get<std::string>().find("ALTER ROLE app REPLICATION"), std::string::npos);
+
+  // Granting the privilege clears the finding.
+  ASSERT_TRUE(src->Exec("alter role app replication").ok());
+  r = Preflight(src->Conninfo("postgres", "app"), tgt->Conninfo(), true);
+  EXPECT_EQ(FindingsOf(ParseJson(r), "source.replication_privilege", "ok").size(), 1u) << r.output;
+}
+
+TEST(Preflight, TableWithoutPrimaryKeyIsNamedWithItsFix) {
+  auto src = StartServer(15);
+  auto tgt = StartServer(17);
+  ASSERT_TRUE(src && tgt);
+  ASSERT_TRUE(src->Exec("create table has_pk (id int primary key); "
+                        "create schema sales; create table sales.\"Order Lines\" (a int, b text); "
+                        "create table full_ident (a int); "
+                        "alter table full_ident replica identity full; "
+                        "create unlogged table scratch (id int primary key)")
+                  .ok());
+  CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), true);
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed)) << r.output;
+  auto j = ParseJson(r);
+  auto f = FindingsOf(j, "source.replica_identity", "error");
+  ASSERT_EQ(f.size(), 1u) << r.output;  // has_pk and full_ident are fine
+  EXPECT_EQ(f[0]["object"], "sales.\"Order Lines\"");
+  EXPECT_NE(f[0]["fix"].get<std::string>().find(
+                "ALTER TABLE sales.\"Order Lines\" REPLICA IDENTITY FULL"),
+            std::string::npos);
+  auto u = FindingsOf(j, "source.unlogged_tables", "error");
+  ASSERT_EQ(u.size(), 1u);
+  EXPECT_EQ(u[0]["object"], "public.scratch");
+}
+
+TEST(Preflight, TargetOlderThanSourceIsRefused) {
+  auto src = StartServer(17);
+  auto tgt = StartServer(13);
+  ASSERT_TRUE(src && tgt);
+  CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), true);
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed)) << r.output;
+  auto f = FindingsOf(ParseJson(r), "target.version", "error");
+  ASSERT_EQ(f.size(), 1u) << r.output;
+  EXPECT_NE(f[0]["message"].get<std::string>().find("downgrade"), std::string::npos);
+}
+
+TEST(Preflight, TargetWithForeignTablesAndMissingExtension) {
+  auto src = StartServer(15);
+  auto tgt = StartServer(18);
+  ASSERT_TRUE(src && tgt);
+  ASSERT_TRUE(src->Exec("create extension pg_trgm; create table t (id int primary key)").ok());
+  ASSERT_TRUE(tgt->Exec("create table unrelated (id int)").ok());
+  CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), true);
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed)) << r.output;
+  auto j = ParseJson(r);
+  auto schema = FindingsOf(j, "target.schema", "error");
+  ASSERT_EQ(schema.size(), 1u) << r.output;
+  EXPECT_NE(schema[0]["message"].get<std::string>().find("public.unrelated"), std::string::npos);
+  // The npm build of 18 ships contrib: pg_trgm is available there, so no extension blocker.
+  EXPECT_EQ(FindingsOf(j, "target.extensions", "error").size(), 0u) << r.output;
+}
+
+TEST(Preflight, UnreachableTargetExitsWithConnectionCodeAndNoPassword) {
+  auto src = StartServer(15);
+  ASSERT_TRUE(src);
+  int dead_port = FreePort();
+  std::string target =
+      "host=127.0.0.1 port=" + std::to_string(dead_port) + " user=x password=s3cr3t-Pa55 dbname=y";
+  std::string source = src->Conninfo() + " password=an0ther-Secret";
+  for (bool json : {true, false}) {
+    std::vector<std::string> argv = {PgbatonBinary(), "preflight", "--source",
+                                     source,          "--target",  target};
+    if (json) argv.push_back("--json");
+    CommandResult r = RunCommand(argv);  // stdout and stderr together
+    EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kConnection)) << r.output;
+    EXPECT_NE(r.output.find("cannot connect to target (127.0.0.1:" + std::to_string(dead_port)),
+              std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find("s3cr3t-Pa55"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("an0ther-Secret"), std::string::npos) << r.output;
+  }
+}
+
+TEST(Preflight, MissingRequiredFlagIsAUsageError) {
+  CommandResult r = RunCommand({PgbatonBinary(), "preflight", "--source", "host=127.0.0.1"});
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kUsage)) << r.output;
+  EXPECT_NE(r.output.find("--target"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace pgbaton::testing
