@@ -46,8 +46,8 @@ std::string QuoteValue(std::string_view v) {
 
 std::string ScrubSecrets(std::string_view text) {
   // An unterminated quote masks the rest of the line: the password may contain spaces.
-  static const std::regex kAssign(
-      R"((password|sslpassword)(\s*=\s*)('(\\.|[^'])*'|'.*|[^\s&]+))", std::regex::icase);
+  static const std::regex kAssign(R"((password|sslpassword)(\s*=\s*)('(\\.|[^'])*'|'.*|[^\s&]+))",
+                                  std::regex::icase);
   // A URI's user info ends at the last '@' of the line, so a password with spaces is masked too.
   static const std::regex kUri(R"(([a-z]+://[^:/@\s]*):([^@\n]*)@)", std::regex::icase);
   std::string s(text);

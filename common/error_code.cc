@@ -4,41 +4,76 @@ namespace pgbaton {
 
 std::string_view ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return "ok";
-    case ErrorCode::kInternal: return "internal";
-    case ErrorCode::kUsage: return "usage";
-    case ErrorCode::kPreflightFailed: return "preflight_failed";
-    case ErrorCode::kInterrupted: return "interrupted";
-    case ErrorCode::kConnection: return "connection";
-    case ErrorCode::kAuthentication: return "authentication";
-    case ErrorCode::kPermission: return "permission";
-    case ErrorCode::kServerConfig: return "server_config";
-    case ErrorCode::kVersion: return "version";
-    case ErrorCode::kSlotMissing: return "slot_missing";
-    case ErrorCode::kPublicationMissing: return "publication_missing";
-    case ErrorCode::kSlotInUse: return "slot_in_use";
-    case ErrorCode::kNoReplicaIdentity: return "no_replica_identity";
-    case ErrorCode::kUnsupportedType: return "unsupported_type";
-    case ErrorCode::kSchemaChanged: return "schema_changed";
-    case ErrorCode::kApplyConflict: return "apply_conflict";
-    case ErrorCode::kServerError: return "server_error";
-    case ErrorCode::kQueueCorrupt: return "queue_corrupt";
-    case ErrorCode::kQueueFormat: return "queue_format";
-    case ErrorCode::kQueueLocked: return "queue_locked";
-    case ErrorCode::kDiskFull: return "disk_full";
-    case ErrorCode::kQueueMismatch: return "queue_mismatch";
-    case ErrorCode::kKafka: return "kafka";
-    case ErrorCode::kIo: return "io";
-    case ErrorCode::kProtocol: return "protocol";
-    case ErrorCode::kTargetNotEmpty: return "target_not_empty";
-    case ErrorCode::kSnapshotLost: return "snapshot_lost";
-    case ErrorCode::kLagTooHigh: return "lag_too_high";
-    case ErrorCode::kApplierNotRunning: return "applier_not_running";
-    case ErrorCode::kFenceFailed: return "fence_failed";
-    case ErrorCode::kFlipFailed: return "flip_failed";
-    case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kVerifyMismatch: return "verify_mismatch";
-    case ErrorCode::kTimeout: return "timeout";
+    case ErrorCode::kOk:
+      return "ok";
+    case ErrorCode::kInternal:
+      return "internal";
+    case ErrorCode::kUsage:
+      return "usage";
+    case ErrorCode::kPreflightFailed:
+      return "preflight_failed";
+    case ErrorCode::kInterrupted:
+      return "interrupted";
+    case ErrorCode::kConnection:
+      return "connection";
+    case ErrorCode::kAuthentication:
+      return "authentication";
+    case ErrorCode::kPermission:
+      return "permission";
+    case ErrorCode::kServerConfig:
+      return "server_config";
+    case ErrorCode::kVersion:
+      return "version";
+    case ErrorCode::kSlotMissing:
+      return "slot_missing";
+    case ErrorCode::kPublicationMissing:
+      return "publication_missing";
+    case ErrorCode::kSlotInUse:
+      return "slot_in_use";
+    case ErrorCode::kNoReplicaIdentity:
+      return "no_replica_identity";
+    case ErrorCode::kUnsupportedType:
+      return "unsupported_type";
+    case ErrorCode::kSchemaChanged:
+      return "schema_changed";
+    case ErrorCode::kApplyConflict:
+      return "apply_conflict";
+    case ErrorCode::kServerError:
+      return "server_error";
+    case ErrorCode::kQueueCorrupt:
+      return "queue_corrupt";
+    case ErrorCode::kQueueFormat:
+      return "queue_format";
+    case ErrorCode::kQueueLocked:
+      return "queue_locked";
+    case ErrorCode::kDiskFull:
+      return "disk_full";
+    case ErrorCode::kQueueMismatch:
+      return "queue_mismatch";
+    case ErrorCode::kKafka:
+      return "kafka";
+    case ErrorCode::kIo:
+      return "io";
+    case ErrorCode::kProtocol:
+      return "protocol";
+    case ErrorCode::kTargetNotEmpty:
+      return "target_not_empty";
+    case ErrorCode::kSnapshotLost:
+      return "snapshot_lost";
+    case ErrorCode::kLagTooHigh:
+      return "lag_too_high";
+    case ErrorCode::kApplierNotRunning:
+      return "applier_not_running";
+    case ErrorCode::kFenceFailed:
+      return "fence_failed";
+    case ErrorCode::kFlipFailed:
+      return "flip_failed";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kVerifyMismatch:
+      return "verify_mismatch";
+    case ErrorCode::kTimeout:
+      return "timeout";
   }
   return "unknown";
 }

@@ -91,8 +91,9 @@ Result<PgConn> PgConn::Connect(std::string_view conninfo, const ConnectOptions& 
     bool permission = msg.find("must be superuser or replication role") != std::string::npos ||
                       msg.find("permission denied") != std::string::npos;
     if (permission) {
-      return Status::Error(ErrorCode::kPermission, text,
-                           "grant the role REPLICATION (ALTER ROLE ... REPLICATION) or use another");
+      return Status::Error(
+          ErrorCode::kPermission, text,
+          "grant the role REPLICATION (ALTER ROLE ... REPLICATION) or use another");
     }
     return Status::Error(ErrorCode::kConnection, text,
                          "check that the server is running and reachable at that host and port",
@@ -114,10 +115,10 @@ Status PgConn::ErrorFrom(const PGresult* res, std::string_view what) const {
   const char* primary = res != nullptr ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
   const char* hint = res != nullptr ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : nullptr;
   bool retryable = false;
-  ErrorCode code = state != nullptr ? ErrorCodeForSqlState(state, &retryable)
-                                    : ErrorCode::kServerError;
-  std::string msg = primary != nullptr ? ScrubSecrets(primary)
-                                       : CleanMessage(PQerrorMessage(conn_.get()));
+  ErrorCode code =
+      state != nullptr ? ErrorCodeForSqlState(state, &retryable) : ErrorCode::kServerError;
+  std::string msg =
+      primary != nullptr ? ScrubSecrets(primary) : CleanMessage(PQerrorMessage(conn_.get()));
   return Status::Error(code,
                        fmt::format("{}: {} failed: {}{}", prefix, what, msg,
                                    state != nullptr ? fmt::format(" (SQLSTATE {})", state) : ""),

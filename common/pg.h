@@ -50,7 +50,7 @@ class PgResult {
 };
 
 struct ConnectOptions {
-  std::string label = "server";             // named in every message: "source", "target"
+  std::string label = "server";              // named in every message: "source", "target"
   bool replication = false;                  // open a logical replication connection
   std::string application_name = "pgbaton";  // shown in pg_stat_activity
   int connect_timeout_seconds = 10;          // unless the conninfo sets its own

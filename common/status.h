@@ -54,7 +54,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                          // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) { assert(!std::get<Status>(v_).ok()); }  // NOLINT
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -77,17 +77,16 @@ class [[nodiscard]] Result {
 }  // namespace pgbaton
 
 // Returns from the enclosing function if `expr` (a Status) is not ok.
-#define PGB_RETURN_IF_ERROR(expr)          \
-  do {                                     \
-    ::pgbaton::Status pgb_s_ = (expr);     \
-    if (!pgb_s_.ok()) return pgb_s_;       \
+#define PGB_RETURN_IF_ERROR(expr)      \
+  do {                                 \
+    ::pgbaton::Status pgb_s_ = (expr); \
+    if (!pgb_s_.ok()) return pgb_s_;   \
   } while (0)
 
 #define PGB_CONCAT_INNER(a, b) a##b
 #define PGB_CONCAT(a, b) PGB_CONCAT_INNER(a, b)
 // `PGB_ASSIGN_OR_RETURN(auto x, F());` declares x from a Result or returns its Status.
-#define PGB_ASSIGN_OR_RETURN(decl, expr)                          \
-  auto PGB_CONCAT(pgb_r_, __LINE__) = (expr);                     \
-  if (!PGB_CONCAT(pgb_r_, __LINE__).ok())                         \
-    return PGB_CONCAT(pgb_r_, __LINE__).status();                 \
+#define PGB_ASSIGN_OR_RETURN(decl, expr)                                                \
+  auto PGB_CONCAT(pgb_r_, __LINE__) = (expr);                                           \
+  if (!PGB_CONCAT(pgb_r_, __LINE__).ok()) return PGB_CONCAT(pgb_r_, __LINE__).status(); \
   decl = std::move(PGB_CONCAT(pgb_r_, __LINE__)).value()

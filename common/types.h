@@ -74,7 +74,9 @@ struct PgTimestamp {
 
 template <>
 struct std::hash<pgbaton::RelationId> {
-  size_t operator()(pgbaton::RelationId id) const noexcept { return std::hash<uint32_t>()(id.value); }
+  size_t operator()(pgbaton::RelationId id) const noexcept {
+    return std::hash<uint32_t>()(id.value);
+  }
 };
 template <>
 struct std::hash<pgbaton::Xid> {
