@@ -78,4 +78,45 @@ std::string_view ErrorCodeName(ErrorCode code) {
   return "unknown";
 }
 
+const std::vector<ErrorCode>& AllErrorCodes() {
+  static const std::vector<ErrorCode> kAll = {
+      ErrorCode::kOk,
+      ErrorCode::kInternal,
+      ErrorCode::kUsage,
+      ErrorCode::kPreflightFailed,
+      ErrorCode::kInterrupted,
+      ErrorCode::kConnection,
+      ErrorCode::kAuthentication,
+      ErrorCode::kPermission,
+      ErrorCode::kServerConfig,
+      ErrorCode::kVersion,
+      ErrorCode::kSlotMissing,
+      ErrorCode::kPublicationMissing,
+      ErrorCode::kSlotInUse,
+      ErrorCode::kNoReplicaIdentity,
+      ErrorCode::kUnsupportedType,
+      ErrorCode::kSchemaChanged,
+      ErrorCode::kApplyConflict,
+      ErrorCode::kServerError,
+      ErrorCode::kQueueCorrupt,
+      ErrorCode::kQueueFormat,
+      ErrorCode::kQueueLocked,
+      ErrorCode::kDiskFull,
+      ErrorCode::kQueueMismatch,
+      ErrorCode::kKafka,
+      ErrorCode::kIo,
+      ErrorCode::kProtocol,
+      ErrorCode::kTargetNotEmpty,
+      ErrorCode::kSnapshotLost,
+      ErrorCode::kLagTooHigh,
+      ErrorCode::kApplierNotRunning,
+      ErrorCode::kFenceFailed,
+      ErrorCode::kFlipFailed,
+      ErrorCode::kNotFound,
+      ErrorCode::kVerifyMismatch,
+      ErrorCode::kTimeout,
+  };
+  return kAll;
+}
+
 }  // namespace pgbaton

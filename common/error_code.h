@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 namespace pgbaton {
 
@@ -50,5 +51,8 @@ constexpr int ExitCodeOf(ErrorCode code) { return static_cast<int>(code); }
 
 // A short stable name for `code`, e.g. "slot_missing"; used in JSON output and logs.
 std::string_view ErrorCodeName(ErrorCode code);
+
+// Every code of the catalogue, in order (for documentation checks and --help output).
+const std::vector<ErrorCode>& AllErrorCodes();
 
 }  // namespace pgbaton
