@@ -1,0 +1,231 @@
+#include "decoder/stream.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "common/log.h"
+#include "decoder/assembler.h"
+#include "decoder/pgoutput_parser.h"
+
+namespace pgbaton::decoder {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+class PgSource : public ReplicationSource {
+ public:
+  explicit PgSource(std::unique_ptr<ReplicationConnection> c) : conn_(std::move(c)) {}
+  Result<std::optional<std::string_view>> Receive(milliseconds wait) override {
+    return conn_->Receive(wait);
+  }
+  Status SendStatus(Lsn write, Lsn flush, bool reply) override {
+    return conn_->SendStatus(write, flush, flush, reply);
+  }
+
+ private:
+  std::unique_ptr<ReplicationConnection> conn_;
+};
+
+// One session: from connecting to the first error or the stop flag.
+class Session {
+ public:
+  Session(queue::WorkQueue* q, Assembler* a, const StreamOptions& o, StreamStats* st,
+          const std::atomic<bool>* stop)
+      : queue_(q), asm_(a), opt_(o), stats_(st), stop_(stop) {}
+
+  // Returns OK when stopped; `*progressed` says whether any message arrived.
+  Status Run(ReplicationSource* src, bool* progressed) {
+    src_ = src;
+    auto last_status = Clock::now();
+    for (;;) {
+      if (stop_->load()) {
+        PGB_RETURN_IF_ERROR(Flush());
+        return SendStatus(false);
+      }
+      auto now = Clock::now();
+      milliseconds wait{100};
+      if (pending_since_.has_value()) {
+        wait = std::min(wait, std::chrono::duration_cast<milliseconds>(*pending_since_ +
+                                                                       opt_.batch_max_delay - now));
+      }
+      wait = std::max(wait, milliseconds{0});
+      PGB_ASSIGN_OR_RETURN(std::optional<std::string_view> msg, src_->Receive(wait));
+      if (msg.has_value() && !msg->empty()) {
+        *progressed = true;
+        PGB_RETURN_IF_ERROR(Handle(*msg));
+      }
+      now = Clock::now();
+      const auto& b = asm_->batch();
+      bool due = !b.commits.empty() && pending_since_.has_value() &&
+                 now - *pending_since_ >= opt_.batch_max_delay;
+      if (asm_->batch_bytes() >= opt_.batch_max_bytes ||
+          b.commits.size() >= opt_.batch_max_commits || due) {
+        Lsn before = stats_->confirmed;
+        PGB_RETURN_IF_ERROR(Flush());
+        if (stats_->confirmed != before) {
+          PGB_RETURN_IF_ERROR(SendStatus(false));
+          last_status = now;
+        }
+      }
+      if (now - last_status >= opt_.status_interval) {
+        PGB_RETURN_IF_ERROR(SendStatus(false));
+        last_status = now;
+      }
+    }
+  }
+
+ private:
+  Status Handle(std::string_view msg) {
+    if (msg[0] == 'k') {
+      PGB_ASSIGN_OR_RETURN(Keepalive k, ParseKeepalive(msg));
+      received_ = std::max(received_, k.wal_end);
+      // Reply at once with what the queue holds; never more.
+      if (k.reply_requested) return SendStatus(false);
+      return Status::Ok();
+    }
+    if (msg[0] != 'w') {
+      return Status::Error(ErrorCode::kProtocol,
+                           fmt::format("replication: unexpected message type 0x{:02x} after LSN {}",
+                                       static_cast<uint8_t>(msg[0]), received_.ToString()));
+    }
+    PGB_ASSIGN_OR_RETURN(XLogData x, ParseXLogData(msg));
+    received_ = std::max(received_, x.wal_end);
+    // PostgreSQL 13 sends an empty XLogData for changes it filtered out: nothing to decode.
+    if (x.payload.empty()) return Status::Ok();
+    auto parsed = parser_.Parse(x.payload);
+    if (!parsed.ok()) {
+      return Status::Error(
+          ErrorCode::kProtocol,
+          fmt::format("{} at LSN {}", parsed.status().message(), x.wal_start.ToString()),
+          "the server sent a message pgbaton cannot read: report it with the "
+          "server version; nothing past the last queued transaction was "
+          "confirmed");
+    }
+    ++stats_->messages;
+    size_t commits_before = asm_->batch().commits.size();
+    PGB_RETURN_IF_ERROR(asm_->Add(*parsed, x.wal_start));
+    if (asm_->batch().commits.size() > commits_before && !pending_since_.has_value()) {
+      pending_since_ = Clock::now();
+    }
+    return Status::Ok();
+  }
+
+  Status Flush() {
+    if (asm_->batch().empty()) return Status::Ok();
+    Lsn end = asm_->batch_end_lsn();
+    size_t commits = asm_->batch().commits.size();
+    queue::RecordBatch batch = asm_->TakeBatch();
+    PGB_RETURN_IF_ERROR(queue_->Append(batch));
+    pending_since_.reset();
+    ++stats_->appends;
+    stats_->transactions += commits;
+    if (end.IsValid()) stats_->confirmed = std::max(stats_->confirmed, end);
+    return Status::Ok();
+  }
+
+  Status SendStatus(bool reply) {
+    Lsn flush = stats_->confirmed;
+    return src_->SendStatus(std::max(received_, flush), flush, reply);
+  }
+
+  queue::WorkQueue* queue_;
+  Assembler* asm_;
+  const StreamOptions& opt_;
+  StreamStats* stats_;
+  const std::atomic<bool>* stop_;
+  ReplicationSource* src_ = nullptr;
+  PgOutputParser parser_;
+  Lsn received_;
+  std::optional<Clock::time_point> pending_since_;
+};
+
+}  // namespace
+
+SourceFactory PgSourceFactory(std::string conninfo, std::string slot, std::string publication) {
+  return [conninfo = std::move(conninfo), slot = std::move(slot),
+          publication =
+              std::move(publication)](Lsn start) -> Result<std::unique_ptr<ReplicationSource>> {
+    PGB_ASSIGN_OR_RETURN(auto conn, ReplicationConnection::Connect(conninfo, "source"));
+    PGB_ASSIGN_OR_RETURN(bool slot_exists, conn->SlotExists(slot));
+    if (!slot_exists) {
+      return Status::Error(
+          ErrorCode::kSlotMissing,
+          fmt::format("slot \"{}\" on {} does not exist", slot, conn->Describe()),
+          "the slot was dropped or never created: changes made since it went missing are lost; "
+          "drop the queue and the target data and start the migration again with `pgbaton copy`");
+    }
+    PGB_ASSIGN_OR_RETURN(bool pub_exists, PublicationExists(conn->conn(), publication));
+    if (!pub_exists) {
+      return Status::Error(
+          ErrorCode::kPublicationMissing,
+          fmt::format("publication \"{}\" on {} does not exist", publication, conn->Describe()),
+          "create it again with the same name (CREATE PUBLICATION ... FOR ALL TABLES) or run "
+          "`pgbaton stream`, which creates it when missing");
+    }
+    PGB_RETURN_IF_ERROR(conn->StartReplication(
+        slot, start, DefaultPgOutputOptions(conn->server_major(), publication)));
+    LogInfo("streaming",
+            {{"slot", slot}, {"source", conn->Describe()}, {"from", start.ToString()}});
+    return std::unique_ptr<ReplicationSource>(new PgSource(std::move(conn)));
+  };
+}
+
+Status RunStream(queue::WorkQueue* queue, TypeResolver* types, const SourceFactory& factory,
+                 const StreamOptions& options, const std::atomic<bool>* stop, StreamStats* stats) {
+  StreamStats local;
+  if (stats == nullptr) stats = &local;
+  PGB_RETURN_IF_ERROR(queue->DiscardUncommitted());
+  PGB_ASSIGN_OR_RETURN(Lsn last_commit, queue->LastCommitLsn());
+  PGB_ASSIGN_OR_RETURN(Lsn last_end, queue->LastEndLsn());
+  PGB_ASSIGN_OR_RETURN(auto relations, queue->ListRelations());
+  stats->confirmed = last_end;
+  Assembler assembler(types, {.chunk_bytes = options.chunk_bytes, .skip_through = last_commit},
+                      relations);
+
+  auto backoff = options.initial_backoff;
+  int failures = 0;
+  bool first = true;
+  while (!stop->load()) {
+    if (!first) {
+      // The source resends every transaction the queue does not hold: drop partial ones.
+      PGB_RETURN_IF_ERROR(queue->DiscardUncommitted());
+      PGB_ASSIGN_OR_RETURN(last_commit, queue->LastCommitLsn());
+      assembler.Reset(last_commit);
+    }
+    first = false;
+    bool progressed = false;
+    Status s;
+    auto src = factory(stats->confirmed);
+    if (src.ok()) {
+      Session session(queue, &assembler, options, stats, stop);
+      s = session.Run(src->get(), &progressed);
+    } else {
+      s = src.status();
+    }
+    stats->skipped = assembler.skipped();
+    if (s.ok()) return s;  // stopped
+    if (!s.retryable()) return s;
+    if (progressed) {
+      failures = 0;
+      backoff = options.initial_backoff;
+    }
+    ++failures;
+    if (options.max_consecutive_failures > 0 && failures >= options.max_consecutive_failures) {
+      return s.WithHint(fmt::format("gave up after {} attempts; {}", failures, s.hint()));
+    }
+    LogWarning("replication interrupted; reconnecting",
+               {{"error", s.message()}, {"in_ms", std::to_string(backoff.count())}});
+    ++stats->reconnects;
+    auto until = Clock::now() + backoff;
+    while (Clock::now() < until && !stop->load()) {
+      std::this_thread::sleep_for(milliseconds{20});
+    }
+    backoff = std::min(options.max_backoff, backoff * 2);
+  }
+  return Status::Ok();
+}
+
+}  // namespace pgbaton::decoder
