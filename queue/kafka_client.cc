@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <thread>
 
 #include "common/log.h"
 
@@ -137,8 +138,19 @@ Status Client::CreateTopic(const std::string& topic,
 }
 
 Status Client::Watermarks(const std::string& topic, int64_t* low, int64_t* high) {
-  rd_kafka_resp_err_t err =
-      rd_kafka_query_watermark_offsets(rk_, topic.c_str(), 0, low, high, timeout_ms_);
+  // A topic created a moment ago may not have a leader yet: retry those answers until the timeout.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_);
+  rd_kafka_resp_err_t err;
+  while (true) {
+    err = rd_kafka_query_watermark_offsets(rk_, topic.c_str(), 0, low, high, timeout_ms_);
+    bool transient = err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                     err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+                     err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                     err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                     err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION;
+    if (!transient || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return KafkaError(
         err, fmt::format("kafka topic \"{}\" on \"{}\": reading its offsets", topic, brokers_));

@@ -547,9 +547,13 @@ Status KafkaQueue::Init() {
       PGB_RETURN_IF_ERROR(producer_->CreateTopic(meta_topic_, {{"cleanup.policy", "compact"},
                                                                {"retention.ms", "-1"},
                                                                {"max.message.bytes", "67108864"}}));
-      for (int i = 0; i < 50 && partitions == 0; ++i) {
+      // Creation returns before every broker knows the topics: wait until both have a partition.
+      int meta_partitions = 0;
+      for (int i = 0; i < 100 && (partitions == 0 || meta_partitions == 0); ++i) {
         PGB_ASSIGN_OR_RETURN(partitions, probe_->PartitionCount(topic_));
-        if (partitions == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        PGB_ASSIGN_OR_RETURN(meta_partitions, probe_->PartitionCount(meta_topic_));
+        if (partitions == 0 || meta_partitions == 0)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     }
   }

@@ -13,6 +13,7 @@ namespace pgbaton::testing {
 namespace {
 
 // A KRaft cluster id: 16 random bytes, base64url without padding (as `kafka-storage random-uuid`).
+// It may start with '-', so it is passed as --cluster-id=ID.
 std::string RandomClusterId() {
   static const char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -88,10 +89,10 @@ Result<std::unique_ptr<KafkaBroker>> KafkaBroker::Start(const KafkaBrokerOptions
                         "log4j.appender.file.layout=org.apache.log4j.PatternLayout\n"
                         "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
                         b->root_));
-  CommandResult format = RunCommand({"java", "-cp", libs + "/*",
-                                     "-Dlog4j.configuration=file:" + b->root_ + "/log4j.properties",
-                                     "kafka.tools.StorageTool", "format", "-t", RandomClusterId(),
-                                     "-c", b->root_ + "/server.properties"});
+  CommandResult format = RunCommand(
+      {"java", "-cp", libs + "/*", "-Dlog4j.configuration=file:" + b->root_ + "/log4j.properties",
+       "kafka.tools.StorageTool", "format", "--cluster-id=" + RandomClusterId(), "-c",
+       b->root_ + "/server.properties"});
   if (format.exit_code != 0) {
     return Status::Error(ErrorCode::kInternal, "kafka storage format failed: " + format.output);
   }
