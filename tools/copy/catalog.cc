@@ -4,6 +4,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -78,9 +79,38 @@ Result<TableList> ListTables(PgConn& conn, const TableFilter& filter) {
   }
   if (out.selected.empty()) return out;
 
+  // Types whose binary form does not depend on the cluster (see TableInfo::binary_safe).
+  PGB_ASSIGN_OR_RETURN(
+      PgResult types,
+      conn.Exec(
+          "SELECT t.oid, t.typtype, t.typbasetype, t.typelem, t.typsend::oid <> 0 AND "
+          "t.typreceive::oid <> 0 FROM pg_type t WHERE t.oid < 16384 OR t.typtype IN ('e', 'd')"));
+  struct TypeRow {
+    char kind;
+    uint32_t base, elem;
+    bool send_recv;
+  };
+  std::map<uint32_t, TypeRow> type_rows;
+  for (int r = 0; r < types.rows(); ++r) {
+    type_rows[static_cast<uint32_t>(types.GetInt(r, 0))] = {
+        types.Get(r, 1).empty() ? 'b' : types.Get(r, 1)[0],
+        static_cast<uint32_t>(types.GetInt(r, 2)), static_cast<uint32_t>(types.GetInt(r, 3)),
+        types.GetBool(r, 4)};
+  }
+  std::function<bool(uint32_t, int)> binary_safe = [&](uint32_t oid, int depth) -> bool {
+    auto it = type_rows.find(oid);
+    if (it == type_rows.end() || depth > 8) return false;
+    if (it->second.kind == 'e') return true;
+    if (it->second.kind == 'd') return binary_safe(it->second.base, depth + 1);
+    if (oid >= 16384 || !it->second.send_recv) return false;
+    return it->second.elem == 0 ||
+           (it->second.elem < 16384 && binary_safe(it->second.elem, depth + 1));
+  };
+  for (auto& t : out.selected) t.binary_safe = true;
+
   PGB_ASSIGN_OR_RETURN(
       PgResult cols,
-      conn.Exec(fmt::format("SELECT a.attrelid, a.attname FROM pg_attribute a "
+      conn.Exec(fmt::format("SELECT a.attrelid, a.attname, a.atttypid FROM pg_attribute a "
                             "JOIN pg_class c ON c.oid = a.attrelid "
                             "JOIN pg_namespace n ON n.oid = c.relnamespace "
                             "WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped "
@@ -88,7 +118,10 @@ Result<TableList> ListTables(PgConn& conn, const TableFilter& filter) {
                             kUserRelation)));
   for (int r = 0; r < cols.rows(); ++r) {
     auto it = by_oid.find(static_cast<uint32_t>(cols.GetInt(r, 0)));
-    if (it != by_oid.end()) out.selected[it->second].columns.push_back(cols.GetString(r, 1));
+    if (it == by_oid.end()) continue;
+    TableInfo& t = out.selected[it->second];
+    t.columns.push_back(cols.GetString(r, 1));
+    t.binary_safe = t.binary_safe && binary_safe(static_cast<uint32_t>(cols.GetInt(r, 2)), 0);
   }
   return out;
 }

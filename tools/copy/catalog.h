@@ -24,6 +24,10 @@ struct TableInfo {
   char replica_identity = 'd';       // pg_class.relreplident
   bool has_primary_key = false;
   std::string int_key;  // a single-column integer primary key, for key ranges on 13 ("" if none)
+  // Every column's type has the same binary form on any major: a built-in type (or an array of
+  // one) with binary send and receive functions, an enum, or a domain over one of those. Arrays
+  // and composites of user types carry the source's type OIDs in binary and are not safe.
+  bool binary_safe = false;
 
   // "schema.name" unquoted: the key used in the queue's metadata and in filters.
   std::string Key() const { return schema + "." + name; }

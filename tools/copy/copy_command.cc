@@ -32,7 +32,8 @@ class CopyCommand : public Command {
                     "copy only tables matching this glob on schema.table (repeatable)");
     sub->add_option("--exclude", o_.exclude, "leave out tables matching this glob (repeatable)");
     sub->add_flag("--binary", o_.binary,
-                  "COPY in binary format (only when both sides agree on every type's binary form)");
+                  "COPY in binary format where every column type allows it (built-in types, enums, "
+                  "domains); other tables stay in text");
     sub->add_flag("--no-owner", o_.no_owner, "restore the schema without ownership");
     sub->add_option("--maintenance-work-mem", o_.maintenance_work_mem,
                     "memory per index build on the target")

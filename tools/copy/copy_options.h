@@ -17,8 +17,10 @@ struct CopyOptions {
   std::vector<std::string> include;     // globs on "schema.table"; empty: every table
   std::vector<std::string> exclude;     // globs on "schema.table"
   uint64_t chunk_bytes = 256ull << 20;  // tables larger than this are split into ranges
-  bool binary = false;                  // COPY in binary format (both sides must agree on types)
-  bool no_owner = false;                // restore the schema without ownership (pg_dump --no-owner)
+  // COPY in binary format for the tables whose every column type has a cluster-independent
+  // binary form (TableInfo::binary_safe); the others stay in text.
+  bool binary = false;
+  bool no_owner = false;  // restore the schema without ownership (pg_dump --no-owner)
   std::string maintenance_work_mem = "512MB";  // for index builds on the target
   std::string pg_dump = "pg_dump";             // pg_dump binary (must be >= the source major)
   std::string psql = "psql";                   // psql binary

@@ -217,7 +217,8 @@ Status CopyData(const DataCopyJob& job, const std::vector<Chunk>& chunks) {
       const Chunk& c = chunks[k];
       TableProgress* p = job.progress[c.table];
       p->chunks_running.fetch_add(1);
-      Status st = CopyChunk(*src, *dst, job.tables[c.table], c, job.options->binary, p);
+      const TableInfo& t = job.tables[c.table];
+      Status st = CopyChunk(*src, *dst, t, c, job.options->binary && t.binary_safe, p);
       p->chunks_running.fetch_sub(1);
       if (!st.ok()) return fail(st);
       int n = committed.fetch_add(1) + 1;

@@ -7,35 +7,42 @@ namespace pgbaton::tools::copy {
 Result<std::unique_ptr<SlotSnapshot>> SlotSnapshot::Create(const std::string& conninfo,
                                                            const std::string& slot,
                                                            bool temporary) {
+  std::unique_ptr<SlotSnapshot> s(new SlotSnapshot());
+  s->slot_ = slot;
+  s->temporary_ = temporary;
+  if (!temporary) {
+    // The streaming slot: created by the decoder's replication connection, kept open so the
+    // exported snapshot stays valid.
+    PGB_ASSIGN_OR_RETURN(s->repl_, decoder::ReplicationConnection::Connect(conninfo, "source"));
+    PGB_ASSIGN_OR_RETURN(decoder::ExportedSnapshot e,
+                         s->repl_->CreateSlot(slot, /*export_snapshot=*/true));
+    s->snapshot_ = SnapshotRef{e.snapshot_name, e.consistent_point};
+    return s;
+  }
+  // A TEMPORARY slot, only for its snapshot (the decoder's API creates permanent slots only):
+  // the server drops it when this session ends, however it ends, so a killed copy leaks nothing.
   ConnectOptions opts;
   opts.label = "source";
   opts.replication = true;
   opts.application_name = "pgbaton copy";
   PGB_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(conninfo, opts));
-  std::unique_ptr<SlotSnapshot> s(new SlotSnapshot());
-  // 15+ takes the option list; 13 and 14 only the old keyword (which 15+ still accept, but the
-  // option list is the documented form there).
+  // 15+ document the option list; 13 and 14 know only the keyword form.
   std::string sql =
       conn.ServerMajor() >= 15
-          ? fmt::format("CREATE_REPLICATION_SLOT {}{} LOGICAL pgoutput (SNAPSHOT 'export')",
-                        conn.QuoteIdent(slot), temporary ? " TEMPORARY" : "")
-          : fmt::format("CREATE_REPLICATION_SLOT {}{} LOGICAL pgoutput EXPORT_SNAPSHOT",
-                        conn.QuoteIdent(slot), temporary ? " TEMPORARY" : "");
+          ? fmt::format("CREATE_REPLICATION_SLOT {} TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')",
+                        conn.QuoteIdent(slot))
+          : fmt::format("CREATE_REPLICATION_SLOT {} TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT",
+                        conn.QuoteIdent(slot));
   auto res = conn.Exec(sql);
   if (!res.ok()) {
     const Status& st = res.status();
-    std::string what =
-        fmt::format("creating replication slot \"{}\" on source ({})", slot, conn.description());
-    if (st.message().find("already exists") != std::string::npos) {
-      return Status::Error(ErrorCode::kSlotInUse, fmt::format("{}: it already exists", what),
-                           "another migration uses this --name; pick another --name, or drop the "
-                           "slot with pgbaton cleanup if it is left over");
-    }
+    std::string what = fmt::format("creating temporary replication slot \"{}\" on source ({})",
+                                   slot, conn.description());
     if (st.message().find("max_replication_slots") != std::string::npos ||
         st.message().find("wal_level") != std::string::npos) {
       return Status::Error(ErrorCode::kServerConfig, fmt::format("{}: {}", what, st.message()),
-                           "set wal_level = logical and raise max_replication_slots on the "
-                           "source, then restart it");
+                           "a resumed copy needs one free replication slot for a moment: raise "
+                           "max_replication_slots on the source (and wal_level = logical)");
     }
     return st.WithContext(what);
   }
@@ -45,14 +52,13 @@ Result<std::unique_ptr<SlotSnapshot>> SlotSnapshot::Create(const std::string& co
   }
   PGB_ASSIGN_OR_RETURN(Lsn lsn, Lsn::Parse(res->Get(0, 1)));
   s->snapshot_ = SnapshotRef{res->GetString(0, 2), lsn};
-  s->slot_ = slot;
-  s->temporary_ = temporary;
   s->conn_ = std::move(conn);
   return s;
 }
 
 Status SlotSnapshot::CheckAlive() {
-  if (conn_.connected() && PQconsumeInput(conn_.raw()) == 1 && conn_.connected()) {
+  PgConn& conn = repl_ ? repl_->conn() : conn_;
+  if (conn.connected() && PQconsumeInput(conn.raw()) == 1 && conn.connected()) {
     return Status::Ok();
   }
   return Status::Error(ErrorCode::kSnapshotLost,

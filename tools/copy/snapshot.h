@@ -10,6 +10,7 @@
 #include "common/pg.h"
 #include "common/status.h"
 #include "common/types.h"
+#include "decoder/replication.h"
 
 namespace pgbaton::tools::copy {
 
@@ -22,8 +23,9 @@ struct SnapshotRef {
 
 class SlotSnapshot {
  public:
-  // Opens a replication connection to `conninfo` and runs CREATE_REPLICATION_SLOT `slot`
-  // LOGICAL pgoutput exporting a snapshot (TEMPORARY slots are dropped when the holder dies).
+  // Opens a replication connection to `conninfo` and creates the logical pgoutput slot `slot`
+  // exporting a snapshot: a permanent one through the decoder's ReplicationConnection, or a
+  // TEMPORARY one (dropped by the server when the holder dies, even by kill -9).
   // Errors: kConnection, kPermission (no REPLICATION), kSlotInUse (the slot already exists),
   // kServerConfig (max_replication_slots or wal_level), kServerError.
   static Result<std::unique_ptr<SlotSnapshot>> Create(const std::string& conninfo,
@@ -38,7 +40,8 @@ class SlotSnapshot {
 
  private:
   SlotSnapshot() = default;
-  PgConn conn_;
+  std::unique_ptr<decoder::ReplicationConnection> repl_;  // the permanent slot's session
+  PgConn conn_;                                           // the temporary slot's session
   std::string slot_;
   bool temporary_ = false;
   SnapshotRef snapshot_;
