@@ -9,10 +9,13 @@
 
 #include "common/log.h"
 #include "tools/apply/apply_command.h"
+#include "tools/cleanup/cleanup_command.h"
 #include "tools/command.h"
+#include "tools/config/config.h"
 #include "tools/copy/copy_command.h"
 #include "tools/preflight/preflight_command.h"
 #include "tools/queue/queue_command.h"
+#include "tools/verify/verify_command.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -39,15 +42,27 @@ int Main(int argc, char** argv) {
     commands.emplace_back(sub, std::move(c));
   };
   add(MakePreflightCommand(&global));
+  add(MakeVerifyCommand(&global));
+  add(MakeCleanupCommand(&global));
   add(MakeApplyCommand(&global));
   add(MakeCopyCommand(&global));
   add(MakeQueueCommand(&global));
 
+  // Flags > PGBATON_* environment > --config file > defaults (tools/config/config.h).
+  ConfigLayer config;
+  Status config_status = config.Prepare(&app, argc, argv);
   try {
     app.parse(argc, argv);
+    if (config_status.ok()) config_status = config.Apply(&app);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : ExitCodeOf(ErrorCode::kUsage);
+  }
+  if (!config_status.ok()) {
+    std::fprintf(stderr, "error: %s\n", config_status.message().c_str());
+    if (!config_status.hint().empty())
+      std::fprintf(stderr, "hint: %s\n", config_status.hint().c_str());
+    return config_status.exit_code();
   }
 
   LogOptions log;
