@@ -177,9 +177,10 @@ Status ReplicationConnection::DropSlot(const std::string& slot) {
 }
 
 Result<bool> ReplicationConnection::SlotExists(const std::string& slot) {
-  PGB_ASSIGN_OR_RETURN(
-      PgResult res,
-      conn_.ExecParams("select 1 from pg_replication_slots where slot_name = $1", {slot}));
+  // A replication connection takes only the simple query protocol.
+  PGB_ASSIGN_OR_RETURN(PgResult res,
+                       conn_.Exec("select 1 from pg_replication_slots where slot_name = " +
+                                  conn_.QuoteLiteral(slot)));
   return res.rows() > 0;
 }
 
@@ -252,8 +253,9 @@ Result<std::unique_ptr<SnapshotHolder>> SnapshotHolder::Create(std::string_view 
 }
 
 Result<bool> PublicationExists(PgConn& conn, const std::string& name) {
-  PGB_ASSIGN_OR_RETURN(PgResult res,
-                       conn.ExecParams("select 1 from pg_publication where pubname = $1", {name}));
+  // Simple protocol: `conn` may be a replication connection.
+  PGB_ASSIGN_OR_RETURN(PgResult res, conn.Exec("select 1 from pg_publication where pubname = " +
+                                               conn.QuoteLiteral(name)));
   return res.rows() > 0;
 }
 

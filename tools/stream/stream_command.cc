@@ -1,0 +1,120 @@
+#include "tools/stream/stream_command.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <atomic>
+
+#include "common/log.h"
+#include "decoder/replication.h"
+#include "decoder/stream.h"
+#include "decoder/type_resolver.h"
+
+namespace pgbaton::tools {
+namespace {
+
+std::atomic<bool> g_stop{false};
+void OnStopSignal(int) { g_stop.store(true); }
+
+class StreamCommand : public Command {
+ public:
+  explicit StreamCommand(GlobalOptions* g) : global_(g) {}
+
+  CLI::App* Register(CLI::App* app) override {
+    CLI::App* sub = app->add_subcommand("stream", "stream the source's changes into the queue");
+    sub->add_option("--source", source_, "connection string of the old cluster")->required();
+    sub->add_option("--queue-dir", queue_dir_, "the RocksDB work queue directory");
+    sub->add_option("--kafka-brokers", kafka_brokers_, "Kafka bootstrap servers (host:port,...)");
+    sub->add_option("--kafka-topic", kafka_topic_, "Kafka topic of the queue");
+    sub->add_option("--kafka-state-dir", kafka_state_dir_, "local state for the Kafka writer");
+    sub->add_option("--publication-tables", tables_,
+                    "publish only these tables (schema.table), comma-separated; default: all")
+        ->delimiter(',');
+    sub->add_option("--batch-delay-ms", batch_delay_ms_,
+                    "group commit: append to the queue at most this often")
+        ->capture_default_str();
+    return sub;
+  }
+
+  Status Run() override {
+    if (queue_dir_.empty() && kafka_brokers_.empty()) {
+      return Status::Error(ErrorCode::kUsage, "stream: no queue given",
+                           "pass --queue-dir DIR (or --kafka-brokers and --kafka-topic)");
+    }
+    queue::QueueOptions qo;
+    qo.dir = queue_dir_;
+    qo.kafka_brokers = kafka_brokers_;
+    qo.kafka_topic = kafka_topic_;
+    qo.kafka_state_dir = kafka_state_dir_;
+    qo.migration_name = global_->name;
+    PGB_ASSIGN_OR_RETURN(auto q, queue::WorkQueue::Open(qo));
+    PGB_RETURN_IF_ERROR(PrepareStreamSource(source_, global_->name, tables_, q.get()));
+
+    struct sigaction sa {};
+    sa.sa_handler = OnStopSignal;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    decoder::PgTypeResolver types(source_);
+    decoder::StreamOptions so;
+    so.batch_max_delay = std::chrono::milliseconds(batch_delay_ms_);
+    decoder::StreamStats stats;
+    Status s = decoder::RunStream(q.get(), &types,
+                                  decoder::PgSourceFactory(source_, global_->name, global_->name),
+                                  so, &g_stop, &stats);
+    struct rusage ru {};
+    getrusage(RUSAGE_SELF, &ru);
+    LogInfo("decoder stopped", {{"transactions", std::to_string(stats.transactions)},
+                                {"skipped_resent", std::to_string(stats.skipped)},
+                                {"appends", std::to_string(stats.appends)},
+                                {"messages", std::to_string(stats.messages)},
+                                {"reconnects", std::to_string(stats.reconnects)},
+                                {"confirmed_lsn", stats.confirmed.ToString()},
+                                {"peak_rss_kb", std::to_string(ru.ru_maxrss)}});
+    return s;
+  }
+
+ private:
+  GlobalOptions* global_;
+  std::string source_, queue_dir_, kafka_brokers_, kafka_topic_, kafka_state_dir_;
+  std::vector<std::string> tables_;
+  int batch_delay_ms_ = 50;
+};
+
+}  // namespace
+
+Status PrepareStreamSource(const std::string& source, const std::string& name,
+                           const std::vector<std::string>& publication_tables,
+                           queue::WorkQueue* queue) {
+  ConnectOptions co;
+  co.label = "source";
+  PGB_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(source, co));
+  PGB_RETURN_IF_ERROR(decoder::CheckLogicalDecoding(conn));
+  PGB_ASSIGN_OR_RETURN(bool created, decoder::EnsurePublication(conn, name, publication_tables));
+  if (created) LogInfo("created publication", {{"publication", name}});
+
+  PGB_ASSIGN_OR_RETURN(auto rc, decoder::ReplicationConnection::Connect(source, "source"));
+  PGB_ASSIGN_OR_RETURN(bool exists, rc->SlotExists(name));
+  if (exists) return Status::Ok();
+  PGB_ASSIGN_OR_RETURN(Lsn last_end, queue->LastEndLsn());
+  if (last_end.IsValid()) {
+    return Status::Error(
+        ErrorCode::kSlotMissing,
+        fmt::format("slot \"{}\" on {} does not exist", name, rc->Describe()),
+        fmt::format("the queue holds changes up to {}, so the slot was dropped after streaming "
+                    "began and changes since then are lost; drop the queue and the target data "
+                    "and start again with `pgbaton copy`",
+                    last_end.ToString()));
+  }
+  PGB_ASSIGN_OR_RETURN(auto slot, rc->CreateSlot(name, /*export_snapshot=*/false));
+  LogInfo("created slot", {{"slot", name}, {"consistent_point", slot.consistent_point.ToString()}});
+  return Status::Ok();
+}
+
+std::unique_ptr<Command> MakeStreamCommand(GlobalOptions* g) {
+  return std::make_unique<StreamCommand>(g);
+}
+
+}  // namespace pgbaton::tools
