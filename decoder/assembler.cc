@@ -47,6 +47,8 @@ void Assembler::Reset(Lsn skip_through) {
   batch_bytes_ = 0;
   batch_end_lsn_ = Lsn();
   options_.skip_through = std::max(options_.skip_through, skip_through);
+  // Commits assembled into the dropped batch are not in the queue: they must be taken again.
+  last_commit_lsn_ = options_.skip_through;
 }
 
 Status Assembler::OnRelation(const RelationMsg& m, Lsn wal_start) {
