@@ -234,9 +234,8 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     PGB_ASSIGN_OR_RETURN(snap, SlotSnapshot::Create(o.source, o.name, /*temporary=*/false));
     PGB_RETURN_IF_ERROR(meta.Put("copy/slot", o.name));
     PGB_RETURN_IF_ERROR(meta.Put("copy/consistent_lsn", snap->snapshot().lsn.ToString()));
-    LogInfo("created replication slot", {{"slot", o.name},
-                                         {"consistent_lsn", snap->snapshot().lsn.ToString()},
-                                         {"snapshot", snap->snapshot().name}});
+    progress->Note(fmt::format("created replication slot \"{}\" at {} (snapshot {})", o.name,
+                               snap->snapshot().lsn.ToString(), snap->snapshot().name));
     MaybeCrash(o, "after-slot");
   } else if (need_snapshot) {
     // A resumed copy: the streaming slot stays as it is (it still holds the changes since its
@@ -244,8 +243,10 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     // the sync LSN of the tables copied now. The temporary slot goes away with its session.
     std::string temp = fmt::format("{}_copy_{}", o.name, getpid());
     PGB_ASSIGN_OR_RETURN(snap, SlotSnapshot::Create(o.source, temp, /*temporary=*/true));
-    LogInfo("resuming the copy at a new snapshot",
-            {{"temporary_slot", temp}, {"sync_lsn", snap->snapshot().lsn.ToString()}});
+    progress->Note(
+        fmt::format("resuming at a new snapshot {} (temporary slot \"{}\"); tables "
+                    "copied now get sync LSN {}",
+                    snap->snapshot().name, temp, snap->snapshot().lsn.ToString()));
   }
 
   if (snap) {

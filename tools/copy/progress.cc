@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
+
 namespace pgbaton::tools::copy {
 namespace {
 
@@ -48,11 +50,48 @@ Progress::~Progress() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Progress::EraseLocked() {
+  if (json_ || drawn_lines_ == 0) return;
+  fmt::print(out_, "\x1b[{}A\r\x1b[J", drawn_lines_);
+  drawn_lines_ = 0;
+}
+
+void Progress::Note(const std::string& line) {
+  if (json_) {
+    LogInfo(line);
+    return;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  EraseLocked();
+  fmt::print(out_, "{}\n", line);
+  fflush(out_);
+}
+
 void Progress::BeginPhase(const std::string& phase, uint64_t items_total) {
   {
     std::lock_guard<std::mutex> l(mu_);
     auto now = std::chrono::steady_clock::now();
-    if (!phase_.empty()) phases_.push_back({phase_, Seconds(now - phase_start_)});
+    if (!phase_.empty()) {
+      double took = Seconds(now - phase_start_);
+      phases_.push_back({phase_, took});
+      // Bar mode: a finished phase leaves one line behind; the live bar moves below it.
+      if (!json_) {
+        EraseLocked();
+        std::string extra;
+        if (phase_ == "data") {
+          uint64_t bytes = 0, rows = 0;
+          for (const auto& t : tables_) {
+            bytes += t->bytes.load();
+            rows += t->rows.load();
+          }
+          extra = fmt::format("  {} tables, {} rows, {} ({}/s)", tables_.size(), rows,
+                              HumanBytes(bytes), HumanBytes(took > 0 ? bytes / took : 0));
+        } else if (items_total_ > 0) {
+          extra = fmt::format("  {} done", items_done_.load());
+        }
+        fmt::print(out_, "{:<9} done in {}{}\n", phase_, HumanSeconds(took), extra);
+      }
+    }
     phase_ = phase;
     phase_start_ = now;
     items_total_ = items_total;
@@ -185,6 +224,7 @@ void Progress::Finish(bool ok) {
   auto now = std::chrono::steady_clock::now();
   if (!phase_.empty()) phases_.push_back({phase_, Seconds(now - phase_start_)});
   phase_.clear();
+  EraseLocked();
   uint64_t bytes = 0, rows = 0;
   for (const auto& t : tables_) {
     bytes += t->bytes.load();

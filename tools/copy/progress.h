@@ -39,6 +39,8 @@ class Progress {
   // the previous one and records its time. `items_total` counts statements or tables.
   void BeginPhase(const std::string& phase, uint64_t items_total = 0);
   void ItemDone() { items_done_.fetch_add(1); }
+  // A line for people, above the live bar (a log line on stderr in JSON mode).
+  void Note(const std::string& line);
   // The tables of the data phase; the pointers stay valid while this object lives.
   TableProgress* AddTable(const std::string& key, uint64_t estimated_bytes);
   // How many chunks the data phase was split into (shown in the summary).
@@ -51,6 +53,8 @@ class Progress {
  private:
   void Loop();
   void Render(bool final_line);
+  // Bar mode: erases the live lines so that the next output starts where they began. mu_ held.
+  void EraseLocked();
 
   FILE* out_;
   bool json_;
