@@ -1,0 +1,104 @@
+// SplitPostData: pg_dump's plain post-data output cut into TOC entries with their waves.
+#include <gtest/gtest.h>
+
+#include "tools/copy/schema.h"
+
+namespace pgbaton::tools::copy {
+namespace {
+
+// As pg_dump 15.18 writes it (with the \restrict lines of 15.14+).
+constexpr const char* kDump = R"(--
+-- PostgreSQL database dump
+--
+
+\restrict abc123
+
+-- Dumped from database version 15.18
+SET statement_timeout = 0;
+SET client_encoding = 'UTF8';
+SELECT pg_catalog.set_config('search_path', '', false);
+
+--
+-- Name: big big_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.big
+    ADD CONSTRAINT big_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: big_filler; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX big_filler ON public.big USING btree (filler);
+
+
+--
+-- Name: events_2020_pkey; Type: INDEX ATTACH; Schema: public; Owner: postgres
+--
+
+ALTER INDEX public.events_pkey ATTACH PARTITION public.events_2020_pkey;
+
+
+--
+-- Name: child child_big_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.child
+    ADD CONSTRAINT child_big_id_fkey FOREIGN KEY (big_id) REFERENCES public.big(id);
+
+
+--
+-- Name: events_payload; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX events_payload ON ONLY public.events USING btree (payload);
+
+
+--
+-- PostgreSQL database dump complete
+--
+
+\unrestrict abc123
+
+)";
+
+TEST(SplitPostDataTest, CutsEntriesWithTypesTablesAndWaves) {
+  PostData pd = SplitPostData(kDump);
+  EXPECT_NE(pd.preamble.find("SET statement_timeout = 0;"), std::string::npos);
+  EXPECT_NE(pd.preamble.find("set_config('search_path'"), std::string::npos);
+  EXPECT_EQ(pd.preamble.find("restrict"), std::string::npos) << pd.preamble;
+  ASSERT_EQ(pd.entries.size(), 5u);
+
+  EXPECT_EQ(pd.entries[0].type, "CONSTRAINT");
+  EXPECT_EQ(pd.entries[0].name, "big big_pkey");
+  EXPECT_EQ(pd.entries[0].table, "public.big");
+  EXPECT_EQ(pd.entries[0].wave, 0);
+  EXPECT_EQ(pd.entries[0].sql,
+            "ALTER TABLE ONLY public.big\n    ADD CONSTRAINT big_pkey PRIMARY KEY (id);");
+
+  EXPECT_EQ(pd.entries[1].type, "INDEX");
+  EXPECT_EQ(pd.entries[1].table, "public.big");
+  EXPECT_EQ(pd.entries[1].wave, 0);
+
+  EXPECT_EQ(pd.entries[2].type, "INDEX ATTACH");
+  EXPECT_EQ(pd.entries[2].wave, 1);
+
+  EXPECT_EQ(pd.entries[3].type, "FK CONSTRAINT");
+  EXPECT_EQ(pd.entries[3].table, "public.child");
+  EXPECT_EQ(pd.entries[3].wave, 2);
+
+  EXPECT_EQ(pd.entries[4].table, "public.events");
+  // The closing comment and \unrestrict are not SQL and must not reach the server.
+  EXPECT_EQ(pd.entries[4].sql,
+            "CREATE INDEX events_payload ON ONLY public.events USING btree (payload);");
+}
+
+TEST(SplitPostDataTest, EmptyDumpHasNoEntries) {
+  PostData pd = SplitPostData("--\n-- PostgreSQL database dump\n--\n\nSET x = 1;\n");
+  EXPECT_TRUE(pd.entries.empty());
+  EXPECT_EQ(pd.preamble, "SET x = 1;\n");
+}
+
+}  // namespace
+}  // namespace pgbaton::tools::copy
