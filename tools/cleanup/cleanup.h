@@ -1,0 +1,26 @@
+// The steps of `pgbaton cleanup`, usable on their own (tests, cutover's final step). Each returns
+// a line for the operator ("slot \"pgbaton\" on source: dropped" or "...: already gone").
+#pragma once
+
+#include <string>
+
+#include "common/pg.h"
+#include "common/status.h"
+
+namespace pgbaton::tools {
+
+// Errors: kSlotInUse when the slot is active (naming the pid), and server errors.
+Status CheckSlotNotActive(PgConn* source, const std::string& name);
+Result<std::string> DropSlot(PgConn* source, const std::string& name);
+Result<std::string> DropPublication(PgConn* source, const std::string& name);
+// Drops the origins "<name>" and "<name>-<k>". Errors: kSlotInUse when an apply session holds one.
+Result<std::string> DropOrigins(PgConn* target, const std::string& name);
+// Deletes the migration's rows from pgbaton.progress; drops the table and the schema pgbaton
+// when nothing else is left in them.
+Result<std::string> DropProgress(PgConn* target, const std::string& name);
+// Errors: kQueueMismatch when `dir` does not look like a pgbaton queue (no RocksDB CURRENT or
+// QUEUE_FORMAT file), kQueueLocked when a writer holds it, kIo.
+Status CheckQueueRemovable(const std::string& dir);
+Result<std::string> RemoveQueueDir(const std::string& dir);
+
+}  // namespace pgbaton::tools
