@@ -11,6 +11,37 @@
 
 namespace pgbaton::testing {
 
+namespace {
+
+// A CA and a server certificate signed by it, valid for 127.0.0.1 and localhost.
+Status MakeCertificates(const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  WriteFile(dir + "/san.ext", "subjectAltName = IP:127.0.0.1, DNS:localhost\n");
+  const std::vector<std::vector<std::string>> steps = {
+      {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+       "/CN=pgbaton test CA", "-keyout", dir + "/ca.key", "-out", dir + "/ca.crt"},
+      {"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+       dir + "/server.key", "-out", dir + "/server.csr"},
+      {"openssl", "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.crt", "-CAkey",
+       dir + "/ca.key", "-CAcreateserial", "-days", "2", "-extfile", dir + "/san.ext", "-out",
+       dir + "/server.crt"},
+  };
+  for (const auto& argv : steps) {
+    CommandResult r = RunCommand(argv);
+    if (r.exit_code != 0) {
+      return Status::Error(ErrorCode::kInternal,
+                           fmt::format("openssl failed making test certificates: {}", r.output),
+                           "install openssl (scripts/setup)");
+    }
+  }
+  std::filesystem::permissions(dir + "/server.key", std::filesystem::perms::owner_read |
+                                                        std::filesystem::perms::owner_write);
+  GiveToTestUser(dir);
+  return Status::Ok();
+}
+
+}  // namespace
+
 std::string PgServer::BinDir(int major) {
   std::string dir;
   if (major == 15) {
@@ -84,8 +115,20 @@ Result<std::unique_ptr<PgServer>> PgServer::Start(const PgServerOptions& options
     std::ofstream out(s->data_dir_ + "/postgresql.conf", std::ios::app);
     out << "\n# pgbaton test settings\n" << extra;
   }
+  if (options.ssl) {
+    PGB_RETURN_IF_ERROR(MakeCertificates(s->root_dir_ + "/tls"));
+    std::ofstream out(s->data_dir_ + "/postgresql.conf", std::ios::app);
+    out << fmt::format(
+        "ssl = on\nssl_cert_file = '{0}/tls/server.crt'\n"
+        "ssl_key_file = '{0}/tls/server.key'\n",
+        s->root_dir_);
+  }
   std::string hba = options.hba_prefix;
-  if (!options.superuser_password.empty()) {
+  if (options.ssl) {
+    hba +=
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\n"
+        "local replication all trust\nhostssl replication all 127.0.0.1/32 trust\n";
+  } else if (!options.superuser_password.empty()) {
     hba +=
         "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
         "local replication all trust\nhost replication all 127.0.0.1/32 scram-sha-256\n";

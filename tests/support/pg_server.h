@@ -21,6 +21,9 @@ struct PgServerOptions {
   std::string hba_prefix;
   // Password for the "postgres" superuser; when set, loopback TCP uses scram-sha-256.
   std::string superuser_password;
+  // TLS: a test CA and a server certificate for 127.0.0.1/localhost are generated, ssl=on, and
+  // loopback TCP accepts only TLS connections (hostssl).
+  bool ssl = false;
 };
 
 class PgServer {
@@ -33,6 +36,8 @@ class PgServer {
   int port() const { return port_; }
   const std::string& data_dir() const { return data_dir_; }
   const std::string& bin_dir() const { return bin_dir_; }
+  // The test CA's certificate (with ssl), for sslrootcert=.
+  std::string ca_file() const { return root_dir_ + "/tls/ca.crt"; }
   // "host=127.0.0.1 port=N user=U dbname=D" (with the password when one is set).
   std::string Conninfo(const std::string& dbname = "postgres",
                        const std::string& user = "postgres") const;
