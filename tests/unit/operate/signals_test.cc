@@ -1,0 +1,51 @@
+// The stop flag: the first SIGINT/SIGTERM asks for a graceful stop, the second exits at once
+// with kInterrupted's exit code.
+#include "tools/common/signals.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+namespace pgbaton::tools {
+namespace {
+
+TEST(SignalsTest, FirstSignalSetsTheFlag) {
+  InstallSignalHandlers();
+  ResetStopRequestForTesting();
+  EXPECT_FALSE(StopRequested().load());
+  raise(SIGTERM);
+  EXPECT_TRUE(StopRequested().load());
+  EXPECT_EQ(StopSignal(), SIGTERM);
+  ResetStopRequestForTesting();
+  raise(SIGINT);
+  EXPECT_TRUE(StopRequested().load());
+  EXPECT_EQ(StopSignal(), SIGINT);
+  ResetStopRequestForTesting();
+}
+
+TEST(SignalsDeathTest, SecondSignalExitsWithInterrupted) {
+  EXPECT_EXIT(
+      {
+        InstallSignalHandlers();
+        ResetStopRequestForTesting();
+        raise(SIGINT);
+        if (!StopRequested().load()) _exit(99);
+        raise(SIGTERM);
+        _exit(98);  // not reached
+      },
+      ::testing::ExitedWithCode(4), "second signal: stopping now");
+}
+
+TEST(SignalsDeathTest, InstallIsIdempotent) {
+  EXPECT_EXIT(
+      {
+        InstallSignalHandlers();
+        InstallSignalHandlers();
+        ResetStopRequestForTesting();
+        raise(SIGTERM);
+        _exit(StopRequested().load() ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
+}  // namespace pgbaton::tools
