@@ -193,6 +193,24 @@ TEST_P(StreamTest, PgbenchArrivesExactlyOnceInCommitOrder) {
     }
   }
   EXPECT_EQ(accounts, 100000u);  // pgbench -i -s 1
+  // Built-in type names come from the source's pg_type over a normal connection.
+  {
+    queue::QueueOptions o;
+    o.dir = queue_dir_;
+    auto q = queue::WorkQueue::Open(o);
+    ASSERT_TRUE(q.ok()) << q.status().ToString();
+    auto rels = (*q)->ListRelations();
+    ASSERT_TRUE(rels.ok());
+    std::vector<std::string> types;
+    for (const auto& r : *rels) {
+      if (r.name != "pgbench_accounts" || r.version != 1) continue;
+      EXPECT_EQ(r.schema, "public");
+      for (const auto& c : r.columns) types.push_back(c.name + " " + c.type_name);
+    }
+    EXPECT_EQ(types,
+              (std::vector<std::string>{"aid pg_catalog.int4", "bid pg_catalog.int4",
+                                        "abalance pg_catalog.int4", "filler pg_catalog.bpchar"}));
+  }
   EXPECT_EQ(bench_txns, server_rows.size());
 }
 
@@ -225,6 +243,7 @@ INSTANTIATE_TEST_SUITE_P(Majors, StreamTest, ::testing::Values(13, 15, 17, 18),
                          [](const auto& info) { return "pg" + std::to_string(info.param); });
 
 class StreamSingleTest : public StreamTest {};
+class BigTransactionTest : public StreamTest {};
 
 // Peak RSS of a process (VmHWM), in kB.
 long PeakRssKb(pid_t pid) {
@@ -236,7 +255,7 @@ long PeakRssKb(pid_t pid) {
   return -1;
 }
 
-TEST_P(StreamSingleTest, TwoHundredMegabyteTransactionInBoundedMemory) {
+TEST_P(BigTransactionTest, TwoHundredMegabyteTransactionInBoundedMemory) {
   ASSERT_TRUE(server_->Exec("CREATE TABLE big (id int PRIMARY KEY, payload text)").ok());
   StartStream();
   // ~200 MB of row data in one transaction (100,000 rows of 2,000 bytes).
@@ -291,6 +310,10 @@ TEST_P(StreamSingleTest, DroppedSlotAndPublicationStopWithTheirCodes) {
       << out;
   EXPECT_NE(out.find("hint: "), std::string::npos) << out;
 }
+
+// 13 sends the transaction whole at its commit; 15 streams it while in progress.
+INSTANTIATE_TEST_SUITE_P(Majors, BigTransactionTest, ::testing::Values(13, 15),
+                         [](const auto& info) { return "pg" + std::to_string(info.param); });
 
 INSTANTIATE_TEST_SUITE_P(Pg15, StreamSingleTest, ::testing::Values(15),
                          [](const auto& info) { return "pg" + std::to_string(info.param); });
