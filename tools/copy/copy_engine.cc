@@ -309,9 +309,13 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
       PGB_RETURN_IF_ERROR(meta.Put("sync_lsn/" + key, lsn));
       PGB_RETURN_IF_ERROR(meta.Put("copy/state/" + key, kDone));
       progress->ItemDone();
+      MaybeCrash(o, "table:" + key);
       return Status::Ok();
     };
-    job.on_chunk_done = [&](int n) { MaybeCrash(o, fmt::format("data:{}", n)); };
+    job.on_chunk_done = [&](int n) {
+      MaybeCrash(o, fmt::format("data:{}", n));
+      MaybeCrash(o, fmt::format("data-left:{}", static_cast<int>(chunks.size()) - n));
+    };
     PGB_RETURN_IF_ERROR(snap->CheckAlive());
     PGB_RETURN_IF_ERROR(CopyData(job, chunks));
     MaybeCrash(o, "after-data");

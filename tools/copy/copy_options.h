@@ -26,7 +26,8 @@ struct CopyOptions {
   std::string psql = "psql";                   // psql binary
   int progress_interval_ms = 1000;             // how often progress is shown
   bool progress_json = false;                  // JSON lines instead of a live bar
-  // Test hook: the process SIGKILLs itself at this point ("data:N" after N chunks,
+  // Test hook: the process SIGKILLs itself at this point ("data:N" after N chunks, "data-left:N"
+  // when N chunks are left, "table:<schema>.<table>" once that table is recorded as done,
   // "post-data:N" after N post-data statements, "after-slot", "after-schema", "after-data").
   std::string crash_at;
 };
