@@ -37,6 +37,7 @@ Result<ConfPtr> BaseConf(const std::string& brokers, int timeout_ms) {
                              LogDebug(fmt::format("kafka {}: {}", fac, buf));
                            });
   PGB_RETURN_IF_ERROR(Set(conf.get(), "reconnect.backoff.max.ms", "1000"));
+  PGB_RETURN_IF_ERROR(Set(conf.get(), "socket.nagle.disable", "true"));  // small requests, no delay
   return conf;
 }
 
@@ -192,7 +193,7 @@ Result<std::unique_ptr<Producer>> Producer::Create(const std::string& brokers, i
   PGB_RETURN_IF_ERROR(Set(conf.get(), "enable.idempotence", "true"));  // implies acks=all
   PGB_RETURN_IF_ERROR(Set(conf.get(), "acks", "all"));
   PGB_RETURN_IF_ERROR(Set(conf.get(), "message.timeout.ms", std::to_string(timeout_ms)));
-  PGB_RETURN_IF_ERROR(Set(conf.get(), "linger.ms", "1"));
+  PGB_RETURN_IF_ERROR(Set(conf.get(), "linger.ms", "0"));  // Append flushes right away anyway
   PGB_RETURN_IF_ERROR(Set(conf.get(), "message.max.bytes", std::to_string(64 << 20)));
   PGB_RETURN_IF_ERROR(Set(conf.get(), "queue.buffering.max.kbytes", std::to_string(1 << 20)));
   PGB_RETURN_IF_ERROR(Set(conf.get(), "compression.type", "none"));  // values are zstd already

@@ -557,6 +557,12 @@ Status KafkaQueue::Init() {
       }
     }
   }
+  if (!o_.read_only) {
+    // The producer learns a topic's leader from its own metadata; asking now spares the first
+    // Append the wait for librdkafka's next metadata refresh (up to a second).
+    PGB_RETURN_IF_ERROR(producer_->PartitionCount(topic_).status());
+    PGB_RETURN_IF_ERROR(producer_->PartitionCount(meta_topic_).status());
+  }
   if (partitions != 1) {
     return Status::Error(
         ErrorCode::kQueueMismatch,
