@@ -15,6 +15,7 @@
 #include "tools/copy/copy_command.h"
 #include "tools/preflight/preflight_command.h"
 #include "tools/queue/queue_command.h"
+#include "tools/run/run_command.h"
 #include "tools/stream/stream_command.h"
 #include "tools/verify/verify_command.h"
 
@@ -49,6 +50,7 @@ int Main(int argc, char** argv) {
   add(MakeCopyCommand(&global));
   add(MakeQueueCommand(&global));
   add(MakeStreamCommand(&global));
+  add(MakeRunCommand(&global));
 
   // Flags > PGBATON_* environment > --config file > defaults (tools/config/config.h).
   ConfigLayer config;
