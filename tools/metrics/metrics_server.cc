@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -58,6 +59,11 @@ class HttpMetricsServer : public MetricsServer {
           "choose a free port with --metrics-addr, or stop what is listening there");
     }
     thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // httplib's stop() is a no-op until the listen loop runs: wait for it, so that a Stop()
+    // right after start cannot be lost (and leave the thread listening forever).
+    for (int i = 0; i < 5000 && !server_.is_running(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     return Status::Ok();
   }
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "common/metrics.h"
 #include "common/metrics_catalog.h"
@@ -108,6 +110,42 @@ TEST(MetricsEndpointTest, RealPrometheusScrapesMovingSeries) {
   ASSERT_TRUE(below.ok());
   ASSERT_TRUE(below->has_value());
   EXPECT_EQ(**below, 0);
+}
+
+// Every query of the shipped Grafana dashboard parses and runs on a real Prometheus, and the
+// dashboard's panels cover every metric of the catalogue.
+TEST(MetricsEndpointTest, GrafanaDashboardQueriesRun) {
+  std::ifstream in(std::string(PGBATON_SOURCE_DIR) + "/docs/grafana/pgbaton.json");
+  ASSERT_TRUE(in.good());
+  nlohmann::json dash = nlohmann::json::parse(in);
+  metrics::Registry registry;
+  (void)metrics::RegisterCatalog(&registry);
+  auto server = StartMetricsServer("127.0.0.1:0", false, &registry);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  testing::PrometheusOptions po;
+  po.targets = {"127.0.0.1:" + std::to_string((*server)->port())};
+  auto prom = PrometheusServer::Start(po);
+  ASSERT_TRUE(prom.ok()) << prom.status().ToString();
+  std::string all_exprs;
+  int queries = 0;
+  for (const auto& panel : dash["panels"]) {
+    for (const auto& target : panel["targets"]) {
+      std::string expr = target["expr"];
+      all_exprs += expr + "\n";
+      std::string q = expr;
+      for (size_t pos; (pos = q.find("$job")) != std::string::npos;) q.replace(pos, 4, ".*");
+      auto r = (*prom)->Query(q);
+      EXPECT_TRUE(r.ok()) << panel["title"] << ": " << r.status().ToString();
+      ++queries;
+    }
+  }
+  EXPECT_GT(queries, 10);
+  std::string rendered = registry.Render();
+  for (size_t pos = 0; (pos = rendered.find("# TYPE ", pos)) != std::string::npos;) {
+    pos += 7;
+    std::string name = rendered.substr(pos, rendered.find(' ', pos) - pos);
+    EXPECT_NE(all_exprs.find(name), std::string::npos) << name << " is on no dashboard panel";
+  }
 }
 
 }  // namespace
