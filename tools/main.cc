@@ -13,6 +13,7 @@
 #include "tools/command.h"
 #include "tools/config/config.h"
 #include "tools/copy/copy_command.h"
+#include "tools/cutover/cutover_command.h"
 #include "tools/preflight/preflight_command.h"
 #include "tools/queue/queue_command.h"
 #include "tools/run/run_command.h"
@@ -48,6 +49,7 @@ int Main(int argc, char** argv) {
   add(MakeCleanupCommand(&global));
   add(MakeApplyCommand(&global));
   add(MakeCopyCommand(&global));
+  add(MakeCutoverCommand(&global));
   add(MakeQueueCommand(&global));
   add(MakeStreamCommand(&global));
   add(MakeRunCommand(&global));

@@ -1,0 +1,486 @@
+#include "tools/cutover/cutover.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "applier/applier.h"
+#include "common/conninfo.h"
+#include "common/log.h"
+#include "common/pg.h"
+#include "queue/work_queue.h"
+#include "tools/common/signals.h"
+#include "tools/cutover/reverse.h"
+#include "tools/cutover/strategies.h"
+
+namespace pgbaton::tools::cutover {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t MsSince(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+std::string NewCutoverId() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::random_device rd;
+  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:06x}", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rd() & 0xffffff);
+}
+
+Result<PgConn> Connect(const std::string& conninfo, const std::string& label) {
+  ConnectOptions co;
+  co.label = label;
+  co.application_name = "pgbaton cutover";
+  return PgConn::Connect(conninfo, co);
+}
+
+// The applier is running when its slot on the source is active (the decoder streams) and the
+// target has apply sessions ("pgbaton applier ..." in pg_stat_activity, the application_name
+// every apply connection sets). Errors: kApplierNotRunning naming which half is missing.
+Status CheckApplierRunning(PgConn& source, PgConn& target, const std::string& name) {
+  PGB_ASSIGN_OR_RETURN(
+      PgResult slot,
+      source.ExecParams("select active from pg_catalog.pg_replication_slots where slot_name = $1",
+                        {name}));
+  if (slot.rows() == 0) {
+    return Status::Error(ErrorCode::kApplierNotRunning,
+                         fmt::format("replication slot \"{}\" does not exist on source", name),
+                         "start the migration (pgbaton copy, then pgbaton run) first, or pass "
+                         "the migration's --name");
+  }
+  if (!slot.GetBool(0, 0)) {
+    return Status::Error(ErrorCode::kApplierNotRunning,
+                         fmt::format("replication slot \"{}\" on source is not active: nothing "
+                                     "is streaming changes",
+                                     name),
+                         "start pgbaton run (or stream) and wait until status shows low lag");
+  }
+  PGB_ASSIGN_OR_RETURN(std::string sessions,
+                       target.QueryValue("select count(*) from pg_catalog.pg_stat_activity where "
+                                         "datname = current_database() and application_name like "
+                                         "'pgbaton applier%'"));
+  if (sessions == "0") {
+    return Status::Error(
+        ErrorCode::kApplierNotRunning,
+        fmt::format("no pgbaton applier session on target ({})", target.description()),
+        "start pgbaton run (or apply) and wait until status shows low lag");
+  }
+  return Status::Ok();
+}
+
+Result<Lsn> EmitMessage(PgConn& source, const std::string& content) {
+  PGB_ASSIGN_OR_RETURN(std::string lsn,
+                       source.QueryValue("select pg_catalog.pg_logical_emit_message(true, "
+                                         "'pgbaton', $1)::text",
+                                         {content}));
+  return Lsn::Parse(lsn);
+}
+
+// Waits until the target's position for `name` reaches `bar`. Reconnects to the target when the
+// connection breaks; every second checks that the applier is still there. Errors: kTimeout,
+// kApplierNotRunning, kInterrupted.
+Status WaitApplied(std::optional<PgConn>& target, const std::string& target_conninfo,
+                   const std::string& name, Lsn bar, std::chrono::milliseconds timeout,
+                   ErrorCode timeout_code, const std::string& what) {
+  auto start = Clock::now();
+  auto deadline = start + timeout;
+  auto last_alive_check = start;
+  Status last = Status::Ok();
+  Lsn pos;
+  while (true) {
+    if (StopRequested().load()) {
+      return Status::Error(ErrorCode::kInterrupted, fmt::format("{}: interrupted", what));
+    }
+    if (!target || !target->connected()) {
+      auto c = Connect(target_conninfo, "target");
+      if (c.ok()) {
+        target.emplace(std::move(*c));
+      } else {
+        last = c.status();
+        target.reset();
+      }
+    }
+    if (target) {
+      auto p = applier::ReadTargetPosition(*target, name, /*flushed=*/false);
+      if (p.ok()) {
+        pos = *p;
+        if (pos >= bar) return Status::Ok();
+      } else {
+        last = p.status();
+      }
+      if (Clock::now() - last_alive_check > std::chrono::seconds(1) && target->connected()) {
+        last_alive_check = Clock::now();
+        auto n = target->QueryValue(
+            "select count(*) from pg_catalog.pg_stat_activity where datname = "
+            "current_database() and application_name like 'pgbaton applier%'");
+        if (n.ok() && *n == "0") {
+          return Status::Error(ErrorCode::kApplierNotRunning,
+                               fmt::format("{}: the applier stopped (no pgbaton applier session "
+                                           "on target); applied up to {}, waiting for {}",
+                                           what, pos.ToString(), bar.ToString()),
+                               "restart pgbaton run, then run the cutover again");
+        }
+      }
+    }
+    if (Clock::now() > deadline) {
+      std::string cause = last.ok() ? "" : fmt::format(" (last error: {})", last.message());
+      return Status::Error(
+          timeout_code,
+          fmt::format("{}: the target applied up to {}, not {} within {} ms{}", what,
+                      pos.ToString(), bar.ToString(), timeout.count(), cause),
+          timeout_code == ErrorCode::kLagTooHigh
+              ? "wait until pgbaton status shows lower lag, or raise --max-lag"
+              : "check the applier (pgbaton status) and the target; raise "
+                "--timeout if it is just slow");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+struct SequenceValue {
+  std::string qualified;  // quoted schema.name
+  std::optional<std::string> last_value;
+  std::string start_value;
+};
+
+Result<std::vector<SequenceValue>> ReadSequences(PgConn& source) {
+  PGB_ASSIGN_OR_RETURN(
+      PgResult res,
+      source.Exec("select schemaname, sequencename, last_value, start_value, "
+                  "pg_catalog.has_sequence_privilege(format('%I.%I', schemaname, sequencename), "
+                  "'select') from pg_catalog.pg_sequences order by 1, 2"));
+  std::vector<SequenceValue> out;
+  for (int r = 0; r < res.rows(); ++r) {
+    std::string q = source.QuoteIdent(res.Get(r, 0)) + "." + source.QuoteIdent(res.Get(r, 1));
+    if (!res.GetBool(r, 4)) {
+      return Status::Error(ErrorCode::kPermission,
+                           fmt::format("sequence {} on source is not readable", q),
+                           "grant SELECT on the sequences to the cutover's source role");
+    }
+    out.push_back({q, res.GetOptional(r, 2), res.GetString(r, 3)});
+  }
+  return out;
+}
+
+Status WriteSequences(PgConn& target, const std::vector<SequenceValue>& seqs) {
+  if (seqs.empty()) return Status::Ok();
+  std::string sql;
+  for (const auto& s : seqs) {
+    // A sequence never called on the source (last_value null) is reset to its start, not
+    // called, so that its first nextval on the target returns the start value.
+    sql += fmt::format(
+        "select pg_catalog.setval({}::regclass, {}, {});", target.QuoteLiteral(s.qualified),
+        s.last_value ? *s.last_value : s.start_value, s.last_value ? "true" : "false");
+  }
+  Status st = target.Run(sql);
+  if (!st.ok()) {
+    return st.WithContext("copying sequence values to target")
+        .WithHint("every source sequence must exist on the target (the schema copy creates them)");
+  }
+  return Status::Ok();
+}
+
+Status CheckSequencesOnTarget(PgConn& target, const std::vector<SequenceValue>& seqs) {
+  for (const auto& s : seqs) {
+    PGB_ASSIGN_OR_RETURN(std::string ok,
+                         target.QueryValue("select to_regclass($1) is not null", {s.qualified}));
+    if (ok != "t") {
+      return Status::Error(ErrorCode::kNotFound,
+                           fmt::format("sequence {} does not exist on target", s.qualified),
+                           "copy the schema to the target (pgbaton copy) before the cutover");
+    }
+  }
+  return Status::Ok();
+}
+
+void StoreReport(const CutoverOptions& o, CutoverReport* report) {
+  std::string json = report->ToJson().dump();
+  queue::QueueOptions qo;
+  qo.dir = o.queue_dir;
+  qo.migration_name = o.name;
+  qo.create_if_missing = false;
+  auto q = queue::WorkQueue::Open(qo);
+  if (q.ok()) {
+    Status s = (*q)->PutMeta("cutover/last", json);
+    if (s.ok()) {
+      report->stored_at = fmt::format("queue \"{}\" metadata cutover/last", o.queue_dir);
+      return;
+    }
+    LogWarning("cannot store the cutover timeline in the queue", {{"error", s.message()}});
+  }
+  // The queue is held open by `pgbaton run` (it stays up after the cutover): keep the timeline
+  // beside the queue's files instead.
+  std::string path = o.queue_dir + "/cutover-last.json";
+  std::ofstream out(path, std::ios::trunc);
+  out << json << "\n";
+  out.close();
+  if (out) {
+    report->stored_at = path;
+  } else {
+    LogWarning("cannot store the cutover timeline", {{"path", path}});
+  }
+}
+
+class Runner {
+ public:
+  Runner(const CutoverOptions& o, CutoverReport* r) : o_(o), r_(r) {}
+
+  Status Run() {
+    StrategyContext ctx;
+    ctx.source_conninfo = o_.source_conninfo;
+    ctx.target_conninfo = o_.target_conninfo;
+    ctx.cutover_id = r_->id;
+    ctx.timeout = o_.timeout;
+    std::string bouncer_db = o_.pgbouncer_db;
+    if (bouncer_db.empty()) {
+      PGB_ASSIGN_OR_RETURN(auto parts, ConninfoParts(o_.source_conninfo));
+      bouncer_db = parts.count("dbname") ? parts["dbname"] : "";
+      if (bouncer_db.empty()) {
+        return Status::Error(ErrorCode::kUsage, "cannot tell which PgBouncer database to pause",
+                             "name the database in --source, or pass --pgbouncer-db");
+      }
+    }
+    PGB_ASSIGN_OR_RETURN(fence_, MakeFence(o_.fence, ctx, bouncer_db));
+    PGB_ASSIGN_OR_RETURN(flip_, MakeFlip(o_.flip, ctx, fence_.get(), o_.pgbouncer_ini, {}));
+    r_->fence = fence_->Describe();
+    r_->flip = flip_->Describe();
+
+    // --- check ---
+    auto t = Clock::now();
+    PGB_ASSIGN_OR_RETURN(PgConn source, Connect(o_.source_conninfo, "source"));
+    source_.emplace(std::move(source));
+    PGB_ASSIGN_OR_RETURN(PgConn target, Connect(o_.target_conninfo, "target"));
+    target_.emplace(std::move(target));
+    PGB_RETURN_IF_ERROR(CheckApplierRunning(*source_, *target_, o_.name));
+    // Lag in time: a probe message through decoder, queue and applier.
+    auto probe_start = Clock::now();
+    PGB_ASSIGN_OR_RETURN(
+        Lsn probe,
+        EmitMessage(*source_, nlohmann::json{{"cutover", r_->id}, {"probe", true}}.dump()));
+    PGB_RETURN_IF_ERROR(WaitApplied(target_, o_.target_conninfo, o_.name, probe, o_.max_lag,
+                                    ErrorCode::kLagTooHigh, "lag probe"));
+    r_->lag_ms = MsSince(probe_start);
+    PGB_ASSIGN_OR_RETURN(std::string current,
+                         source_->QueryValue("select pg_catalog.pg_current_wal_lsn()::text"));
+    PGB_ASSIGN_OR_RETURN(Lsn source_lsn, Lsn::Parse(current));
+    PGB_ASSIGN_OR_RETURN(Lsn applied, applier::ReadTargetPosition(*target_, o_.name, false));
+    r_->lag_bytes = static_cast<int64_t>(source_lsn.BytesSince(applied));
+    if (static_cast<uint64_t>(r_->lag_bytes) > o_.max_lag_bytes) {
+      return Status::Error(
+          ErrorCode::kLagTooHigh,
+          fmt::format("the applier is {} bytes behind the source (applied {}, "
+                      "source at {}), more than --max-lag-bytes {}",
+                      r_->lag_bytes, applied.ToString(), source_lsn.ToString(), o_.max_lag_bytes),
+          "wait until pgbaton status shows lower lag, or raise --max-lag-bytes");
+    }
+    PGB_RETURN_IF_ERROR(fence_->Check(*source_));
+    PGB_RETURN_IF_ERROR(flip_->Check(*source_, *target_));
+    PGB_ASSIGN_OR_RETURN(auto seqs, ReadSequences(*source_));
+    PGB_RETURN_IF_ERROR(CheckSequencesOnTarget(*target_, seqs));
+    if (o_.reverse) PGB_RETURN_IF_ERROR(CheckReverse(ReverseOptionsFrom()));
+    Add("check", t,
+        fmt::format("applier running, lag {} ms / {} bytes, {} sequences", r_->lag_ms,
+                    r_->lag_bytes, seqs.size()));
+
+    if (o_.dry_run) {
+      r_->plan = {
+          "fence: " + fence_->Describe(),
+          "drain: write a sentinel with pg_logical_emit_message and wait until the target's "
+          "origin passes it",
+          fmt::format("sequences: copy {} sequence values to the target", seqs.size())};
+      if (o_.reverse) {
+        r_->plan.push_back("reverse: start " + DescribeReverse(ReverseOptionsFrom()));
+      }
+      r_->plan.push_back("flip: " + flip_->Describe());
+      r_->plan.push_back("on any failure before the flip is done: undo the fence");
+      return Status::Ok();
+    }
+
+    InstallSignalHandlers();
+    // --- fence --- (from here on every error undoes the fence)
+    fence_start_ = Clock::now();
+    t = fence_start_;
+    Status s = fence_->Apply(*source_);
+    Add("fence", t, fence_->Describe());
+    if (!s.ok()) {
+      r_->fence_undone = true;  // Apply undoes itself on error
+      return s;
+    }
+    fenced_ = true;
+    if (StopRequested().load()) {
+      return Status::Error(ErrorCode::kInterrupted, "cutover interrupted after fencing");
+    }
+
+    // --- drain ---
+    t = Clock::now();
+    auto sentinel = EmitMessage(*source_, nlohmann::json{{"cutover", r_->id}}.dump());
+    if (!sentinel.ok()) return sentinel.status().WithContext("writing the sentinel on source");
+    r_->sentinel_lsn = *sentinel;
+    // The applier records a transaction's commit LSN in its origin, and transactions reach the
+    // target as a prefix of the source's commit order. The sentinel's commit LSN is past the
+    // message's LSN, and every transaction committed before the fence has a commit LSN before
+    // it: once the origin reaches the message's LSN, all of them are on the target.
+    PGB_RETURN_IF_ERROR(WaitApplied(target_, o_.target_conninfo, o_.name, *sentinel, o_.timeout,
+                                    ErrorCode::kTimeout, "drain"));
+    Add("drain", t, fmt::format("sentinel {} applied", sentinel->ToString()));
+
+    // --- sequences ---
+    t = Clock::now();
+    auto fresh = ReadSequences(*source_);
+    if (!fresh.ok()) return fresh.status();
+    PGB_RETURN_IF_ERROR(WriteSequences(*target_, *fresh));
+    r_->sequences = static_cast<int>(fresh->size());
+    Add("sequences", t, fmt::format("{} sequence values copied", fresh->size()));
+
+    if (o_.reverse) {
+      t = Clock::now();
+      auto started = StartReverse(ReverseOptionsFrom());
+      if (!started.ok()) return started.status();
+      r_->reverse_command = started->command;
+      r_->reverse_pid = started->pid;
+      Add("reverse", t, fmt::format("reverse stream started (pid {})", started->pid));
+    }
+
+    // --- flip ---
+    t = Clock::now();
+    s = flip_->Run(*target_);
+    Add("flip", t, flip_->Describe());
+    if (!s.ok()) return s;
+    fenced_ = false;  // the writers are on the new cluster: nothing to undo
+    r_->write_pause_ms = MsSince(fence_start_);
+    return Status::Ok();
+  }
+
+  // Undoes the fence after a failure (reconnecting to the source if needed).
+  void UndoFence(Status* error) {
+    if (!fenced_) return;
+    auto t = Clock::now();
+    Status s = Status::Ok();
+    if (!source_ || !source_->connected()) {
+      auto c = Connect(o_.source_conninfo, "source");
+      if (c.ok())
+        source_.emplace(std::move(*c));
+      else
+        s = c.status();
+    }
+    if (s.ok()) s = fence_->Undo(*source_);
+    Add("undo", t,
+        s.ok() ? "fence undone: writers are back on the old cluster"
+               : "undoing the fence failed: " + s.message());
+    r_->write_pause_ms = MsSince(fence_start_);
+    if (s.ok()) {
+      r_->fence_undone = true;
+      fenced_ = false;
+      return;
+    }
+    *error = Status::Error(
+        error->code(),
+        fmt::format("{}; and undoing the fence failed: {}", error->message(), s.message()),
+        "undo the fence by hand: " + UndoHint());
+  }
+
+ private:
+  void Add(const std::string& name, Clock::time_point start, const std::string& detail) {
+    r_->phases.push_back({name, MsSince(start), detail});
+  }
+  std::string UndoHint() const {
+    if (fence_->Kind() == "pgbouncer") return "RESUME the database on PgBouncer's admin console";
+    if (fence_->Kind() == "roles") return "ALTER ROLE ... LOGIN for the fenced roles on the source";
+    return "ALTER DATABASE ... RESET default_transaction_read_only on the source";
+  }
+  ReverseOptions ReverseOptionsFrom() const {
+    ReverseOptions ro;
+    ro.new_conninfo = o_.target_conninfo;
+    ro.old_conninfo = o_.source_conninfo;
+    ro.queue_dir = o_.reverse_queue_dir.empty() ? o_.queue_dir + ".reverse" : o_.reverse_queue_dir;
+    ro.name = o_.name + "_reverse";
+    ro.binary = o_.pgbaton_binary;
+    return ro;
+  }
+
+  const CutoverOptions& o_;
+  CutoverReport* r_;
+  std::unique_ptr<Fence> fence_;
+  std::unique_ptr<Flip> flip_;
+  std::optional<PgConn> source_, target_;
+  Clock::time_point fence_start_;
+  bool fenced_ = false;
+};
+
+}  // namespace
+
+Status RunCutover(const CutoverOptions& options, CutoverReport* report) {
+  report->id = NewCutoverId();
+  report->dry_run = options.dry_run;
+  auto start = Clock::now();
+  Runner runner(options, report);
+  Status s = runner.Run();
+  if (!s.ok()) runner.UndoFence(&s);
+  report->ok = s.ok();
+  report->error = s;
+  report->phases.push_back({"total", MsSince(start), ""});
+  if (!options.dry_run && !options.queue_dir.empty()) StoreReport(options, report);
+  return s;
+}
+
+nlohmann::json CutoverReport::ToJson() const {
+  nlohmann::json j;
+  j["id"] = id;
+  j["ok"] = ok;
+  j["dry_run"] = dry_run;
+  j["fence"] = fence;
+  j["flip"] = flip;
+  if (!plan.empty()) j["plan"] = plan;
+  j["phases"] = nlohmann::json::array();
+  for (const auto& p : phases)
+    j["phases"].push_back({{"name", p.name}, {"ms", p.ms}, {"detail", p.detail}});
+  j["write_pause_ms"] = write_pause_ms;
+  j["fence_undone"] = fence_undone;
+  j["lag_ms"] = lag_ms;
+  j["lag_bytes"] = lag_bytes;
+  j["sentinel_lsn"] = sentinel_lsn.IsValid() ? sentinel_lsn.ToString() : "";
+  j["sequences"] = sequences;
+  if (!reverse_command.empty()) {
+    j["reverse"] = {{"command", reverse_command}, {"pid", reverse_pid}};
+  }
+  if (!stored_at.empty()) j["stored_at"] = stored_at;
+  if (!error.ok()) {
+    j["error"] = {{"code", std::string(ErrorCodeName(error.code()))},
+                  {"exit_code", error.exit_code()},
+                  {"message", error.message()},
+                  {"hint", error.hint()}};
+  }
+  return j;
+}
+
+std::string CutoverReport::ToText() const {
+  std::string out = fmt::format("cutover {}: {}\n", id,
+                                ok ? (dry_run ? "dry run passed" : "done")
+                                   : (fence_undone ? "failed, fence undone" : "failed"));
+  for (const auto& p : phases) {
+    if (p.name == "total") continue;
+    out += fmt::format("  {:<10} {:>7} ms  {}\n", p.name, p.ms, p.detail);
+  }
+  for (size_t i = 0; i < plan.size(); ++i) out += fmt::format("  plan {}: {}\n", i + 1, plan[i]);
+  if (write_pause_ms >= 0) {
+    out += fmt::format("  write pause {} ms (fence to {})\n", write_pause_ms,
+                       ok ? "flip done" : "fence undone");
+  }
+  if (!reverse_command.empty()) {
+    out += fmt::format("  reverse stream: pid {}: {}\n", reverse_pid, reverse_command);
+  }
+  if (!stored_at.empty()) out += fmt::format("  timeline stored in {}\n", stored_at);
+  return out;
+}
+
+}  // namespace pgbaton::tools::cutover

@@ -1,0 +1,73 @@
+// The cutover workflow behind `pgbaton cutover`: check that the applier is running and close
+// behind, fence writers on the old cluster, write a sentinel into the source WAL and wait until
+// the applier has applied past it, copy sequence values, flip writers to the new cluster, and
+// report a timeline (each phase in ms and the write pause, fence to flip done). Any failure
+// before the flip has finished undoes the fence. See docs/guide/cutover.md.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/types.h"
+
+namespace pgbaton::tools::cutover {
+
+struct CutoverOptions {
+  std::string source_conninfo;   // the old cluster (writers are fenced here)
+  std::string target_conninfo;   // the new cluster (the applier's target)
+  std::string queue_dir;         // the migration's queue; the timeline is stored with it
+  std::string name = "pgbaton";  // the migration (slot, origin, queue)
+  std::string fence;             // "pgbouncer:CONNINFO", "roles:R1,R2" or "readonly"
+  std::string flip;              // "pgbouncer", "roles[:R1,R2]" or "command:CMD"
+  std::string pgbouncer_ini;     // --flip pgbouncer: the file PgBouncer reads
+  std::string pgbouncer_db;      // PgBouncer database to pause; default: the source's dbname
+  std::chrono::milliseconds max_lag{1000};   // refuse when the applier is further behind
+  uint64_t max_lag_bytes = 16ull << 20;      // refuse when more WAL than this is unapplied
+  std::chrono::milliseconds timeout{60000};  // bound of each wait (PAUSE, drain, hook)
+  bool dry_run = false;                      // check everything, fence nothing
+  bool reverse = false;                      // start a reverse stream (new to old) before the flip
+  std::string reverse_queue_dir;             // default: <queue_dir>.reverse
+  std::string pgbaton_binary;  // the binary to start the reverse `run` with (/proc/self/exe)
+};
+
+struct Phase {
+  std::string name;  // check, fence, drain, sequences, reverse, flip
+  int64_t ms = 0;
+  std::string detail;
+};
+
+struct CutoverReport {
+  std::string id;
+  bool ok = false;
+  bool dry_run = false;
+  std::string fence;  // the strategy's description
+  std::string flip;
+  std::vector<std::string> plan;  // what a real run does, step by step (dry run)
+  std::vector<Phase> phases;
+  int64_t write_pause_ms = -1;  // fence start to flip done; -1 when no fence was taken
+  bool fence_undone = false;    // a failure after fencing undid the fence
+  int64_t lag_ms = -1;          // measured by a probe message before fencing
+  int64_t lag_bytes = -1;
+  Lsn sentinel_lsn;
+  int sequences = 0;
+  std::string reverse_command;  // the reverse stream's command line (password masked)
+  int reverse_pid = 0;
+  std::string stored_at;  // "queue meta cutover/last" or a file path
+  Status error = Status::Ok();
+
+  nlohmann::json ToJson() const;
+  std::string ToText() const;
+};
+
+// Runs the cutover (or, with dry_run, every check). Fills `report` in every case. Errors:
+// kApplierNotRunning, kLagTooHigh (before fencing: nothing to undo); kFenceFailed; kTimeout
+// (drain); kFlipFailed; kNotFound / kPermission from the checks; connection errors. Every error
+// after the fence was taken comes after the fence was undone (report->fence_undone), or says
+// that undoing failed and what to do by hand.
+Status RunCutover(const CutoverOptions& options, CutoverReport* report);
+
+}  // namespace pgbaton::tools::cutover

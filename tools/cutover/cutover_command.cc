@@ -1,0 +1,107 @@
+#include "tools/cutover/cutover_command.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "tools/cutover/cutover.h"
+
+namespace pgbaton::tools {
+
+namespace {
+
+// "1s", "500ms", "2m", or a bare number of seconds.
+Result<std::chrono::milliseconds> ParseDuration(const std::string& flag, const std::string& s) {
+  size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &pos);
+  } catch (...) {
+    pos = 0;
+  }
+  std::string unit = s.substr(pos);
+  double ms = -1;
+  if (pos > 0 && v >= 0) {
+    if (unit.empty() || unit == "s")
+      ms = v * 1000;
+    else if (unit == "ms")
+      ms = v;
+    else if (unit == "m" || unit == "min")
+      ms = v * 60000;
+  }
+  if (ms < 0) {
+    return Status::Error(
+        ErrorCode::kUsage,
+        fmt::format("{} must be a duration like 1s, 500ms or 2m, not \"{}\"", flag, s));
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+class CutoverCommand : public Command {
+ public:
+  explicit CutoverCommand(GlobalOptions* g) : global_(g) {}
+
+  CLI::App* Register(CLI::App* app) override {
+    CLI::App* sub = app->add_subcommand(
+        "cutover", "fence writers, drain, copy sequences and flip writers to the new cluster");
+    sub->add_option("--source", o_.source_conninfo, "connection string of the old cluster")
+        ->required();
+    sub->add_option("--target", o_.target_conninfo, "connection string of the new cluster")
+        ->required();
+    sub->add_option("--queue-dir", o_.queue_dir,
+                    "the migration's queue (the timeline is kept "
+                    "there)")
+        ->required();
+    sub->add_option("--fence", o_.fence,
+                    "how writers are fenced: pgbouncer:ADMIN_CONNINFO, roles:R1,R2 or readonly")
+        ->required();
+    sub->add_option("--flip", o_.flip,
+                    "how writers are flipped: pgbouncer, roles[:R1,R2] or command:CMD")
+        ->required();
+    sub->add_option("--pgbouncer-ini", o_.pgbouncer_ini,
+                    "--flip pgbouncer: the pgbouncer.ini whose [databases] entry is rewritten");
+    sub->add_option("--pgbouncer-db", o_.pgbouncer_db,
+                    "the PgBouncer database to pause (default: --source's dbname)");
+    sub->add_option("--max-lag", max_lag_, "refuse when the applier is further behind")
+        ->capture_default_str();
+    sub->add_option("--max-lag-bytes", o_.max_lag_bytes,
+                    "refuse when more WAL than this is not applied yet")
+        ->capture_default_str();
+    sub->add_option("--timeout", timeout_, "bound of each wait (PAUSE, drain, flip hook)")
+        ->capture_default_str();
+    sub->add_flag("--reverse", o_.reverse,
+                  "start a stream from the new cluster back to the old one before the flip");
+    sub->add_option("--reverse-queue-dir", o_.reverse_queue_dir,
+                    "the reverse stream's queue (default: <queue-dir>.reverse)");
+    sub->add_flag("--dry-run", o_.dry_run, "run every check and print the plan; fence nothing");
+    sub->add_flag("--json", json_, "print the timeline as JSON");
+    return sub;
+  }
+
+  Status Run() override {
+    o_.name = global_->name;
+    PGB_ASSIGN_OR_RETURN(o_.max_lag, ParseDuration("--max-lag", max_lag_));
+    PGB_ASSIGN_OR_RETURN(o_.timeout, ParseDuration("--timeout", timeout_));
+    cutover::CutoverReport report;
+    Status s = cutover::RunCutover(o_, &report);
+    std::string out = json_ ? report.ToJson().dump(2) + "\n" : report.ToText();
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    return s;
+  }
+
+ private:
+  GlobalOptions* global_;
+  cutover::CutoverOptions o_;
+  std::string max_lag_ = "1s";
+  std::string timeout_ = "60s";
+  bool json_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> MakeCutoverCommand(GlobalOptions* g) {
+  return std::make_unique<CutoverCommand>(g);
+}
+
+}  // namespace pgbaton::tools

@@ -1,0 +1,124 @@
+#include "tools/cutover/reverse.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <vector>
+
+#include "common/conninfo.h"
+#include "common/pg.h"
+
+namespace pgbaton::tools::cutover {
+
+namespace {
+
+Result<PgConn> Connect(const std::string& conninfo, const std::string& label) {
+  ConnectOptions co;
+  co.label = label;
+  co.application_name = "pgbaton cutover";
+  return PgConn::Connect(conninfo, co);
+}
+
+std::string Binary(const ReverseOptions& o) {
+  if (!o.binary.empty()) return o.binary;
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "pgbaton";
+}
+
+std::vector<std::string> Argv(const ReverseOptions& o) {
+  return {Binary(o),      "--name",   o.name,         "run",         "--source",
+          o.new_conninfo, "--target", o.old_conninfo, "--queue-dir", o.queue_dir};
+}
+
+std::string Shown(const ReverseOptions& o) {
+  std::string out;
+  for (const auto& a : Argv(o)) {
+    std::string v = a == o.new_conninfo || a == o.old_conninfo ? MaskConninfo(a) : a;
+    out += (out.empty() ? "" : " ") + (v.find(' ') != std::string::npos ? "'" + v + "'" : v);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string DescribeReverse(const ReverseOptions& o) { return Shown(o); }
+
+Status CheckReverse(const ReverseOptions& o) {
+  PGB_ASSIGN_OR_RETURN(PgConn fresh, Connect(o.new_conninfo, "target"));
+  PGB_ASSIGN_OR_RETURN(PgConn old, Connect(o.old_conninfo, "source"));
+  if (old.ServerMajor() < 16 || fresh.ServerMajor() < 16) {
+    return Status::Error(
+        ErrorCode::kVersion,
+        fmt::format("--reverse needs PostgreSQL 16 or newer on both clusters (old {}, new {})",
+                    old.ServerMajor(), fresh.ServerMajor()),
+        "below 16 the forward decoder cannot skip the reverse applier's changes (origin "
+        "'none'): stop pgbaton run after the cutover, then start the reverse stream by hand");
+  }
+  PGB_ASSIGN_OR_RETURN(std::string level, fresh.QueryValue("show wal_level"));
+  if (level != "logical") {
+    return Status::Error(ErrorCode::kServerConfig,
+                         fmt::format("wal_level is {} on target: the reverse stream needs "
+                                     "logical",
+                                     level),
+                         "set wal_level = logical on the new cluster and restart it");
+  }
+  PGB_ASSIGN_OR_RETURN(PgResult slot,
+                       fresh.ExecParams("select 1 from pg_catalog.pg_replication_slots where "
+                                        "slot_name = $1",
+                                        {o.name}));
+  if (slot.rows() > 0) {
+    return Status::Error(ErrorCode::kSlotInUse,
+                         fmt::format("replication slot \"{}\" already exists on target", o.name),
+                         "drop it (pgbaton cleanup --name ...) or use another --name");
+  }
+  return Status::Ok();
+}
+
+Result<ReverseStarted> StartReverse(const ReverseOptions& o) {
+  PGB_ASSIGN_OR_RETURN(PgConn fresh, Connect(o.new_conninfo, "target"));
+  PGB_ASSIGN_OR_RETURN(std::string has_pub,
+                       fresh.QueryValue("select count(*) from pg_catalog.pg_publication where "
+                                        "pubname = $1",
+                                        {o.name}));
+  if (has_pub == "0") {
+    PGB_RETURN_IF_ERROR(
+        fresh.Run(fmt::format("create publication {} for all tables", fresh.QuoteIdent(o.name)))
+            .WithContext("creating the reverse publication on target"));
+  }
+  PGB_RETURN_IF_ERROR(fresh
+                          .ExecParams("select pg_catalog.pg_create_logical_replication_slot($1, "
+                                      "'pgoutput')",
+                                      {o.name})
+                          .status()
+                          .WithContext("creating the reverse slot on target"));
+  ReverseStarted out;
+  out.command = Shown(o);
+  out.log_path = o.queue_dir + ".log";
+  std::vector<std::string> argv = Argv(o);
+  pid_t pid = fork();
+  if (pid < 0) return Status::Error(ErrorCode::kIo, "cannot fork the reverse stream");
+  if (pid == 0) {
+    setsid();
+    int fd = open(out.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0) dup2(null, 0);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  // Its own session: the cutover's exit (or a terminal's hangup) leaves it running.
+  out.pid = static_cast<int>(pid);
+  return out;
+}
+
+}  // namespace pgbaton::tools::cutover
