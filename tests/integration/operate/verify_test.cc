@@ -104,6 +104,30 @@ TEST_F(VerifyTest, IdenticalDataMatchesAcrossMajors) {
   EXPECT_EQ(doc["tables"].size(), 5u);
 }
 
+// Options from the config file and the environment reach the command (tools/config).
+TEST_F(VerifyTest, OptionsFromConfigFileAndEnvironment) {
+  MakeDatabase("configured");
+  std::string dir = MakeTempDir("pgbaton-verify-config");
+  WriteFile(dir + "/pgbaton.toml",
+            "source = \"" + source_->Conninfo("configured") + "\"\n[verify]\nchunk-rows = 1000\n");
+  ProcessOptions po;
+  po.stderr_path = "/dev/null";
+  po.env = {{"PGBATON_TARGET", target_->Conninfo("configured")},
+            {"PGBATON_TABLES", "public.accounts"}};
+  CommandResult r = RunCommand({PgbatonBinary(), "--config", dir + "/pgbaton.toml", "verify"}, po);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("ok      public.accounts: 2500 rows in 3 key ranges"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("verify: 1 tables compared"), std::string::npos) << r.output;
+  // A flag beats the file.
+  CommandResult flag = RunCommand(
+      {PgbatonBinary(), "--config", dir + "/pgbaton.toml", "verify", "--chunk-rows", "100000"}, po);
+  EXPECT_EQ(flag.exit_code, 0) << flag.output;
+  EXPECT_NE(flag.output.find("ok      public.accounts: 2500 rows\n"), std::string::npos)
+      << flag.output;
+  RemoveTree(dir);
+}
+
 TEST_F(VerifyTest, ChangedRowIsPinnedToTableRangeAndKey) {
   MakeDatabase("changed");
   // Behind the tool's back: one row changed, one deleted, one added (below the source's keys).
