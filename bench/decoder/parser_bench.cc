@@ -38,7 +38,7 @@ void BM_Parse(benchmark::State& state) {
     }
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * Bytes(msgs)));
-  state.counters["messages"] = static_cast<double>(msgs.size());
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * msgs.size()));
 }
 BENCHMARK(BM_Parse)->Arg(13)->Arg(15)->Arg(17)->Arg(18)->Unit(benchmark::kMillisecond);
 
@@ -63,6 +63,7 @@ void BM_ParseAndAssemble(benchmark::State& state) {
     benchmark::DoNotOptimize(a.TakeBatch());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * Bytes(msgs)));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * msgs.size()));
 }
 BENCHMARK(BM_ParseAndAssemble)->Arg(13)->Arg(15)->Arg(17)->Arg(18)->Unit(benchmark::kMillisecond);
 
