@@ -12,11 +12,13 @@ struct CopyOptions {
   std::string source;     // libpq conninfo of the old cluster
   std::string target;     // libpq conninfo of the new cluster
   std::string queue_dir;  // the RocksDB work queue whose metadata records progess and sync LSNs
-  std::string name = "pgbaton";         // names the slot and the publication
-  int jobs = 4;                         // parallel connections per side, for data and for indexes
-  std::vector<std::string> include;     // globs on "schema.table"; empty: every table
-  std::vector<std::string> exclude;     // globs on "schema.table"
-  uint64_t chunk_bytes = 256ull << 20;  // tables larger than this are split into ranges
+  std::string name = "pgbaton";      // names the slot and the publication
+  int jobs = 4;                      // parallel connections per side, for data and for indexes
+  std::vector<std::string> include;  // globs on "schema.table"; empty: every table
+  std::vector<std::string> exclude;  // globs on "schema.table"
+  // Tables larger than this are split into ranges. 0: automatic, the total size over 4 x jobs
+  // (so that the last chunks finish close together), between 16 MB and 256 MB.
+  uint64_t chunk_bytes = 0;
   // COPY in binary format for the tables whose every column type has a cluster-independent
   // binary form (TableInfo::binary_safe); the others stay in text.
   bool binary = false;
