@@ -43,6 +43,32 @@ TEST_P(SlotSnapshotTest, ExportedSnapshotLivesWithTheHolder) {
   holder->reset();
   ASSERT_TRUE(reader->Run("BEGIN ISOLATION LEVEL REPEATABLE READ").ok());
   EXPECT_FALSE(reader->Run("SET TRANSACTION SNAPSHOT '" + info.snapshot_name + "'").ok());
+  ASSERT_TRUE(reader->Run("ROLLBACK").ok());
+
+  // Dropping: the slot goes; dropping it again names it as missing.
+  auto rc = decoder::ReplicationConnection::Connect(s.Conninfo());
+  ASSERT_TRUE(rc.ok()) << rc.status().ToString();
+  ASSERT_TRUE((*rc)->DropSlot("snapslot").ok());
+  auto exists = (*rc)->SlotExists("snapslot");
+  ASSERT_TRUE(exists.ok());
+  EXPECT_FALSE(*exists);
+  Status again = (*rc)->DropSlot("snapslot");
+  EXPECT_EQ(again.code(), ErrorCode::kSlotMissing);
+  EXPECT_NE(again.message().find("slot \"snapslot\" on source (127.0.0.1:"), std::string::npos)
+      << again.message();
+  // A publication: created once, then found, then dropped.
+  auto conn = s.Connect();
+  ASSERT_TRUE(conn.ok());
+  auto created = decoder::EnsurePublication(*conn, "pub", {"public.t"});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_TRUE(*created);
+  auto twice = decoder::EnsurePublication(*conn, "pub", {});
+  ASSERT_TRUE(twice.ok());
+  EXPECT_FALSE(*twice);
+  ASSERT_TRUE(decoder::DropPublication(*conn, "pub").ok());
+  auto gone = decoder::PublicationExists(*conn, "pub");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(*gone);
 }
 
 INSTANTIATE_TEST_SUITE_P(Majors, SlotSnapshotTest, ::testing::Values(13, 17),
