@@ -177,6 +177,7 @@ Status ApplySession::FlushInserts() {
   run_bytes_ = 0;
   run_rel_ = nullptr;
   run_cols_.clear();
+  ReleaseRetained();
   return s;
 }
 
@@ -287,7 +288,17 @@ Status ApplySession::Sync() {
   }
   expects_.clear();
   since_sync_ = 0;
+  ReleaseRetained();
   return first_error;
+}
+
+void ApplySession::ReleaseRetained() {
+  // Nothing points into the retained work any more: let it go, so that a transaction streamed
+  // chunk by chunk is not held whole until its commit.
+  // The newest work stays: Apply may still be sending its remaining changes.
+  if (expects_.empty() && run_.empty() && retained_.size() > 1) {
+    retained_.erase(retained_.begin(), retained_.end() - 1);
+  }
 }
 
 Status ApplySession::Flush() {

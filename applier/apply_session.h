@@ -71,6 +71,7 @@ class ApplySession {
   Status FlushInserts();
   Status RunCopy();
   Status Sync();
+  void ReleaseRetained();
   Status ConflictError(const Expect& e, const std::string& what, const std::string& detail);
   Status CheckFailed(const PGresult* res, const Expect& e);
 

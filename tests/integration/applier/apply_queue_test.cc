@@ -153,7 +153,9 @@ TEST_F(ApplyQueueTest, ParallelApplyOfConflictHeavyWorkloadEqualsSerial) {
   ASSERT_EQ(serial.exit_code, 0) << serial.output;
   CommandResult parallel =
       Apply("dst2", queue_dir2_,
-            {"--stop-at", stop, "--apply-jobs", "4", "--group-rows", "5", "--copy-min-rows", "2"});
+            {"--stop-at", stop, "--apply-jobs", "4", "--group-rows", "5", "--copy-min-rows", "2",
+             // transactions of more than 3 changes stream alone
+             "--big-txn-changes", "3"});
   ASSERT_EQ(parallel.exit_code, 0) << parallel.output;
   std::string want = Digest("src");
   EXPECT_EQ(Digest("dst1"), want);

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Catch-up replay, pgbaton vs native logical replication, on the same backlog in one run.
+#
+# A pgbench backlog (TXNS transactions, 4 clients) is generated on the source while nothing
+# applies; every contender has its own slot created before the backlog, and its own fresh,
+# identical target (pgbench data restored with pg_dump before the backlog):
+#   native:      CREATE SUBSCRIPTION ... (copy_data = false, create_slot = false), then ENABLE
+#   pgbaton N:   pgbaton run --apply-jobs N --stop-at <end> (decoder + queue + applier), N in JOBS
+# The clock runs from the start (ENABLE / launching pgbaton) until the backlog's last
+# transaction (a marker row) is visible on the target. Prints each catch-up time, the ratio
+# native / pgbaton, pgbaton's peak RSS, and checks every target against the source (md5 per table).
+#
+# Usage: bench/applier/apply_vs_native.sh [PGBATON_BIN]
+#        env: TXNS=100000 SCALE=10 CLIENTS=4 JOBS="1 4" SOURCE_MAJOR=15 TARGET_MAJOR=17 KEEP=0
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+PGBATON=${1:-${PGBATON_BIN:-$ROOT/build/release/tools/pgbaton}}
+TXNS=${TXNS:-100000}
+SCALE=${SCALE:-10}
+CLIENTS=${CLIENTS:-4}
+JOBS=${JOBS:-"1 4"}
+SOURCE_MAJOR=${SOURCE_MAJOR:-15}
+TARGET_MAJOR=${TARGET_MAJOR:-17}
+RUN_AS=postgres
+
+[ -x "$PGBATON" ] || { echo "pgbaton binary not found at $PGBATON (pass it as the first argument)"; exit 2; }
+for tool in pg_dump psql pgbench; do
+  command -v $tool >/dev/null || { echo "missing $tool"; exit 2; }
+done
+
+bindir() {
+  if [ "$1" = 15 ]; then echo /usr/lib/postgresql/15/bin
+  else echo "${PGBATON_DEPS_DIR:-$ROOT/.deps}/test-servers/node_modules/pg$1/native/bin"; fi
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+WORK=$(mktemp -d /tmp/pgbaton-bench-applier.XXXXXX)
+chmod 755 "$WORK"
+as_pg() { if [ "$(id -u)" = 0 ]; then su $RUN_AS -s /bin/bash -c "$*"; else bash -c "$*"; fi; }
+CLUSTERS=()
+cleanup() {
+  for c in "${CLUSTERS[@]}"; do
+    as_pg "$(bindir "${c##*:}")/pg_ctl -D $WORK/${c%%:*}/data -m immediate stop" >/dev/null 2>&1 || true
+  done
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+if [ "$(id -u)" = 0 ]; then chown $RUN_AS "$WORK"; fi
+
+start_cluster() {  # name major port
+  local dir=$WORK/$1 bin; bin=$(bindir "$2")
+  as_pg "mkdir -p $dir && $bin/initdb -D $dir/data -U postgres -A trust >/dev/null"
+  cat >> "$dir/data/postgresql.conf" <<CONF
+port = $3
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+wal_level = logical
+max_replication_slots = 20
+max_wal_senders = 20
+max_logical_replication_workers = 8
+max_worker_processes = 16
+shared_buffers = 512MB
+max_wal_size = 8GB
+checkpoint_timeout = 30min
+CONF
+  as_pg "$bin/pg_ctl -D $dir/data -l $dir/log -w start >/dev/null"
+  CLUSTERS+=("$1:$2")
+}
+conn() { echo "host=127.0.0.1 port=$1 user=postgres dbname=bench"; }
+q() { psql -X -At -v ON_ERROR_STOP=1 "$(conn "$1")" -c "$2"; }
+now() { date +%s.%N; }
+
+SRC_PORT=$(free_port); start_cluster src "$SOURCE_MAJOR" "$SRC_PORT"
+psql -X -q "host=127.0.0.1 port=$SRC_PORT user=postgres dbname=postgres" -c "create database bench"
+pgbench -q -i -s "$SCALE" "$(conn $SRC_PORT)" >/dev/null 2>&1
+q $SRC_PORT "create table bench_marker (id int primary key)" >/dev/null
+q $SRC_PORT "create publication native_pub for all tables" >/dev/null
+q $SRC_PORT "select pg_create_logical_replication_slot('native_sub', 'pgoutput')" >/dev/null
+for j in $JOBS; do
+  q $SRC_PORT "create publication pgb$j for all tables" >/dev/null
+  q $SRC_PORT "select pg_create_logical_replication_slot('pgb$j', 'pgoutput')" >/dev/null
+done
+pg_dump -Fc -f "$WORK/bench.dump" "$(conn $SRC_PORT)"
+
+declare -A TPORT
+for t in native $(for j in $JOBS; do echo pgb$j; done); do
+  TPORT[$t]=$(free_port); start_cluster "t_$t" "$TARGET_MAJOR" "${TPORT[$t]}"
+  psql -X -q "host=127.0.0.1 port=${TPORT[$t]} user=postgres dbname=postgres" -c "create database bench"
+  # Data and schema but no publications (they belong to the source).
+  pg_restore -d "$(conn ${TPORT[$t]})" --no-publications "$WORK/bench.dump" 2>/dev/null || true
+done
+q ${TPORT[native]} "create subscription native_sub connection '$(conn $SRC_PORT)' publication native_pub with (copy_data = false, create_slot = false, slot_name = 'native_sub', enabled = false)" >/dev/null
+
+echo "generating the backlog: $TXNS pgbench transactions (scale $SCALE, $CLIENTS clients) while nothing applies"
+t0=$(now)
+pgbench -n -c "$CLIENTS" -j 2 -t $((TXNS / CLIENTS)) "$(conn $SRC_PORT)" >/dev/null
+q $SRC_PORT "insert into bench_marker values (1)" >/dev/null
+END=$(q $SRC_PORT "select pg_current_wal_lsn()")
+BACKLOG=$(q $SRC_PORT "select pg_size_pretty(pg_wal_lsn_diff('$END', confirmed_flush_lsn)) from pg_replication_slots where slot_name = 'native_sub'")
+printf "backlog ready in %.1f s: %s of WAL up to %s\n" "$(echo "$(now) - $t0" | bc)" "$BACKLOG" "$END"
+
+wait_marker() {  # port -> seconds until the marker row is visible
+  local start=$1 port=$2
+  until [ "$(q "$port" "select count(*) from bench_marker" 2>/dev/null)" = 1 ]; do sleep 0.05; done
+  echo "$(now) - $start" | bc
+}
+
+# native
+start=$(now)
+q ${TPORT[native]} "alter subscription native_sub enable" >/dev/null
+NATIVE=$(wait_marker "$start" ${TPORT[native]})
+printf "native logical replication: %.2f s\n" "$NATIVE"
+
+declare -A PGB RSS
+for j in $JOBS; do
+  log=$WORK/pgbaton-$j.log
+  start=$(now)
+  "$PGBATON" --name "pgb$j" run --source "$(conn $SRC_PORT)" --target "$(conn ${TPORT[pgb$j]})" \
+    --queue-dir "$WORK/queue-$j" --apply-jobs "$j" --stop-at "$END" >"$log" 2>&1 &
+  pid=$!
+  PGB[$j]=$(wait_marker "$start" ${TPORT[pgb$j]})
+  wait $pid || { echo "pgbaton run failed:"; tail -5 "$log"; exit 1; }
+  RSS[$j]=$(grep -o 'peak_rss_kb=[0-9]*' "$log" | tail -1 | cut -d= -f2)
+  printf "pgbaton run --apply-jobs %s: %.2f s (peak RSS %d MB)\n" "$j" "${PGB[$j]}" $((RSS[$j] / 1024))
+done
+
+echo "checking every target against the source"
+digest() {
+  q "$1" "select string_agg(t || ':' || n, ' ' order by t) from (
+    select 'accounts' t, md5(string_agg(a::text, ',' order by aid)) n from pgbench_accounts a union all
+    select 'branches', md5(string_agg(b::text, ',' order by bid)) from pgbench_branches b union all
+    select 'tellers', md5(string_agg(x::text, ',' order by tid)) from pgbench_tellers x union all
+    select 'history', md5(string_agg(h::text, ',' order by h::text)) from pgbench_history h) s"
+}
+want=$(digest $SRC_PORT)
+for t in native $(for j in $JOBS; do echo pgb$j; done); do
+  if [ "$(digest ${TPORT[$t]})" = "$want" ]; then echo "  $t: identical"; else echo "  $t: DIFFERS"; fi
+done
+
+echo
+echo "== catch-up of $TXNS pgbench transactions, $SOURCE_MAJOR -> $TARGET_MAJOR =="
+printf "%-28s %10s %10s\n" contender seconds "vs native"
+printf "%-28s %10.2f %10s\n" "native subscription" "$NATIVE" "1.00x"
+for j in $JOBS; do
+  printf "%-28s %10.2f %9.2fx\n" "pgbaton run --apply-jobs $j" "${PGB[$j]}" "$(echo "$NATIVE / ${PGB[$j]}" | bc -l)"
+done
