@@ -1,0 +1,191 @@
+#include "tests/integration/cutover/cutover_fixture.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <cstdlib>
+
+namespace pgbaton::cutover_testing {
+
+using testing::ChildProcess;
+using testing::CommandResult;
+using testing::PgbatonBinary;
+using testing::PgServer;
+using testing::PgServerOptions;
+using testing::ProcessOptions;
+using testing::RunCommand;
+
+namespace {
+std::string Describe(const Result<std::string>& r) { return r.ok() ? *r : r.status().message(); }
+}  // namespace
+
+Status Migration::Start(int source_major, int target_major, bool with_bouncer,
+                        const std::string& roles_sql) {
+  PgServerOptions so;
+  so.major = source_major;
+  PGB_ASSIGN_OR_RETURN(source, PgServer::Start(so));
+  PgServerOptions to;
+  to.major = target_major;
+  PGB_ASSIGN_OR_RETURN(target, PgServer::Start(to));
+  for (PgServer* s : {source.get(), target.get()}) {
+    PGB_RETURN_IF_ERROR(s->Exec("create database app"));
+    if (!roles_sql.empty()) PGB_RETURN_IF_ERROR(s->Exec(roles_sql));
+  }
+  CommandResult init = RunCommand({"pgbench", "-i", "-q", "-s", "1", source->Conninfo("app")});
+  if (init.exit_code != 0) {
+    return Status::Error(ErrorCode::kInternal, "pgbench -i failed: " + init.output);
+  }
+  // pgbench_history gets a key (and so a sequence the writers use); probe is the probe's table.
+  PGB_RETURN_IF_ERROR(
+      source->Exec("alter table pgbench_history add column id bigserial primary key;"
+                   "create table probe (id bigserial primary key, n bigint not null, "
+                   "at timestamptz not null default clock_timestamp());"
+                   "grant all on all tables in schema public to public;"
+                   "grant all on all sequences in schema public to public;",
+                   "app"));
+  CommandResult dump =
+      RunCommand({"bash", "-c",
+                  fmt::format("set -o pipefail; pg_dump '{}' | psql -q -v ON_ERROR_STOP=1 '{}'",
+                              source->Conninfo("app"), target->Conninfo("app"))});
+  if (dump.exit_code != 0) {
+    return Status::Error(ErrorCode::kInternal, "pg_dump | psql failed: " + dump.output);
+  }
+  queue_dir = testing::MakeTempDir("pgbaton-cutover-q");
+  run_log = queue_dir + ".run.log";
+  ProcessOptions po;
+  po.stdout_path = run_log;
+  std::vector<std::string> run_argv = {PgbatonBinary(), "run",       "--source",
+                                       source->Conninfo("app"), "--target",
+                                       target->Conninfo("app"), "--queue-dir",
+                                       queue_dir,               "--group-delay-ms",
+                                       "100"};
+  if (getenv("PGBATON_TEST_RUN_GDB") != nullptr) {
+    run_argv.insert(run_argv.begin(), {"gdb", "-batch", "-ex", "run", "-ex", "bt", "--args"});
+  }
+  run = ChildProcess(run_argv, po);
+  for (int i = 0; i < 400; ++i) {
+    auto n = source->Query("select count(*) from pg_replication_slots where active", "app");
+    if (n.ok() && *n == "1") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto n = source->Query("select count(*) from pg_replication_slots where active", "app");
+  if (!n.ok() || *n != "1") {
+    return Status::Error(ErrorCode::kTimeout,
+                         fmt::format("pgbaton run did not start streaming (running: {}, slots: "
+                                     "{}): {}",
+                                     run.running(),
+                                     Describe(source->Query("select string_agg(slot_name || ' ' "
+                                                            "|| active, ',') from "
+                                                            "pg_replication_slots")),
+                                     testing::ReadFile(run_log)));
+  }
+  if (with_bouncer) {
+    testing::PgBouncerOptions bo;
+    bo.databases["app"] = fmt::format("host=127.0.0.1 port={} dbname=app", source->port());
+    bo.users = {"postgres", "app_rw"};
+    PGB_ASSIGN_OR_RETURN(bouncer, testing::PgBouncer::Start(bo));
+  }
+  return Status::Ok();
+}
+
+void Migration::StopRun() {
+  run.Signal(SIGTERM);
+  if (run.Wait(10000) == -2) run.Kill();
+}
+
+Migration::~Migration() {
+  StopRun();
+  bouncer.reset();
+  if (!queue_dir.empty()) {
+    testing::RemoveTree(queue_dir);
+    testing::RemoveTree(queue_dir + ".reverse");
+  }
+}
+
+CommandResult Migration::Cutover(const std::vector<std::string>& extra) const {
+  std::vector<std::string> argv = {PgbatonBinary(),         "cutover",  "--source",
+                                   source->Conninfo("app"), "--target", target->Conninfo("app"),
+                                   "--queue-dir",           queue_dir};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  ProcessOptions po;
+  po.stderr_path = queue_dir + ".cutover.err";
+  CommandResult r = RunCommand(argv, po);
+  r.output += "\nstderr:\n" + testing::ReadFile(po.stderr_path);
+  auto& self = const_cast<Migration&>(*this);
+  if (r.exit_code != 0) {
+    bool running = self.run.running();
+    r.output += fmt::format("\n(pgbaton run running: {}, exit code {}, signal {}); run log:\n{}",
+                            running, self.run.exit_code(), self.run.term_signal(),
+                            testing::ReadFile(run_log));
+  }
+  return r;
+}
+
+Probe::Probe(std::function<std::string()> conninfo, std::string)
+    : conninfo_(std::move(conninfo)), thread_([this] { Loop(); }) {}
+
+Probe::~Probe() { Stop(); }
+
+void Probe::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+std::set<int64_t> Probe::acknowledged() {
+  std::lock_guard<std::mutex> l(mu_);
+  return acked_;
+}
+
+std::string Probe::first_error() {
+  std::lock_guard<std::mutex> l(mu_);
+  return first_error_;
+}
+
+void Probe::Loop() {
+  int64_t n = 0;
+  std::optional<PgConn> conn;
+  auto last_ack = std::chrono::steady_clock::now();
+  while (!stop_) {
+    if (!conn || !conn->connected()) {
+      ConnectOptions co;
+      co.label = "probe";
+      co.connect_timeout_seconds = 5;
+      auto c = PgConn::Connect(conninfo_(), co);
+      if (!c.ok()) {
+        errors_++;
+        std::lock_guard<std::mutex> l(mu_);
+        if (first_error_.empty()) first_error_ = c.status().message();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
+      conn.emplace(std::move(*c));
+    }
+    ++n;
+    auto r = conn->Exec(fmt::format("insert into probe (n) values ({})", n));
+    auto now = std::chrono::steady_clock::now();
+    if (r.ok()) {
+      int64_t gap = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_ack).count();
+      if (gap > largest_gap_ms_) largest_gap_ms_ = gap;
+      last_ack = now;
+      std::lock_guard<std::mutex> l(mu_);
+      acked_.insert(n);
+    } else {
+      errors_++;
+      std::lock_guard<std::mutex> l(mu_);
+      if (first_error_.empty()) first_error_ = r.status().message();
+      conn.reset();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  }
+}
+
+Result<std::set<int64_t>> Ids(PgServer& server, const std::string& table) {
+  PGB_ASSIGN_OR_RETURN(PgConn c, server.Connect("app"));
+  PGB_ASSIGN_OR_RETURN(
+      PgResult r, c.Exec(fmt::format("select {} from {}", table == "probe" ? "n" : "id", table)));
+  std::set<int64_t> out;
+  for (int i = 0; i < r.rows(); ++i) out.insert(r.GetInt(i, 0));
+  return out;
+}
+
+}  // namespace pgbaton::cutover_testing

@@ -1,0 +1,71 @@
+// Shared setup of the cutover tests: a source (old major) with pgbench's schema and data, a
+// target (new major) filled by pg_dump | psql, `pgbaton run` streaming between them, optionally a
+// real PgBouncer in front of the source, and a probe writer that inserts numbered rows and
+// records which inserts were acknowledged.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "tests/support/pg_server.h"
+#include "tests/support/pgbouncer.h"
+#include "tests/support/process.h"
+
+namespace pgbaton::cutover_testing {
+
+struct Migration {
+  std::unique_ptr<testing::PgServer> source, target;
+  std::unique_ptr<testing::PgBouncer> bouncer;  // in front of the source ("app")
+  std::string queue_dir;
+  testing::ChildProcess run;
+  std::string run_log;
+
+  // Starts both clusters (app database, pgbench schema + probe table), copies schema and data to
+  // the target, starts `pgbaton run` and waits for its slot. `roles_sql` runs on both sides
+  // before the copy (e.g. creating application roles).
+  Status Start(int source_major, int target_major, bool with_bouncer,
+               const std::string& roles_sql = "");
+  void StopRun();
+  ~Migration();
+
+  // Runs `pgbaton cutover` with the common flags plus `extra`; returns its result.
+  testing::CommandResult Cutover(const std::vector<std::string>& extra) const;
+};
+
+// Inserts a numbered row into probe every few ms through whatever `conninfo()` says now,
+// reconnecting after errors. Records acknowledged numbers, errors and the largest gap between two
+// acknowledged inserts.
+class Probe {
+ public:
+  explicit Probe(std::function<std::string()> conninfo, std::string user = "postgres");
+  ~Probe();
+  void Stop();
+  std::set<int64_t> acknowledged();
+  int errors() const { return errors_.load(); }
+  std::string first_error();
+  int64_t largest_gap_ms() const { return largest_gap_ms_.load(); }
+
+ private:
+  void Loop();
+  std::function<std::string()> conninfo_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> errors_{0};
+  std::atomic<int64_t> largest_gap_ms_{0};
+  std::mutex mu_;
+  std::set<int64_t> acked_;
+  std::string first_error_;
+  std::thread thread_;
+};
+
+// The ids of `table` on a server (app database).
+Result<std::set<int64_t>> Ids(testing::PgServer& server, const std::string& table);
+
+}  // namespace pgbaton::cutover_testing

@@ -1,0 +1,293 @@
+// `pgbaton cutover` against real clusters (15 -> 17) with `pgbaton run` streaming between them and
+// writers running during the whole cutover: each fence and flip strategy once, each failure path
+// (applier stopped, lag too high, target down after the fence, flip hook failing) undoing the
+// fence so that the old cluster keeps serving writes, and --dry-run fencing nothing.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/cutover/cutover_fixture.h"
+
+namespace pgbaton::cutover_testing {
+namespace {
+
+using testing::ChildProcess;
+using testing::CommandResult;
+using testing::ProcessOptions;
+
+constexpr int kOld = 15;
+constexpr int kNew = 17;
+
+nlohmann::json ParseReport(const CommandResult& r) {
+  size_t brace = r.output.find('{');
+  size_t end = r.output.find("\nstderr:");
+  if (brace == std::string::npos) return {};
+  auto j = nlohmann::json::parse(r.output.substr(brace, end - brace), nullptr, false);
+  return j.is_discarded() ? nlohmann::json{} : j;
+}
+
+// Every row the old cluster holds is on the new one: the old cluster accepted nothing after the
+// fence that the drain did not carry over.
+void ExpectOldIsSubsetOfNew(Migration& m, const std::string& table) {
+  auto old_ids = Ids(*m.source, table);
+  auto new_ids = Ids(*m.target, table);
+  ASSERT_TRUE(old_ids.ok() && new_ids.ok());
+  std::vector<int64_t> missing;
+  for (int64_t id : *old_ids) {
+    if (!new_ids->count(id)) missing.push_back(id);
+  }
+  EXPECT_TRUE(missing.empty()) << table << ": " << missing.size()
+                               << " rows only on the old cluster, first " << missing.front();
+}
+
+void ExpectAcknowledgedOnNew(Migration& m, Probe& probe) {
+  auto new_ids = Ids(*m.target, "probe");
+  ASSERT_TRUE(new_ids.ok());
+  std::set<int64_t> acked = probe.acknowledged();
+  ASSERT_GT(acked.size(), 20u) << "the probe wrote almost nothing";
+  int lost = 0;
+  for (int64_t n : acked) lost += new_ids->count(n) == 0;
+  EXPECT_EQ(lost, 0) << "acknowledged probe inserts missing on the new cluster";
+}
+
+// Writes still work on the old cluster through `conninfo` (the fence was undone).
+void ExpectOldServesWrites(Migration& m, const std::string& conninfo) {
+  auto before = m.source->Query("select count(*) from probe", "app");
+  ConnectOptions co;
+  co.connect_timeout_seconds = 5;
+  auto c = PgConn::Connect(conninfo, co);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE(c->Run("insert into probe (n) values (-1)").ok());
+  auto after = m.source->Query("select count(*) from probe", "app");
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_EQ(std::stoll(*after), std::stoll(*before) + 1);
+}
+
+TEST(CutoverTest, PgBouncerPauseAndFlipUnderPgbench) {
+  Migration m;
+  {
+    Status st = m.Start(kOld, kNew, /*with_bouncer=*/true);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  std::string via_bouncer = m.bouncer->Conninfo("app");
+  Probe probe([&] { return via_bouncer; });
+  ProcessOptions po;
+  po.stdout_path = m.queue_dir + ".pgbench.log";
+  ChildProcess pgbench(
+      {"pgbench", "-n", "-c", "4", "-j", "2", "-T", "14", "-P", "2", "-h", "127.0.0.1", "-p",
+       std::to_string(m.bouncer->port()), "-U", "postgres", "app"},
+      po);
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  CommandResult r =
+      m.Cutover({"--fence", "pgbouncer:" + m.bouncer->AdminConninfo(), "--flip", "pgbouncer",
+                 "--pgbouncer-ini", m.bouncer->ini_path(), "--max-lag", "5s", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json report = ParseReport(r);
+  ASSERT_TRUE(report.is_object()) << r.output;
+  EXPECT_TRUE(report["ok"].get<bool>());
+  EXPECT_FALSE(report["sentinel_lsn"].get<std::string>().empty());
+  // PgBouncer now sends "app" to the new cluster.
+  EXPECT_EQ(*m.bouncer->BackendPort("app"), m.target->port());
+  EXPECT_FALSE(*m.bouncer->Paused("app"));
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // writers continue on the new cluster
+  probe.Stop();
+  EXPECT_EQ(pgbench.Wait(30000), 0) << testing::ReadFile(po.stdout_path);
+  std::string pgbench_out = testing::ReadFile(po.stdout_path);
+  EXPECT_EQ(pgbench_out.find("aborted"), std::string::npos) << pgbench_out;
+  EXPECT_EQ(probe.errors(), 0) << probe.first_error();
+  ExpectAcknowledgedOnNew(m, probe);
+  ExpectOldIsSubsetOfNew(m, "probe");
+  ExpectOldIsSubsetOfNew(m, "pgbench_history");
+  // Writes after the flip reached only the new cluster, with sequence values past the old ones.
+  auto old_max = m.source->Query("select max(id) from pgbench_history", "app");
+  auto new_max = m.target->Query("select max(id) from pgbench_history", "app");
+  ASSERT_TRUE(old_max.ok() && new_max.ok());
+  EXPECT_GT(std::stoll(*new_max), std::stoll(*old_max));
+  std::printf("probe: %zu acknowledged inserts, largest gap %lld ms, write pause %lld ms\n",
+              probe.acknowledged().size(), static_cast<long long>(probe.largest_gap_ms()),
+              static_cast<long long>(report["write_pause_ms"].get<int64_t>()));
+  // The timeline is stored with the queue (beside it while `run` holds the queue open).
+  std::string stored = report.value("stored_at", "");
+  EXPECT_FALSE(stored.empty());
+}
+
+TEST(CutoverTest, RolesFenceAndFlip) {
+  Migration m;
+  // The application role exists on both; on the new cluster it cannot log in until the flip.
+  {
+    Status st = m.Start(kOld, kNew, false, "create role app_rw login");
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  ASSERT_TRUE(m.target->Exec("alter role app_rw nologin").ok());
+  std::string old_ci = m.source->Conninfo("app", "app_rw");
+  std::string new_ci = m.target->Conninfo("app", "app_rw");
+  // The writer tries the new cluster first: it can only log in there once the flip is done.
+  std::atomic<bool> use_new{false};
+  Probe probe([&] {
+    ConnectOptions co;
+    co.connect_timeout_seconds = 2;
+    if (!use_new && PgConn::Connect(new_ci, co).ok()) use_new = true;
+    return use_new ? new_ci : old_ci;
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  CommandResult r = m.Cutover({"--fence", "roles:app_rw", "--flip", "roles", "--max-lag", "5s"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  probe.Stop();
+  EXPECT_TRUE(use_new.load());
+  EXPECT_EQ(*m.source->Query("select rolcanlogin from pg_roles where rolname = 'app_rw'"), "f");
+  EXPECT_EQ(*m.target->Query("select rolcanlogin from pg_roles where rolname = 'app_rw'"), "t");
+  ExpectAcknowledgedOnNew(m, probe);
+  ExpectOldIsSubsetOfNew(m, "probe");
+  std::printf("roles: largest probe gap %lld ms, %d errors seen by the writer\n",
+              static_cast<long long>(probe.largest_gap_ms()), probe.errors());
+}
+
+TEST(CutoverTest, ReadOnlyFenceAndCommandFlip) {
+  Migration m;
+  {
+    Status st = m.Start(kOld, kNew, false);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  std::string flag = m.queue_dir + ".flipped";
+  std::string old_ci = m.source->Conninfo("app");
+  // The hook plays DNS: it writes where writers must go; the writer follows it.
+  Probe probe([&] {
+    std::string port = testing::ReadFile(flag);
+    while (!port.empty() && port.back() == '\n') port.pop_back();
+    return port.empty() ? old_ci
+                        : fmt::format("host=127.0.0.1 port={} dbname=app user=postgres", port);
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  CommandResult r = m.Cutover(
+      {"--fence", "readonly", "--flip",
+       "command:test \"$PGBATON_TARGET_DBNAME\" = app && echo \"$PGBATON_TARGET_PORT\" > " + flag,
+       "--max-lag", "5s"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(testing::ReadFile(flag), std::to_string(m.target->port()) + "\n");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  probe.Stop();
+  ExpectAcknowledgedOnNew(m, probe);
+  ExpectOldIsSubsetOfNew(m, "probe");
+  // New sessions on the old cluster are read-only.
+  auto c = m.source->Connect("app");
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->Run("insert into probe (n) values (-5)").ok());
+}
+
+TEST(CutoverTest, DryRunFencesNothing) {
+  Migration m;
+  {
+    Status st = m.Start(kOld, kNew, true);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  std::string ini = testing::ReadFile(m.bouncer->ini_path());
+  CommandResult r = m.Cutover({"--fence", "pgbouncer:" + m.bouncer->AdminConninfo(), "--flip",
+                               "pgbouncer", "--pgbouncer-ini", m.bouncer->ini_path(), "--max-lag",
+                               "5s", "--dry-run", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json j = ParseReport(r);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  EXPECT_TRUE(j["dry_run"].get<bool>());
+  EXPECT_GE(j["plan"].size(), 4u);
+  EXPECT_EQ(j["write_pause_ms"].get<int64_t>(), -1);
+  EXPECT_FALSE(*m.bouncer->Paused("app"));
+  EXPECT_EQ(testing::ReadFile(m.bouncer->ini_path()), ini);
+  EXPECT_EQ(*m.bouncer->BackendPort("app"), m.source->port());
+  // A dry run with a role that does not exist fails its check.
+  CommandResult bad = m.Cutover(
+      {"--fence", "roles:no_such_role", "--flip", "roles", "--max-lag", "5s", "--dry-run"});
+  EXPECT_EQ(bad.exit_code, ExitCodeOf(ErrorCode::kNotFound)) << bad.output;
+  EXPECT_NE(bad.output.find("no_such_role"), std::string::npos) << bad.output;
+}
+
+TEST(CutoverTest, ApplierStoppedRefusesAndOldServes) {
+  Migration m;
+  {
+    Status st = m.Start(kOld, kNew, true);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  m.StopRun();
+  CommandResult r = m.Cutover({"--fence", "pgbouncer:" + m.bouncer->AdminConninfo(), "--flip",
+                               "pgbouncer", "--pgbouncer-ini", m.bouncer->ini_path()});
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kApplierNotRunning)) << r.output;
+  EXPECT_FALSE(*m.bouncer->Paused("app"));
+  ExpectOldServesWrites(m, m.bouncer->Conninfo("app"));
+}
+
+TEST(CutoverTest, LagTooHighRefusesAndOldServes) {
+  Migration m;
+  {
+    Status st = m.Start(kOld, kNew, true);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  // The applied position is a commit LSN; the source's WAL is always past it by a few bytes, so
+  // a one-byte bound cannot be met.
+  CommandResult r = m.Cutover({"--fence", "pgbouncer:" + m.bouncer->AdminConninfo(), "--flip",
+                               "pgbouncer", "--pgbouncer-ini", m.bouncer->ini_path(), "--max-lag",
+                               "5s", "--max-lag-bytes", "1"});
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kLagTooHigh)) << r.output;
+  EXPECT_NE(r.output.find("bytes behind"), std::string::npos) << r.output;
+  EXPECT_FALSE(*m.bouncer->Paused("app"));
+  ExpectOldServesWrites(m, m.bouncer->Conninfo("app"));
+}
+
+TEST(CutoverTest, TargetDownAfterFenceUndoesPause) {
+  Migration m;
+  {
+    Status st = m.Start(kOld, kNew, true);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  std::string via_bouncer = m.bouncer->Conninfo("app");
+  Probe probe([&] { return via_bouncer; });
+  // Kill the new cluster as soon as PgBouncer is paused: the drain cannot finish.
+  std::atomic<bool> killed{false};
+  std::thread killer([&] {
+    for (int i = 0; i < 3000 && !killed; ++i) {
+      auto p = m.bouncer->Paused("app");
+      if (p.ok() && *p) {
+        m.target->Kill();
+        killed = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  std::string ini = testing::ReadFile(m.bouncer->ini_path());
+  CommandResult r = m.Cutover({"--fence", "pgbouncer:" + m.bouncer->AdminConninfo(), "--flip",
+                               "pgbouncer", "--pgbouncer-ini", m.bouncer->ini_path(), "--max-lag",
+                               "5s", "--timeout", "3s", "--json"});
+  killer.join();
+  ASSERT_TRUE(killed.load()) << r.output;
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  nlohmann::json j = ParseReport(r);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  EXPECT_TRUE(j["fence_undone"].get<bool>()) << r.output;
+  EXPECT_FALSE(*m.bouncer->Paused("app"));
+  EXPECT_EQ(testing::ReadFile(m.bouncer->ini_path()), ini);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  probe.Stop();
+  // The probe waited through the pause and carried on writing to the old cluster.
+  EXPECT_EQ(probe.errors(), 0) << probe.first_error();
+  auto old_ids = Ids(*m.source, "probe");
+  ASSERT_TRUE(old_ids.ok());
+  for (int64_t n : probe.acknowledged()) EXPECT_TRUE(old_ids->count(n)) << n;
+  ExpectOldServesWrites(m, via_bouncer);
+}
+
+TEST(CutoverTest, FlipHookFailureReenablesRoles) {
+  Migration m;
+  {
+    Status st = m.Start(kOld, kNew, false, "create role app_rw login");
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  CommandResult r =
+      m.Cutover({"--fence", "roles:app_rw", "--flip", "command:exit 3", "--max-lag", "5s"});
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kFlipFailed)) << r.output;
+  EXPECT_NE(r.output.find("exit code 3"), std::string::npos) << r.output;
+  EXPECT_EQ(*m.source->Query("select rolcanlogin from pg_roles where rolname = 'app_rw'"), "t");
+  ExpectOldServesWrites(m, m.source->Conninfo("app", "app_rw"));
+}
+
+}  // namespace
+}  // namespace pgbaton::cutover_testing
