@@ -28,6 +28,22 @@ struct AssemblerOptions {
   Lsn skip_through;
 };
 
+namespace internal {
+// One open transaction of the assembler (outside the class so that std::optional and std::map
+// of it are complete types for every compiler).
+struct AssemblerTxn {
+  Xid xid;
+  bool skip = false;
+  std::string origin;
+  Lsn origin_lsn;
+  uint32_t next_seq = 0;
+  std::optional<queue::ChangeChunk> open;
+  size_t open_bytes = 0;
+  // Per subtransaction: changes and chunks emitted, so an abort can take them back.
+  std::map<uint32_t, std::pair<uint64_t, uint32_t>> per_sub;
+};
+}  // namespace internal
+
 class Assembler {
  public:
   // `types` must outlive the assembler. `known` are the descriptors already in the queue (every
@@ -61,17 +77,7 @@ class Assembler {
   void Reset(Lsn skip_through);
 
  private:
-  struct Txn {
-    Xid xid;
-    bool skip = false;
-    std::string origin;
-    Lsn origin_lsn;
-    uint32_t next_seq = 0;
-    std::optional<queue::ChangeChunk> open;
-    size_t open_bytes = 0;
-    // Per subtransaction: changes and chunks emitted, so an abort can take them back.
-    std::map<uint32_t, std::pair<uint64_t, uint32_t>> per_sub;
-  };
+  using Txn = internal::AssemblerTxn;
 
   Status AddChange(std::optional<Xid> stream_xid, queue::Change change, size_t bytes,
                    Lsn wal_start);

@@ -3,8 +3,10 @@
 // one assembler in order, so the golden captures are the seed corpus:
 //   CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DPGBATON_FUZZ=ON
 //   cmake --build build/fuzz --target pgoutput_parser_fuzz
-//   build/fuzz/tests/unit/decoder/pgoutput_parser_fuzz -max_total_time=60 \
-//       tests/data/pgoutput/*/stream.bin tests/data/pgoutput/*/twophase.bin
+//   mkdir -p seeds corpus; for f in tests/data/pgoutput/*/*.bin; do cp $f seeds/${f//\//_}; done
+//   build/fuzz/tests/unit/decoder/pgoutput_parser_fuzz -max_total_time=120 -max_len=400000 \
+//       corpus seeds
+// (and -max_len=4096 on an empty corpus for single messages).
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
