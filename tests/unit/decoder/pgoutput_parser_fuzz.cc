@@ -4,8 +4,8 @@
 //   CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DPGBATON_FUZZ=ON
 //   cmake --build build/fuzz --target pgoutput_parser_fuzz
 //   mkdir -p seeds corpus; for f in tests/data/pgoutput/*/*.bin; do cp $f seeds/${f//\//_}; done
-//   build/fuzz/tests/unit/decoder/pgoutput_parser_fuzz -max_total_time=120 -max_len=400000 \
-//       corpus seeds
+//   build/fuzz/tests/unit/decoder/pgoutput_parser_fuzz -max_total_time=120 -max_len=400000 corpus
+//   seeds
 // (and -max_len=4096 on an empty corpus for single messages).
 #include <cstddef>
 #include <cstdint>
