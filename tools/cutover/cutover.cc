@@ -78,12 +78,65 @@ Status CheckApplierRunning(PgConn& source, PgConn& target, const std::string& na
   return Status::Ok();
 }
 
-Result<Lsn> EmitMessage(PgConn& source, const std::string& content) {
-  PGB_ASSIGN_OR_RETURN(std::string lsn,
-                       source.QueryValue("select pg_catalog.pg_logical_emit_message(true, "
-                                         "'pgbaton', $1)::text",
-                                         {content}));
-  return Lsn::Parse(lsn);
+// The applier advances its origin only with a transaction that changes a row (a transaction
+// holding only a logical message is not committed on the target until a later one is), so the
+// sentinel travels in a transaction that also writes a row of pgbaton.cutover_sentinel, a table
+// pgbaton owns on both clusters and adds to the migration's publication.
+constexpr const char* kSentinelTable =
+    "create schema if not exists pgbaton; create table if not exists pgbaton.cutover_sentinel ("
+    "id text primary key, at timestamptz not null default now())";
+
+Status EnsureSentinelTable(PgConn& source, PgConn& target, const std::string& publication) {
+  // The target first: the applier must find the table before the first row arrives.
+  PGB_RETURN_IF_ERROR(
+      target.Run(kSentinelTable).WithContext("creating pgbaton.cutover_sentinel on target"));
+  PGB_RETURN_IF_ERROR(
+      source.Run(kSentinelTable).WithContext("creating pgbaton.cutover_sentinel on source"));
+  PGB_ASSIGN_OR_RETURN(
+      PgResult pub,
+      source.ExecParams(
+          "select puballtables, exists (select 1 from pg_catalog.pg_publication_tables "
+          "t where t.pubname = p.pubname and t.schemaname = 'pgbaton' and "
+          "t.tablename = 'cutover_sentinel') from pg_catalog.pg_publication p "
+          "where p.pubname = $1",
+          {publication}));
+  if (pub.rows() == 0) {
+    return Status::Error(ErrorCode::kPublicationMissing,
+                         fmt::format("publication \"{}\" does not exist on source", publication),
+                         "pass the migration's --name");
+  }
+  if (!pub.GetBool(0, 0) && !pub.GetBool(0, 1)) {
+    PGB_RETURN_IF_ERROR(source
+                            .Run(fmt::format("alter publication {} add table "
+                                             "pgbaton.cutover_sentinel",
+                                             source.QuoteIdent(publication)))
+                            .WithContext("adding pgbaton.cutover_sentinel to the publication"));
+  }
+  return Status::Ok();
+}
+
+// Writes the message and a sentinel row in one source transaction; returns the message's LSN.
+// The transaction's commit LSN is past it, and every transaction committed before it has a
+// commit LSN before it.
+Result<Lsn> EmitMessage(PgConn& source, const std::string& id, const std::string& content) {
+  PGB_RETURN_IF_ERROR(source.Run("begin"));
+  auto lsn = source.QueryValue(
+      "select pg_catalog.pg_logical_emit_message(true, 'pgbaton', $1)::text", {content});
+  Status s = lsn.status();
+  if (s.ok()) {
+    s = source
+            .ExecParams(
+                "insert into pgbaton.cutover_sentinel (id) values ($1) on conflict (id) "
+                "do update set at = now()",
+                {id})
+            .status();
+  }
+  if (s.ok()) s = source.Run("commit");
+  if (!s.ok()) {
+    (void)source.Run("rollback");
+    return s;
+  }
+  return Lsn::Parse(*lsn);
 }
 
 // Waits until the target's position for `name` reaches `bar`. Reconnects to the target when the
@@ -262,11 +315,12 @@ class Runner {
     PGB_ASSIGN_OR_RETURN(PgConn target, Connect(o_.target_conninfo, "target"));
     target_.emplace(std::move(target));
     PGB_RETURN_IF_ERROR(CheckApplierRunning(*source_, *target_, o_.name));
+    PGB_RETURN_IF_ERROR(EnsureSentinelTable(*source_, *target_, o_.name));
     // Lag in time: a probe message through decoder, queue and applier.
     auto probe_start = Clock::now();
-    PGB_ASSIGN_OR_RETURN(
-        Lsn probe,
-        EmitMessage(*source_, nlohmann::json{{"cutover", r_->id}, {"probe", true}}.dump()));
+    PGB_ASSIGN_OR_RETURN(Lsn probe,
+                         EmitMessage(*source_, r_->id + "/probe",
+                                     nlohmann::json{{"cutover", r_->id}, {"probe", true}}.dump()));
     PGB_RETURN_IF_ERROR(WaitApplied(target_, o_.target_conninfo, o_.name, probe, o_.max_lag,
                                     ErrorCode::kLagTooHigh, "lag probe"));
     r_->lag_ms = MsSince(probe_start);
@@ -323,7 +377,7 @@ class Runner {
 
     // --- drain ---
     t = Clock::now();
-    auto sentinel = EmitMessage(*source_, nlohmann::json{{"cutover", r_->id}}.dump());
+    auto sentinel = EmitMessage(*source_, r_->id, nlohmann::json{{"cutover", r_->id}}.dump());
     if (!sentinel.ok()) return sentinel.status().WithContext("writing the sentinel on source");
     r_->sentinel_lsn = *sentinel;
     // The applier records a transaction's commit LSN in its origin, and transactions reach the

@@ -54,30 +54,37 @@ Status Migration::Start(int source_major, int target_major, bool with_bouncer,
   run_log = queue_dir + ".run.log";
   ProcessOptions po;
   po.stdout_path = run_log;
-  std::vector<std::string> run_argv = {PgbatonBinary(), "run",       "--source",
-                                       source->Conninfo("app"), "--target",
-                                       target->Conninfo("app"), "--queue-dir",
-                                       queue_dir,               "--group-delay-ms",
-                                       "100"};
+  std::vector<std::string> run_argv = {
+      PgbatonBinary(),         "run",         "--source", source->Conninfo("app"), "--target",
+      target->Conninfo("app"), "--queue-dir", queue_dir,  "--group-delay-ms",      "100"};
   if (getenv("PGBATON_TEST_RUN_GDB") != nullptr) {
     run_argv.insert(run_argv.begin(), {"gdb", "-batch", "-ex", "run", "-ex", "bt", "--args"});
   }
   run = ChildProcess(run_argv, po);
-  for (int i = 0; i < 400; ++i) {
-    auto n = source->Query("select count(*) from pg_replication_slots where active", "app");
-    if (n.ok() && *n == "1") break;
+  // Ready when the walsender streams (a slot is also active while it is being created) and the
+  // applier's sessions are connected to the target.
+  auto ready = [&] {
+    auto a = source->Query(
+        "select count(*) from pg_stat_replication where application_name like 'pgbaton%' and "
+        "state = 'streaming'",
+        "app");
+    auto b = target->Query(
+        "select count(*) from pg_stat_activity where application_name like 'pgbaton applier%'",
+        "app");
+    return a.ok() && *a == "1" && b.ok() && *b != "0";
+  };
+  for (int i = 0; i < 600 && !ready(); ++i) {
+    if (!run.running()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  auto n = source->Query("select count(*) from pg_replication_slots where active", "app");
-  if (!n.ok() || *n != "1") {
-    return Status::Error(ErrorCode::kTimeout,
-                         fmt::format("pgbaton run did not start streaming (running: {}, slots: "
-                                     "{}): {}",
-                                     run.running(),
-                                     Describe(source->Query("select string_agg(slot_name || ' ' "
-                                                            "|| active, ',') from "
-                                                            "pg_replication_slots")),
-                                     testing::ReadFile(run_log)));
+  if (!ready()) {
+    return Status::Error(
+        ErrorCode::kTimeout,
+        fmt::format("pgbaton run did not start streaming (running: {}, signal {}, slots: {}): {}",
+                    run.running(), run.term_signal(),
+                    Describe(source->Query("select string_agg(slot_name || ' ' || active, ',') "
+                                           "from pg_replication_slots")),
+                    testing::ReadFile(run_log)));
   }
   if (with_bouncer) {
     testing::PgBouncerOptions bo;
@@ -114,9 +121,9 @@ CommandResult Migration::Cutover(const std::vector<std::string>& extra) const {
   auto& self = const_cast<Migration&>(*this);
   if (r.exit_code != 0) {
     bool running = self.run.running();
-    r.output += fmt::format("\n(pgbaton run running: {}, exit code {}, signal {}); run log:\n{}",
-                            running, self.run.exit_code(), self.run.term_signal(),
-                            testing::ReadFile(run_log));
+    r.output +=
+        fmt::format("\n(pgbaton run running: {}, exit code {}, signal {}); run log:\n{}", running,
+                    self.run.exit_code(), self.run.term_signal(), testing::ReadFile(run_log));
   }
   return r;
 }
