@@ -141,7 +141,14 @@ Status ReplicationConnection::TranslateError(Status s, const std::string& slot) 
     return Status::Error(ErrorCode::kServerConfig, m,
                          "set wal_level = logical in postgresql.conf and restart the server");
   }
-  if (Contains(m, "is active for PID") || Contains(m, "already exists")) {
+  if (Contains(m, "is active for PID")) {
+    // Retryable: after a crash the server may not have noticed yet that the previous walsender's
+    // client is gone; the loop's backoff outlasts that, and gives up if the slot stays busy.
+    return Status::Error(ErrorCode::kSlotInUse, m,
+                         "another process uses the slot: stop it, or choose another --name",
+                         /*retryable=*/true);
+  }
+  if (Contains(m, "already exists")) {
     return Status::Error(ErrorCode::kSlotInUse, m,
                          "another process uses the slot: stop it, or choose another --name");
   }
