@@ -78,12 +78,13 @@ class StreamTest : public ::testing::TestWithParam<int> {
     std::remove(log_.c_str());
   }
 
-  void StartStream() {
+  void StartStream(const std::vector<std::string>& extra = {}) {
     ProcessOptions po;
     po.stdout_path = log_;  // appended to across restarts
-    stream_ = ChildProcess(
-        {PgbatonBinary(), "stream", "--source", server_->Conninfo(), "--queue-dir", queue_dir_},
-        po);
+    std::vector<std::string> argv = {PgbatonBinary(),     "stream",      "--source",
+                                     server_->Conninfo(), "--queue-dir", queue_dir_};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    stream_ = ChildProcess(argv, po);
     // Wait until it streams (the slot exists and is active), so no change is made before it.
     for (int i = 0; i < 300; ++i) {
       auto active = server_->Query(
@@ -314,6 +315,29 @@ TEST_P(StreamSingleTest, DroppedSlotAndPublicationStopWithTheirCodes) {
 // 13 sends the transaction whole at its commit; 15 streams it while in progress.
 INSTANTIATE_TEST_SUITE_P(Majors, BigTransactionTest, ::testing::Values(13, 15),
                          [](const auto& info) { return "pg" + std::to_string(info.param); });
+
+TEST_P(StreamSingleTest, PublicationTablesFilterWhatIsStreamed) {
+  ASSERT_TRUE(server_
+                  ->Exec("CREATE SCHEMA s; CREATE TABLE s.a (id int PRIMARY KEY); "
+                         "CREATE TABLE b (id int PRIMARY KEY); CREATE TABLE marker (id serial "
+                         "PRIMARY KEY)")
+                  .ok());
+  StartStream({"--publication-tables", "s.a,marker"});
+  ASSERT_TRUE(server_->Exec("INSERT INTO s.a VALUES (1); INSERT INTO b VALUES (1)").ok());
+  ASSERT_TRUE(server_->Exec("INSERT INTO b VALUES (2)").ok());
+  WaitForMarker();
+  ASSERT_EQ(StopStream(), 0) << ReadFile(log_);
+  std::vector<std::string> tables;
+  for (const auto& t : ReadQueue(queue_dir_)) {
+    for (const auto& [rel, c] : t.changes) tables.push_back(rel);
+  }
+  EXPECT_EQ(tables, (std::vector<std::string>{"a", "marker"}));
+  auto pub = server_->Query(
+      "select string_agg(schemaname || '.' || tablename, ',' order by tablename) "
+      "from pg_publication_tables where pubname = 'pgbaton'");
+  ASSERT_TRUE(pub.ok());
+  EXPECT_EQ(*pub, "s.a,public.marker");
+}
 
 INSTANTIATE_TEST_SUITE_P(Pg15, StreamSingleTest, ::testing::Values(15),
                          [](const auto& info) { return "pg" + std::to_string(info.param); });
