@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <set>
@@ -250,6 +251,37 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
                     snap->snapshot().name, temp, snap->snapshot().lsn.ToString()));
   }
 
+  // Post-data entries, built early (a table's indexes as soon as its data is done, while other
+  // tables are still copying) and then the rest after the data.
+  PGB_ASSIGN_OR_RETURN(std::string post_phase, meta.Get("copy/phase/post_data"));
+  PostDataJob pj;
+  bool pj_ready = false;
+  std::set<size_t> built;  // guarded by post_data.cc's lock while builders run
+  int n_built = 0;
+  auto prepare_post = [&]() -> Status {
+    if (pj_ready) return Status::Ok();
+    PGB_ASSIGN_OR_RETURN(std::string post_sql, meta.Get("copy/post_data_sql"));
+    PGB_ASSIGN_OR_RETURN(auto recorded, meta.List("copy/post/"));
+    for (const auto& [k, v] : recorded) {
+      built.insert(static_cast<size_t>(std::strtoull(k.c_str() + 10, nullptr, 10)));
+    }
+    pj.options = &o;
+    pj.post_data = SplitPostData(post_sql);
+    for (const auto& t : current.selected) pj.table_bytes[t.Key()] = t.bytes;
+    pj.resuming = post_phase == kStarted;
+    pj.progress = progress;
+    pj.is_done = [&](size_t i) { return built.count(i) > 0; };
+    pj.mark_done = [&](size_t i) -> Status {
+      PGB_RETURN_IF_ERROR(meta.Put(fmt::format("copy/post/{}", i), kDone));
+      built.insert(i);
+      MaybeCrash(o, fmt::format("post-data:{}", ++n_built));
+      return Status::Ok();
+    };
+    pj_ready = true;
+    return Status::Ok();
+  };
+  std::unique_ptr<EarlyIndexBuilder> early;
+
   if (snap) {
     const SnapshotRef ref = snap->snapshot();
     PGB_ASSIGN_OR_RETURN(PgConn snap_conn, OpenSnapshotSession(o, ref));
@@ -306,6 +338,11 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     for (const auto& t : job.tables) job.progress.push_back(progress->AddTable(t.Key(), t.bytes));
     progress->SetChunks(chunks.size());
     progress->BeginPhase("data", job.tables.size());
+    if (post_phase != kDone) {
+      PGB_RETURN_IF_ERROR(prepare_post());
+      PGB_RETURN_IF_ERROR(meta.Put("copy/phase/post_data", kStarted));
+      early = std::make_unique<EarlyIndexBuilder>(&pj);
+    }
     std::string lsn = ref.lsn.ToString();
     job.on_table_done = [&](size_t i, PgConn& target) -> Status {
       // The chunks committed asynchronously; a synchronous commit flushes the WAL past all of
@@ -317,6 +354,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
       PGB_RETURN_IF_ERROR(meta.Put("copy/state/" + key, kDone));
       progress->ItemDone();
       MaybeCrash(o, "table:" + key);
+      if (early) early->SubmitTable(key);
       return Status::Ok();
     };
     job.on_chunk_done = [&](int n) {
@@ -325,6 +363,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     };
     PGB_RETURN_IF_ERROR(snap->CheckAlive());
     PGB_RETURN_IF_ERROR(CopyData(job, chunks));
+    if (early) PGB_RETURN_IF_ERROR(early->Finish());
     MaybeCrash(o, "after-data");
   }
   // The snapshot is no longer needed: end the exporting session (a temporary slot is dropped).
@@ -339,23 +378,8 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     PGB_RETURN_IF_ERROR(meta.Put("copy/phase/sequences", kDone));
   }
 
-  PGB_ASSIGN_OR_RETURN(std::string post_phase, meta.Get("copy/phase/post_data"));
   if (post_phase != kDone) {
-    PGB_ASSIGN_OR_RETURN(std::string post_sql, meta.Get("copy/post_data_sql"));
-    PGB_ASSIGN_OR_RETURN(auto built, meta.List("copy/post/"));
-    PostDataJob pj;
-    pj.options = &o;
-    pj.post_data = SplitPostData(post_sql);
-    for (const auto& t : current.selected) pj.table_bytes[t.Key()] = t.bytes;
-    pj.resuming = post_phase == kStarted;
-    pj.progress = progress;
-    pj.is_done = [&](size_t i) { return built.count(fmt::format("copy/post/{}", i)) > 0; };
-    int n_built = 0;
-    pj.mark_done = [&](size_t i) -> Status {
-      PGB_RETURN_IF_ERROR(meta.Put(fmt::format("copy/post/{}", i), kDone));
-      MaybeCrash(o, fmt::format("post-data:{}", ++n_built));
-      return Status::Ok();
-    };
+    PGB_RETURN_IF_ERROR(prepare_post());
     size_t remaining = 0;
     for (size_t i = 0; i < pj.post_data.entries.size(); ++i) remaining += pj.is_done(i) ? 0 : 1;
     PGB_RETURN_IF_ERROR(meta.Put("copy/phase/post_data", kStarted));

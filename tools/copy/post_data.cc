@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "common/pg.h"
@@ -53,26 +54,103 @@ bool AlreadyExists(const Status& st) {
   return false;
 }
 
+std::string SetupSql(const PostDataJob& job) {
+  return job.post_data.preamble +
+         fmt::format("SET maintenance_work_mem = '{}';\n", job.options->maintenance_work_mem);
+}
+
+// Runs entry i on conn; "already exists" counts as built when resuming.
+Status BuildEntry(const PostDataJob& job, size_t i, PgConn& conn, std::mutex* mark_mu) {
+  const PostDataEntry& e = job.post_data.entries[i];
+  Status st = conn.Run(e.sql);
+  if (!st.ok() && !(job.resuming && AlreadyExists(st))) {
+    return st.WithContext(fmt::format("building {} {} on target", e.type, e.name));
+  }
+  std::lock_guard<std::mutex> l(*mark_mu);
+  if (job.progress) job.progress->ItemDone();
+  return job.mark_done(i);
+}
+
+std::mutex g_mark_mu;  // serializes mark_done between the early builder and RunPostData
+
 }  // namespace
+
+EarlyIndexBuilder::EarlyIndexBuilder(const PostDataJob* job) : job_(job) {
+  int n = std::max(job->options->jobs, 1);
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this, i] { Worker(i); });
+}
+
+EarlyIndexBuilder::~EarlyIndexBuilder() { (void)Finish(); }
+
+void EarlyIndexBuilder::SubmitTable(const std::string& table) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (closing_) return;
+  for (size_t i = 0; i < job_->post_data.entries.size(); ++i) {
+    const PostDataEntry& e = job_->post_data.entries[i];
+    if (e.wave != 0 || e.table != table || queued_.count(i) > 0) continue;
+    {
+      std::lock_guard<std::mutex> m(g_mark_mu);
+      if (job_->is_done(i)) continue;
+    }
+    queued_.insert(i);
+    queue_.push_back(i);
+  }
+  cv_.notify_all();
+}
+
+void EarlyIndexBuilder::Worker(int id) {
+  ConnectOptions co;
+  co.label = "target";
+  co.application_name = fmt::format("pgbaton copy index {}", id);
+  std::optional<PgConn> conn;
+  for (;;) {
+    size_t i;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [&] { return closing_ || !queue_.empty(); });
+      if (queue_.empty() || !error_.ok()) return;
+      i = queue_.front();
+      queue_.pop_front();
+    }
+    Status st;
+    if (!conn) {
+      auto c = PgConn::Connect(job_->options->target, co);
+      st = c.ok() ? c->Run(SetupSql(*job_)) : c.status();
+      if (st.ok()) conn = std::move(*c);
+    }
+    if (st.ok()) st = BuildEntry(*job_, i, *conn, &g_mark_mu);
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> l(mu_);
+      if (error_.ok()) error_ = st;
+      queue_.clear();
+      return;
+    }
+  }
+}
+
+Status EarlyIndexBuilder::Finish() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    closing_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  return error_;
+}
 
 Status RunPostData(const PostDataJob& job) {
   const CopyOptions& o = *job.options;
-  std::string setup = job.post_data.preamble +
-                      fmt::format("SET maintenance_work_mem = '{}';\n", o.maintenance_work_mem);
-  std::mutex mark_mu;
+  std::string setup = SetupSql(job);
   auto run_entry = [&](size_t i, PgConn& conn) -> Status {
-    const PostDataEntry& e = job.post_data.entries[i];
-    Status st = conn.Run(e.sql);
-    if (!st.ok() && !(job.resuming && AlreadyExists(st))) {
-      return st.WithContext(fmt::format("building {} {} on target", e.type, e.name));
-    }
-    std::lock_guard<std::mutex> l(mark_mu);
-    if (job.progress) job.progress->ItemDone();
-    return job.mark_done(i);
+    return BuildEntry(job, i, conn, &g_mark_mu);
   };
   for (int wave = 0; wave <= 2; ++wave) {
     std::vector<size_t> order;
     for (size_t i = 0; i < job.post_data.entries.size(); ++i) {
+      std::lock_guard<std::mutex> l(g_mark_mu);
       if (job.post_data.entries[i].wave == wave && !job.is_done(i)) order.push_back(i);
     }
     if (wave == 0) {
