@@ -14,6 +14,17 @@ TEST(QueueCrashTest, RocksDbWriterKilledMidAppend) {
   for (int round = 0; round < 3; ++round) {
     ChildProcess child({PGBATON_CRASH_WRITER, "--rocksdb", dir, report}, OutputTo(root + "/out"));
     WaitForProgress(&child, report, 150);
+    {
+      // Another process holds the queue: a second writer is refused and told who holds it.
+      QueueOptions w;
+      w.dir = dir;
+      auto second = WorkQueue::Open(w);
+      ASSERT_FALSE(second.ok());
+      EXPECT_EQ(second.status().code(), ErrorCode::kQueueLocked);
+      EXPECT_NE(second.status().message().find("(pid " + std::to_string(child.pid()) + ")"),
+                std::string::npos)
+          << second.status().message();
+    }
     child.Signal(SIGKILL);
     child.Wait(10000);
     QueueOptions o;
