@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "queue/codec.h"
@@ -126,6 +128,22 @@ TEST_F(KafkaQueueTest, AppendReadInOrderRelationsAndMetadata) {
   EXPECT_EQ(meta["sync/public.b"], "0/20");
   EXPECT_FALSE(r->GetMeta("sync/public.a")->has_value());
   EXPECT_GT(*r->SizeBytes(), 0u);
+
+  // pgbaton queue inspect reads the same topic from another process.
+  auto out = pgbaton::testing::RunCommand({pgbaton::testing::PgbatonBinary(), "queue", "inspect",
+                                           "--kafka-brokers", broker_->Brokers(), "--kafka-topic",
+                                           "pgbaton_test", "--json", "--from", "0/1000"});
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(out.output);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line[0] == '{') lines.push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(lines.size(), 2u) << out.output;
+  EXPECT_EQ(lines[0]["commit_lsn"], "0/2000");
+  EXPECT_EQ(lines[0]["changes"].size(), 5u);
+  EXPECT_EQ(lines[0]["changes"][0]["relation"], "public.t1");
+  EXPECT_EQ(lines[1]["commit_lsn"], "1/0");
 }
 
 TEST_F(KafkaQueueTest, InterleavedChunksAbortsDiscardAndWriterRestart) {
