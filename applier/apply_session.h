@@ -19,11 +19,12 @@
 namespace pgbaton::applier {
 
 struct SessionOptions {
-  int worker = 0;                   // index of this connection (names its origin)
-  bool skip_conflicts = false;      // --on-conflict skip: log and go on
-  size_t copy_min_rows = 8;         // a run of at least this many inserts goes as COPY
-  size_t copy_max_bytes = 8 << 20;  // a COPY is ended after this many bytes
-  size_t sync_every = 512;          // statements between pipeline syncs (bounds buffers)
+  int worker = 0;                      // index of this connection (names its origin)
+  bool skip_conflicts = false;         // --on-conflict skip: log and go on
+  size_t copy_min_rows = 8;            // a run of at least this many inserts goes as COPY
+  size_t copy_max_bytes = 8 << 20;     // a COPY is ended after this many bytes
+  size_t sync_every = 512;             // statements between pipeline syncs (bounds buffers)
+  size_t max_pending_updates = 20000;  // merged updates held back before they are sent
 };
 
 struct SessionStats {
@@ -85,6 +86,20 @@ class ApplySession {
   std::vector<std::shared_ptr<const TxnWork>> retained_;    // owners of changes expects_ point to
   std::unordered_map<std::string, std::string> prepared_;   // relation+shape -> statement name
   std::unordered_map<std::string, std::string> sql_names_;  // control SQL -> statement name
+
+  // Updates held back and merged per row (see Apply): rows of relations whose only unique
+  // index is the key, with the key unchanged. Sent at the latest before the commit.
+  struct Pending {
+    ResolvedChange rc;  // owns the merged new tuple
+    Lsn lsn;            // of the newest update merged in
+  };
+  bool Compactable(const TargetRelation& rel, const queue::Change& c) const;
+  void AddPending(const ResolvedChange& rc, Lsn lsn);
+  Status FlushPending();
+  std::vector<Pending> pending_;
+  std::unordered_map<std::string, size_t> pending_index_;  // relation + key -> pending_ index
+  std::vector<const TargetRelation*> pending_rels_;
+  std::vector<std::vector<Pending>> sent_pending_;  // sent, results not read yet
 
   // A run of inserts into one relation with one column set, held back to go as COPY.
   const TargetRelation* run_rel_ = nullptr;

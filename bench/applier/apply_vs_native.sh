@@ -12,6 +12,7 @@
 #
 # Usage: bench/applier/apply_vs_native.sh [PGBATON_BIN]
 #        env: TXNS=100000 SCALE=10 CLIENTS=4 JOBS="1 4" SOURCE_MAJOR=15 TARGET_MAJOR=17 KEEP=0
+#             PGBATON_ARGS="..." (extra flags for pgbaton run)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -115,9 +116,24 @@ printf "native logical replication: %.2f s\n" "$NATIVE"
 declare -A PGB RSS
 for j in $JOBS; do
   log=$WORK/pgbaton-$j.log
+  if [ "${SPLIT:-0}" = 1 ]; then
+    # Diagnostics: the decoder alone until the slot confirms the end, then the applier alone.
+    start=$(now)
+    "$PGBATON" --name "pgb$j" stream --source "$(conn $SRC_PORT)" --queue-dir "$WORK/queue-$j" \
+      >"$log.stream" 2>&1 &
+    spid=$!
+    until [ "$(q $SRC_PORT "select confirmed_flush_lsn >= '$END' from pg_replication_slots where slot_name = 'pgb$j'")" = t ]; do sleep 0.05; done
+    printf "  split: pgbaton stream alone: %.2f s\n" "$(echo "$(now) - $start" | bc)"
+    kill -TERM $spid; wait $spid || true
+    start=$(now)
+    "$PGBATON" --name "pgb$j" apply --target "$(conn ${TPORT[pgb$j]})" --queue-dir "$WORK/queue-$j" \
+      --apply-jobs "$j" --stop-at "$END" ${PGBATON_ARGS:-} >"$log" 2>&1
+    printf "  split: pgbaton apply alone (--apply-jobs %s): %.2f s\n" "$j" "$(echo "$(now) - $start" | bc)"
+    PGB[$j]=0; continue
+  fi
   start=$(now)
-  "$PGBATON" --name "pgb$j" run --source "$(conn $SRC_PORT)" --target "$(conn ${TPORT[pgb$j]})" \
-    --queue-dir "$WORK/queue-$j" --apply-jobs "$j" --stop-at "$END" >"$log" 2>&1 &
+  ${PGBATON_WRAP:-} "$PGBATON" --name "pgb$j" run --source "$(conn $SRC_PORT)" --target "$(conn ${TPORT[pgb$j]})" \
+    --queue-dir "$WORK/queue-$j" --apply-jobs "$j" --stop-at "$END" ${PGBATON_ARGS:-} >"$log" 2>&1 &
   pid=$!
   PGB[$j]=$(wait_marker "$start" ${TPORT[pgb$j]})
   wait $pid || { echo "pgbaton run failed:"; tail -5 "$log"; exit 1; }
