@@ -331,6 +331,10 @@ Result<TableResult> VerifyTable(PgConn* source, PgConn* target, const TableInfo&
   }
 
   for (size_t j = 0; j < chunks.size(); ++j) {
+    if (options.stop != nullptr && options.stop->load(std::memory_order_relaxed)) {
+      return Status::Error(ErrorCode::kInterrupted,
+                           fmt::format("verify interrupted at table {}", result.name));
+    }
     // The first range has no lower bound and the last no upper one, so target rows outside the
     // source's key span are counted too.
     bool lower = j > 0, upper = j + 1 < chunks.size();
@@ -413,6 +417,11 @@ Result<VerifyReport> VerifyTables(PgConn* source, PgConn* target, const VerifyOp
 
   VerifyReport report;
   for (size_t i = 0; i < tables.size(); ++i) {
+    if (options.stop != nullptr && options.stop->load(std::memory_order_relaxed)) {
+      return Status::Error(
+          ErrorCode::kInterrupted,
+          fmt::format("verify interrupted after {} of {} tables", i, tables.size()));
+    }
     PGB_ASSIGN_OR_RETURN(TableResult r,
                          VerifyTable(source, target, tables[i], target_tables[i], options));
     report.tables.push_back(std::move(r));

@@ -6,6 +6,7 @@
 // (docs/reference/commands.md).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,6 +20,8 @@ struct VerifyOptions {
   std::vector<std::string> tables;  // "schema.table" (or "table" = public.table); empty: all
   int64_t chunk_rows = 100000;      // tables with more rows are compared per key range
   int max_keys_reported = 10;       // differing keys listed per differing range
+  // Polled between ranges; when it turns true verify stops with kInterrupted (null: never).
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // One compared range of a table (the whole table when it was not split).
@@ -50,7 +53,8 @@ struct VerifyReport {
   int differing_tables() const;
 };
 
-// Compares the tables. Errors (not differences): kNotFound for a table missing on either side or
+// Compares the tables. Errors (not differences): kInterrupted when `options.stop` turned true,
+// kNotFound for a table missing on either side or
 // a column missing on the target (naming them), kUsage for a malformed --tables entry, and the
 // usual connection/server errors. Not thread-safe (uses both connections).
 Result<VerifyReport> VerifyTables(PgConn* source, PgConn* target, const VerifyOptions& options);

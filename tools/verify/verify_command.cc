@@ -7,6 +7,7 @@
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "tools/common/signals.h"
 #include "tools/config/connection.h"
 #include "tools/verify/verify.h"
 
@@ -32,6 +33,8 @@ class VerifyCommand : public Command {
   }
 
   Status Run() override {
+    InstallSignalHandlers();
+    options_.stop = &StopRequested();
     PGB_ASSIGN_OR_RETURN(std::string src_info, SourceConninfo(conn_));
     PGB_ASSIGN_OR_RETURN(std::string dst_info, TargetConninfo(conn_));
     PGB_ASSIGN_OR_RETURN(PgConn source, PgConn::Connect(src_info, {.label = "source"}));

@@ -1,6 +1,8 @@
 // `pgbaton verify` between a PostgreSQL 15 source and a 17 target: identical data matches (even
 // with different server defaults for time zone, date style and float digits), a row changed behind
 // the tool's back is pinned to its table, key range and key, and a missing table is a clear error.
+#include "tools/verify/verify.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -98,7 +100,7 @@ TEST_F(VerifyTest, IdenticalDataMatchesAcrossMajors) {
 
   // JSON says the same.
   CommandResult j = Verify("same", {"--chunk-rows", "1000", "--json"});
-  ASSERT_EQ(j.exit_code, 0) << j.output;
+  ASSERT_EQ(j.exit_code, 0) << "signal " << j.signal << ": " << j.output;
   auto doc = nlohmann::json::parse(j.output);
   EXPECT_EQ(doc["match"], true);
   EXPECT_EQ(doc["tables"].size(), 5u);
@@ -160,6 +162,28 @@ TEST_F(VerifyTest, ChangedRowIsPinnedToTableRangeAndKey) {
       << only.output;
   EXPECT_NE(only.output.find("verify: 2 tables compared, 1 match, 1 differ"), std::string::npos)
       << only.output;
+}
+
+// A stop request (SIGINT/SIGTERM in the command) ends verify between tables with kInterrupted.
+TEST_F(VerifyTest, StopRequestInterrupts) {
+  MakeDatabase("stopped");
+  auto src = source_->Connect("stopped");
+  auto dst = target_->Connect("stopped");
+  ASSERT_TRUE(src.ok() && dst.ok());
+  std::atomic<bool> stop{true};
+  tools::VerifyOptions options;
+  options.stop = &stop;
+  auto r = tools::VerifyTables(&*src, &*dst, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInterrupted);
+  stop = false;
+  auto src2 = source_->Connect("stopped");
+  auto dst2 = target_->Connect("stopped");
+  ASSERT_TRUE(src2.ok() && dst2.ok());
+  auto ok = tools::VerifyTables(&*src2, &*dst2, options);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->differing_tables(), 0);
+  EXPECT_EQ(ok->tables.size(), 5u);
 }
 
 TEST_F(VerifyTest, MissingTableOnTargetIsAClearError) {
