@@ -174,6 +174,38 @@ Result<std::string> DropProgress(PgConn* target, const std::string& name) {
   return out;
 }
 
+Result<std::string> DropSentinel(PgConn* conn, bool is_source) {
+  const std::string& side = conn->label();
+  PGB_ASSIGN_OR_RETURN(
+      std::string exists,
+      conn->QueryValue("SELECT to_regclass('pgbaton.cutover_sentinel') IS NOT NULL"));
+  if (exists != "t") {
+    return fmt::format("table pgbaton.cutover_sentinel on {}: not present", side);
+  }
+  const char* in_use_sql =
+      is_source
+          ? "SELECT count(*) FROM pg_catalog.pg_publication p WHERE p.puballtables OR EXISTS "
+            "(SELECT 1 FROM pg_catalog.pg_publication_tables t WHERE t.pubname = p.pubname AND "
+            "t.schemaname = 'pgbaton' AND t.tablename = 'cutover_sentinel')"
+          : "SELECT (SELECT count(*) FROM pg_catalog.pg_replication_origin) + "
+            "(to_regclass('pgbaton.progress') IS NOT NULL)::int";
+  PGB_ASSIGN_OR_RETURN(std::string users, conn->QueryValue(in_use_sql));
+  if (users != "0") {
+    return fmt::format("table pgbaton.cutover_sentinel on {}: kept (another migration may use it)",
+                       side);
+  }
+  PGB_RETURN_IF_ERROR(conn->Run("DROP TABLE pgbaton.cutover_sentinel"));
+  std::string out = fmt::format("table pgbaton.cutover_sentinel on {}: dropped", side);
+  PGB_ASSIGN_OR_RETURN(
+      std::string left,
+      conn->QueryValue("SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace "
+                       "n ON n.oid = c.relnamespace WHERE n.nspname = 'pgbaton'"));
+  if (left == "0" && conn->Run("DROP SCHEMA IF EXISTS pgbaton RESTRICT").ok()) {
+    out += "; schema pgbaton dropped";
+  }
+  return out;
+}
+
 Status CheckQueueRemovable(const std::string& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return Status::Ok();

@@ -18,6 +18,10 @@ Result<std::string> DropOrigins(PgConn* target, const std::string& name);
 // Deletes the migration's rows from pgbaton.progress; drops the table and the schema pgbaton
 // when nothing else is left in them.
 Result<std::string> DropProgress(PgConn* target, const std::string& name);
+// Drops pgbaton.cutover_sentinel (the table cutover writes its sentinel rows to) and then the
+// schema pgbaton if empty: on the source once no publication includes the table any more, on the
+// target once no replication origin and no pgbaton.progress table is left (no other migration).
+Result<std::string> DropSentinel(PgConn* conn, bool is_source);
 // Errors: kQueueMismatch when `dir` does not look like a pgbaton queue (no RocksDB CURRENT or
 // QUEUE_FORMAT file), kQueueLocked when a writer holds it, kIo.
 Status CheckQueueRemovable(const std::string& dir);

@@ -56,12 +56,16 @@ class CleanupCommand : public Command {
       Say(slot);
       PGB_ASSIGN_OR_RETURN(std::string pub, DropPublication(&*source, name));
       Say(pub);
+      PGB_ASSIGN_OR_RETURN(std::string sentinel, DropSentinel(&*source, true));
+      Say(sentinel);
     }
     if (target) {
       PGB_ASSIGN_OR_RETURN(std::string origins, DropOrigins(&*target, name));
       Say(origins);
       PGB_ASSIGN_OR_RETURN(std::string progress, DropProgress(&*target, name));
       Say(progress);
+      PGB_ASSIGN_OR_RETURN(std::string sentinel, DropSentinel(&*target, false));
+      Say(sentinel);
     }
     if (!queue_dir_.empty()) {
       PGB_ASSIGN_OR_RETURN(std::string q, RemoveQueueDir(queue_dir_));

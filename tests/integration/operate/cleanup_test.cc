@@ -56,6 +56,16 @@ class CleanupTest : public ::testing::Test {
     s = source_->Exec(
         fmt::format("SELECT pg_create_logical_replication_slot('{}', 'pgoutput')", name));
     ASSERT_TRUE(s.ok()) << s.ToString();
+    // The table cutover writes its sentinel to, on both sides and in the publication.
+    for (PgServer* srv : {source_, target_}) {
+      s = srv->Exec(
+          "CREATE SCHEMA IF NOT EXISTS pgbaton; CREATE TABLE IF NOT EXISTS "
+          "pgbaton.cutover_sentinel (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())");
+      ASSERT_TRUE(s.ok()) << s.ToString();
+    }
+    s = source_->Exec(
+        fmt::format("ALTER PUBLICATION \"{}\" ADD TABLE pgbaton.cutover_sentinel", name));
+    ASSERT_TRUE(s.ok()) << s.ToString();
     s = target_->Exec(fmt::format(
         "SELECT pg_replication_origin_create('{0}'); SELECT pg_replication_origin_create('{0}-1'); "
         "CREATE SCHEMA IF NOT EXISTS pgbaton; CREATE TABLE IF NOT EXISTS pgbaton.progress "
@@ -112,6 +122,10 @@ TEST_F(CleanupTest, DropsEverythingOnceAndIsIdempotent) {
   EXPECT_NE(first.output.find("(table kept: 2 other migrations use it)"), std::string::npos)
       << first.output;
   EXPECT_NE(first.output.find("queue \"" + queue + "\": removed"), std::string::npos);
+  EXPECT_NE(first.output.find("table pgbaton.cutover_sentinel on source: kept"), std::string::npos)
+      << first.output;
+  EXPECT_NE(first.output.find("table pgbaton.cutover_sentinel on target: kept"), std::string::npos)
+      << first.output;
 
   EXPECT_EQ(Count(source_, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'mig_a'"),
             "0");
@@ -140,8 +154,19 @@ TEST_F(CleanupTest, DropsEverythingOnceAndIsIdempotent) {
   // The last migration's cleanup also drops the progress table and the schema.
   CommandResult last = Cleanup("other", dir_ + "/queue-other");
   EXPECT_EQ(last.exit_code, 0) << last.output;
-  EXPECT_NE(last.output.find("table dropped; schema pgbaton dropped"), std::string::npos)
+  EXPECT_NE(last.output.find("pgbaton.progress on target: deleted; table dropped; schema pgbaton "
+                             "kept"),
+            std::string::npos)
       << last.output;
+  EXPECT_NE(last.output.find("table pgbaton.cutover_sentinel on source: dropped; schema pgbaton "
+                             "dropped"),
+            std::string::npos)
+      << last.output;
+  EXPECT_NE(last.output.find("table pgbaton.cutover_sentinel on target: dropped; schema pgbaton "
+                             "dropped"),
+            std::string::npos)
+      << last.output;
+  EXPECT_EQ(Count(source_, "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgbaton'"), "0");
   EXPECT_EQ(Count(target_, "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgbaton'"), "0");
 }
 
