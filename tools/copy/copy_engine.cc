@@ -354,7 +354,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
       PGB_RETURN_IF_ERROR(meta.Put("copy/state/" + key, kDone));
       progress->ItemDone();
       MaybeCrash(o, "table:" + key);
-      if (early) early->SubmitTable(key);
+      if (early) early->SubmitTable(job.tables[i].schema, job.tables[i].name);
       return Status::Ok();
     };
     job.on_chunk_done = [&](int n) {
@@ -426,6 +426,8 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     std::set<std::string> seen;
     for (const auto& t : current.selected) {
       for (auto [s, n] : {std::pair{t.schema, t.name}, std::pair{t.root_schema, t.root_name}}) {
+        // Tables analyzed right after their indexes (during the data phase) are not again.
+        if (early && early->Analyzed(s + "." + n)) continue;
         if (seen.insert(s + "." + n).second) names.emplace_back(s, n);
       }
     }

@@ -82,7 +82,8 @@ EarlyIndexBuilder::EarlyIndexBuilder(const PostDataJob* job) : job_(job) {
 
 EarlyIndexBuilder::~EarlyIndexBuilder() { (void)Finish(); }
 
-void EarlyIndexBuilder::SubmitTable(const std::string& table) {
+void EarlyIndexBuilder::SubmitTable(const std::string& schema, const std::string& name) {
+  const std::string table = schema + "." + name;
   std::lock_guard<std::mutex> l(mu_);
   if (closing_) return;
   for (size_t i = 0; i < job_->post_data.entries.size(); ++i) {
@@ -95,6 +96,8 @@ void EarlyIndexBuilder::SubmitTable(const std::string& table) {
     queued_.insert(i);
     queue_.push_back(i);
   }
+  analyze_.emplace_back(schema, name);
+  queue_.push_back(kAnalyze + analyze_.size() - 1);
   cv_.notify_all();
 }
 
@@ -118,7 +121,20 @@ void EarlyIndexBuilder::Worker(int id) {
       st = c.ok() ? c->Run(SetupSql(*job_)) : c.status();
       if (st.ok()) conn = std::move(*c);
     }
-    if (st.ok()) st = BuildEntry(*job_, i, *conn, &g_mark_mu);
+    if (st.ok() && i >= kAnalyze) {
+      std::pair<std::string, std::string> t;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        t = analyze_[i - kAnalyze];
+      }
+      st = conn->Run(fmt::format("ANALYZE {}", QualifiedName(*conn, t.first, t.second)));
+      if (st.ok()) {
+        std::lock_guard<std::mutex> l(mu_);
+        analyzed_.insert(t.first + "." + t.second);
+      }
+    } else if (st.ok()) {
+      st = BuildEntry(*job_, i, *conn, &g_mark_mu);
+    }
     if (!st.ok()) {
       std::lock_guard<std::mutex> l(mu_);
       if (error_.ok()) error_ = st;

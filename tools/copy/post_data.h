@@ -47,8 +47,11 @@ class EarlyIndexBuilder {
   // `job` must outlive the builder; its is_done/mark_done are called from the builder's threads.
   explicit EarlyIndexBuilder(const PostDataJob* job);
   ~EarlyIndexBuilder();
-  // Queues the entries on table "schema.table" (no-op for entries already done or queued).
-  void SubmitTable(const std::string& table);
+  // Queues the entries on table schema.name (none already done or queued), then its ANALYZE
+  // (which waits for the table's index builds, so it sees expression indexes too).
+  void SubmitTable(const std::string& schema, const std::string& name);
+  // Whether "schema.table" was analyzed here. Call after Finish().
+  bool Analyzed(const std::string& table) const { return analyzed_.count(table) > 0; }
   // Waits for everything queued; returns the first error.
   Status Finish();
 
@@ -59,6 +62,9 @@ class EarlyIndexBuilder {
   std::condition_variable cv_;
   std::deque<size_t> queue_;
   std::set<size_t> queued_;
+  std::vector<std::pair<std::string, std::string>> analyze_;  // queued as kAnalyze + index
+  std::set<std::string> analyzed_;
+  static constexpr size_t kAnalyze = size_t{1} << 40;
   bool closing_ = false;
   Status error_;
   std::vector<std::thread> threads_;
