@@ -227,6 +227,7 @@ Status ApplySession::SendRow(const ResolvedChange& rc, Lsn lsn) {
     return conn_.ErrorFrom(nullptr, "sending a statement");
   }
   expects_.push_back(Expect{Expect::Kind::kRow, &rc, lsn, pc.expect_row});
+  wrote_ = true;
   ++since_sync_;
   ++stats_.statements;
   return Status::Ok();
@@ -241,6 +242,7 @@ Status ApplySession::SendTruncate(const ResolvedChange& rc, Lsn lsn) {
     return conn_.ErrorFrom(nullptr, "sending a statement");
   }
   expects_.push_back(Expect{Expect::Kind::kRow, &rc, lsn, false});
+  wrote_ = true;
   ++since_sync_;
   ++stats_.statements;
   return Status::Ok();
@@ -300,6 +302,7 @@ Status ApplySession::RunCopy() {
                                  run_.front().second.ToString(), run_.back().second.ToString()));
   }
   stats_.copy_rows += run_.size();
+  wrote_ = true;
   if (PQenterPipelineMode(c) != 1) return conn_.ErrorFrom(nullptr, "entering pipeline mode");
   return Status::Ok();
 }
@@ -398,6 +401,12 @@ Status ApplySession::Flush() {
 Status ApplySession::Commit(Lsn lsn, PgTimestamp time) {
   PGB_RETURN_IF_ERROR(Flush());
   PGB_RETURN_IF_ERROR(Begin());
+  if (!wrote_) {
+    // A transaction without a transaction id writes no commit record, and the origin only
+    // advances with a commit record: take an id so that progress moves past transactions that
+    // were empty here (filtered by a sync LSN, or only logical messages).
+    PGB_RETURN_IF_ERROR(SendControl("select pg_catalog.txid_current()", {}));
+  }
   std::string name = progress_->RecordName(options_.worker);
   std::string lsn_text = lsn.ToString();
   std::string time_text = time.ToString();
@@ -405,6 +414,7 @@ Status ApplySession::Commit(Lsn lsn, PgTimestamp time) {
   PGB_RETURN_IF_ERROR(SendControl("COMMIT", {}));
   Status s = Sync();
   in_txn_ = false;
+  wrote_ = false;
   retained_.clear();
   sent_pending_.clear();
   if (s.ok()) ++stats_.commits;

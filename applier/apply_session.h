@@ -81,6 +81,7 @@ class ApplySession {
   SessionOptions options_;
   SessionStats stats_;
   bool in_txn_ = false;
+  bool wrote_ = false;  // the open transaction sent a row change (so it has a transaction id)
   std::vector<Expect> expects_;  // results still to read, in order
   size_t since_sync_ = 0;
   std::vector<std::shared_ptr<const TxnWork>> retained_;    // owners of changes expects_ point to

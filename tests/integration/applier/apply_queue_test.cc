@@ -266,5 +266,20 @@ TEST_F(ApplyQueueTest, ChangesCoveredByATablesSyncLsnAreNotApplied) {
   EXPECT_EQ(Digest("dst1"), Digest("src"));
 }
 
+TEST_F(ApplyQueueTest, ProgressMovesPastTransactionsThatAreEmptyOnTheTarget) {
+  SqlWorkload w(&source_, 13);
+  auto a = w.Run(30, false);
+  ASSERT_TRUE(a.ok());
+  Append(*a);
+  std::string stop = w.last_lsn().ToString();
+  // Every table was "copied" after all of it: every change is filtered out.
+  for (const auto& t : WorkloadTables()) PutMeta("sync_lsn/public." + t, stop);
+  CommandResult r = Apply("dst1", queue_dir_, {"--stop-at", stop});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(*server_->Query("select count(*) from t_default", "dst1"), "0");
+  // The origin still records that the target holds everything up to `stop`.
+  EXPECT_EQ(Position("dst1"), stop);
+}
+
 }  // namespace
 }  // namespace pgbaton::applier::testing
