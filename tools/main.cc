@@ -17,6 +17,7 @@
 #include "tools/preflight/preflight_command.h"
 #include "tools/queue/queue_command.h"
 #include "tools/run/run_command.h"
+#include "tools/status/status_command.h"
 #include "tools/stream/stream_command.h"
 #include "tools/verify/verify_command.h"
 
@@ -53,6 +54,7 @@ int Main(int argc, char** argv) {
   add(MakeQueueCommand(&global));
   add(MakeStreamCommand(&global));
   add(MakeRunCommand(&global));
+  add(MakeStatusCommand(&global));
 
   // Flags > PGBATON_* environment > --config file > defaults (tools/config/config.h).
   ConfigLayer config;

@@ -9,6 +9,8 @@
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "queue/work_queue.h"
+#include "tools/common/metrics_sampler.h"
+#include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
 
@@ -29,6 +31,7 @@ class ApplyCommand : public Command {
     sub->add_option("--kafka-brokers", kafka_brokers_, "Kafka bootstrap servers (host:port,...)");
     sub->add_option("--kafka-topic", kafka_topic_, "Kafka topic of the queue");
     sub->add_option("--kafka-state-dir", kafka_state_dir_, "local state for the Kafka reader");
+    AddMetricsOptions(sub, &metrics_);
     return sub;
   }
 
@@ -50,6 +53,12 @@ class ApplyCommand : public Command {
       q = queue::WorkQueue::Open(qo);
     }
     if (!q.ok()) return q.status();
+    MetricsSamplerOptions mo;
+    mo.name = global_->name;
+    mo.target_conninfo = options.target_conninfo;
+    mo.queue = q->get();
+    mo.record_samples = !qo.read_only;
+    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
     std::atomic<bool>* stop = InstallStopSignals();
     applier::Applier applier(options, q->get());
     Status s = applier.Run(stop);
@@ -65,6 +74,7 @@ class ApplyCommand : public Command {
                                 {"applied_lsn", st.applied_lsn.ToString()},
                                 {"peak_rss_kb", std::to_string(ru.ru_maxrss)}});
     if (s.ok() && stop->load() && !options.stop_at.IsValid()) return Status::Ok();
+    if (!qo.read_only) RecordLastError(q->get(), "apply", s);
     return s;
   }
 
@@ -72,6 +82,7 @@ class ApplyCommand : public Command {
   GlobalOptions* global_;
   ApplyFlags flags_;
   std::string queue_dir_, kafka_brokers_, kafka_topic_, kafka_state_dir_;
+  MetricsOptions metrics_;
 };
 
 }  // namespace

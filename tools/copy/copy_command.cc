@@ -6,9 +6,11 @@
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "queue/work_queue.h"
+#include "tools/common/metrics_sampler.h"
 #include "tools/copy/copy_engine.h"
 #include "tools/copy/copy_options.h"
 #include "tools/copy/progress.h"
+#include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -48,6 +50,7 @@ class CopyCommand : public Command {
     sub->add_option("--chunk-bytes", o_.chunk_bytes, "split tables larger than this")->group("");
     sub->add_option("--progress-interval-ms", o_.progress_interval_ms)->group("");
     sub->add_option("--crash-at", o_.crash_at)->group("");
+    AddMetricsOptions(sub, &metrics_);
     return sub;
   }
 
@@ -57,6 +60,11 @@ class CopyCommand : public Command {
     qo.dir = o_.queue_dir;
     qo.migration_name = global_->name;
     PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q, queue::WorkQueue::Open(qo));
+    MetricsSamplerOptions mo;
+    mo.name = global_->name;
+    mo.source_conninfo = o_.source;
+    mo.queue = q.get();
+    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
     bool json = progress_ == "json" || (progress_ == "auto" && isatty(STDOUT_FILENO) == 0);
     o_.progress_json = json;
     LogInfo("copy starting", {{"source", DescribeConninfo(o_.source)},
@@ -65,6 +73,7 @@ class CopyCommand : public Command {
     copy::Progress progress(stdout, json, o_.progress_interval_ms);
     Status st = copy::RunCopy(o_, q.get(), &progress);
     progress.Finish(st.ok());
+    RecordLastError(q.get(), "copy", st);
     return st;
   }
 
@@ -72,6 +81,7 @@ class CopyCommand : public Command {
   GlobalOptions* global_;
   copy::CopyOptions o_;
   std::string progress_ = "auto";
+  MetricsOptions metrics_;
 };
 
 }  // namespace

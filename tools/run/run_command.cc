@@ -12,6 +12,8 @@
 #include "decoder/type_resolver.h"
 #include "queue/work_queue.h"
 #include "tools/apply/apply_command.h"
+#include "tools/common/metrics_sampler.h"
+#include "tools/status/status_report.h"
 #include "tools/stream/stream_command.h"
 
 namespace pgbaton::tools {
@@ -36,6 +38,7 @@ class RunCommand : public Command {
     sub->add_option("--batch-delay-ms", batch_delay_ms_,
                     "decoder group commit: append to the queue at most this often")
         ->capture_default_str();
+    AddMetricsOptions(sub, &metrics_);
     return sub;
   }
 
@@ -53,6 +56,13 @@ class RunCommand : public Command {
     qo.migration_name = global_->name;
     PGB_ASSIGN_OR_RETURN(auto q, queue::WorkQueue::Open(qo));
     PGB_RETURN_IF_ERROR(PrepareStreamSource(source_, global_->name, tables_, q.get()));
+    MetricsSamplerOptions mo;
+    mo.name = global_->name;
+    mo.source_conninfo = source_;
+    mo.target_conninfo = options.target_conninfo;
+    mo.queue = q.get();
+    mo.record_samples = true;
+    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
 
     std::atomic<bool>* stop = InstallStopSignals();
     std::atomic<bool> decoder_stop{false};
@@ -110,6 +120,7 @@ class RunCommand : public Command {
                             {"copy_rows", std::to_string(st.copy_rows)},
                             {"applied_lsn", st.applied_lsn.ToString()},
                             {"peak_rss_kb", std::to_string(ru.ru_maxrss)}});
+    RecordLastError(q.get(), "run", decoder_status.ok() ? s : decoder_status);
     if (!decoder_status.ok()) return decoder_status;
     return s;
   }
@@ -120,6 +131,7 @@ class RunCommand : public Command {
   std::string source_, queue_dir_, kafka_brokers_, kafka_topic_, kafka_state_dir_;
   std::vector<std::string> tables_;
   int batch_delay_ms_ = 50;
+  MetricsOptions metrics_;
 };
 
 }  // namespace

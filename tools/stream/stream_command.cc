@@ -10,6 +10,8 @@
 #include "decoder/replication.h"
 #include "decoder/stream.h"
 #include "decoder/type_resolver.h"
+#include "tools/common/metrics_sampler.h"
+#include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -34,6 +36,7 @@ class StreamCommand : public Command {
     sub->add_option("--batch-delay-ms", batch_delay_ms_,
                     "group commit: append to the queue at most this often")
         ->capture_default_str();
+    AddMetricsOptions(sub, &metrics_);
     return sub;
   }
 
@@ -50,6 +53,12 @@ class StreamCommand : public Command {
     qo.migration_name = global_->name;
     PGB_ASSIGN_OR_RETURN(auto q, queue::WorkQueue::Open(qo));
     PGB_RETURN_IF_ERROR(PrepareStreamSource(source_, global_->name, tables_, q.get()));
+    MetricsSamplerOptions mo;
+    mo.name = global_->name;
+    mo.source_conninfo = source_;
+    mo.queue = q.get();
+    mo.record_samples = true;
+    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
 
     struct sigaction sa {};
     sa.sa_handler = OnStopSignal;
@@ -73,6 +82,7 @@ class StreamCommand : public Command {
                                 {"reconnects", std::to_string(stats.reconnects)},
                                 {"confirmed_lsn", stats.confirmed.ToString()},
                                 {"peak_rss_kb", std::to_string(ru.ru_maxrss)}});
+    RecordLastError(q.get(), "stream", s);
     return s;
   }
 
@@ -81,6 +91,7 @@ class StreamCommand : public Command {
   std::string source_, queue_dir_, kafka_brokers_, kafka_topic_, kafka_state_dir_;
   std::vector<std::string> tables_;
   int batch_delay_ms_ = 50;
+  MetricsOptions metrics_;
 };
 
 }  // namespace

@@ -1,0 +1,161 @@
+#include "tools/status/status_command.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <thread>
+
+#include "common/conninfo.h"
+#include "common/pg.h"
+#include "queue/work_queue.h"
+#include "tools/common/signals.h"
+#include "tools/config/connection.h"
+#include "tools/status/status_report.h"
+
+namespace pgbaton::tools {
+namespace {
+
+// "2s", "500ms", "1m", or a bare number of seconds.
+Result<std::chrono::milliseconds> ParseInterval(const std::string& text) {
+  size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &pos);
+  } catch (...) {
+    pos = 0;
+  }
+  std::string unit = text.substr(pos);
+  double ms = -1;
+  if (pos > 0) {
+    if (unit.empty() || unit == "s") ms = v * 1000;
+    if (unit == "ms") ms = v;
+    if (unit == "m" || unit == "min") ms = v * 60000;
+  }
+  if (ms < 100) {
+    return Status::Error(ErrorCode::kUsage,
+                         fmt::format("--interval \"{}\" is not a duration of 100ms or more", text),
+                         "write it like 2s, 500ms or 1m");
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+class StatusCommand : public Command {
+ public:
+  explicit StatusCommand(GlobalOptions* g) : global_(g) {}
+
+  CLI::App* Register(CLI::App* app) override {
+    CLI::App* sub = app->add_subcommand(
+        "status", "show each stage's position, the lag, rates, ETA and the slot's WAL");
+    sub->add_option("--queue-dir", queue_dir_, "the RocksDB work queue directory");
+    sub->add_option("--kafka-brokers", kafka_brokers_, "Kafka bootstrap servers (host:port,...)");
+    sub->add_option("--kafka-topic", kafka_topic_, "Kafka topic of the queue (default: --name)");
+    sub->add_option("--kafka-state-dir", kafka_state_dir_, "local state for the Kafka reader");
+    AddConnectionOptions(sub, &conn_);
+    sub->add_flag("--json", json_, "print JSON (one object; one line per refresh with --watch)");
+    sub->add_flag("--watch", watch_, "refresh until interrupted");
+    sub->add_option("--interval", interval_, "time between refreshes with --watch")
+        ->capture_default_str();
+    return sub;
+  }
+
+  Status Run() override {
+    if (queue_dir_.empty() && kafka_brokers_.empty()) {
+      return Status::Error(ErrorCode::kUsage, "status: no queue given",
+                           "pass --queue-dir DIR (or --kafka-brokers and --kafka-topic)");
+    }
+    PGB_ASSIGN_OR_RETURN(auto interval, ParseInterval(interval_));
+    if (!conn_.source.empty()) {
+      PGB_ASSIGN_OR_RETURN(source_, SourceConninfo(conn_));
+    }
+    if (!conn_.target.empty()) {
+      PGB_ASSIGN_OR_RETURN(target_, TargetConninfo(conn_));
+    }
+
+    queue::QueueOptions qo;
+    qo.dir = queue_dir_;
+    qo.kafka_brokers = kafka_brokers_;
+    qo.kafka_topic = kafka_topic_.empty() ? global_->name : kafka_topic_;
+    qo.kafka_state_dir = kafka_state_dir_;
+    qo.migration_name = global_->name;
+    qo.read_only = true;
+    qo.create_if_missing = false;
+    PGB_ASSIGN_OR_RETURN(auto q, queue::WorkQueue::Open(qo));
+    std::string location =
+        kafka_brokers_.empty() ? queue_dir_ : fmt::format("kafka topic {}", qo.kafka_topic);
+
+    if (watch_) InstallSignalHandlers();
+    const bool tty = isatty(STDOUT_FILENO) != 0;
+    std::optional<StatusReport> previous;
+    while (true) {
+      StatusInputs in;
+      in.name = global_->name;
+      in.queue_location = location;
+      if (!source_.empty()) {
+        in.source_label = DescribeConninfo(source_);
+        in.source = Connection(source_, "source", &source_conn_, &in.source_error);
+      }
+      if (!target_.empty()) {
+        in.target_label = DescribeConninfo(target_);
+        in.target = Connection(target_, "target", &target_conn_, &in.target_error);
+      }
+      PGB_ASSIGN_OR_RETURN(StatusReport r,
+                           CollectStatus(q.get(), in, previous ? &*previous : nullptr));
+      // A connection that failed during the queries is opened again next time.
+      if (!r.source_error.empty()) source_conn_.reset();
+      if (!r.target_error.empty()) target_conn_.reset();
+      if (json_) {
+        std::string line = StatusToJson(r).dump(watch_ ? -1 : 2);
+        std::printf("%s\n", line.c_str());
+      } else {
+        if (watch_ && tty) std::fputs("\033[H\033[2J", stdout);
+        std::fputs(StatusToText(r).c_str(), stdout);
+        if (watch_ && !tty) std::fputs("\n", stdout);
+      }
+      std::fflush(stdout);
+      if (!watch_) return Status::Ok();
+      previous = std::move(r);
+      auto until = std::chrono::steady_clock::now() + interval;
+      while (!StopRequested().load() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      if (StopRequested().load()) return Status::Ok();
+    }
+  }
+
+ private:
+  // The open connection, connecting when there is none; null with `error` set when it fails.
+  static PgConn* Connection(const std::string& conninfo, const char* label,
+                            std::optional<PgConn>* conn, std::string* error) {
+    if (!*conn) {
+      ConnectOptions co;
+      co.label = label;
+      auto c = PgConn::Connect(conninfo, co);
+      if (!c.ok()) {
+        *error = ScrubSecrets(c.status().message());
+        return nullptr;
+      }
+      conn->emplace(std::move(*c));
+    }
+    return &**conn;
+  }
+
+  GlobalOptions* global_;
+  std::string queue_dir_, kafka_brokers_, kafka_topic_, kafka_state_dir_;
+  ConnectionFlags conn_;
+  std::string source_, target_;
+  bool json_ = false;
+  bool watch_ = false;
+  std::string interval_ = "2s";
+  std::optional<PgConn> source_conn_, target_conn_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> MakeStatusCommand(GlobalOptions* g) {
+  return std::make_unique<StatusCommand>(g);
+}
+
+}  // namespace pgbaton::tools

@@ -1,0 +1,98 @@
+// `pgbaton status`'s snapshot of a migration: each stage's position (source WAL -> decoder ->
+// queue -> applier -> target), the lag in bytes and seconds, rates, the ETA, the WAL the slot
+// holds, the queue's size and the last error a pgbaton process recorded. Collected from the
+// databases and the queue (read-only); rendered as text for people or as JSON (schema documented
+// in docs/reference/commands.md, `## pgbaton status`).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "common/pg.h"
+#include "common/status.h"
+#include "common/types.h"
+#include "queue/work_queue.h"
+#include "tools/status/positions.h"
+
+namespace pgbaton::tools {
+
+// The queue key where long-running verbs record their final error (a JSON object with verb,
+// code, exit_code, message, hint, time).
+inline constexpr const char* kLastErrorMetaKey = "status/last_error";
+
+// Records `status` (when it is an error) as the queue's last error, for `pgbaton status`. Best
+// effort: a failure to write is logged as a warning, never returned. Not for read-only queues.
+void RecordLastError(queue::WorkQueue* queue, const std::string& verb, const Status& status);
+
+struct StatusInputs {
+  std::string name;            // the migration (slot and origin names)
+  std::string queue_location;  // shown as is (a directory or "kafka:topic")
+  std::string source_label;    // DescribeConninfo of --source ("" when not given)
+  std::string target_label;    // DescribeConninfo of --target
+  PgConn* source = nullptr;    // null: not given or not reachable (see source_error)
+  PgConn* target = nullptr;
+  std::string source_error;  // why `source` is null although --source was given (scrubbed)
+  std::string target_error;
+  int rate_window_seconds = 60;
+  size_t max_scan = 1000000;  // queue transactions scanned at most for rates and counts
+};
+
+struct StatusReport {
+  std::string name;
+  PgTimestamp time;
+  std::string queue_location;
+  // Queue.
+  uint64_t queue_size_bytes = 0;
+  Lsn queue_first_commit_lsn, queue_last_commit_lsn, queue_last_end_lsn;
+  uint64_t queue_transactions = 0;  // scanned (up to max_scan)
+  uint64_t unapplied_transactions = 0;
+  bool scan_truncated = false;
+  // Source.
+  std::string source_label, source_error;
+  std::optional<SourcePositions> source;
+  // Target.
+  std::string target_label, target_error;
+  bool target_known = false;
+  Lsn applied_lsn;          // what the target committed (from origins or pgbaton.progress)
+  Lsn applied_flushed_lsn;  // of that, what is flushed to the target's WAL
+  // Lag.
+  uint64_t decoder_lag_bytes = 0;  // WAL the decoder has not read yet
+  uint64_t apply_lag_bytes = 0;    // queued transactions not applied yet
+  uint64_t lag_bytes = 0;
+  double lag_seconds = 0;
+  bool lag_known = false;  // false without --target and without the queue's own applied hint
+  std::optional<queue::CommitRecord> oldest_unapplied;
+  // Rates over about the last rate_window_seconds: from the samples a running pgbaton process
+  // records in the queue (rates_from = "samples", window = their actual span), else from the
+  // commit times of the transactions still in the queue (rates_from = "queue").
+  int rate_window_seconds = 60;
+  double rate_span_seconds = 0;
+  std::string rates_from = "queue";
+  double queued_tps = 0, queued_bytes_per_second = 0;
+  double applied_tps = 0, applied_bytes_per_second = 0;
+  // Rates since the previous refresh (--watch), from positions.
+  std::optional<double> interval_seconds;
+  std::optional<double> source_bytes_per_second_interval, queued_bytes_per_second_interval,
+      applied_bytes_per_second_interval;
+  // ETA.
+  std::optional<double> eta_seconds;
+  std::string eta_text;  // "caught up", "unknown" or "1h02m03s"
+  // The last error a pgbaton process recorded in the queue (a JSON object), if any.
+  std::optional<nlohmann::json> last_error;
+};
+
+// Collects a report. Only queue errors fail (the caller could not show anything useful); a
+// source or target that fails is reported in source_error/target_error. `previous` (the last
+// refresh in --watch) adds the rates between refreshes. Thread-compatible.
+Result<StatusReport> CollectStatus(queue::WorkQueue* queue, const StatusInputs& in,
+                                   const StatusReport* previous);
+
+// The stable JSON form (schema_version 1).
+nlohmann::json StatusToJson(const StatusReport& r);
+// The human form: a table of stages, then lag, rates, ETA, slot, queue and last error.
+std::string StatusToText(const StatusReport& r);
+// "caught up", "unknown" or a duration like "1h02m03s".
+std::string FormatEta(std::optional<double> seconds, uint64_t lag_bytes);
+
+}  // namespace pgbaton::tools
