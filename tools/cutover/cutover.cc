@@ -305,6 +305,11 @@ class Runner {
     }
     PGB_ASSIGN_OR_RETURN(fence_, MakeFence(o_.fence, ctx, bouncer_db));
     PGB_ASSIGN_OR_RETURN(flip_, MakeFlip(o_.flip, ctx, fence_.get(), o_.pgbouncer_ini, {}));
+    if (o_.reverse && fence_->Kind() == "readonly") {
+      return Status::Error(ErrorCode::kUsage, "--reverse cannot be used with --fence readonly",
+                           "the reverse stream writes to the old cluster, which the read-only "
+                           "fence leaves read-only: use the pgbouncer or roles fence");
+    }
     r_->fence = fence_->Describe();
     r_->flip = flip_->Describe();
 

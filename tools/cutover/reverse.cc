@@ -110,6 +110,8 @@ Result<ReverseStarted> StartReverse(const ReverseOptions& o) {
       dup2(fd, 1);
       dup2(fd, 2);
     }
+    // Keep nothing else of the cutover's (its callers' pipes would stay open while it runs).
+    for (int f = 3; f < 1024; ++f) close(f);
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
