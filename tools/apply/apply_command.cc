@@ -57,7 +57,7 @@ class ApplyCommand : public Command {
     mo.name = global_->name;
     mo.target_conninfo = options.target_conninfo;
     mo.queue = q->get();
-    mo.record_samples = !qo.read_only;
+    mo.record_samples = !qo.read_only && kafka_brokers_.empty();
     PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
     std::atomic<bool>* stop = InstallStopSignals();
     applier::Applier applier(options, q->get());

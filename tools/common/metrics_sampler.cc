@@ -33,6 +33,7 @@ PgConn* Open(const std::string& conninfo, const char* label, std::optional<PgCon
     ConnectOptions co;
     co.label = label;
     co.application_name = "pgbaton metrics";
+    co.connect_timeout_seconds = 3;  // a Stop() waits for at most one attempt
     auto c = PgConn::Connect(conninfo, co);
     if (!c.ok()) {
       LogDebug("metrics sampler: cannot connect",

@@ -28,7 +28,8 @@ struct MetricsSamplerOptions {
   metrics::Registry* registry = nullptr;  // null: Registry::Default()
   // Keep a rolling minute of samples (time, positions, transaction counts) in the queue's meta
   // key kRateSamplesMetaKey, for `pgbaton status`'s rates (the applier trims what it applied, so
-  // the queue alone cannot say what went through). Needs a writable queue.
+  // the queue alone cannot say what went through). Needs a writable RocksDB queue (the sampler
+  // writes from its own thread, which the Kafka writer does not support next to Append).
   bool record_samples = false;
 };
 

@@ -61,7 +61,7 @@ class RunCommand : public Command {
     mo.source_conninfo = source_;
     mo.target_conninfo = options.target_conninfo;
     mo.queue = q.get();
-    mo.record_samples = true;
+    mo.record_samples = kafka_brokers_.empty();  // RocksDB: metadata writes are thread-safe
     PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
 
     std::atomic<bool>* stop = InstallStopSignals();

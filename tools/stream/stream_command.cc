@@ -57,7 +57,7 @@ class StreamCommand : public Command {
     mo.name = global_->name;
     mo.source_conninfo = source_;
     mo.queue = q.get();
-    mo.record_samples = true;
+    mo.record_samples = kafka_brokers_.empty();  // RocksDB: metadata writes are thread-safe
     PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
 
     struct sigaction sa {};
