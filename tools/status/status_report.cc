@@ -39,15 +39,17 @@ std::string LsnText(Lsn l) { return l.IsValid() ? l.ToString() : "-"; }
 
 // Scans the queue's commit records (not their changes) for the counts and the rates of the last
 // window: transactions whose commit time falls in it, and the WAL span they cover.
-Status ScanQueue(queue::WorkQueue* queue, const StatusInputs& in, StatusReport* r) {
-  PGB_ASSIGN_OR_RETURN(auto cursor, queue->ReadFrom(Lsn()));
+Status ScanQueue(queue::WorkQueue* queue, const StatusInputs& in, Lsn from, StatusReport* r) {
+  PGB_ASSIGN_OR_RETURN(auto cursor, queue->ReadFrom(from));
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(in.scan_budget_ms);
   const int64_t window_start =
       r->time.micros - static_cast<int64_t>(in.rate_window_seconds) * 1000000;
   uint64_t queued_n = 0, applied_n = 0;
   Lsn queued_from, queued_to, applied_from, applied_to;
   Lsn prev_end;  // end LSN of the transaction before the current one
   while (true) {
-    if (r->queue_transactions >= in.max_scan) {
+    if (r->queue_transactions >= in.max_scan || std::chrono::steady_clock::now() > deadline) {
       r->scan_truncated = true;
       break;
     }
@@ -70,6 +72,7 @@ Status ScanQueue(queue::WorkQueue* queue, const StatusInputs& in, StatusReport* 
     }
     prev_end = c.end_lsn;
   }
+  if (!r->whole_scan) return Status::Ok();  // the rates come from samples
   double w = in.rate_window_seconds;
   r->queued_tps = queued_n / w;
   r->queued_bytes_per_second = static_cast<double>(queued_to.BytesSince(queued_from)) / w;
@@ -171,10 +174,14 @@ Result<StatusReport> CollectStatus(queue::WorkQueue* queue, const StatusInputs& 
   PGB_ASSIGN_OR_RETURN(r.queue_first_commit_lsn, queue->FirstCommitLsn());
   PGB_ASSIGN_OR_RETURN(r.queue_last_commit_lsn, queue->LastCommitLsn());
   PGB_ASSIGN_OR_RETURN(r.queue_last_end_lsn, queue->LastEndLsn());
-  PGB_RETURN_IF_ERROR(ScanQueue(queue, in, &r));
   r.rate_span_seconds = in.rate_window_seconds;
   PGB_ASSIGN_OR_RETURN(auto samples, queue->GetMeta(kRateSamplesMetaKey));
-  if (samples) RatesFromSamples(*samples, in, &r);
+  bool from_samples = samples && RatesFromSamples(*samples, in, &r);
+  // With rates from samples only the unapplied transactions are read (to count them).
+  r.whole_scan = !from_samples;
+  if (r.whole_scan || r.target_known) {
+    PGB_RETURN_IF_ERROR(ScanQueue(queue, in, r.whole_scan ? Lsn() : r.applied_lsn, &r));
+  }
   PGB_ASSIGN_OR_RETURN(auto last_error, queue->GetMeta(kLastErrorMetaKey));
   if (last_error) {
     json e = json::parse(*last_error, nullptr, /*allow_exceptions=*/false);
@@ -252,7 +259,7 @@ nlohmann::json StatusToJson(const StatusReport& r) {
       {"first_commit_lsn", LsnJson(r.queue_first_commit_lsn)},
       {"last_commit_lsn", LsnJson(r.queue_last_commit_lsn)},
       {"last_end_lsn", LsnJson(r.queue_last_end_lsn)},
-      {"transactions", r.queue_transactions},
+      {"transactions", r.whole_scan ? json(r.queue_transactions) : json(nullptr)},
       {"unapplied_transactions", r.target_known ? json(r.unapplied_transactions) : json(nullptr)},
       {"scan_truncated", r.scan_truncated}};
 
@@ -390,8 +397,8 @@ std::string StatusToText(const StatusReport& r) {
     if (!r.target_error.empty()) out += fmt::format(" (error: {})", r.target_error);
     out += "\n";
   }
-  out += fmt::format("queue:    {}, {}, {} transactions", r.queue_location,
-                     HumanBytes(r.queue_size_bytes), r.queue_transactions);
+  out += fmt::format("queue:    {}, {}", r.queue_location, HumanBytes(r.queue_size_bytes));
+  if (r.whole_scan) out += fmt::format(", {} transactions", r.queue_transactions);
   if (r.target_known) out += fmt::format(" ({} not applied)", r.unapplied_transactions);
   if (r.scan_truncated) out += " (scan stopped early)";
   out += "\n";

@@ -36,6 +36,9 @@ struct StatusInputs {
   std::string target_error;
   int rate_window_seconds = 60;
   size_t max_scan = 1000000;  // queue transactions scanned at most for rates and counts
+  // Time the scan may take at most: a queue followed read-only while a writer appends costs a
+  // catch-up per transaction read, so a full scan of a busy queue could take seconds.
+  int scan_budget_ms = 250;
 };
 
 struct StatusReport {
@@ -45,7 +48,10 @@ struct StatusReport {
   // Queue.
   uint64_t queue_size_bytes = 0;
   Lsn queue_first_commit_lsn, queue_last_commit_lsn, queue_last_end_lsn;
-  uint64_t queue_transactions = 0;  // scanned (up to max_scan)
+  // Transactions in the queue; only counted (whole_scan) when no fresh samples give the rates:
+  // otherwise only the unapplied ones are read.
+  uint64_t queue_transactions = 0;
+  bool whole_scan = false;
   uint64_t unapplied_transactions = 0;
   bool scan_truncated = false;
   // Source.

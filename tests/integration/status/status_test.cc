@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -155,10 +157,14 @@ TEST(StatusTest, RunUnderPgbenchWithPrometheusAndStatus) {
   // Load: 4 clients for 10 s, with status sampled while it runs.
   ChildProcess bench({kPgbench, "-n", "-c", "4", "-T", "10", source->Conninfo("app")}, {});
   int samples = 0;
+  std::vector<double> status_ms;
   while (bench.running()) {
     Lsn confirmed_before = QueryLsn(*source, kConfirmedSql);
     Lsn applied_before = QueryLsn(*target, kAppliedSql);
+    auto t0 = std::chrono::steady_clock::now();
     auto j = StatusJson(status_args, {});
+    status_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     Lsn confirmed_after = QueryLsn(*source, kConfirmedSql);
     Lsn applied_after = QueryLsn(*target, kAppliedSql);
     ASSERT_TRUE(j.ok()) << j.status().ToString();
@@ -180,12 +186,20 @@ TEST(StatusTest, RunUnderPgbenchWithPrometheusAndStatus) {
   }
   ASSERT_EQ(bench.Wait(60000), 0);
   ASSERT_GT(samples, 0);
+  std::sort(status_ms.begin(), status_ms.end());
+  std::printf("figure: %d status --json calls under load, median %.0f ms, max %.0f ms\n", samples,
+              status_ms[status_ms.size() / 2], status_ms.back());
 
   // The lag series moved under load and comes back to zero once the load stopped.
   auto peak = (*prom)->WaitForValue(
       "max_over_time(pgbaton_lag_bytes[10m])", [](double v) { return v > 0; }, 30000);
   ASSERT_TRUE(peak.ok()) << peak.status().ToString();
   ASSERT_TRUE(*peak && **peak > 0) << "pgbaton_lag_bytes never rose above 0 during the load";
+  auto peak_seconds = (*prom)->QueryValue("max_over_time(pgbaton_lag_seconds[10m])");
+  std::printf(
+      "figure: peak pgbaton_lag_bytes %.0f, peak pgbaton_lag_seconds %.3f (4 pgbench "
+      "clients)\n",
+      **peak, peak_seconds.ok() && *peak_seconds ? **peak_seconds : -1.0);
   auto zero = (*prom)->WaitForValue(
       "pgbaton_lag_bytes", [](double v) { return v == 0; }, 90000);
   ASSERT_TRUE(zero.ok()) << zero.status().ToString();
@@ -239,6 +253,26 @@ TEST(StatusTest, RunUnderPgbenchWithPrometheusAndStatus) {
   EXPECT_EQ(text.exit_code, 0) << text.output;
   EXPECT_NE(text.output.find("slot:     \"pgbaton\" inactive"), std::string::npos) << text.output;
   EXPECT_NE(text.output.find("last error: none recorded"), std::string::npos) << text.output;
+
+  // --watch --json: one JSON object per line and refresh; from the second on, the interval rates.
+  ProcessOptions watch_po;
+  watch_po.stdout_path = dir + "/watch.jsonl";
+  watch_po.stderr_path = dir + "/watch.err";  // the signal's one-line notice goes there
+  ChildProcess watch({PgbatonBinary(), "status", "--queue-dir", queue_dir, "--target",
+                      target->Conninfo("app"), "--json", "--watch", "--interval", "300ms"},
+                     watch_po);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  ASSERT_TRUE(watch.Signal(SIGINT));
+  EXPECT_EQ(watch.Wait(30000), 0);
+  std::string lines = ReadFile(watch_po.stdout_path);
+  int n = 0;
+  for (size_t pos = 0, nl; (nl = lines.find('\n', pos)) != std::string::npos; pos = nl + 1) {
+    json line = json::parse(lines.substr(pos, nl - pos), nullptr, false);
+    ASSERT_FALSE(line.is_discarded()) << lines;
+    EXPECT_EQ(line["rates"]["interval"].is_null(), n == 0) << line.dump();
+    ++n;
+  }
+  EXPECT_GE(n, 2) << lines;
 
   for (const char* t : kTables) EXPECT_EQ(TableDigest(*target, t), TableDigest(*source, t)) << t;
   EXPECT_NE(TableDigest(*source, "pgbench_history").substr(0, 2), "0:") << "pgbench wrote nothing";
