@@ -351,6 +351,22 @@ TEST(StatusTest, NoPasswordInLogsStatusMetricsOrProcessTitle) {
     EXPECT_NE(text.find("pgbaton status"), std::string::npos) << text;
     EXPECT_EQ(text.find("(error:"), std::string::npos) << text;
     EXPECT_EQ(text.find(marker), std::string::npos) << text;
+    if (!in_flags) {
+      // status's own password files instead of .pgpass.
+      WriteFile(dir + "/src.pw", marker + "S\n");
+      WriteFile(dir + "/tgt.pw", marker + "T\n");
+      ASSERT_EQ(::chmod((dir + "/src.pw").c_str(), 0600), 0);
+      ASSERT_EQ(::chmod((dir + "/tgt.pw").c_str(), 0600), 0);
+      std::string out;
+      auto pf = StatusJson({PgbatonBinary(), "status", "--queue-dir", queue_dir, "--source", src,
+                            "--source-password-file", dir + "/src.pw", "--target", tgt,
+                            "--target-password-file", dir + "/tgt.pw", "--json"},
+                           {}, &out);
+      ASSERT_TRUE(pf.ok()) << pf.status().ToString();
+      EXPECT_TRUE((*pf)["source"]["error"].is_null()) << out;
+      EXPECT_TRUE((*pf)["target"]["error"].is_null()) << out;
+      EXPECT_EQ(out.find(marker), std::string::npos) << out;
+    }
     // A wrong password: the error names the server, never the password tried.
     CommandResult wrong =
         RunCommand({PgbatonBinary(), "status", "--queue-dir", queue_dir, "--json", "--source",
