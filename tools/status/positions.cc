@@ -67,10 +67,11 @@ Result<Lsn> ReadAppliedPosition(PgConn& conn, const std::string& name, bool flus
   for (int r = 0; r < origins.rows(); ++r) {
     if (IsOurName(name, origins.GetString(r, 0))) best = std::max(best, ParseOr(origins, r, 1));
   }
-  PGB_ASSIGN_OR_RETURN(std::string has_table,
-                       conn.QueryValue("select (pg_catalog.to_regclass('pgbaton.progress') is not "
-                                       "null)::text"));
-  if (has_table == "true") {
+  // A bool result, not a string: GCC 12 sees a string moved out of Result<> as maybe
+  // uninitialized when it inlines the comparison.
+  PGB_ASSIGN_OR_RETURN(PgResult has_table,
+                       conn.Exec("select pg_catalog.to_regclass('pgbaton.progress') is not null"));
+  if (has_table.rows() == 1 && has_table.GetBool(0, 0)) {
     PGB_ASSIGN_OR_RETURN(PgResult rows,
                          conn.ExecParams("select name, lsn::text from pgbaton.progress where "
                                          "name = $1 or starts_with(name, $1 || '-')",
