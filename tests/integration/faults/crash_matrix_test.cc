@@ -1,0 +1,154 @@
+// The crash matrix: under pgbench load from a PostgreSQL 15 source to a 17 target, one fault at a
+// random point per round, several rounds per fault (PGBATON_FAULT_ROUNDS, default 3): kill -9 of
+// `pgbaton run`, of the source server, of the target server; the network to either server cut
+// (every connection closed) or stalled (bytes held back, nothing closed) through a TCP proxy.
+// After each fault the killed part is restarted, the load stops, and the still-running `run` must
+// bring the target to exactly the source's rows (md5 of each table's ordered rows). At the end
+// `run --stop-at` replays from the queue and the tables must still be identical (nothing applied
+// twice). `run` retries broken connections itself; if it exits with kConnection (10) the test
+// restarts it as an operator would, and counts that.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "tests/integration/faults/fault_fixture.h"
+
+namespace pgbaton::faults::testing {
+namespace {
+
+using pgbaton::testing::CommandResult;
+using pgbaton::testing::RunCommand;
+
+enum class Fault {
+  kKillRun,
+  kKillSource,
+  kKillTarget,
+  kCutSource,
+  kCutTarget,
+  kStallSource,
+  kStallTarget
+};
+
+const char* Name(Fault f) {
+  switch (f) {
+    case Fault::kKillRun:
+      return "KillRun";
+    case Fault::kKillSource:
+      return "KillSource";
+    case Fault::kKillTarget:
+      return "KillTarget";
+    case Fault::kCutSource:
+      return "CutSourceNetwork";
+    case Fault::kCutTarget:
+      return "CutTargetNetwork";
+    case Fault::kStallSource:
+      return "StallSourceNetwork";
+    case Fault::kStallTarget:
+      return "StallTargetNetwork";
+  }
+  return "?";
+}
+
+void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+class CrashMatrixTest : public ::testing::TestWithParam<Fault> {};
+
+TEST_P(CrashMatrixTest, EveryRoundEndsIdentical) {
+  const Fault fault = GetParam();
+  auto env_or = FaultEnv::Create(Name(fault));
+  ASSERT_TRUE(env_or.ok()) << env_or.status().ToString();
+  FaultEnv& env = **env_or;
+  Supervisor run(env.RunArgs(), env.dir + "/run");
+  run.Start();
+  ASSERT_TRUE(env.WaitForSlot().ok()) << run.LastLog();
+  ASSERT_TRUE(env.Fill().ok());
+
+  std::mt19937 rng(
+      static_cast<uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  const int rounds = FaultRounds();
+  int identical = 0;
+  for (int round = 0; round < rounds; ++round) {
+    ChildProcess load = env.StartLoad(4);
+    const int at_ms = 300 + static_cast<int>(rng() % 2500);
+    const int down_ms = 200 + static_cast<int>(rng() % 2000);
+    SleepMs(at_ms);
+    ASSERT_TRUE(run.Check().ok()) << run.Check().ToString();
+    switch (fault) {
+      case Fault::kKillRun:
+        run.KillHard();
+        SleepMs(down_ms);
+        run.Start();
+        break;
+      case Fault::kKillSource:
+        env.source->Kill();
+        SleepMs(down_ms);
+        ASSERT_TRUE(env.source->StartAgain().ok()) << env.source->LogTail();
+        break;
+      case Fault::kKillTarget:
+        env.target->Kill();
+        SleepMs(down_ms);
+        ASSERT_TRUE(env.target->StartAgain().ok()) << env.target->LogTail();
+        break;
+      case Fault::kCutSource:
+        env.source_proxy->DropAll();
+        break;
+      case Fault::kCutTarget:
+        env.target_proxy->DropAll();
+        break;
+      case Fault::kStallSource:
+        env.source_proxy->Stall(true);
+        SleepMs(down_ms + 1000);
+        env.source_proxy->Resume();
+        break;
+      case Fault::kStallTarget:
+        env.target_proxy->Stall(true);
+        SleepMs(down_ms + 1000);
+        env.target_proxy->Resume();
+        break;
+    }
+    load.Wait(120000);                      // may have failed when the source crashed
+    ChildProcess after = env.StartLoad(1);  // changes made after the fault, too
+    after.Wait(60000);
+    // The source is quiet now: the running `run` must bring the target to the same rows.
+    Status same = Status::Error(ErrorCode::kTimeout, "not compared");
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+    while (std::chrono::steady_clock::now() < until) {
+      Status alive = run.Check();
+      ASSERT_TRUE(alive.ok()) << "round " << round << ": " << alive.ToString();
+      same = env.WaitIdentical(2);
+      if (same.ok()) break;
+    }
+    ASSERT_TRUE(same.ok()) << Name(fault) << " round " << round << ": " << same.ToString()
+                           << "\nrun log:\n"
+                           << run.LastLog();
+    ++identical;
+  }
+  run.StopGracefully();
+  // Replaying from the queue to the source's position applies nothing twice.
+  auto end = env.SourceLsn();
+  ASSERT_TRUE(end.ok());
+  std::vector<std::string> last_args = env.RunArgs({"--stop-at", *end});
+  CommandResult last = RunCommand(last_args);
+  ASSERT_EQ(last.exit_code, 0) << last.output;
+  auto s = Digest(env.SourceDirect());
+  auto t = Digest(env.TargetDirect());
+  ASSERT_TRUE(s.ok() && t.ok());
+  EXPECT_EQ(*t, *s);
+  EXPECT_EQ(s->find("pgbench_history:0:"), std::string::npos) << "the load wrote nothing";
+  std::string summary = fmt::format("fault={} rounds={} identical={} operator_restarts={}",
+                                    Name(fault), rounds, identical, run.operator_restarts());
+  RecordProperty("summary", summary);
+  std::printf("[faults] %s\n", summary.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, CrashMatrixTest,
+                         ::testing::Values(Fault::kKillRun, Fault::kKillSource, Fault::kKillTarget,
+                                           Fault::kCutSource, Fault::kCutTarget,
+                                           Fault::kStallSource, Fault::kStallTarget),
+                         [](const ::testing::TestParamInfo<Fault>& i) { return Name(i.param); });
+
+}  // namespace
+}  // namespace pgbaton::faults::testing
