@@ -139,5 +139,55 @@ TEST(BadInputTest, WrongPasswordAndUnreachableHostAndBadFlags) {
   RemoveTree(dir);
 }
 
+// A new table on the source and a value only the target refuses (a CHECK constraint the source
+// lacks): run stops with an error naming the relation, and nothing after it is applied.
+TEST(BadInputTest, NewTableAndValueTheTargetRefusesStopRunNamingTheRelation) {
+  auto source = Start(15);
+  auto target = Start(17);
+  ASSERT_TRUE(source && target);
+  for (PgServer* s : {source.get(), target.get()}) {
+    ASSERT_TRUE(s->Exec("create database app").ok());
+  }
+  ASSERT_TRUE(source->Exec("create table t (id int primary key, v int)", "app").ok());
+  ASSERT_TRUE(
+      target->Exec("create table t (id int primary key, v int check (v < 1000))", "app").ok());
+  std::string dir = MakeTempDir("pgbaton-faults-refuse");
+  std::vector<std::string> args = {PgbatonBinary(),         "run",         "--source",
+                                   source->Conninfo("app"), "--target",    target->Conninfo("app"),
+                                   "--queue-dir",           dir + "/queue"};
+  ProcessOptions po;
+  po.stdout_path = dir + "/run.log";
+  ChildProcess run(args, po);
+  for (int i = 0; i < 300; ++i) {
+    if (*source->Query("select count(*) from pg_replication_slots") == "1") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(source->Exec("insert into t values (1, 1)", "app").ok());
+  ASSERT_TRUE(source->Exec("insert into t values (2, 5000)", "app").ok());
+  ASSERT_TRUE(source->Exec("insert into t values (3, 3)", "app").ok());
+  int code = run.Wait(180000);
+  std::string log = ReadFile(dir + "/run.log");
+  EXPECT_EQ(code, ExitCodeOf(ErrorCode::kServerError)) << log;
+  EXPECT_NE(log.find("public.t"), std::string::npos) << log;
+  EXPECT_NE(log.find("LSN"), std::string::npos) << log;
+  EXPECT_EQ(*target->Query("select count(*) from t where id >= 2", "app"), "0");
+
+  // A table created on the source after the start, not on the target.
+  ASSERT_TRUE(target->Exec("alter table t drop constraint t_v_check", "app").ok());
+  ASSERT_TRUE(source->Exec("create table u (id int primary key)", "app").ok());
+  ASSERT_TRUE(source->Exec("insert into u values (1)", "app").ok());
+  ChildProcess run2(args, po);
+  code = run2.Wait(180000);
+  log = ReadFile(dir + "/run.log");
+  EXPECT_EQ(code, ExitCodeOf(ErrorCode::kNotFound))
+      << "run must stop: public.u is missing on the target\n"
+      << log;
+  EXPECT_NE(log.find("public.u"), std::string::npos) << log;
+  std::string applied = *target->Query("select count(*) from t", "app");
+  EXPECT_TRUE(applied == "0" || applied == "3") << applied;  // a transaction-consistent prefix
+  std::printf("[faults] new table on the source: exit %d\n", code);
+  RemoveTree(dir);
+}
+
 }  // namespace
 }  // namespace pgbaton::faults::testing
