@@ -12,6 +12,7 @@
 #include "applier/apply_session.h"
 #include "applier/apply_work.h"
 #include "common/log.h"
+#include "common/metrics_catalog.h"
 
 namespace pgbaton::applier {
 
@@ -90,8 +91,51 @@ class Channel {
   bool closed_ = false;
 };
 
+// Counts a group's changes by kind and bytes as its work is applied, into the catalogue's
+// counters once the group committed.
+struct GroupMetrics {
+  uint64_t kinds[4] = {0, 0, 0, 0};  // insert, update, delete, truncate
+  uint64_t bytes = 0;
+  void Add(const TxnWork& w) {
+    bytes += w.bytes;
+    for (const auto& c : w.changes) {
+      switch (c.change.kind) {
+        case queue::ChangeKind::kInsert:
+          ++kinds[0];
+          break;
+        case queue::ChangeKind::kUpdate:
+          ++kinds[1];
+          break;
+        case queue::ChangeKind::kDelete:
+          ++kinds[2];
+          break;
+        case queue::ChangeKind::kTruncate:
+          ++kinds[3];
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  void Committed(uint64_t txns, double seconds) {
+    const metrics::Catalog& m = metrics::CatalogMetrics();
+    static const char* const kNames[4] = {metrics::kKindInsert, metrics::kKindUpdate,
+                                          metrics::kKindDelete, metrics::kKindTruncate};
+    for (int k = 0; k < 4; ++k) {
+      if (kinds[k] > 0) m.changes_total->WithLabels({kNames[k]})->Increment(kinds[k]);
+      kinds[k] = 0;
+    }
+    m.transactions_total->WithLabels({metrics::kStageApplied})->Increment(txns);
+    m.bytes_total->WithLabels({metrics::kStageApplied})->Increment(bytes);
+    bytes = 0;
+    m.apply_batch_size->Observe(static_cast<double>(txns));
+    m.apply_batch_seconds->Observe(seconds);
+  }
+};
+
 void SessionLoop(ApplySession* session, Channel* channel, Shared* shared) {
   Item it;
+  GroupMetrics gm;
   while (channel->Pop(&it)) {
     if (it.wait_for > 0) {
       std::unique_lock<std::mutex> l(shared->mu);
@@ -101,7 +145,9 @@ void SessionLoop(ApplySession* session, Channel* channel, Shared* shared) {
     Status s;
     if (it.kind == Item::Kind::kWork) {
       s = session->Apply(it.work);
+      if (s.ok()) gm.Add(*it.work);
     } else {
+      const auto commit_start = Clock::now();
       // Check every result first (a conflict rolls the group back), then commit in turn.
       s = session->Flush();
       if (s.ok()) {
@@ -119,6 +165,9 @@ void SessionLoop(ApplySession* session, Channel* channel, Shared* shared) {
         shared->stats.transactions += it.txns;
         shared->stats.changes += it.changes;
         shared->cv.notify_all();
+      }
+      if (s.ok()) {
+        gm.Committed(it.txns, std::chrono::duration<double>(Clock::now() - commit_start).count());
       }
     }
     if (!s.ok()) {

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/metrics_catalog.h"
 #include "decoder/assembler.h"
 #include "decoder/pgoutput_parser.h"
 
@@ -107,6 +108,15 @@ class Session {
     ++stats_->messages;
     size_t commits_before = asm_->batch().commits.size();
     PGB_RETURN_IF_ERROR(asm_->Add(*parsed, x.wal_start));
+    // Children looked up once: WithLabels takes a lock, the increment does not.
+    static metrics::Counter* const decoded_bytes =
+        metrics::CatalogMetrics().bytes_total->WithLabels({metrics::kStageDecoded});
+    static metrics::Counter* const decoded_txns =
+        metrics::CatalogMetrics().transactions_total->WithLabels({metrics::kStageDecoded});
+    decoded_bytes->Increment(x.payload.size());
+    if (asm_->batch().commits.size() > commits_before) {
+      decoded_txns->Increment(asm_->batch().commits.size() - commits_before);
+    }
     if (asm_->batch().commits.size() > commits_before && !pending_since_.has_value()) {
       pending_since_ = Clock::now();
     }
@@ -117,8 +127,15 @@ class Session {
     if (asm_->batch().empty()) return Status::Ok();
     Lsn end = asm_->batch_end_lsn();
     size_t commits = asm_->batch().commits.size();
+    size_t bytes = asm_->batch_bytes();
     queue::RecordBatch batch = asm_->TakeBatch();
     PGB_RETURN_IF_ERROR(queue_->Append(batch));
+    static metrics::Counter* const queued_txns =
+        metrics::CatalogMetrics().transactions_total->WithLabels({metrics::kStageQueued});
+    static metrics::Counter* const queued_bytes =
+        metrics::CatalogMetrics().bytes_total->WithLabels({metrics::kStageQueued});
+    queued_txns->Increment(commits);
+    queued_bytes->Increment(bytes);
     pending_since_.reset();
     ++stats_->appends;
     stats_->transactions += commits;
@@ -219,6 +236,7 @@ Status RunStream(queue::WorkQueue* queue, TypeResolver* types, const SourceFacto
     LogWarning("replication interrupted; reconnecting",
                {{"error", s.message()}, {"in_ms", std::to_string(backoff.count())}});
     ++stats->reconnects;
+    metrics::CatalogMetrics().errors_total->WithLabels({ErrorCodeName(s.code())})->Increment();
     auto until = Clock::now() + backoff;
     while (Clock::now() < until && !stop->load()) {
       std::this_thread::sleep_for(milliseconds{20});

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "common/metrics_catalog.h"
 
 namespace pgbaton::tools::copy {
 namespace {
@@ -113,6 +114,34 @@ std::vector<PhaseTime> Progress::Phases() const {
   return phases_;
 }
 
+namespace {
+
+// The catalogue's copy series from the tables' counters: bytes as a counter (what moved since the
+// last update), tables per state as gauges. Called with the progress lock held.
+void UpdateCopyMetrics(const std::vector<std::unique_ptr<TableProgress>>& tables) {
+  static uint64_t reported = 0;  // one copy per process
+  const metrics::Catalog& m = metrics::CatalogMetrics();
+  uint64_t bytes = 0, pending = 0, copying = 0, done = 0;
+  for (const auto& t : tables) {
+    uint64_t b = t->bytes.load();
+    bytes += b;
+    if (t->done) {
+      ++done;
+    } else if (t->chunks_running.load() > 0 || b > 0) {
+      ++copying;
+    } else {
+      ++pending;
+    }
+  }
+  if (bytes > reported) m.copy_bytes_total->Increment(bytes - reported);
+  reported = std::max(reported, bytes);
+  m.copy_tables->WithLabels({metrics::kCopyPending})->Set(static_cast<double>(pending));
+  m.copy_tables->WithLabels({metrics::kCopyCopying})->Set(static_cast<double>(copying));
+  m.copy_tables->WithLabels({metrics::kCopyDone})->Set(static_cast<double>(done));
+}
+
+}  // namespace
+
 void Progress::Loop() {
   while (!stop_) {
     auto until = std::chrono::steady_clock::now() + interval_;
@@ -125,6 +154,7 @@ void Progress::Loop() {
 
 void Progress::Render(bool final_line) {
   std::lock_guard<std::mutex> l(mu_);
+  UpdateCopyMetrics(tables_);
   auto now = std::chrono::steady_clock::now();
   uint64_t bytes = 0, rows = 0, estimate = 0, done_estimate = 0;
   int tables_done = 0;

@@ -204,6 +204,18 @@ TEST(StatusTest, RunUnderPgbenchWithPrometheusAndStatus) {
       "pgbaton_lag_bytes", [](double v) { return v == 0; }, 90000);
   ASSERT_TRUE(zero.ok()) << zero.status().ToString();
   EXPECT_TRUE(*zero && **zero == 0) << "last pgbaton_lag_bytes: " << (*zero ? **zero : -1);
+  // The hot-path counters moved: transactions decoded, queued and applied, pgbench's updates.
+  for (const char* q :
+       {"sum(pgbaton_transactions_total{stage=\"decoded\"})",
+        "sum(pgbaton_transactions_total{stage=\"queued\"})",
+        "sum(pgbaton_transactions_total{stage=\"applied\"})",
+        "sum(pgbaton_changes_total{kind=\"update\"})",
+        "sum(pgbaton_bytes_total{stage=\"applied\"})", "sum(pgbaton_apply_batch_seconds_count)"}) {
+    auto v = (*prom)->WaitForValue(
+        q, [](double x) { return x > 0; }, 30000);
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_TRUE(*v && **v > 0) << q;
+  }
   auto applied_txns = (*prom)->QueryValue("pgbaton_applied_lsn");
   ASSERT_TRUE(applied_txns.ok() && *applied_txns);
   EXPECT_GT(**applied_txns, 0);
