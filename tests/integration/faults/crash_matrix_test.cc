@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <random>
 #include <thread>
 
@@ -72,7 +73,11 @@ TEST_P(CrashMatrixTest, EveryRoundEndsIdentical) {
   int identical = 0;
   for (int round = 0; round < rounds; ++round) {
     ChildProcess load = env.StartLoad(4);
-    const int at_ms = 300 + static_cast<int>(rng() % 2500);
+    int at_ms = 300 + static_cast<int>(rng() % 2500);
+    // PGBATON_FAULT_AT_MS pins the first fault (e.g. 0: while the 100 000-row fill is applied).
+    if (const char* at = std::getenv("PGBATON_FAULT_AT_MS"); at != nullptr && round == 0) {
+      at_ms = std::atoi(at);
+    }
     const int down_ms = 200 + static_cast<int>(rng() % 2000);
     SleepMs(at_ms);
     ASSERT_TRUE(run.Check().ok()) << run.Check().ToString();
