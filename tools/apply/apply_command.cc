@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -18,7 +19,20 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void OnStopSignal(int) { g_stop.store(true); }
+std::atomic<int> g_signals{0};
+
+// The first SIGINT/SIGTERM asks for a clean stop (the current batch commits or rolls back and
+// positions are flushed). A second one means "now": exiting at once loses nothing, because the
+// queue and the target only ever hold whole transactions and the next start resumes from them.
+void OnStopSignal(int) {
+  if (g_signals.fetch_add(1) >= 1) {
+    static const char kMsg[] = "pgbaton: second signal, stopping at once\n";
+    ssize_t n = write(2, kMsg, sizeof(kMsg) - 1);
+    (void)n;
+    _exit(ExitCodeOf(ErrorCode::kInterrupted));
+  }
+  g_stop.store(true);
+}
 
 class ApplyCommand : public Command {
  public:

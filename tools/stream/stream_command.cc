@@ -10,14 +10,12 @@
 #include "decoder/replication.h"
 #include "decoder/stream.h"
 #include "decoder/type_resolver.h"
+#include "tools/apply/apply_command.h"
 #include "tools/common/metrics_sampler.h"
 #include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
 namespace {
-
-std::atomic<bool> g_stop{false};
-void OnStopSignal(int) { g_stop.store(true); }
 
 class StreamCommand : public Command {
  public:
@@ -60,11 +58,8 @@ class StreamCommand : public Command {
     mo.record_samples = kafka_brokers_.empty();  // RocksDB: metadata writes are thread-safe
     PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
 
-    struct sigaction sa {};
-    sa.sa_handler = OnStopSignal;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    signal(SIGPIPE, SIG_IGN);
+    // The same handlers as apply and run: the first signal stops cleanly, a second at once.
+    std::atomic<bool>* stop = InstallStopSignals();
 
     decoder::PgTypeResolver types(source_);
     decoder::StreamOptions so;
@@ -72,7 +67,7 @@ class StreamCommand : public Command {
     decoder::StreamStats stats;
     Status s = decoder::RunStream(q.get(), &types,
                                   decoder::PgSourceFactory(source_, global_->name, global_->name),
-                                  so, &g_stop, &stats);
+                                  so, stop, &stats);
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
     LogInfo("decoder stopped", {{"transactions", std::to_string(stats.transactions)},

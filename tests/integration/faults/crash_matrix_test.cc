@@ -1,12 +1,12 @@
 // The crash matrix: under pgbench load from a PostgreSQL 15 source to a 17 target, one fault at a
 // random point per round, several rounds per fault (PGBATON_FAULT_ROUNDS, default 3): kill -9 of
-// `pgbaton run`, of the source server, of the target server; the network to either server cut
-// (every connection closed) or stalled (bytes held back, nothing closed) through a TCP proxy.
-// After each fault the killed part is restarted, the load stops, and the still-running `run` must
-// bring the target to exactly the source's rows (md5 of each table's ordered rows). At the end
-// `run --stop-at` replays from the queue and the tables must still be identical (nothing applied
-// twice). `run` retries broken connections itself; if it exits with kConnection (10) the test
-// restarts it as an operator would, and counts that.
+// `pgbaton run`, two SIGTERMs to it at once (stop now), of the source server, of the target server;
+// the network to either server cut (every connection closed) or stalled (bytes held back, nothing
+// closed) through a TCP proxy. After each fault the killed part is restarted, the load stops, and
+// the still-running `run` must bring the target to exactly the source's rows (md5 of each table's
+// ordered rows). At the end `run --stop-at` replays from the queue and the tables must still be
+// identical (nothing applied twice). `run` retries broken connections itself; if it exits with
+// kConnection (10) the test restarts it as an operator would, and counts that.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -25,6 +25,7 @@ using pgbaton::testing::RunCommand;
 
 enum class Fault {
   kKillRun,
+  kDoubleSignalRun,
   kKillSource,
   kKillTarget,
   kCutSource,
@@ -37,6 +38,8 @@ const char* Name(Fault f) {
   switch (f) {
     case Fault::kKillRun:
       return "KillRun";
+    case Fault::kDoubleSignalRun:
+      return "DoubleSignalRun";
     case Fault::kKillSource:
       return "KillSource";
     case Fault::kKillTarget:
@@ -87,6 +90,18 @@ TEST_P(CrashMatrixTest, EveryRoundEndsIdentical) {
         SleepMs(down_ms);
         run.Start();
         break;
+      case Fault::kDoubleSignalRun: {
+        // A second signal stops at once (exit 4, kInterrupted) without losing anything. The
+        // target is stalled first, so the clean stop the first signal asks for cannot finish.
+        env.target_proxy->Stall(true);
+        SleepMs(500);
+        int code = run.InterruptTwice();
+        env.target_proxy->Resume();
+        ASSERT_EQ(code, ExitCodeOf(ErrorCode::kInterrupted)) << run.LastLog();
+        SleepMs(down_ms);
+        run.Start();
+        break;
+      }
       case Fault::kKillSource:
         env.source->Kill();
         SleepMs(down_ms);
@@ -152,7 +167,8 @@ TEST_P(CrashMatrixTest, EveryRoundEndsIdentical) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Faults, CrashMatrixTest,
-                         ::testing::Values(Fault::kKillRun, Fault::kKillSource, Fault::kKillTarget,
+                         ::testing::Values(Fault::kKillRun, Fault::kDoubleSignalRun,
+                                           Fault::kKillSource, Fault::kKillTarget,
                                            Fault::kCutSource, Fault::kCutTarget,
                                            Fault::kStallSource, Fault::kStallTarget),
                          [](const ::testing::TestParamInfo<Fault>& i) { return Name(i.param); });

@@ -173,6 +173,14 @@ int Supervisor::StopGracefully() {
   return child_.Wait(60000);
 }
 
+int Supervisor::InterruptTwice() {
+  child_.Signal(SIGTERM);
+  // A pending signal is not queued twice: let the first be delivered before sending the second.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  child_.Signal(SIGTERM);
+  return child_.Wait(60000);
+}
+
 std::string Supervisor::LastLog() const {
   std::string s = ReadFile(fmt::format("{}.{}.log", log_prefix_, starts_));
   return s.size() > 3000 ? s.substr(s.size() - 3000) : s;

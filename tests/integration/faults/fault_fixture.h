@@ -69,6 +69,7 @@ class Supervisor {
   Status Check();
   void KillHard();       // SIGKILL (a crash)
   int StopGracefully();  // SIGTERM and wait; the exit code
+  int InterruptTwice();  // two SIGTERMs at once ("stop now") and wait; the exit code
   int operator_restarts() const { return operator_restarts_; }
   std::string LastLog() const;
 
