@@ -25,6 +25,11 @@ Status ProtocolError(std::string what, Lsn lsn) {
 Assembler::Assembler(TypeResolver* types, AssemblerOptions options,
                      const std::vector<queue::RelationDescriptor>& known)
     : types_(types), options_(options) {
+  Remember(known);
+}
+
+void Assembler::Remember(const std::vector<queue::RelationDescriptor>& known) {
+  relations_.clear();
   for (const auto& d : known) {
     auto it = relations_.find(d.id);
     if (it == relations_.end() || it->second.version < d.version) relations_[d.id] = d;
@@ -39,7 +44,8 @@ queue::RecordBatch Assembler::TakeBatch() {
   return out;
 }
 
-void Assembler::Reset(Lsn skip_through) {
+void Assembler::Reset(Lsn skip_through, const std::vector<queue::RelationDescriptor>& known) {
+  Remember(known);
   current_.reset();
   streamed_.clear();
   stream_block_.reset();

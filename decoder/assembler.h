@@ -73,11 +73,15 @@ class Assembler {
   uint64_t skipped() const { return skipped_; }
 
   // Forgets every open transaction and the batch (after a reconnect: the server resends them).
-  // Relation versions and skip_through (raised to `skip_through`) are kept.
-  void Reset(Lsn skip_through);
+  // skip_through is raised to `skip_through`. The relation versions become `known`, the
+  // descriptors the queue holds: one assembled into the dropped batch never reached the queue,
+  // and the server describes every relation again on the new connection, so it is emitted again.
+  void Reset(Lsn skip_through, const std::vector<queue::RelationDescriptor>& known);
 
  private:
   using Txn = internal::AssemblerTxn;
+  // Makes `known` (the queue's descriptors, every version) the relation versions to build on.
+  void Remember(const std::vector<queue::RelationDescriptor>& known);
 
   Status AddChange(std::optional<Xid> stream_xid, queue::Change change, size_t bytes,
                    Lsn wal_start);

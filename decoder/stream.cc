@@ -210,7 +210,8 @@ Status RunStream(queue::WorkQueue* queue, TypeResolver* types, const SourceFacto
       // The source resends every transaction the queue does not hold: drop partial ones.
       PGB_RETURN_IF_ERROR(queue->DiscardUncommitted());
       PGB_ASSIGN_OR_RETURN(last_commit, queue->LastCommitLsn());
-      assembler.Reset(last_commit);
+      PGB_ASSIGN_OR_RETURN(auto known, queue->ListRelations());
+      assembler.Reset(last_commit, known);
     }
     first = false;
     bool progressed = false;

@@ -155,6 +155,30 @@ TEST_P(StreamLoopTest, ReconnectInTheMiddleLosesAndDoublesNothing) {
   EXPECT_FALSE(script_.over_confirmed);
 }
 
+TEST_P(StreamLoopTest, RelationsOfADroppedBatchAreQueuedAfterAReconnect) {
+  // Break the first session so early that its batch, holding the first relation descriptors,
+  // never reaches the queue: the next session's changes must still find their descriptors.
+  script_.fail_after = 12;
+  options_.batch_max_commits = 1000;
+  StreamStats stats;
+  Status s = RunStream(&queue_, &types_, Factory(&script_), options_, &stop_, &stats);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(stats.reconnects, 1u);
+  ExpectSameAsReference();
+  for (const auto& txn : queue_.committed) {
+    for (const auto& change : txn.Changes()) {
+      if (change.kind == queue::ChangeKind::kMessage ||
+          change.kind == queue::ChangeKind::kTruncate) {
+        continue;
+      }
+      EXPECT_TRUE(queue_.GetRelation(change.relation, change.relation_version).ok())
+          << "relation " << change.relation.value << " version " << change.relation_version
+          << " is referenced by commit " << txn.commit.commit_lsn.ToString()
+          << " but not in the queue";
+    }
+  }
+}
+
 TEST_P(StreamLoopTest, RestartResumesFromTheQueue) {
   // A first run that stops half-way, then a second run on the same queue (a process restart).
   script_.fail_after = script_.msgs.size() / 3;
