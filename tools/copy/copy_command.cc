@@ -50,6 +50,7 @@ class CopyCommand : public Command {
     sub->add_option("--chunk-bytes", o_.chunk_bytes, "split tables larger than this")->group("");
     sub->add_option("--progress-interval-ms", o_.progress_interval_ms)->group("");
     sub->add_option("--crash-at", o_.crash_at)->group("");
+    sub->add_option("--pause-at", o_.pause_at)->group("");
     AddMetricsOptions(sub, &metrics_);
     return sub;
   }

@@ -26,12 +26,18 @@ constexpr const char* kDone = "done";
 constexpr const char* kStarted = "started";
 constexpr const char* kCopying = "copying";
 
-// The test hook: a real SIGKILL at a named point, so crash tests are exact.
+// The test hooks at a named point: a real SIGKILL, so crash tests are exact; or a SIGSTOP, so a
+// test can act on the servers (terminate sessions) while the copy is frozen there, then SIGCONT.
 void MaybeCrash(const CopyOptions& o, const std::string& point) {
   if (!o.crash_at.empty() && o.crash_at == point) {
     fflush(stdout);
     fflush(stderr);
     raise(SIGKILL);
+  }
+  if (!o.pause_at.empty() && o.pause_at == point) {
+    fflush(stdout);
+    fflush(stderr);
+    raise(SIGSTOP);
   }
 }
 
@@ -140,7 +146,9 @@ Result<PgConn> OpenSnapshotSession(const CopyOptions& o, const SnapshotRef& snap
   if (!st.ok()) {
     return Status::Error(
         ErrorCode::kSnapshotLost,
-        fmt::format("snapshot \"{}\" cannot be imported: {}", snap.name, st.message()),
+        fmt::format("snapshot \"{}\" is lost: the source session that exported it ended, so "
+                    "it cannot be imported ({})",
+                    snap.name, st.message()),
         "run the same command again: it copies at a new snapshot");
   }
   return conn;

@@ -32,6 +32,8 @@ struct CopyOptions {
   // when N chunks are left, "table:<schema>.<table>" once that table is recorded as done,
   // "post-data:N" after N post-data statements, "after-slot", "after-schema", "after-data").
   std::string crash_at;
+  // Test hook: the process SIGSTOPs itself at this point (the same names as crash_at).
+  std::string pause_at;
 };
 
 }  // namespace pgbaton::tools::copy

@@ -10,6 +10,9 @@
 namespace pgbaton::tools::copy {
 namespace {
 
+// How often one chunk is retried on a new source session when its session ends under it.
+constexpr int kSourceRetries = 3;
+
 std::string ColumnList(const PgConn& c, const TableInfo& t) {
   std::string out;
   for (const auto& col : t.columns) {
@@ -20,11 +23,12 @@ std::string ColumnList(const PgConn& c, const TableInfo& t) {
 }
 
 Status SnapshotLost(const SnapshotRef& snap, const Status& cause) {
-  return Status::Error(
-      ErrorCode::kSnapshotLost,
-      fmt::format("snapshot \"{}\" cannot be imported on source: {}", snap.name, cause.message()),
-      "the session that exported it ended; run the same command again: "
-      "finished tables are kept and the rest are copied at a new snapshot");
+  return Status::Error(ErrorCode::kSnapshotLost,
+                       fmt::format("snapshot \"{}\" is lost: the source session that exported it "
+                                   "ended, so it cannot be imported ({})",
+                                   snap.name, cause.message()),
+                       "run the same command again: finished tables are kept and the rest are "
+                       "copied at a new snapshot");
 }
 
 Result<PgConn> OpenSource(const CopyOptions& o, const SnapshotRef& snap, int worker) {
@@ -39,6 +43,19 @@ Result<PgConn> OpenSource(const CopyOptions& o, const SnapshotRef& snap, int wor
     return SnapshotLost(snap, st);
   }
   return src;
+}
+
+// A worker's source session ended mid-copy (`cause`) and the snapshot could not be imported
+// again: the session that exported it has ended too.
+Status SessionLost(const SnapshotRef& snap, int worker, const Status& cause) {
+  return Status::Error(
+      ErrorCode::kSnapshotLost,
+      fmt::format("snapshot \"{}\" is lost: the source session of copy worker {} that held it "
+                  "ended ({}), and the session that exported it has ended too, so it cannot be "
+                  "imported again",
+                  snap.name, worker, cause.message()),
+      "run the same command again: finished tables are kept and the rest are copied at a new "
+      "snapshot");
 }
 
 Result<PgConn> OpenTarget(const CopyOptions& o, int worker) {
@@ -58,8 +75,9 @@ void AbortCopyIn(PgConn& dst, const char* why) {
 }
 
 // Pipes one chunk from `src` to `dst`. Counts bytes into `p` as they pass.
+// `counted` receives the bytes added to `p` (so a retried chunk can take them back).
 Status CopyChunk(PgConn& src, PgConn& dst, const TableInfo& t, const Chunk& c, bool binary,
-                 TableProgress* p) {
+                 TableProgress* p, uint64_t* counted) {
   std::string table_src = QualifiedName(src, t.schema, t.name);
   std::string format = binary ? " WITH (FORMAT binary)" : "";
   std::string src_sql =
@@ -103,6 +121,7 @@ Status CopyChunk(PgConn& src, PgConn& dst, const TableInfo& t, const Chunk& c, b
       pending += static_cast<uint64_t>(n);
       if (pending >= (64u << 10)) {
         p->bytes.fetch_add(pending);
+        *counted += pending;
         pending = 0;
       }
       continue;
@@ -111,6 +130,7 @@ Status CopyChunk(PgConn& src, PgConn& dst, const TableInfo& t, const Chunk& c, b
     break;
   }
   p->bytes.fetch_add(pending);
+  *counted += pending;
   if (failure.ok()) {
     PgResult done(PQgetResult(src.raw()));
     if (PQresultStatus(done.raw()) != PGRES_COMMAND_OK) failure = src.ErrorFrom(done.raw(), what);
@@ -218,7 +238,27 @@ Status CopyData(const DataCopyJob& job, const std::vector<Chunk>& chunks) {
       TableProgress* p = job.progress[c.table];
       p->chunks_running.fetch_add(1);
       const TableInfo& t = job.tables[c.table];
-      Status st = CopyChunk(*src, *dst, t, c, job.options->binary && t.binary_safe, p);
+      Status st;
+      for (int attempt = 0;; ++attempt) {
+        uint64_t counted = 0;
+        st = CopyChunk(*src, *dst, t, c, job.options->binary && t.binary_safe, p, &counted);
+        if (st.ok() || src->connected() || !dst->connected() || attempt >= kSourceRetries) break;
+        // The source session ended under this chunk (terminated, or its connection broke) and
+        // took its imported snapshot with it. The target rolled the chunk back; a new session
+        // that imports the same snapshot reads exactly the same rows, so the chunk is retried.
+        p->bytes.fetch_sub(counted);
+        if (PQtransactionStatus(dst->raw()) != PQTRANS_IDLE) {
+          Status rb = dst->Run("ROLLBACK");
+          if (!rb.ok()) break;
+        }
+        auto again = OpenSource(*job.options, job.snapshot, id);
+        if (!again.ok()) {
+          st = again.status().code() == ErrorCode::kSnapshotLost ? SessionLost(job.snapshot, id, st)
+                                                                 : again.status();
+          break;
+        }
+        *src = std::move(*again);
+      }
       p->chunks_running.fetch_sub(1);
       if (!st.ok()) return fail(st);
       int n = committed.fetch_add(1) + 1;

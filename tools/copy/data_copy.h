@@ -48,7 +48,10 @@ struct DataCopyJob {
 // Copies every chunk with options->jobs workers. Each source session runs
 // BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT; each target session runs with
 // synchronous_commit off. A table copied in one chunk is truncated and loaded with COPY FREEZE in
-// one transaction. The first error stops every worker after its current chunk and is returned.
+// one transaction. A worker whose source session ends under a chunk imports the snapshot again
+// on a new session and copies that chunk again (a few times at most); if the snapshot cannot be
+// imported any more, that is kSnapshotLost. The first error stops every worker after its current
+// chunk and is returned.
 // Errors: kSnapshotLost, kConnection (retryable), kUnsupportedType, kServerError, ...
 Status CopyData(const DataCopyJob& job, const std::vector<Chunk>& chunks);
 

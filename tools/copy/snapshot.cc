@@ -58,9 +58,11 @@ Result<std::unique_ptr<SlotSnapshot>> SlotSnapshot::Create(const std::string& co
 
 Status SlotSnapshot::CheckAlive() {
   PgConn& conn = repl_ ? repl_->conn() : conn_;
-  if (conn.connected() && PQconsumeInput(conn.raw()) == 1 && conn.connected()) {
-    return Status::Ok();
-  }
+  // A terminated session sends an error message, then closes: the first read may take only the
+  // message, the second sees the end of the connection.
+  bool alive = conn.connected();
+  for (int i = 0; i < 2 && alive; ++i) alive = PQconsumeInput(conn.raw()) == 1 && conn.connected();
+  if (alive) return Status::Ok();
   return Status::Error(ErrorCode::kSnapshotLost,
                        fmt::format("snapshot \"{}\" of slot \"{}\" is lost: the source session "
                                    "that exported it ended",

@@ -1,0 +1,274 @@
+// `pgbaton copy` when its snapshot goes away, and when the source uses an extension the target
+// lacks. The copy is frozen at a chosen point (--pause-at: it SIGSTOPs itself), sessions are
+// terminated on the source with pg_terminate_backend, the copy continues (SIGCONT): a lost
+// snapshot stops it with snapshot_lost (61) and "run the same command again", and running it
+// again gives a target identical row for row, also after streaming the writes made meanwhile.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <random>
+#include <thread>
+
+#include "tests/integration/copy/copy_fixture.h"
+
+namespace pgbaton::testing::copy {
+namespace {
+
+std::unique_ptr<PgServer> StartServer(int major) {
+  PgServerOptions options;
+  options.major = major;
+  auto s = PgServer::Start(options);
+  EXPECT_TRUE(s.ok()) << "PostgreSQL " << major << ": " << s.status().ToString();
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+// Whether `pid` is stopped (state T in /proc/PID/stat).
+bool Stopped(pid_t pid) {
+  std::string stat = ReadFile(fmt::format("/proc/{}/stat", pid));
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'T';
+}
+
+// Runs the copy with --pause-at `point`; once it is frozen there, runs `action`, lets it go on
+// and waits for it to end.
+CommandResult RunPausedCopy(PgServer& src, const std::string& db, PgServer& dst,
+                            const std::string& name, std::vector<std::string> flags,
+                            const std::string& point, const std::function<void()>& action,
+                            const std::string& queue_dir) {
+  std::string log = queue_dir + ".paused.log";
+  ProcessOptions po;
+  po.stdout_path = log;
+  std::vector<std::string> argv = {
+      PgbatonBinary(), "--name",         name,          "copy",    "--source",   src.Conninfo(db),
+      "--target",      dst.Conninfo(db), "--queue-dir", queue_dir, "--pause-at", point};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  ChildProcess copy(argv, po);
+  bool paused = false;
+  for (int i = 0; i < 1200 && !paused && copy.running(); ++i) {
+    paused = Stopped(copy.pid());
+    if (!paused) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CommandResult out;
+  EXPECT_TRUE(paused) << "the copy never paused at " << point << ": " << ReadFile(log);
+  if (paused) {
+    action();
+    copy.Signal(SIGCONT);
+  }
+  int code = copy.Wait(180000);
+  if (code == -2) copy.Kill();
+  out.exit_code = copy.exit_code();
+  out.signal = copy.term_signal();
+  out.output = ReadFile(log);
+  return out;
+}
+
+// Terminates the source sessions matched by `where` (on pg_stat_activity) and waits until they
+// are gone; returns how many there were.
+int Terminate(PgServer& server, const std::string& where) {
+  auto n =
+      server.Query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE " + where);
+  EXPECT_TRUE(n.ok()) << n.status().ToString();
+  for (int i = 0; i < 200; ++i) {
+    auto left = server.Query("SELECT count(*) FROM pg_stat_activity WHERE " + where);
+    if (left.ok() && *left == "0") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return n.ok() ? std::atoi(n->c_str()) : 0;
+}
+
+// The walsender that created the copy's slot and exported its snapshot: the only replication
+// session on database `db` (the slot is not held active once created, so active_pid is null).
+std::string Exporter(const std::string& db) {
+  return "backend_type = 'walsender' AND datname = '" + db + "'";
+}
+// The copy's worker sessions on the source, each inside the imported snapshot.
+constexpr const char* kWorkers = "application_name ~ '^pgbaton copy [0-9]+$'";
+
+void ExpectSnapshotLost(const CommandResult& r) {
+  EXPECT_EQ(r.exit_code, 61) << r.output;
+  EXPECT_NE(r.output.find("snapshot \""), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("is lost"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("hint: run the same command again"), std::string::npos) << r.output;
+}
+
+TEST(CopyErrorsTest, MissingExtensionOnTargetRefusedBeforeAnyChange) {
+  auto src = StartServer(15);
+  auto dst = StartServer(17);
+  ASSERT_TRUE(src && dst);
+  // adminpack ships with 15 and was removed from PostgreSQL in 17: the realistic case.
+  ASSERT_EQ(*dst->Query("SELECT count(*) FROM pg_available_extensions WHERE name = 'adminpack'"),
+            "0");
+  ASSERT_TRUE(src->Exec("CREATE DATABASE app").ok());
+  ASSERT_TRUE(src->Exec("CREATE EXTENSION adminpack; CREATE TABLE t (id int PRIMARY KEY); "
+                        "INSERT INTO t SELECT generate_series(1, 100)",
+                        "app")
+                  .ok());
+  ASSERT_TRUE(dst->Exec("CREATE DATABASE app").ok());
+  std::string qdir = MakeTempDir("copy-queue");
+
+  CommandResult r = RunCopy(*src, "app", *dst, "app", qdir, "pgbaton", {"--progress", "json"});
+  EXPECT_EQ(r.exit_code, 80) << r.output;
+  EXPECT_NE(r.output.find("extension \"adminpack\""), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("not available on target"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("hint: install the package that provides \"adminpack\" for "
+                          "PostgreSQL 17"),
+            std::string::npos)
+      << r.output;
+  // Nothing was touched: no slot or publication on the source, no table on the target, no
+  // progress recorded.
+  EXPECT_EQ(*src->Query("SELECT count(*) FROM pg_replication_slots", "app"), "0");
+  EXPECT_EQ(*src->Query("SELECT count(*) FROM pg_publication", "app"), "0");
+  EXPECT_TRUE(UserTables(*dst, "app").empty());
+  EXPECT_TRUE(QueueMeta(qdir, "pgbaton", "copy/").empty());
+
+  // Without the extension (the other way out when nothing uses it) the same command completes.
+  ASSERT_TRUE(src->Exec("DROP EXTENSION adminpack", "app").ok());
+  CommandResult again = RunCopy(*src, "app", *dst, "app", qdir, "pgbaton", {"--progress", "json"});
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(TableDigest(*src, "app", "public.t"), TableDigest(*dst, "app", "public.t"));
+}
+
+TEST(CopySnapshotTest, ExporterEndsBeforeTheDataOrAWorkerSessionEndsMidData) {
+  auto src = StartServer(15);
+  auto dst = StartServer(17);
+  ASSERT_TRUE(src && dst);
+  const std::vector<std::string> flags = {"--jobs", "2",          "--chunk-bytes",
+                                          "131072", "--progress", "json"};
+  {
+    SCOPED_TRACE("the exporting session ends after the schema, before any table is read");
+    CreateSourceSchema(*src, "before");
+    ASSERT_TRUE(dst->Exec("CREATE DATABASE before").ok());
+    std::string qdir = MakeTempDir("copy-queue");
+    int exporters = 0;
+    CommandResult lost = RunPausedCopy(
+        *src, "before", *dst, "before_copy", flags, "after-schema",
+        [&] { exporters = Terminate(*src, Exporter("before")); }, qdir);
+    EXPECT_EQ(exporters, 1);
+    ExpectSnapshotLost(lost);
+    EXPECT_NE(lost.output.find("the source session that exported it ended"), std::string::npos)
+        << lost.output;
+    CommandResult again = RunCopy(*src, "before", *dst, "before", qdir, "before_copy", flags);
+    ASSERT_EQ(again.exit_code, 0) << again.output;
+    ExpectSameDatabase(*src, "before", *dst, "before");
+  }
+  {
+    SCOPED_TRACE("worker sessions end mid-data while the exporter lives: chunks are retried");
+    CreateSourceSchema(*src, "workers");
+    ASSERT_TRUE(dst->Exec("CREATE DATABASE workers").ok());
+    std::string qdir = MakeTempDir("copy-queue");
+    int workers = 0;
+    CommandResult r = RunPausedCopy(
+        *src, "workers", *dst, "workers_copy", flags, "data:1",
+        [&] { workers = Terminate(*src, kWorkers); }, qdir);
+    EXPECT_GE(workers, 1);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ExpectSameDatabase(*src, "workers", *dst, "workers");
+  }
+}
+
+constexpr const char* kWriteSchema = R"SQL(
+CREATE TABLE acc (id int PRIMARY KEY, bal int NOT NULL, note text);
+INSERT INTO acc SELECT i, 0, repeat('n', 50) FROM generate_series(1, 30000) i;
+CREATE TABLE hist (id bigserial PRIMARY KEY, acc_id int, delta int);
+INSERT INTO hist (acc_id, delta) SELECT i, 1 FROM generate_series(1, 5000) i;
+CREATE TABLE sentinel (id int PRIMARY KEY);
+)SQL";
+
+// The snapshot lost mid-data (exporter and workers terminated)
+// stops the copy; the same command again, then the stream, give the source row for row.
+TEST(CopySnapshotTest, LostMidDataUnderWritesThenRunAgainAndStream) {
+  auto src = StartServer(15);
+  auto dst = StartServer(17);
+  ASSERT_TRUE(src && dst);
+  ASSERT_TRUE(src->Exec("CREATE DATABASE app").ok());
+  ASSERT_TRUE(src->Exec(kWriteSchema, "app").ok());
+  ASSERT_TRUE(dst->Exec("CREATE DATABASE app").ok());
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> txns{0};
+  std::string writer_error;
+  std::thread writer([&] {
+    auto conn = src->Connect("app");
+    if (!conn.ok()) {
+      writer_error = conn.status().ToString();
+      return;
+    }
+    std::mt19937 rng(7);
+    while (!stop) {
+      int id = 1 + static_cast<int>(rng() % 30000);
+      Status st =
+          conn->Run(fmt::format("BEGIN; UPDATE acc SET bal = bal + 1 WHERE id = {0}; "
+                                "INSERT INTO hist (acc_id, delta) VALUES ({0}, 1); COMMIT",
+                                id));
+      if (!st.ok()) {
+        writer_error = st.ToString();
+        return;
+      }
+      ++txns;
+    }
+  });
+  auto stop_writer = [&] {
+    stop = true;
+    if (writer.joinable()) writer.join();
+  };
+
+  std::string qdir = MakeTempDir("copy-queue");
+  const std::vector<std::string> flags = {"--jobs", "2",          "--chunk-bytes",
+                                          "262144", "--progress", "json"};
+  int exporters = 0, workers = 0;
+  CommandResult lost = RunPausedCopy(
+      *src, "app", *dst, "pgbaton", flags, "data:2",
+      [&] {
+        exporters = Terminate(*src, Exporter("app"));
+        workers = Terminate(*src, kWorkers);
+      },
+      qdir);
+  EXPECT_EQ(exporters, 1);
+  EXPECT_GE(workers, 1);
+  ExpectSnapshotLost(lost);
+  EXPECT_NE(lost.output.find("the source session of copy worker"), std::string::npos)
+      << lost.output;
+
+  CommandResult again = RunCopy(*src, "app", *dst, "app", qdir, "pgbaton", flags);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  int during = txns.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  stop_writer();
+  ASSERT_TRUE(writer_error.empty()) << writer_error;
+  EXPECT_GT(during, 20);
+
+  // Then the stream: every write made meanwhile, applied once.
+  std::string l1 = *src->Query("SELECT pg_current_wal_insert_lsn()::text", "app");
+  ASSERT_TRUE(src->Exec("INSERT INTO sentinel VALUES (1)", "app").ok());
+  std::string l2 = *src->Query("SELECT pg_current_wal_lsn()::text", "app");
+  ProcessOptions po;
+  po.stdout_path = qdir + ".stream.log";
+  ChildProcess stream({PgbatonBinary(), "--name", "pgbaton", "stream", "--source",
+                       src->Conninfo("app"), "--queue-dir", qdir},
+                      po);
+  bool caught_up = false;
+  for (int i = 0; i < 600 && !caught_up; ++i) {
+    auto r = src->Query("SELECT confirmed_flush_lsn > '" + l1 +
+                            "'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'pgbaton'",
+                        "app");
+    caught_up = r.ok() && *r == "t";
+    if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  stream.Signal(SIGTERM);
+  if (stream.Wait(15000) == -2) stream.Kill();
+  ASSERT_TRUE(caught_up) << ReadFile(qdir + ".stream.log");
+  CommandResult apply = RunCommand({PgbatonBinary(), "--name", "pgbaton", "apply", "--target",
+                                    dst->Conninfo("app"), "--queue-dir", qdir, "--stop-at", l2});
+  ASSERT_EQ(apply.exit_code, 0) << apply.output;
+  for (const char* t : {"public.acc", "public.hist", "public.sentinel"}) {
+    EXPECT_EQ(TableDigest(*src, "app", t), TableDigest(*dst, "app", t)) << t;
+  }
+}
+
+}  // namespace
+}  // namespace pgbaton::testing::copy
