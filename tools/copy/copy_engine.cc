@@ -379,7 +379,9 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
 
   PGB_ASSIGN_OR_RETURN(std::string seq_phase, meta.Get("copy/phase/sequences"));
   if (seq_phase != kDone) {
-    // Sequences are not transactional: their current values are at least the snapshot's.
+    // Sequences are not transactional (inside the snapshot a read sees the current value too):
+    // read now, after every table's data, a value is at least any key the copied rows hold.
+    // Cutover sets them again once writers are fenced.
     PGB_ASSIGN_OR_RETURN(std::vector<SequenceInfo> seqs, ListSequences(src));
     progress->BeginPhase("sequences", seqs.size());
     PGB_RETURN_IF_ERROR(CopySequences(src, dst, seqs, progress));

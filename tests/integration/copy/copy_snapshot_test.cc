@@ -179,7 +179,8 @@ INSERT INTO hist (acc_id, delta) SELECT i, 1 FROM generate_series(1, 5000) i;
 CREATE TABLE sentinel (id int PRIMARY KEY);
 )SQL";
 
-// The snapshot lost mid-data (exporter and workers terminated)
+// Sequences in use during the copy (nextval on the source all along) end on the target at or
+// past every key the target holds; the snapshot lost mid-data (exporter and workers terminated)
 // stops the copy; the same command again, then the stream, give the source row for row.
 TEST(CopySnapshotTest, LostMidDataUnderWritesThenRunAgainAndStream) {
   auto src = StartServer(15);
@@ -241,6 +242,13 @@ TEST(CopySnapshotTest, LostMidDataUnderWritesThenRunAgainAndStream) {
   stop_writer();
   ASSERT_TRUE(writer_error.empty()) << writer_error;
   EXPECT_GT(during, 20);
+
+  // The copy alone: the target's sequence is at or past every key copied into hist.
+  auto seq = dst->Query("SELECT last_value FROM hist_id_seq", "app");
+  auto max_key = dst->Query("SELECT max(id) FROM hist", "app");
+  ASSERT_TRUE(seq.ok() && max_key.ok());
+  EXPECT_GE(std::stoll(*seq), std::stoll(*max_key));
+  EXPECT_GT(std::stoll(*max_key), 5000) << "rows written during the copy should be in hist";
 
   // Then the stream: every write made meanwhile, applied once.
   std::string l1 = *src->Query("SELECT pg_current_wal_insert_lsn()::text", "app");
