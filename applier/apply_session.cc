@@ -40,7 +40,11 @@ Result<std::unique_ptr<ApplySession>> ApplySession::Open(const std::string& conn
   // PostgreSQL's own apply worker does. Values arrive in the source's text output format.
   std::string setup =
       "set session_replication_role = replica; set datestyle = 'ISO'; "
-      "set intervalstyle = 'postgres'; set statement_timeout = 0; set lock_timeout = 0";
+      "set intervalstyle = 'postgres'; set statement_timeout = 0; set lock_timeout = 0; "
+      // A multi-row UPDATE joins its rows to the table by key: always through the key's
+      // index, one probe per row, never by scanning the table (a hash join's choice when the
+      // batch is large relative to a small table's estimate).
+      "set enable_hashjoin = off; set enable_mergejoin = off";
   if (progress.AsyncCommitSafe()) setup += "; set synchronous_commit = off";
   PGB_RETURN_IF_ERROR(s->conn_.Run(setup));
   PGB_RETURN_IF_ERROR(progress.SetupSession(s->conn_, options.worker));
@@ -102,6 +106,7 @@ Status ApplySession::Apply(std::shared_ptr<const TxnWork> work) {
         }
         run_.emplace_back(&rc, work->commit_lsn);
         run_bytes_ += ApproxBytes(rc.change);
+        if (run_.size() >= options_.batch_rows) PGB_RETURN_IF_ERROR(FlushInserts());
         break;
       }
       case queue::ChangeKind::kUpdate:
@@ -196,11 +201,130 @@ Status ApplySession::FlushPending() {
   pending_.clear();
   pending_index_.clear();
   pending_rels_.clear();
+  // Merged rows have distinct keys and commute (see Compactable): rows of one relation and one
+  // column set go together as multi-row UPDATEs, a statement per batch_rows rows instead of one
+  // per row. With --on-conflict skip every row goes alone, so that each conflict is logged.
+  std::vector<std::unique_ptr<UpdateBatch>> open;
+  auto send = [&](std::unique_ptr<UpdateBatch> b) -> Status {
+    if (b->rows.size() == 1) return SendRow(b->rows[0]->rc, b->rows[0]->lsn);
+    PGB_RETURN_IF_ERROR(SendBatch(*b));
+    sent_batches_.push_back(std::move(b));
+    return Status::Ok();
+  };
   for (const Pending& p : sent_pending_.back()) {
-    PGB_RETURN_IF_ERROR(SendRow(p.rc, p.lsn));
+    const TargetRelation* rel = p.rc.rels[0].get();
+    std::vector<int> cols = UpdateColumns(*rel, *p.rc.change.new_tuple);
+    if (options_.skip_conflicts || options_.batch_rows < 2 || cols.empty() || !CanBatch(*rel)) {
+      PGB_RETURN_IF_ERROR(SendRow(p.rc, p.lsn));
+    } else {
+      auto it = std::find_if(open.begin(), open.end(),
+                             [&](const auto& b) { return b->rel == rel && b->write_cols == cols; });
+      if (it == open.end()) {
+        open.push_back(std::make_unique<UpdateBatch>());
+        it = open.end() - 1;
+        (*it)->rel = rel;
+        (*it)->write_cols = std::move(cols);
+      }
+      (*it)->rows.push_back(&p);
+      if ((*it)->rows.size() >= options_.batch_rows) {
+        std::unique_ptr<UpdateBatch> full = std::move(*it);
+        open.erase(it);
+        PGB_RETURN_IF_ERROR(send(std::move(full)));
+      }
+    }
     if (since_sync_ >= options_.sync_every) PGB_RETURN_IF_ERROR(Sync());
   }
+  for (auto& b : open) PGB_RETURN_IF_ERROR(send(std::move(b)));
   return Status::Ok();
+}
+
+Status ApplySession::SendBatch(const UpdateBatch& batch) {
+  const TargetRelation& rel = *batch.rel;
+  std::string key = fmt::format("{}:B", static_cast<const void*>(&rel));
+  for (int c : batch.write_cols) key += fmt::format(",{}", c);
+  auto it = prepared_.find(key);
+  std::vector<int> cols = batch.write_cols;
+  cols.insert(cols.end(), rel.key_columns.begin(), rel.key_columns.end());
+  if (it == prepared_.end()) {
+    std::string name = fmt::format("s{}", prepared_.size());
+    std::string sql = BuildBatchUpdateSql(rel, batch.write_cols);
+    if (PQsendPrepare(conn_.raw(), name.c_str(), sql.c_str(), static_cast<int>(cols.size()),
+                      nullptr) != 1) {
+      return conn_.ErrorFrom(nullptr, "sending a statement");
+    }
+    expects_.push_back(Expect{Expect::Kind::kPrepare, &batch.rows[0]->rc, batch.rows[0]->lsn});
+    it = prepared_.emplace(key, name).first;
+  }
+  std::vector<std::string> arrays(cols.size());
+  for (size_t i = 0; i < cols.size(); ++i) {
+    std::string& a = arrays[i];
+    a.reserve(batch.rows.size() * 8);
+    a += '{';
+    bool first = true;
+    for (const Pending* p : batch.rows) {
+      AppendArrayElement((*p->rc.change.new_tuple)[cols[i]], first, &a);
+      first = false;
+    }
+    a += '}';
+  }
+  std::vector<const char*> values;
+  for (const auto& a : arrays) values.push_back(a.c_str());
+  if (PQsendQueryPrepared(conn_.raw(), it->second.c_str(), static_cast<int>(values.size()),
+                          values.data(), nullptr, nullptr, 0) != 1) {
+    return conn_.ErrorFrom(nullptr, "sending a statement");
+  }
+  expects_.push_back(
+      Expect{Expect::Kind::kRow, &batch.rows[0]->rc, batch.rows.back()->lsn, true, &batch});
+  wrote_ = true;
+  ++since_sync_;
+  ++stats_.statements;
+  return Status::Ok();
+}
+
+// A multi-row UPDATE matched fewer rows than it had: find one key that matches nothing, so the
+// conflict names it as a single-row update would. The transaction is still usable (the UPDATE
+// itself succeeded); it is rolled back by the caller's error path all the same.
+Status ApplySession::BatchConflict(const UpdateBatch& batch, uint64_t matched) {
+  const TargetRelation& rel = *batch.rel;
+  std::string what = fmt::format("update found no row for {} of {} merged updates",
+                                 batch.rows.size() - matched, batch.rows.size());
+  std::vector<std::string> arrays(rel.key_columns.size());
+  for (size_t i = 0; i < rel.key_columns.size(); ++i) {
+    arrays[i] += '{';
+    bool first = true;
+    for (const Pending* p : batch.rows) {
+      AppendArrayElement((*p->rc.change.new_tuple)[rel.key_columns[i]], first, &arrays[i]);
+      first = false;
+    }
+    arrays[i] += '}';
+  }
+  std::vector<const char*> values;
+  for (const auto& a : arrays) values.push_back(a.c_str());
+  std::string sql = BuildMissingKeysSql(rel);
+  PGconn* c = conn_.raw();
+  std::string key;
+  if (PQsendQueryParams(c, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                        nullptr, nullptr, 0) == 1 &&
+      PQpipelineSync(c) == 1) {
+    PgResult res(PQgetResult(c));
+    if (PQresultStatus(res.raw()) == PGRES_TUPLES_OK && PQntuples(res.raw()) == 1) {
+      std::string names, vals;
+      for (int i = 0; i < PQnfields(res.raw()); ++i) {
+        names += (i ? ", " : "") + rel.columns[rel.key_columns[i]].name;
+        vals += (i ? ", " : "") + std::string(PQgetvalue(res.raw(), 0, i)).substr(0, 64);
+      }
+      key = fmt::format("({})=({})", names, vals);
+    }
+    while (PGresult* extra = PQgetResult(c)) PQclear(extra);
+    PgResult sync(PQgetResult(c));  // the sync's own result
+  }
+  Lsn lsn = batch.rows.back()->lsn;
+  for (const Pending* p : batch.rows) {
+    if (!key.empty() && DescribeKey(rel, p->rc.change) == key) lsn = p->lsn;
+  }
+  Expect e{Expect::Kind::kRow, &batch.rows[0]->rc, lsn, true};
+  return ConflictError(e, key.empty() ? what : fmt::format("update found no row with key {}", key),
+                       key.empty() ? "" : what);
 }
 
 Status ApplySession::SendRow(const ResolvedChange& rc, Lsn lsn) {
@@ -252,7 +376,7 @@ Status ApplySession::FlushInserts() {
   if (run_.empty()) return Status::Ok();
   Status s;
   if (run_.size() >= options_.copy_min_rows) {
-    s = RunCopy();
+    s = CanBatch(*run_rel_) ? SendInsertBatch() : RunCopy();
   } else {
     for (const auto& [rc, lsn] : run_) {
       s = SendRow(*rc, lsn);
@@ -265,6 +389,52 @@ Status ApplySession::FlushInserts() {
   run_cols_.clear();
   ReleaseRetained();
   return s;
+}
+
+// A run of inserts as one multi-row INSERT: unlike COPY it stays in the pipeline, so the target
+// works on it while the next statements are being built and sent.
+Status ApplySession::SendInsertBatch() {
+  const TargetRelation& rel = *run_rel_;
+  std::string key = fmt::format("{}:I", static_cast<const void*>(&rel));
+  for (int c : run_cols_) key += fmt::format(",{}", c);
+  auto it = prepared_.find(key);
+  if (it == prepared_.end()) {
+    std::string name = fmt::format("s{}", prepared_.size());
+    std::string sql = BuildBatchInsertSql(rel, run_cols_);
+    if (PQsendPrepare(conn_.raw(), name.c_str(), sql.c_str(), static_cast<int>(run_cols_.size()),
+                      nullptr) != 1) {
+      return conn_.ErrorFrom(nullptr, "sending a statement");
+    }
+    expects_.push_back(Expect{Expect::Kind::kPrepare, run_.front().first, run_.front().second});
+    it = prepared_.emplace(key, name).first;
+  }
+  std::vector<std::string> arrays(run_cols_.size());
+  for (size_t i = 0; i < run_cols_.size(); ++i) {
+    std::string& a = arrays[i];
+    a.reserve(run_.size() * 8);
+    a += '{';
+    bool first = true;
+    for (const auto& [rc, lsn] : run_) {
+      AppendArrayElement((*rc->change.new_tuple)[run_cols_[i]], first, &a);
+      first = false;
+    }
+    a += '}';
+  }
+  std::vector<const char*> values;
+  for (const auto& a : arrays) values.push_back(a.c_str());
+  if (PQsendQueryPrepared(conn_.raw(), it->second.c_str(), static_cast<int>(values.size()),
+                          values.data(), nullptr, nullptr, 0) != 1) {
+    return conn_.ErrorFrom(nullptr, "sending a statement");
+  }
+  Expect e{Expect::Kind::kRow, run_.front().first, run_.front().second};
+  e.rows = run_.size();
+  e.last_lsn = run_.back().second;
+  expects_.push_back(e);
+  wrote_ = true;
+  ++since_sync_;
+  ++stats_.statements;
+  stats_.copy_rows += run_.size();
+  return Status::Ok();
 }
 
 Status ApplySession::RunCopy() {
@@ -322,9 +492,12 @@ Status ApplySession::ConflictError(const Expect& e, const std::string& what,
 Status ApplySession::CheckFailed(const PGresult* res, const Expect& e) {
   Status s = conn_.ErrorFrom(res, "apply");
   if (s.code() == ErrorCode::kApplyConflict && e.change != nullptr) {
-    return ConflictError(
+    Status c = ConflictError(
         e, "insert found a duplicate key",
         Field(res, PG_DIAG_MESSAGE_PRIMARY) + " " + Field(res, PG_DIAG_MESSAGE_DETAIL));
+    if (e.rows <= 1) return c;
+    return c.WithContext(fmt::format("one of {} inserts with commit LSNs {} to {}", e.rows,
+                                     e.lsn.ToString(), e.last_lsn.ToString()));
   }
   if (e.change != nullptr && !e.change->rels.empty()) {
     return s.WithContext(fmt::format("relation \"{}\" at commit LSN {}",
@@ -338,6 +511,8 @@ Status ApplySession::Sync() {
   PGconn* c = conn_.raw();
   if (PQpipelineSync(c) != 1) return conn_.ErrorFrom(nullptr, "pipeline sync");
   Status first_error;
+  const UpdateBatch* short_batch = nullptr;
+  uint64_t short_matched = 0;
   for (const Expect& e : expects_) {
     PgResult res(PQgetResult(c));
     if (res.raw() == nullptr) return conn_.ErrorFrom(nullptr, "reading pipeline results");
@@ -346,6 +521,13 @@ Status ApplySession::Sync() {
       if (first_error.ok()) first_error = CheckFailed(res.raw(), e);
     } else if (st == PGRES_PIPELINE_ABORTED) {
       // skipped after an earlier error
+    } else if (e.kind == Expect::Kind::kRow && e.batch != nullptr && first_error.ok()) {
+      uint64_t matched = res.AffectedRows();
+      if (matched < e.batch->rows.size()) {
+        short_batch = e.batch;
+        short_matched = matched;
+        first_error = Status::Error(ErrorCode::kApplyConflict, "update found no row");
+      }
     } else if (e.kind == Expect::Kind::kRow && first_error.ok()) {
       bool none = res.AffectedRows() == 0;
       bool is_insert = e.change->change.kind == queue::ChangeKind::kInsert;
@@ -373,6 +555,7 @@ Status ApplySession::Sync() {
   if (sync.raw() == nullptr || PQresultStatus(sync.raw()) != PGRES_PIPELINE_SYNC) {
     return first_error.ok() ? conn_.ErrorFrom(sync.raw(), "pipeline sync") : first_error;
   }
+  if (short_batch != nullptr) first_error = BatchConflict(*short_batch, short_matched);
   expects_.clear();
   since_sync_ = 0;
   ReleaseRetained();
@@ -383,6 +566,7 @@ void ApplySession::ReleaseRetained() {
   // Nothing points into the retained work any more: let it go, so that a transaction streamed
   // chunk by chunk is not held whole until its commit.
   // The newest work stays: Apply may still be sending its remaining changes.
+  if (expects_.empty()) sent_batches_.clear();
   if (expects_.empty() && sent_pending_.size() > 1) {
     sent_pending_.erase(sent_pending_.begin(),
                         sent_pending_.end() - 1);  // the newest may still be sending
@@ -416,6 +600,7 @@ Status ApplySession::Commit(Lsn lsn, PgTimestamp time) {
   in_txn_ = false;
   wrote_ = false;
   retained_.clear();
+  sent_batches_.clear();
   sent_pending_.clear();
   if (s.ok()) ++stats_.commits;
   return s;

@@ -25,6 +25,7 @@ struct SessionOptions {
   size_t copy_max_bytes = 8 << 20;     // a COPY is ended after this many bytes
   size_t sync_every = 512;             // statements between pipeline syncs (bounds buffers)
   size_t max_pending_updates = 20000;  // merged updates held back before they are sent
+  size_t batch_rows = 1000;            // merged updates sent per multi-row UPDATE statement
 };
 
 struct SessionStats {
@@ -57,11 +58,18 @@ class ApplySession {
   const SessionStats& stats() const { return stats_; }
 
  private:
+  struct UpdateBatch;
   struct Expect {
-    enum class Kind { kControl, kPrepare, kRow } kind = Kind::kControl;
-    const ResolvedChange* change = nullptr;  // kRow
+    enum class Kind { kControl, kPrepare, kRow };
+    Expect(Kind k, const ResolvedChange* c, Lsn l, bool row = false, const UpdateBatch* b = nullptr)
+        : kind(k), change(c), lsn(l), expect_row(row), batch(b) {}
+    Kind kind = Kind::kControl;
+    const ResolvedChange* change = nullptr;  // kRow (the first row of a batch)
     Lsn lsn;
     bool expect_row = false;
+    const UpdateBatch* batch = nullptr;  // kRow of a multi-row UPDATE: every row must match
+    size_t rows = 1;                     // kRow of a multi-row INSERT: how many, up to last_lsn
+    Lsn last_lsn;
   };
 
   ApplySession() = default;
@@ -71,6 +79,7 @@ class ApplySession {
   Status SendControl(const std::string& sql, const std::vector<const std::string*>& params);
   Status FlushInserts();
   Status RunCopy();
+  Status SendInsertBatch();
   Status Sync();
   void ReleaseRetained();
   Status ConflictError(const Expect& e, const std::string& what, const std::string& detail);
@@ -101,6 +110,15 @@ class ApplySession {
   std::unordered_map<std::string, size_t> pending_index_;  // relation + key -> pending_ index
   std::vector<const TargetRelation*> pending_rels_;
   std::vector<std::vector<Pending>> sent_pending_;  // sent, results not read yet
+  // Merged updates of one relation and column set, sent as one multi-row UPDATE.
+  struct UpdateBatch {
+    const TargetRelation* rel = nullptr;
+    std::vector<int> write_cols;
+    std::vector<const Pending*> rows;  // point into sent_pending_
+  };
+  Status SendBatch(const UpdateBatch& batch);
+  Status BatchConflict(const UpdateBatch& batch, uint64_t matched);
+  std::vector<std::unique_ptr<UpdateBatch>> sent_batches_;  // owners of Expect::batch
 
   // A run of inserts into one relation with one column set, held back to go as COPY.
   const TargetRelation* run_rel_ = nullptr;

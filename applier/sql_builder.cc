@@ -272,6 +272,91 @@ void AppendCopyRow(const queue::Tuple& tuple, const std::vector<int>& cols, std:
   *out += '\n';
 }
 
+std::vector<int> UpdateColumns(const TargetRelation& rel, const queue::Tuple& tuple) {
+  std::vector<int> cols;
+  for (size_t i = 0; i < rel.columns.size() && i < tuple.size(); ++i) {
+    const TargetColumn& c = rel.columns[i];
+    if (c.skip || c.is_key || tuple[i].kind == ValueKind::kUnchangedToast) continue;
+    cols.push_back(static_cast<int>(i));
+  }
+  return cols;
+}
+
+bool CanBatch(const TargetRelation& rel) {
+  for (const TargetColumn& c : rel.columns) {
+    // box is the one built-in type whose array elements are separated by ';'; an array type's
+    // name ("pg_catalog._int4") has no further array type to cast to.
+    std::string_view type = c.cast;
+    size_t dot = type.rfind('.');
+    std::string_view base = dot == std::string_view::npos ? type : type.substr(dot + 1);
+    if (base.empty() || base[0] == '_' || base[0] == '"' || base == "box") return false;
+  }
+  return true;
+}
+
+std::string BuildBatchUpdateSql(const TargetRelation& rel, const std::vector<int>& write_cols) {
+  std::string set, arrays, names;
+  int p = 1;
+  auto add = [&](int col) {
+    const TargetColumn& c = rel.columns[col];
+    arrays += fmt::format("{}${}::{}[]", p > 1 ? ", " : "", p, c.cast);
+    names += fmt::format("{}{}", p > 1 ? ", " : "", c.quoted_name);
+    ++p;
+  };
+  for (size_t i = 0; i < write_cols.size(); ++i) {
+    const std::string& n = rel.columns[write_cols[i]].quoted_name;
+    set += fmt::format("{}{} = v.{}", i ? ", " : "", n, n);
+    add(write_cols[i]);
+  }
+  std::string where;
+  for (size_t i = 0; i < rel.key_columns.size(); ++i) {
+    const std::string& n = rel.columns[rel.key_columns[i]].quoted_name;
+    where += fmt::format("{}t.{} = v.{}", i ? " AND " : "", n, n);
+    add(rel.key_columns[i]);
+  }
+  return fmt::format("UPDATE {} AS t SET {} FROM unnest({}) AS v({}) WHERE {}", rel.quoted_name,
+                     set, arrays, names, where);
+}
+
+std::string BuildBatchInsertSql(const TargetRelation& rel, const std::vector<int>& cols) {
+  std::string names, arrays;
+  for (size_t i = 0; i < cols.size(); ++i) {
+    const TargetColumn& c = rel.columns[cols[i]];
+    names += fmt::format("{}{}", i ? ", " : "", c.quoted_name);
+    arrays += fmt::format("{}${}::{}[]", i ? ", " : "", i + 1, c.cast);
+  }
+  return fmt::format("INSERT INTO {} ({}) SELECT * FROM unnest({})", rel.quoted_name, names,
+                     arrays);
+}
+
+std::string BuildMissingKeysSql(const TargetRelation& rel) {
+  std::string arrays, names, where;
+  for (size_t i = 0; i < rel.key_columns.size(); ++i) {
+    const TargetColumn& c = rel.columns[rel.key_columns[i]];
+    arrays += fmt::format("{}${}::{}[]", i ? ", " : "", i + 1, c.cast);
+    names += fmt::format("{}{}", i ? ", " : "", c.quoted_name);
+    where += fmt::format("{}t.{} = v.{}", i ? " AND " : "", c.quoted_name, c.quoted_name);
+  }
+  return fmt::format(
+      "SELECT {} FROM unnest({}) AS v({}) WHERE NOT EXISTS (SELECT FROM {} AS t WHERE {}) "
+      "LIMIT 1",
+      names, arrays, names, rel.quoted_name, where);
+}
+
+void AppendArrayElement(const queue::Value& v, bool first, std::string* out) {
+  if (!first) *out += ',';
+  if (v.kind != ValueKind::kText) {
+    *out += "NULL";
+    return;
+  }
+  *out += '"';
+  for (char c : v.data) {
+    if (c == '"' || c == '\\') *out += '\\';
+    *out += c;
+  }
+  *out += '"';
+}
+
 std::string DescribeKey(const TargetRelation& rel, const queue::Change& change) {
   const queue::Tuple* t = change.old_tuple   ? &*change.old_tuple
                           : change.new_tuple ? &*change.new_tuple

@@ -60,6 +60,29 @@ void AppendCopyRow(const queue::Tuple& tuple, const std::vector<int>& cols, std:
 // The columns an INSERT of `tuple` writes (all but target-generated ones).
 std::vector<int> InsertColumns(const TargetRelation& rel, const queue::Tuple& tuple);
 
+// Many updates of one relation in one statement, one row per array element:
+//   UPDATE t SET a = v.a FROM unnest($1::type_a[], $2::type_key[]) AS v(a, key) WHERE t.key = v.key
+// Parameters: one array literal per write column, then one per key column (see
+// AppendArrayElement). Only for relations where CanBatch holds, and only for rows with
+// distinct keys (each target row is matched by at most one element).
+std::string BuildBatchUpdateSql(const TargetRelation& rel, const std::vector<int>& write_cols);
+// Many inserts into one relation in one statement (pipelined, unlike COPY):
+//   INSERT INTO t (a, b) SELECT * FROM unnest($1::type_a[], $2::type_b[])
+// Parameters: one array literal per column in `cols`. Only where CanBatch holds.
+std::string BuildBatchInsertSql(const TargetRelation& rel, const std::vector<int>& cols);
+// The keys of `rel` (same parameters as the key part of BuildBatchUpdateSql) that match no row:
+// for naming the missing row of a batch whose affected-row count fell short.
+std::string BuildMissingKeysSql(const TargetRelation& rel);
+// True when every column of `rel` has a type whose array literal uses ',' between elements and
+// that is not itself an array (so `type[]` names its array type): then rows can be batched.
+bool CanBatch(const TargetRelation& rel);
+// The columns an update of `tuple` sets when the key did not change: every sent, non-generated
+// column but the key.
+std::vector<int> UpdateColumns(const TargetRelation& rel, const queue::Tuple& tuple);
+// Appends `v` as one element of an array literal ("text" quoted and escaped, NULL bare), with a
+// ',' first unless `first`.
+void AppendArrayElement(const queue::Value& v, bool first, std::string* out);
+
 // "(id)=(5)": the change's key (old key when it has one, else the new row's; every column for
 // relations without a key), for conflict messages. Values are cut to 64 bytes each.
 std::string DescribeKey(const TargetRelation& rel, const queue::Change& change);

@@ -129,8 +129,11 @@ class RocksDbQueue;
 
 class RocksTxnReader : public TransactionReader {
  public:
-  RocksTxnReader(rocksdb::DB* db, std::string dir, StoredCommit commit)
-      : db_(db), dir_(std::move(dir)), stored_(std::move(commit)) {
+  // `shared`, when given, is an iterator the cursor lends for this transaction's chunks (made
+  // after the commit record was seen, so it sees every chunk); else the reader makes its own.
+  RocksTxnReader(rocksdb::DB* db, std::string dir, StoredCommit commit,
+                 std::shared_ptr<rocksdb::Iterator> shared = nullptr)
+      : db_(db), dir_(std::move(dir)), stored_(std::move(commit)), shared_(std::move(shared)) {
     prefix_ = stored_.txn_ref == 0 ? CommitKey(stored_.commit.commit_lsn)
                                    : RefKey(kPendingPrefix, stored_.txn_ref);
     prefix_[0] = stored_.txn_ref == 0 ? kInlinePrefix : kPendingPrefix;
@@ -139,13 +142,18 @@ class RocksTxnReader : public TransactionReader {
   Result<bool> NextChunk(ChangeChunk* chunk) override {
     std::string what =
         fmt::format("chunk {} of commit {}", read_, stored_.commit.commit_lsn.ToString());
-    if (!it_) {
-      rocksdb::ReadOptions ro;
-      ro.verify_checksums = true;
-      upper_ = PrefixEnd(prefix_);
-      upper_slice_ = rocksdb::Slice(upper_);
-      ro.iterate_upper_bound = &upper_slice_;
-      it_.reset(db_->NewIterator(ro));
+    if (it_ == nullptr) {
+      if (shared_ != nullptr) {
+        it_ = shared_.get();
+      } else {
+        rocksdb::ReadOptions ro;
+        ro.verify_checksums = true;
+        upper_ = PrefixEnd(prefix_);
+        upper_slice_ = rocksdb::Slice(upper_);
+        ro.iterate_upper_bound = &upper_slice_;
+        own_.reset(db_->NewIterator(ro));
+        it_ = own_.get();
+      }
       it_->Seek(prefix_);
     } else if (it_->Valid()) {
       it_->Next();
@@ -174,7 +182,9 @@ class RocksTxnReader : public TransactionReader {
   std::string prefix_;
   std::string upper_;
   rocksdb::Slice upper_slice_;
-  std::unique_ptr<rocksdb::Iterator> it_;
+  std::shared_ptr<rocksdb::Iterator> shared_;
+  std::unique_ptr<rocksdb::Iterator> own_;
+  rocksdb::Iterator* it_ = nullptr;
   uint32_t read_ = 0;
 };
 
@@ -472,17 +482,15 @@ class RocksDbQueue : public WorkQueue {
   }
 
   // For cursors: reads the first commit after `after`, or nullopt.
-  Result<std::optional<StoredCommit>> CommitAfter(Lsn after) {
-    if (after == Lsn::Max()) return std::optional<StoredCommit>();
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-    it->Seek(CommitKey(Lsn(after.value() + 1)));
-    if (!it->status().ok()) return FromRocks(it->status(), options_.dir, "reading");
-    if (!it->Valid() || !StartsWith(it->key(), std::string(1, kCommitPrefix))) {
+  // The commit record `it` is on; none when it is past the last commit.
+  Result<std::optional<StoredCommit>> CommitAt(const rocksdb::Iterator& it) {
+    if (!it.status().ok()) return FromRocks(it.status(), options_.dir, "reading");
+    if (!it.Valid() || !StartsWith(it.key(), std::string(1, kCommitPrefix))) {
       return std::optional<StoredCommit>();
     }
     StoredCommit s;
-    Lsn lsn(GetBigEndian64(it->key().data() + 1));
-    PGB_RETURN_IF_ERROR(DecodeCommit(View(it->value()), "commit " + lsn.ToString(), &s));
+    Lsn lsn(GetBigEndian64(it.key().data() + 1));
+    PGB_RETURN_IF_ERROR(DecodeCommit(View(it.value()), "commit " + lsn.ToString(), &s));
     if (s.commit.commit_lsn != lsn) {
       return Status::Error(ErrorCode::kQueueCorrupt,
                            fmt::format("queue record commit {} is corrupt: it holds commit {}",
@@ -633,6 +641,10 @@ class RocksDbQueue : public WorkQueue {
   Lsn last_end_;
 };
 
+// Reads commits in order through one iterator, and lends one iterator to the transaction readers
+// in turn: making two RocksDB iterators per transaction cost more than decoding it. An iterator
+// sees the queue as it was when made, so both are dropped at the end of what they see (and every
+// kRefreshEvery commits, so they do not pin files that a trim has freed), and made anew.
 class RocksCursor : public QueueCursor {
  public:
   RocksCursor(RocksDbQueue* q, Lsn after) : q_(q), pos_(after) {}
@@ -640,13 +652,34 @@ class RocksCursor : public QueueCursor {
     auto deadline = std::chrono::steady_clock::now() + wait;
     while (true) {
       uint64_t gen = q_->generation();
-      PGB_RETURN_IF_ERROR(q_->CatchUp());
-      PGB_ASSIGN_OR_RETURN(auto s, q_->CommitAfter(pos_));
+      if (pos_ == Lsn::Max()) {
+        // Nothing can come after the largest LSN.
+      } else if (commits_ == nullptr || served_ >= kRefreshEvery) {
+        PGB_RETURN_IF_ERROR(q_->CatchUp());
+        commits_.reset(q_->db()->NewIterator(rocksdb::ReadOptions()));
+        commits_->Seek(CommitKey(Lsn(pos_.value() + 1)));
+        chunks_.reset();
+        served_ = 0;
+      } else {
+        commits_->Next();
+      }
+      std::optional<StoredCommit> s;
+      if (commits_ != nullptr) {
+        PGB_ASSIGN_OR_RETURN(s, q_->CommitAt(*commits_));
+      }
       if (s) {
         pos_ = s->commit.commit_lsn;
+        ++served_;
+        if (chunks_ == nullptr || chunks_.use_count() > 1) {
+          rocksdb::ReadOptions ro;
+          ro.verify_checksums = true;
+          chunks_.reset(q_->db()->NewIterator(ro));
+        }
         return std::unique_ptr<TransactionReader>(
-            new RocksTxnReader(q_->db(), q_->dir(), std::move(*s)));
+            new RocksTxnReader(q_->db(), q_->dir(), std::move(*s), chunks_));
       }
+      commits_.reset();  // at the end of what it sees: look again with a new one
+      chunks_.reset();
       auto now = std::chrono::steady_clock::now();
       if (now >= deadline) return std::unique_ptr<TransactionReader>();
       q_->WaitForMore(gen, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
@@ -655,8 +688,12 @@ class RocksCursor : public QueueCursor {
   }
 
  private:
+  static constexpr uint64_t kRefreshEvery = 10000;
   RocksDbQueue* q_;
   Lsn pos_;
+  std::unique_ptr<rocksdb::Iterator> commits_;
+  std::shared_ptr<rocksdb::Iterator> chunks_;
+  uint64_t served_ = 0;
 };
 
 Result<std::unique_ptr<QueueCursor>> RocksDbQueue::ReadFrom(Lsn after) {

@@ -88,6 +88,23 @@ std::string GenerateAll() {
          BuildTruncateSql({&acc, &idx}, queue::kTruncateCascade | queue::kTruncateRestartIdentity) +
          "\n\n";
 
+  out += "-- multi-row update (key unchanged, merged rows)\n" +
+         BuildBatchUpdateSql(acc, UpdateColumns(acc, {T("1"), T("b@x"), T("11"), U()})) + "\n\n";
+  out += "-- multi-row update, two-column key, quoted names\n" +
+         BuildBatchUpdateSql(idx, UpdateColumns(idx, {T("7"), T("t"), T("bob"), T("(1,x)")})) +
+         "\n\n";
+  out +=
+      "-- multi-row update: the key of a row it did not find\n" + BuildMissingKeysSql(idx) + "\n\n";
+  out += "-- multi-row insert, generated column skipped\n" +
+         BuildBatchInsertSql(gen, InsertColumns(gen, {T("1"), T("2.00"), T("2.40")})) + "\n\n";
+  std::string array = "{";
+  bool first = true;
+  for (const auto& v :
+       {T("plain"), T("a\"quote"), T("back\\slash"), T("{brace},comma"), N(), T("NULL"), T("")}) {
+    AppendArrayElement(v, first, &array);
+    first = false;
+  }
+  out += "-- array literal of the values above\n" + array + "}\n\n";
   out += "-- copy\n" + BuildCopySql(acc, {0, 1, 2, 3}) + "\n";
   std::string rows;
   AppendCopyRow({T("1"), T("tab\there"), T("back\\slash"), N()}, {0, 1, 2, 3}, &rows);
@@ -148,6 +165,16 @@ TEST(SqlBuilderTest, BinaryValuesAreRefused) {
 TEST(SqlBuilderTest, DescribeKeyNamesTheKey) {
   TargetRelation acc = Accounts();
   EXPECT_EQ(DescribeKey(acc, Delete({T("42"), N(), N(), N()})), "(id)=(42)");
+}
+
+TEST(SqlBuilderTest, OnlyTypesWithCommaSeparatedArraysAreBatched) {
+  EXPECT_TRUE(CanBatch(Accounts()));
+  for (const char* type : {"pg_catalog.box", "pg_catalog._int4", "app.\"Odd Type\""}) {
+    TargetRelation r =
+        DescribeWithoutCatalog(Rel("public", "t", queue::ReplicaIdentity::kDefault,
+                                   {Col("id", "pg_catalog.int4", true), Col("v", type)}));
+    EXPECT_FALSE(CanBatch(r)) << type;
+  }
 }
 
 TEST(SqlBuilderTest, QuoteTypeName) {
