@@ -188,6 +188,39 @@ Status CheckTargetEmpty(PgConn& dst, const TableInfo& t) {
   return Status::Ok();
 }
 
+// On a first run (no schema restored by this queue yet), the target must not have any of the
+// selected tables: a table there was not made by this copy. Checked before anything is created
+// on either side.
+Status CheckTargetFresh(PgConn& dst, const std::vector<TableInfo>& tables) {
+  PGB_ASSIGN_OR_RETURN(
+      PgResult res,
+      dst.Exec("SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON "
+               "n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN "
+               "('pg_catalog', 'information_schema')"));
+  std::set<std::string> present;
+  for (int r = 0; r < res.rows(); ++r) present.insert(res.GetString(r, 0));
+  std::vector<const TableInfo*> there;
+  for (const auto& t : tables) {
+    if (present.count(t.Key()) > 0) there.push_back(&t);
+  }
+  if (there.empty()) return Status::Ok();
+  const TableInfo& t = *there.front();
+  std::string q = QualifiedName(dst, t.schema, t.name);
+  PGB_ASSIGN_OR_RETURN(std::string rows,
+                       dst.QueryValue(fmt::format("SELECT EXISTS (SELECT 1 FROM ONLY {})", q)));
+  std::string others = there.size() > 1
+                           ? fmt::format(" (and {} more of the source's tables)", there.size() - 1)
+                           : "";
+  return Status::Error(
+      ErrorCode::kTargetNotEmpty,
+      fmt::format("table \"{}\" already exists on target ({}){}{}, and this copy did not create "
+                  "it",
+                  t.Key(), dst.description(), rows == "t" ? " and holds rows" : " (empty)", others),
+      fmt::format("copy into an empty database, or drop what is in the way (DROP TABLE {}) if it "
+                  "is not needed; nothing was changed on either side",
+                  q));
+}
+
 Status CopySequences(PgConn& src, PgConn& dst, const std::vector<SequenceInfo>& seqs,
                      Progress* progress) {
   for (const auto& s : seqs) {
@@ -227,6 +260,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
 
   PGB_ASSIGN_OR_RETURN(auto states, meta.List("copy/state/"));
   PGB_ASSIGN_OR_RETURN(std::string pre_phase, meta.Get("copy/phase/pre_data"));
+  if (pre_phase.empty()) PGB_RETURN_IF_ERROR(CheckTargetFresh(dst, current.selected));
   auto state_of = [&](const TableInfo& t) {
     auto it = states.find("copy/state/" + t.Key());
     return it == states.end() ? std::string() : it->second;

@@ -224,5 +224,41 @@ TEST(CopyErrorsTest, FiltersReplicaIdentityAndNonEmptyTarget) {
   EXPECT_EQ(*pg->Query("SELECT string_agg(id::text, ',') FROM t", "t_dst"), "99");
 }
 
+// A first run into a database that already has one of the source's tables, with rows: refused
+// before anything is created on either side, naming the table; the rows stay. Once the table
+// is out of the way, the same command completes.
+TEST(CopyErrorsTest, TargetThatAlreadyHoldsATableIsRefusedBeforeAnyChange) {
+  auto pg = StartServer(15);
+  ASSERT_TRUE(pg);
+  ASSERT_TRUE(pg->Exec("CREATE DATABASE src").ok());
+  ASSERT_TRUE(pg->Exec("CREATE DATABASE dst").ok());
+  ASSERT_TRUE(pg->Exec("CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE u (id int PRIMARY KEY); "
+                       "INSERT INTO t SELECT generate_series(1, 50)",
+                       "src")
+                  .ok());
+  ASSERT_TRUE(
+      pg->Exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (99)", "dst").ok());
+  std::string qdir = MakeTempDir("copy-queue");
+  CommandResult r = RunCopy(*pg, "src", *pg, "dst", qdir, "held", {"--progress", "json"});
+  EXPECT_EQ(r.exit_code, 60) << r.output;
+  EXPECT_NE(r.output.find("table \"public.t\" already exists on target"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("and holds rows"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("hint: copy into an empty database, or drop what is in the way (DROP "
+                          "TABLE \"public\".\"t\")"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(*pg->Query("SELECT count(*) FROM pg_replication_slots"), "0");
+  EXPECT_EQ(*pg->Query("SELECT count(*) FROM pg_publication", "src"), "0");
+  EXPECT_EQ(*pg->Query("SELECT string_agg(id::text, ',') FROM t", "dst"), "99");
+  EXPECT_EQ(UserTables(*pg, "dst"), std::vector<std::string>{"public.t"});
+
+  ASSERT_TRUE(pg->Exec("DROP TABLE t", "dst").ok());
+  CommandResult again = RunCopy(*pg, "src", *pg, "dst", qdir, "held", {"--progress", "json"});
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(TableDigest(*pg, "src", "public.t"), TableDigest(*pg, "dst", "public.t"));
+  EXPECT_EQ(UserTables(*pg, "dst"), (std::vector<std::string>{"public.t", "public.u"}));
+}
+
 }  // namespace
 }  // namespace pgbaton::testing::copy
