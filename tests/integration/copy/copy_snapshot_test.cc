@@ -139,22 +139,24 @@ TEST(CopySnapshotTest, ExporterEndsBeforeTheDataOrAWorkerSessionEndsMidData) {
   ASSERT_TRUE(src && dst);
   const std::vector<std::string> flags = {"--jobs", "2",          "--chunk-bytes",
                                           "131072", "--progress", "json"};
-  {
-    SCOPED_TRACE("the exporting session ends after the schema, before any table is read");
-    CreateSourceSchema(*src, "before");
-    ASSERT_TRUE(dst->Exec("CREATE DATABASE before").ok());
+  // The exporting session ends after the slot is made (before the schema is dumped), or after
+  // the schema is restored (before any table is read).
+  for (const std::string point : {"after-slot", "after-schema"}) {
+    SCOPED_TRACE("the exporting session ends at " + point);
+    std::string db = point == "after-slot" ? "slot_lost" : "schema_lost";
+    CreateSourceSchema(*src, db);
+    ASSERT_TRUE(dst->Exec("CREATE DATABASE " + db).ok());
     std::string qdir = MakeTempDir("copy-queue");
     int exporters = 0;
     CommandResult lost = RunPausedCopy(
-        *src, "before", *dst, "before_copy", flags, "after-schema",
-        [&] { exporters = Terminate(*src, Exporter("before")); }, qdir);
+        *src, db, *dst, db, flags, point, [&] { exporters = Terminate(*src, Exporter(db)); }, qdir);
     EXPECT_EQ(exporters, 1);
     ExpectSnapshotLost(lost);
     EXPECT_NE(lost.output.find("the source session that exported it ended"), std::string::npos)
         << lost.output;
-    CommandResult again = RunCopy(*src, "before", *dst, "before", qdir, "before_copy", flags);
+    CommandResult again = RunCopy(*src, db, *dst, db, qdir, db, flags);
     ASSERT_EQ(again.exit_code, 0) << again.output;
-    ExpectSameDatabase(*src, "before", *dst, "before");
+    ExpectSameDatabase(*src, db, *dst, db);
   }
   {
     SCOPED_TRACE("worker sessions end mid-data while the exporter lives: chunks are retried");
