@@ -148,8 +148,9 @@ void SessionLoop(ApplySession* session, Channel* channel, Shared* shared) {
       if (s.ok()) gm.Add(*it.work);
     } else {
       const auto commit_start = Clock::now();
-      // Check every result first (a conflict rolls the group back), then commit in turn.
-      s = session->Flush();
+      // Send and check all that need not wait (a conflict rolls the group back), then, in turn,
+      // the deferred updates and the commit.
+      s = session->FlushReady();
       if (s.ok()) {
         std::unique_lock<std::mutex> l(shared->mu);
         shared->cv.wait(l, [&] { return shared->failed || shared->committed + 1 >= it.group; });
@@ -282,7 +283,7 @@ Status Applier::Impl::Resolve(std::vector<queue::Change>* changes, Lsn commit_ls
         ++filtered_;
         continue;
       }
-      if (ws != nullptr) AddChangeKeys(*r, c, ws);
+      if (ws != nullptr) AddChangeKeys(*r, c, ws, static_cast<int>(work->changes.size()));
       rc.rels.push_back(std::move(r));
     }
     work->bytes += ApproxBytes(c);
@@ -337,6 +338,14 @@ Status Applier::Impl::RunOnce(const std::atomic<bool>* stop, bool* done) {
   SessionOptions so;
   so.skip_conflicts = options_.on_conflict == OnConflict::kSkip;
   so.copy_min_rows = options_.copy_min_rows;
+  so.wait_committed = [&shared](uint64_t group) {
+    std::unique_lock<std::mutex> l(shared.mu);
+    shared.cv.wait(l, [&] { return shared.failed || shared.committed >= group; });
+    if (shared.failed) {
+      return Status::Error(ErrorCode::kInternal, "the applier stopped while a session waited");
+    }
+    return Status::Ok();
+  };
   for (int k = 0; k < options_.jobs; ++k) {
     so.worker = k;
     auto s = ApplySession::Open(options_.target_conninfo, progress, so);
@@ -487,6 +496,10 @@ Status Applier::Impl::RunOnce(const std::atomic<bool>* stop, bool* done) {
     Assignment a =
         planner.Add(ws, work->changes.size() + 1, work->bytes, Clock::now(), &close_first);
     if (!SendCommit(close_first)) break;
+    for (const auto& [index, group] : a.deferred) {
+      uint64_t& after = work->changes[static_cast<size_t>(index)].after_group;
+      after = std::max(after, group);
+    }
     group_lsn_ = commit.commit_lsn;
     group_time_ = commit.commit_time;
     group_txns_++;

@@ -112,10 +112,13 @@ Status ApplySession::Apply(std::shared_ptr<const TxnWork> work) {
       case queue::ChangeKind::kUpdate:
       case queue::ChangeKind::kDelete: {
         const TargetRelation* rel = rc.rels[0].get();
-        if (Compactable(*rel, rc.change)) {
+        if (Mergeable(*rel, rc.change)) {
           AddPending(rc, work->commit_lsn);
           if (pending_.size() >= options_.max_pending_updates) {
-            PGB_RETURN_IF_ERROR(FlushPending());
+            PGB_RETURN_IF_ERROR(FlushPending(/*ready_only=*/true));
+            if (pending_.size() >= options_.max_pending_updates) {
+              PGB_RETURN_IF_ERROR(FlushPending());  // all deferred: wait for them
+            }
           }
           break;
         }
@@ -140,34 +143,14 @@ Status ApplySession::Apply(std::shared_ptr<const TxnWork> work) {
 }
 
 // Several updates of one row inside a target transaction leave the same row as their merge, and
-// changes to different rows commute when no unique index but the key relates them (user
-// triggers and foreign keys are off under session_replication_role = replica). So updates that
-// keep the key, of relations whose only unique index is that key, are merged per row and sent
-// together: hot rows (pgbench's branches and tellers) cost one statement per group instead of
-// one per source transaction, and the inserts between them become COPY runs.
-bool ApplySession::Compactable(const TargetRelation& rel, const queue::Change& c) const {
-  if (c.kind != queue::ChangeKind::kUpdate || c.old_tuple || !c.new_tuple || !rel.HasKey()) {
-    return false;
-  }
-  if (rel.source.identity != queue::ReplicaIdentity::kDefault &&
-      rel.source.identity != queue::ReplicaIdentity::kIndex) {
-    return false;
-  }
-  if (c.new_tuple->size() != rel.columns.size()) return false;
-  for (const auto& idx : rel.unique_indexes) {
-    if (idx.empty()) return false;
-    std::vector<int> a = idx, b = rel.key_columns;
-    std::sort(a.begin(), a.end());
-    std::sort(b.begin(), b.end());
-    if (a != b) return false;
-  }
-  for (int k : rel.key_columns) {
-    if ((*c.new_tuple)[k].kind != queue::ValueKind::kText) return false;
-  }
-  return true;
-}
+// updates of different rows commute when no unique index but the key relates them (see
+// Mergeable). So they are merged per row and sent together: hot rows (pgbench's branches and
+// tellers) cost one row per group instead of one per source transaction, and the inserts
+// between them become long insert runs.
+namespace {
 
-void ApplySession::AddPending(const ResolvedChange& rc, Lsn lsn) {
+// Identifies a row among the merged updates: its relation and key values.
+std::string PendingKey(const ResolvedChange& rc) {
   const TargetRelation* rel = rc.rels[0].get();
   std::string key = fmt::format("{}", static_cast<const void*>(rel));
   for (int k : rel->key_columns) {
@@ -177,7 +160,14 @@ void ApplySession::AddPending(const ResolvedChange& rc, Lsn lsn) {
     key += ':';
     key += v;
   }
-  auto [it, inserted] = pending_index_.try_emplace(key, pending_.size());
+  return key;
+}
+
+}  // namespace
+
+void ApplySession::AddPending(const ResolvedChange& rc, Lsn lsn) {
+  const TargetRelation* rel = rc.rels[0].get();
+  auto [it, inserted] = pending_index_.try_emplace(PendingKey(rc), pending_.size());
   if (inserted) {
     pending_.push_back(Pending{rc, lsn});
     if (std::find(pending_rels_.begin(), pending_rels_.end(), rel) == pending_rels_.end()) {
@@ -192,16 +182,46 @@ void ApplySession::AddPending(const ResolvedChange& rc, Lsn lsn) {
     if (next[i].kind != queue::ValueKind::kUnchangedToast) merged[i] = next[i];
   }
   p.lsn = lsn;
+  p.rc.after_group = std::max(p.rc.after_group, rc.after_group);
 }
 
-Status ApplySession::FlushPending() {
+Status ApplySession::FlushPending(bool ready_only) {
   if (pending_.empty()) return Status::Ok();
+  std::vector<Pending> keep;  // deferred rows held back by a ready-only flush
+  if (ready_only) {
+    std::vector<Pending> ready;
+    for (Pending& p : pending_) (p.rc.after_group > 0 ? keep : ready).push_back(std::move(p));
+    if (ready.empty()) {
+      pending_ = std::move(keep);
+      return Status::Ok();
+    }
+    pending_ = std::move(ready);
+  } else {
+    // Rows another connection's uncommitted group also writes go only after that commit (the
+    // scheduler let the rest of their transactions run at once).
+    uint64_t wait = 0;
+    for (const Pending& p : pending_) wait = std::max(wait, p.rc.after_group);
+    if (wait > 0) {
+      if (!options_.wait_committed) {
+        return Status::Error(ErrorCode::kInternal, "a deferred update but no way to wait for it");
+      }
+      PGB_RETURN_IF_ERROR(options_.wait_committed(wait));
+    }
+  }
   PGB_RETURN_IF_ERROR(FlushInserts());
   sent_pending_.push_back(std::move(pending_));
   pending_.clear();
   pending_index_.clear();
   pending_rels_.clear();
-  // Merged rows have distinct keys and commute (see Compactable): rows of one relation and one
+  for (Pending& p : keep) {
+    pending_index_.emplace(PendingKey(p.rc), pending_.size());
+    const TargetRelation* rel = p.rc.rels[0].get();
+    if (std::find(pending_rels_.begin(), pending_rels_.end(), rel) == pending_rels_.end()) {
+      pending_rels_.push_back(rel);
+    }
+    pending_.push_back(std::move(p));
+  }
+  // Merged rows have distinct keys and commute (see Mergeable): rows of one relation and one
   // column set go together as multi-row UPDATEs, a statement per batch_rows rows instead of one
   // per row. With --on-conflict skip every row goes alone, so that each conflict is logged.
   std::vector<std::unique_ptr<UpdateBatch>> open;
@@ -578,6 +598,12 @@ void ApplySession::ReleaseRetained() {
 
 Status ApplySession::Flush() {
   PGB_RETURN_IF_ERROR(FlushPending());
+  PGB_RETURN_IF_ERROR(FlushInserts());
+  return Sync();
+}
+
+Status ApplySession::FlushReady() {
+  PGB_RETURN_IF_ERROR(FlushPending(/*ready_only=*/true));
   PGB_RETURN_IF_ERROR(FlushInserts());
   return Sync();
 }

@@ -5,6 +5,7 @@
 // Not thread-safe: one thread drives one session.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -19,13 +20,16 @@
 namespace pgbaton::applier {
 
 struct SessionOptions {
-  int worker = 0;                      // index of this connection (names its origin)
-  bool skip_conflicts = false;         // --on-conflict skip: log and go on
-  size_t copy_min_rows = 8;            // a run of at least this many inserts goes as COPY
-  size_t copy_max_bytes = 8 << 20;     // a COPY is ended after this many bytes
-  size_t sync_every = 512;             // statements between pipeline syncs (bounds buffers)
-  size_t max_pending_updates = 20000;  // merged updates held back before they are sent
-  size_t batch_rows = 1000;            // merged updates sent per multi-row UPDATE statement
+  int worker = 0;                     // index of this connection (names its origin)
+  bool skip_conflicts = false;        // --on-conflict skip: log and go on
+  size_t copy_min_rows = 8;           // a run of at least this many inserts goes as COPY
+  size_t copy_max_bytes = 8 << 20;    // a COPY is ended after this many bytes
+  size_t sync_every = 512;            // statements between pipeline syncs (bounds buffers)
+  size_t max_pending_updates = 2000;  // merged rows held back before the ready ones are sent
+  size_t batch_rows = 1000;           // merged updates sent per multi-row UPDATE statement
+  // Blocks until every group <= the argument committed (for deferred updates, see
+  // ResolvedChange::after_group); an error when the run is failing. Needed with apply jobs > 1.
+  std::function<Status(uint64_t)> wait_committed;
 };
 
 struct SessionStats {
@@ -49,8 +53,11 @@ class ApplySession {
   // are checked at the next sync. Errors: kApplyConflict, kServerError, kConnection, ...
   Status Apply(std::shared_ptr<const TxnWork> work);
   // Sends whatever is buffered and checks every result so far: after OK the open transaction
-  // holds all changes applied without conflict.
+  // holds all changes applied without conflict. Waits first for the groups deferred updates
+  // depend on.
   Status Flush();
+  // As Flush, but keeps back the deferred updates whose group has not committed yet.
+  Status FlushReady();
   // Records `lsn` / `time` as the progress and commits (opening an empty transaction if needed,
   // so that progress advances even when every change was filtered out).
   Status Commit(Lsn lsn, PgTimestamp time);
@@ -100,12 +107,13 @@ class ApplySession {
   // Updates held back and merged per row (see Apply): rows of relations whose only unique
   // index is the key, with the key unchanged. Sent at the latest before the commit.
   struct Pending {
-    ResolvedChange rc;  // owns the merged new tuple
+    ResolvedChange rc;  // owns the merged new tuple; rc.after_group: the newest wait merged in
     Lsn lsn;            // of the newest update merged in
   };
-  bool Compactable(const TargetRelation& rel, const queue::Change& c) const;
   void AddPending(const ResolvedChange& rc, Lsn lsn);
-  Status FlushPending();
+  // Sends the merged updates: all of them (waiting for their groups first), or with
+  // `ready_only` those that need no wait, keeping the others merged.
+  Status FlushPending(bool ready_only = false);
   std::vector<Pending> pending_;
   std::unordered_map<std::string, size_t> pending_index_;  // relation + key -> pending_ index
   std::vector<const TargetRelation*> pending_rels_;

@@ -17,6 +17,9 @@ struct ResolvedChange {
   queue::Change change;
   // INSERT / UPDATE / DELETE: one relation; TRUNCATE: every truncated relation.
   std::vector<TargetRelationPtr> rels;
+  // A mergeable update whose row an earlier group on another connection also writes: it is sent
+  // only after that group committed (0: no wait). See Assignment::deferred.
+  uint64_t after_group = 0;
 };
 
 struct TxnWork {

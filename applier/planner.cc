@@ -25,10 +25,16 @@ Assignment Planner::Add(const WriteSet& ws, size_t rows, size_t bytes, Clock::ti
   a.group = open_;
   a.worker = WorkerOf(open_);
   if (options_.jobs > 1) {
-    uint64_t dep = tracker_.Acquire(ws, open_);
+    std::vector<std::pair<int32_t, uint64_t>> deferred;
+    uint64_t dep = tracker_.Acquire(ws, open_, &deferred);
     if (barrier_ > dep && barrier_ < open_) dep = barrier_;
     // Groups on the same connection run in order anyway; only other connections need a wait.
     if (dep > committed_ && WorkerOf(dep) != a.worker) a.wait_for = dep;
+    for (const auto& [change, group] : deferred) {
+      if (group > committed_ && group > a.wait_for && WorkerOf(group) != a.worker) {
+        a.deferred.emplace_back(change, group);
+      }
+    }
   }
   return a;
 }

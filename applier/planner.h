@@ -28,6 +28,10 @@ struct Assignment {
   int worker = 0;         // the connection running that group
   uint64_t wait_for = 0;  // run only after this group committed (0: no wait)
   bool opened = false;    // the transaction opened this group
+  // Mergeable updates (by index in the transaction) whose row an uncommitted group on another
+  // connection also writes: each is sent only after that group committed, while the rest of
+  // the transaction runs at once.
+  std::vector<std::pair<int32_t, uint64_t>> deferred;
 };
 
 class Planner {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace pgbaton::applier {
 
 namespace {
@@ -270,6 +272,28 @@ void AppendCopyRow(const queue::Tuple& tuple, const std::vector<int>& cols, std:
     }
   }
   *out += '\n';
+}
+
+bool Mergeable(const TargetRelation& rel, const queue::Change& c) {
+  if (c.kind != ChangeKind::kUpdate || c.old_tuple || !c.new_tuple || !rel.HasKey()) {
+    return false;
+  }
+  if (rel.source.identity != queue::ReplicaIdentity::kDefault &&
+      rel.source.identity != queue::ReplicaIdentity::kIndex) {
+    return false;
+  }
+  if (c.new_tuple->size() != rel.columns.size()) return false;
+  std::vector<int> key = rel.key_columns;
+  std::sort(key.begin(), key.end());
+  for (const auto& idx : rel.unique_indexes) {
+    std::vector<int> a = idx;
+    std::sort(a.begin(), a.end());
+    if (idx.empty() || a != key) return false;
+  }
+  for (int k : rel.key_columns) {
+    if ((*c.new_tuple)[k].kind != ValueKind::kText) return false;
+  }
+  return true;
 }
 
 std::vector<int> UpdateColumns(const TargetRelation& rel, const queue::Tuple& tuple) {

@@ -60,6 +60,12 @@ void AppendCopyRow(const queue::Tuple& tuple, const std::vector<int>& cols, std:
 // The columns an INSERT of `tuple` writes (all but target-generated ones).
 std::vector<int> InsertColumns(const TargetRelation& rel, const queue::Tuple& tuple);
 
+// True for an UPDATE that keeps its key (no old tuple), sends every column, and whose relation's
+// only unique index is that key (identity DEFAULT / USING INDEX): such updates of one row can be
+// merged, and those of different rows commute, within a target transaction (user triggers and
+// foreign keys are off there). The apply session merges them and the scheduler may defer them.
+bool Mergeable(const TargetRelation& rel, const queue::Change& change);
+
 // Many updates of one relation in one statement, one row per array element:
 //   UPDATE t SET a = v.a FROM unnest($1::type_a[], $2::type_key[]) AS v(a, key) WHERE t.key = v.key
 // Parameters: one array literal per write column, then one per key column (see

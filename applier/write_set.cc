@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <string>
 
+#include "applier/sql_builder.h"
+
 namespace pgbaton::applier {
 
 namespace {
@@ -74,7 +76,8 @@ WriteKey GlobalKey(bool exclusive) {
   return WriteKey{kGlobal, exclusive};
 }
 
-void AddChangeKeys(const TargetRelation& rel, const queue::Change& change, WriteSet* out) {
+void AddChangeKeys(const TargetRelation& rel, const queue::Change& change, WriteSet* out,
+                   int change_index) {
   out->push_back(GlobalKey(false));
   uint64_t rel_hash = RelationHash(rel);
   bool opaque_index = false;
@@ -90,6 +93,7 @@ void AddChangeKeys(const TargetRelation& rel, const queue::Change& change, Write
   const queue::Tuple* new_t = change.new_tuple ? &*change.new_tuple : nullptr;
   bool full_old = old_t != nullptr && !change.old_is_key_only;
   uint64_t h = 0;
+  size_t first_row_key = out->size();
   // The row's identity key: old (when sent) and new.
   if (rel.HasKey()) {
     for (const queue::Tuple* t : {old_t, new_t}) {
@@ -120,6 +124,12 @@ void AddChangeKeys(const TargetRelation& rel, const queue::Change& change, Write
     }
     out->push_back(WriteKey{idx_hash, !(known_old && known_new)});
   }
+  if (change_index >= 0 && Mergeable(rel, change)) {
+    // Its only unique index is the key: every exclusive key taken above names this one row.
+    for (size_t i = first_row_key; i < out->size(); ++i) {
+      if ((*out)[i].exclusive) (*out)[i].deferrable_change = change_index;
+    }
+  }
 }
 
 void AddTruncateKeys(const std::vector<const TargetRelation*>& rels, uint8_t flags, WriteSet* out) {
@@ -127,7 +137,8 @@ void AddTruncateKeys(const std::vector<const TargetRelation*>& rels, uint8_t fla
   for (const auto* r : rels) out->push_back(WriteKey{RelationHash(*r), true});
 }
 
-uint64_t ConflictTracker::Acquire(const WriteSet& ws, uint64_t seq) {
+uint64_t ConflictTracker::Acquire(const WriteSet& ws, uint64_t seq,
+                                  std::vector<std::pair<int32_t, uint64_t>>* deferred) {
   uint64_t dep = 0;
   std::vector<uint64_t>* taken = nullptr;
   if (by_group_.empty() || by_group_.back().first != seq)
@@ -137,8 +148,14 @@ uint64_t ConflictTracker::Acquire(const WriteSet& ws, uint64_t seq) {
     auto [it, inserted] = held_.try_emplace(k.hash);
     Holders& hd = it->second;
     if (!inserted) {
-      if (hd.exclusive != seq) dep = std::max(dep, hd.exclusive);
-      if (k.exclusive && hd.shared != seq) dep = std::max(dep, hd.shared);
+      uint64_t d = 0;
+      if (hd.exclusive != seq) d = std::max(d, hd.exclusive);
+      if (k.exclusive && hd.shared != seq) d = std::max(d, hd.shared);
+      if (d > 0 && d < seq && deferred != nullptr && k.deferrable_change >= 0) {
+        deferred->emplace_back(k.deferrable_change, d);
+      } else {
+        dep = std::max(dep, d);
+      }
     }
     if (k.exclusive) {
       hd.exclusive = seq;

@@ -18,6 +18,10 @@ namespace pgbaton::applier {
 struct WriteKey {
   uint64_t hash = 0;
   bool exclusive = false;
+  // The row key of a mergeable update (see Mergeable in sql_builder.h): the index of that change
+  // in its transaction, else -1. A conflict on such a key need not hold the whole transaction
+  // back: the session sends that one update after the conflicting group committed.
+  int32_t deferrable_change = -1;
 };
 using WriteSet = std::vector<WriteKey>;
 
@@ -28,7 +32,9 @@ using WriteSet = std::vector<WriteKey>;
 //   without a full old row): another transaction may be about to reuse the value;
 // - exclusive on the whole relation for UPDATE / DELETE without a key (identity FULL) and for
 //   relations with an expression or partial unique index.
-void AddChangeKeys(const TargetRelation& rel, const queue::Change& change, WriteSet* out);
+// `change_index` is the change's index in its transaction, for deferrable keys.
+void AddChangeKeys(const TargetRelation& rel, const queue::Change& change, WriteSet* out,
+                   int change_index = -1);
 // TRUNCATE: exclusive on each relation; with CASCADE, exclusive on everything.
 void AddTruncateKeys(const std::vector<const TargetRelation*>& rels, uint8_t flags, WriteSet* out);
 // The key every change holds shared (so that a TRUNCATE ... CASCADE can exclude all).
@@ -40,8 +46,10 @@ class ConflictTracker {
  public:
   // Records that group `seq` holds `ws` and returns the highest other group (< seq, not yet
   // released) that holds a conflicting key, or 0 when none does. Groups must be acquired in
-  // non-decreasing seq order.
-  uint64_t Acquire(const WriteSet& ws, uint64_t seq);
+  // non-decreasing seq order. With `deferred`, conflicts on deferrable keys are not counted in
+  // the result but listed there as (change index, group it must wait for).
+  uint64_t Acquire(const WriteSet& ws, uint64_t seq,
+                   std::vector<std::pair<int32_t, uint64_t>>* deferred = nullptr);
   // Forgets every key held only by groups <= committed_seq.
   void Release(uint64_t committed_seq);
   size_t size() const { return held_.size(); }

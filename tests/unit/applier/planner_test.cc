@@ -102,6 +102,40 @@ TEST(PlannerTest, ConflictingTransactionWaitsForTheEarlierGroup) {
   EXPECT_EQ(a5.wait_for, 0u);  // group 2 committed (3 did, and commits are in order)
 }
 
+// A transaction: a mergeable update of `hot` (change 0) and a delete of `cold` (change 1).
+WriteSet HotAndCold(const char* hot, const char* cold) {
+  static TargetRelation plain = Plain();
+  WriteSet ws;
+  AddChangeKeys(plain, Update(std::nullopt, {T(hot), T("v")}), &ws, 0);
+  AddChangeKeys(plain, Delete({T(cold), N()}), &ws, 1);
+  return ws;
+}
+
+TEST(PlannerTest, AConflictOnlyOnAMergeableUpdateDefersThatUpdateNotTheTransaction) {
+  PlannerOptions o;
+  o.jobs = 2;
+  o.group_max_rows = 1;
+  Planner p(o);
+  uint64_t close = 0;
+  Assignment a1 = p.Add(HotAndCold("1", "10"), 1, 1, Clock::now(), &close);  // group 1, worker 0
+  Assignment a2 = p.Add(HotAndCold("1", "11"), 1, 1, Clock::now(), &close);  // group 2, worker 1
+  EXPECT_TRUE(a1.deferred.empty());
+  EXPECT_EQ(a2.wait_for, 0u) << "the rest of the transaction runs at once";
+  ASSERT_EQ(a2.deferred.size(), 1u);
+  EXPECT_EQ(a2.deferred[0], std::make_pair(int32_t{0}, uint64_t{1}));
+  // A non-mergeable change of a row a group holds still waits for the whole group.
+  Assignment a3 = p.Add(HotAndCold("5", "1"), 1, 1, Clock::now(), &close);  // group 3, worker 0
+  Assignment a4 = p.Add(HotAndCold("6", "1"), 1, 1, Clock::now(), &close);  // group 4, worker 1
+  EXPECT_EQ(a3.wait_for, 2u) << "group 2 holds row 1 (its deferred update)";
+  EXPECT_TRUE(a3.deferred.empty());
+  EXPECT_EQ(a4.wait_for, 3u);
+  // Once the holder committed there is nothing to defer.
+  p.Committed(4);
+  Assignment a5 = p.Add(HotAndCold("1", "20"), 1, 1, Clock::now(), &close);
+  EXPECT_TRUE(a5.deferred.empty());
+  EXPECT_EQ(a5.wait_for, 0u);
+}
+
 TEST(PlannerTest, BarrierWaitsForEverythingBeforeAndBlocksEverythingAfter) {
   PlannerOptions o;
   o.jobs = 2;
