@@ -1,9 +1,11 @@
 #include "tools/cutover/cutover.h"
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -289,6 +291,10 @@ class Runner {
   Runner(const CutoverOptions& o, CutoverReport* r) : o_(o), r_(r) {}
 
   Status Run() {
+    if (!o_.pause_at.empty() && o_.pause_at != "after-fence" && o_.pause_at != "before-flip") {
+      return Status::Error(ErrorCode::kUsage, fmt::format("unknown --pause-at \"{}\"", o_.pause_at),
+                           "a test hook: after-fence or before-flip");
+    }
     StrategyContext ctx;
     ctx.source_conninfo = o_.source_conninfo;
     ctx.target_conninfo = o_.target_conninfo;
@@ -315,6 +321,7 @@ class Runner {
 
     // --- check ---
     auto t = Clock::now();
+    open_phase_ = "check";  // a check that fails is recorded by RecordUnfinishedPhase
     PGB_ASSIGN_OR_RETURN(PgConn source, Connect(o_.source_conninfo, "source"));
     source_.emplace(std::move(source));
     PGB_ASSIGN_OR_RETURN(PgConn target, Connect(o_.target_conninfo, "target"));
@@ -376,6 +383,7 @@ class Runner {
       return s;
     }
     fenced_ = true;
+    MaybePause("after-fence");
     if (StopRequested().load()) {
       return Status::Error(ErrorCode::kInterrupted, "cutover interrupted after fencing");
     }
@@ -383,39 +391,45 @@ class Runner {
     // --- drain ---
     t = Clock::now();
     auto sentinel = EmitMessage(*source_, r_->id, nlohmann::json{{"cutover", r_->id}}.dump());
-    if (!sentinel.ok()) return sentinel.status().WithContext("writing the sentinel on source");
+    if (!sentinel.ok()) {
+      return Fail("drain", t, sentinel.status().WithContext("writing the sentinel on source"));
+    }
     r_->sentinel_lsn = *sentinel;
     // The applier records a transaction's commit LSN in its origin, and transactions reach the
     // target as a prefix of the source's commit order. The sentinel's commit LSN is past the
     // message's LSN, and every transaction committed before the fence has a commit LSN before
     // it: once the origin reaches the message's LSN, all of them are on the target.
-    PGB_RETURN_IF_ERROR(WaitApplied(target_, o_.target_conninfo, o_.name, *sentinel, o_.timeout,
-                                    ErrorCode::kTimeout, "drain"));
+    s = WaitApplied(target_, o_.target_conninfo, o_.name, *sentinel, o_.timeout,
+                    ErrorCode::kTimeout, "drain");
+    if (!s.ok()) return Fail("drain", t, s);
     Add("drain", t, fmt::format("sentinel {} applied", sentinel->ToString()));
 
     // --- sequences ---
     t = Clock::now();
     auto fresh = ReadSequences(*source_);
-    if (!fresh.ok()) return fresh.status();
-    PGB_RETURN_IF_ERROR(WriteSequences(*target_, *fresh));
+    s = fresh.ok() ? WriteSequences(*target_, *fresh) : fresh.status();
+    if (!s.ok()) return Fail("sequences", t, s);
     r_->sequences = static_cast<int>(fresh->size());
     Add("sequences", t, fmt::format("{} sequence values copied", fresh->size()));
 
     if (o_.reverse) {
       t = Clock::now();
       auto started = StartReverse(ReverseOptionsFrom());
-      if (!started.ok()) return started.status();
+      if (!started.ok()) return Fail("reverse", t, started.status());
+      reverse_ = *started;
       r_->reverse_command = started->command;
       r_->reverse_pid = started->pid;
       Add("reverse", t, fmt::format("reverse stream started (pid {})", started->pid));
     }
 
+    MaybePause("before-flip");
     // --- flip ---
     t = Clock::now();
     s = flip_->Run(*target_);
+    if (!s.ok()) return Fail("flip", t, s);
     Add("flip", t, flip_->Describe());
-    if (!s.ok()) return s;
-    fenced_ = false;  // the writers are on the new cluster: nothing to undo
+    reverse_.reset();  // it now carries the writers' changes back: it stays
+    fenced_ = false;   // the writers are on the new cluster: nothing to undo
     r_->write_pause_ms = MsSince(fence_start_);
     return Status::Ok();
   }
@@ -448,9 +462,47 @@ class Runner {
         "undo the fence by hand: " + UndoHint());
   }
 
+  // After a failure inside a phase that records no failure itself (the checks): "failed: ...".
+  void RecordUnfinishedPhase(const Status& error, Clock::time_point start) {
+    if (!open_phase_.empty()) (void)Fail(open_phase_, start, error);
+  }
+
+  // After a failure that came after the reverse stream was started (the flip failed): writers
+  // stay on the old cluster, so the reverse stream has nothing to carry and its slot would only
+  // hold WAL on the new cluster and make the next attempt's check fail.
+  void StopReverseAfterFailure() {
+    if (!reverse_) return;
+    auto t = Clock::now();
+    Status s = StopReverse(ReverseOptionsFrom(), *reverse_, o_.timeout);
+    if (s.ok()) {
+      r_->reverse_stopped = true;
+      Add("undo", t,
+          fmt::format("reverse stream stopped (pid {}); its slot \"{}\" dropped on the new "
+                      "cluster",
+                      reverse_->pid, ReverseOptionsFrom().name));
+    } else {
+      LogWarning("could not stop the reverse stream", {{"error", s.message()}, {"hint", s.hint()}});
+      Add("undo", t,
+          fmt::format("stopping the reverse stream failed: {} (hint: {})", s.message(), s.hint()));
+    }
+    reverse_.reset();
+  }
+
  private:
   void Add(const std::string& name, Clock::time_point start, const std::string& detail) {
     r_->phases.push_back({name, MsSince(start), detail});
+    if (name == open_phase_) open_phase_.clear();
+  }
+  // Records that phase `name` failed with `s` (the timeline shows where the cutover stopped).
+  Status Fail(const std::string& name, Clock::time_point start, Status s) {
+    Add(name, start, "failed: " + s.message());
+    return s;
+  }
+  void MaybePause(const std::string& point) {
+    if (o_.pause_at != point) return;
+    std::fflush(stdout);
+    std::fflush(stderr);
+    raise(SIGSTOP);
   }
   std::string UndoHint() const {
     if (fence_->Kind() == "pgbouncer") return "RESUME the database on PgBouncer's admin console";
@@ -472,6 +524,8 @@ class Runner {
   std::unique_ptr<Fence> fence_;
   std::unique_ptr<Flip> flip_;
   std::optional<PgConn> source_, target_;
+  std::optional<ReverseStarted> reverse_;  // started and not yet handed over by a flip
+  std::string open_phase_;                 // the phase running when Run returns an error
   Clock::time_point fence_start_;
   bool fenced_ = false;
 };
@@ -484,7 +538,11 @@ Status RunCutover(const CutoverOptions& options, CutoverReport* report) {
   auto start = Clock::now();
   Runner runner(options, report);
   Status s = runner.Run();
-  if (!s.ok()) runner.UndoFence(&s);
+  if (!s.ok()) {
+    runner.RecordUnfinishedPhase(s, start);
+    runner.UndoFence(&s);
+    runner.StopReverseAfterFailure();
+  }
   report->ok = s.ok();
   report->error = s;
   report->phases.push_back({"total", MsSince(start), ""});
@@ -510,7 +568,8 @@ nlohmann::json CutoverReport::ToJson() const {
   j["sentinel_lsn"] = sentinel_lsn.IsValid() ? sentinel_lsn.ToString() : "";
   j["sequences"] = sequences;
   if (!reverse_command.empty()) {
-    j["reverse"] = {{"command", reverse_command}, {"pid", reverse_pid}};
+    j["reverse"] = {
+        {"command", reverse_command}, {"pid", reverse_pid}, {"stopped", reverse_stopped}};
   }
   if (!stored_at.empty()) j["stored_at"] = stored_at;
   if (!error.ok()) {
@@ -536,7 +595,8 @@ std::string CutoverReport::ToText() const {
                        ok ? "flip done" : "fence undone");
   }
   if (!reverse_command.empty()) {
-    out += fmt::format("  reverse stream: pid {}: {}\n", reverse_pid, reverse_command);
+    out += fmt::format("  reverse stream{}: pid {}: {}\n", reverse_stopped ? " (stopped)" : "",
+                       reverse_pid, reverse_command);
   }
   if (!stored_at.empty()) out += fmt::format("  timeline stored in {}\n", stored_at);
   return out;

@@ -32,6 +32,10 @@ struct CutoverOptions {
   bool reverse = false;                      // start a reverse stream (new to old) before the flip
   std::string reverse_queue_dir;             // default: <queue_dir>.reverse
   std::string pgbaton_binary;  // the binary to start the reverse `run` with (/proc/self/exe)
+  // Test hook (hidden --pause-at): the process SIGSTOPs itself at this point, so that a test can
+  // act on the servers there and then SIGCONT it. "after-fence" (fenced, no sentinel yet) or
+  // "before-flip" (drained, sequences copied, reverse started). Empty: never.
+  std::string pause_at;
 };
 
 struct Phase {
@@ -56,18 +60,21 @@ struct CutoverReport {
   int sequences = 0;
   std::string reverse_command;  // the reverse stream's command line (password masked)
   int reverse_pid = 0;
-  std::string stored_at;  // "queue meta cutover/last" or a file path
+  bool reverse_stopped = false;  // a failure after starting the reverse stream stopped it again
+  std::string stored_at;         // "queue meta cutover/last" or a file path
   Status error = Status::Ok();
 
   nlohmann::json ToJson() const;
   std::string ToText() const;
 };
 
-// Runs the cutover (or, with dry_run, every check). Fills `report` in every case. Errors:
-// kApplierNotRunning, kLagTooHigh (before fencing: nothing to undo); kFenceFailed; kTimeout
-// (drain); kFlipFailed; kNotFound / kPermission from the checks; connection errors. Every error
-// after the fence was taken comes after the fence was undone (report->fence_undone), or says
-// that undoing failed and what to do by hand.
+// Runs the cutover (or, with dry_run, every check). Fills `report` in every case; the phase that
+// failed is in report->phases with detail "failed: <message>". Errors: kApplierNotRunning,
+// kLagTooHigh (before fencing: nothing to undo); kFenceFailed; kTimeout (drain); kFlipFailed;
+// kNotFound / kPermission from the checks; kUsage (bad --pause-at); connection errors. Every
+// error after the fence was taken comes after the fence was undone (report->fence_undone), or
+// says that undoing failed and what to do by hand; a reverse stream started before the failure
+// is stopped and its slot and publication dropped (report->reverse_stopped).
 Status RunCutover(const CutoverOptions& options, CutoverReport* report);
 
 }  // namespace pgbaton::tools::cutover

@@ -75,6 +75,8 @@ class CutoverCommand : public Command {
                     "the reverse stream's queue (default: <queue-dir>.reverse)");
     sub->add_flag("--dry-run", o_.dry_run, "run every check and print the plan; fence nothing");
     sub->add_flag("--json", json_, "print the timeline as JSON");
+    // Test hook, hidden from --help: SIGSTOP at "after-fence" or "before-flip".
+    sub->add_option("--pause-at", o_.pause_at)->group("");
     return sub;
   }
 

@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <climits>
+#include <thread>
 #include <vector>
 
 #include "common/conninfo.h"
@@ -84,10 +86,12 @@ Result<ReverseStarted> StartReverse(const ReverseOptions& o) {
                        fresh.QueryValue("select count(*) from pg_catalog.pg_publication where "
                                         "pubname = $1",
                                         {o.name}));
+  ReverseStarted out;
   if (has_pub == "0") {
     PGB_RETURN_IF_ERROR(
         fresh.Run(fmt::format("create publication {} for all tables", fresh.QuoteIdent(o.name)))
             .WithContext("creating the reverse publication on target"));
+    out.created_publication = true;
   }
   PGB_RETURN_IF_ERROR(fresh
                           .ExecParams("select pg_catalog.pg_create_logical_replication_slot($1, "
@@ -95,7 +99,6 @@ Result<ReverseStarted> StartReverse(const ReverseOptions& o) {
                                       {o.name})
                           .status()
                           .WithContext("creating the reverse slot on target"));
-  ReverseStarted out;
   out.command = Shown(o);
   out.log_path = o.queue_dir + ".log";
   std::vector<std::string> argv = Argv(o);
@@ -121,6 +124,56 @@ Result<ReverseStarted> StartReverse(const ReverseOptions& o) {
   // Its own session: the cutover's exit (or a terminal's hangup) leaves it running.
   out.pid = static_cast<int>(pid);
   return out;
+}
+
+Status StopReverse(const ReverseOptions& o, const ReverseStarted& started,
+                   std::chrono::milliseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  if (started.pid > 0) {
+    // The reverse run is this process's child (StartReverse forked it): reap it here.
+    pid_t pid = static_cast<pid_t>(started.pid);
+    kill(pid, SIGTERM);
+    auto deadline = Clock::now() + timeout;
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+      if (Clock::now() > deadline) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  PGB_ASSIGN_OR_RETURN(PgConn fresh, Connect(o.new_conninfo, "target"));
+  // The walsender may hold the slot for a moment after its client is gone.
+  auto deadline = Clock::now() + timeout;
+  while (true) {
+    PGB_ASSIGN_OR_RETURN(PgResult slot,
+                         fresh.ExecParams("select active from pg_catalog.pg_replication_slots "
+                                          "where slot_name = $1",
+                                          {o.name}));
+    if (slot.rows() == 0) break;
+    if (!slot.GetBool(0, 0)) {
+      Status s =
+          fresh.ExecParams("select pg_catalog.pg_drop_replication_slot($1)", {o.name}).status();
+      if (s.ok()) break;
+    }
+    if (Clock::now() > deadline) {
+      return Status::Error(
+          ErrorCode::kTimeout,
+          fmt::format("replication slot \"{}\" on target is still active after "
+                      "stopping the reverse stream",
+                      o.name),
+          fmt::format("drop it by hand: select pg_drop_replication_slot('{}')", o.name));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (started.created_publication) {
+    PGB_RETURN_IF_ERROR(
+        fresh.Run(fmt::format("drop publication if exists {}", fresh.QuoteIdent(o.name)))
+            .WithContext("dropping the reverse publication on target"));
+  }
+  return Status::Ok();
 }
 
 }  // namespace pgbaton::tools::cutover

@@ -6,6 +6,7 @@
 // origin 'none', PostgreSQL 16+).
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "common/status.h"
@@ -24,6 +25,7 @@ struct ReverseStarted {
   int pid = 0;
   std::string command;  // as run, conninfo passwords masked
   std::string log_path;
+  bool created_publication = false;  // StartReverse created the publication (StopReverse drops it)
 };
 
 // Checks that the reverse stream can start: both clusters are PostgreSQL 16 or newer (origin
@@ -35,5 +37,12 @@ std::string DescribeReverse(const ReverseOptions& options);
 // Creates the publication and slot on the new cluster and starts `pgbaton run` detached (its
 // own session, output to <queue_dir>.log). Errors: the servers', kIo when it cannot start.
 Result<ReverseStarted> StartReverse(const ReverseOptions& options);
+// Undoes StartReverse when the cutover fails after it (writers stay on the old cluster, and the
+// next attempt must be able to create the slot again): SIGTERM to the reverse `run`, SIGKILL if
+// it is still there after `timeout`, then drops the slot (and the publication if StartReverse
+// created it) on the new cluster. Its queue directory is left. Errors: the new cluster's
+// (connection, kTimeout while the slot stays active), naming the slot to drop by hand.
+Status StopReverse(const ReverseOptions& options, const ReverseStarted& started,
+                   std::chrono::milliseconds timeout);
 
 }  // namespace pgbaton::tools::cutover

@@ -117,23 +117,69 @@ Migration::~Migration() {
   }
 }
 
-CommandResult Migration::Cutover(const std::vector<std::string>& extra) const {
-  std::vector<std::string> argv = {PgbatonBinary(),         "cutover",  "--source",
-                                   source->Conninfo("app"), "--target", target->Conninfo("app"),
-                                   "--queue-dir",           queue_dir};
+namespace {
+
+std::vector<std::string> CutoverArgv(const Migration& m, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {
+      PgbatonBinary(),           "cutover",     "--source", m.source->Conninfo("app"), "--target",
+      m.target->Conninfo("app"), "--queue-dir", m.queue_dir};
   argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+// State 'T' in /proc/PID/stat: the process is stopped (SIGSTOP).
+bool Stopped(pid_t pid) {
+  std::string stat = testing::ReadFile(fmt::format("/proc/{}/stat", pid));
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'T';
+}
+
+}  // namespace
+
+CommandResult Migration::Cutover(const std::vector<std::string>& extra) const {
   ProcessOptions po;
   po.stderr_path = queue_dir + ".cutover.err";
-  CommandResult r = RunCommand(argv, po);
+  CommandResult r = RunCommand(CutoverArgv(*this, extra), po);
   r.output += "\nstderr:\n" + testing::ReadFile(po.stderr_path);
+  AppendRunState(&r);
+  return r;
+}
+
+CommandResult Migration::CutoverPausedAt(const std::vector<std::string>& extra,
+                                         const std::string& point,
+                                         const std::function<void()>& action, bool* paused) const {
+  std::vector<std::string> argv = CutoverArgv(*this, extra);
+  argv.insert(argv.end(), {"--pause-at", point});
+  ProcessOptions po;
+  po.stdout_path = queue_dir + ".cutover.out";
+  po.stderr_path = queue_dir + ".cutover.err";
+  ChildProcess cutover(argv, po);
+  *paused = false;
+  for (int i = 0; i < 1200 && !*paused && cutover.running(); ++i) {
+    *paused = Stopped(cutover.pid());
+    if (!*paused) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (*paused) {
+    action();
+    cutover.Signal(SIGCONT);
+  }
+  if (cutover.Wait(120000) == -2) cutover.Kill();
+  CommandResult r;
+  r.exit_code = cutover.exit_code();
+  r.signal = cutover.term_signal();
+  r.output = testing::ReadFile(po.stdout_path) + "\nstderr:\n" + testing::ReadFile(po.stderr_path);
+  AppendRunState(&r);
+  return r;
+}
+
+void Migration::AppendRunState(CommandResult* r) const {
   auto& self = const_cast<Migration&>(*this);
-  if (r.exit_code != 0) {
+  if (r->exit_code != 0) {
     bool running = self.run.running();
-    r.output +=
+    r->output +=
         fmt::format("\n(pgbaton run running: {}, exit code {}, signal {}); run log:\n{}", running,
                     self.run.exit_code(), self.run.term_signal(), testing::ReadFile(run_log));
   }
-  return r;
 }
 
 Probe::Probe(std::function<std::string()> conninfo, std::string)

@@ -38,6 +38,16 @@ struct Migration {
 
   // Runs `pgbaton cutover` with the common flags plus `extra`; returns its result.
   testing::CommandResult Cutover(const std::vector<std::string>& extra) const;
+  // Runs it with the test hook --pause-at `point` (it SIGSTOPs itself there); once it is frozen,
+  // runs `action`, lets it go on (SIGCONT) and returns its result. `paused` says whether it
+  // reached the point.
+  testing::CommandResult CutoverPausedAt(const std::vector<std::string>& extra,
+                                         const std::string& point,
+                                         const std::function<void()>& action, bool* paused) const;
+
+ private:
+  // On failure, adds whether `pgbaton run` still runs, and its log, to r->output.
+  void AppendRunState(testing::CommandResult* r) const;
 };
 
 // Inserts a numbered row into probe every few ms through whatever `conninfo()` says now,

@@ -1,7 +1,8 @@
 // `pgbaton cutover` against real clusters (15 -> 17) with `pgbaton run` streaming between them and
 // writers running during the whole cutover: each fence and flip strategy once, each failure path
-// (applier stopped, lag too high, target down after the fence, flip hook failing) undoing the
-// fence so that the old cluster keeps serving writes, and --dry-run fencing nothing.
+// (applier stopped, lag too high, target down after the fence, target down exactly at the flip,
+// flip hook failing) undoing the fence so that the old cluster keeps serving writes, --dry-run
+// fencing nothing, and --reverse (17 -> 18).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -63,6 +64,41 @@ void ExpectOldServesWrites(Migration& m, const std::string& conninfo) {
   auto after = m.source->Query("select count(*) from probe", "app");
   ASSERT_TRUE(before.ok() && after.ok());
   EXPECT_EQ(std::stoll(*after), std::stoll(*before) + 1);
+}
+
+// The timeline names each phase in order; the failed one says "failed: ...", then the undo.
+void ExpectFailedAt(const nlohmann::json& report, const std::string& phase,
+                    const std::string& message_part, const CommandResult& r) {
+  ASSERT_TRUE(report.is_object() && report.contains("phases")) << r.output;
+  std::vector<std::string> names;
+  std::string failed_detail, undo_detail;
+  for (const auto& p : report["phases"]) {
+    names.push_back(p["name"].get<std::string>());
+    if (names.back() == phase) failed_detail = p["detail"].get<std::string>();
+    if (names.back() == "undo" && undo_detail.empty()) undo_detail = p["detail"].get<std::string>();
+  }
+  std::vector<std::string> want = {"check", "fence", "drain", "sequences"};
+  if (report.contains("reverse")) want.push_back("reverse");
+  want.push_back(phase);
+  want.push_back("undo");
+  names.resize(std::min(names.size(), want.size()));
+  EXPECT_EQ(names, want) << r.output;
+  EXPECT_EQ(failed_detail.rfind("failed: ", 0), 0u) << failed_detail;
+  EXPECT_NE(failed_detail.find(message_part), std::string::npos) << failed_detail;
+  EXPECT_EQ(undo_detail, "fence undone: writers are back on the old cluster") << r.output;
+  EXPECT_FALSE(report["ok"].get<bool>());
+  EXPECT_TRUE(report["fence_undone"].get<bool>());
+  EXPECT_EQ(report["error"]["code"].get<std::string>(), "flip_failed") << r.output;
+  EXPECT_EQ(report["error"]["exit_code"].get<int>(), ExitCodeOf(ErrorCode::kFlipFailed));
+  EXPECT_GE(report["write_pause_ms"].get<int64_t>(), 0);
+  // The same timeline is stored beside the queue (`pgbaton run` holds the queue open).
+  std::string stored = report.value("stored_at", "");
+  ASSERT_EQ(stored.rfind("/cutover-last.json"), stored.size() - 18) << stored;
+  auto kept = nlohmann::json::parse(testing::ReadFile(stored), nullptr, false);
+  ASSERT_FALSE(kept.is_discarded()) << stored;
+  EXPECT_EQ(kept["id"], report["id"]);
+  EXPECT_EQ(kept["phases"], report["phases"]);
+  EXPECT_EQ(kept["error"]["code"].get<std::string>(), "flip_failed");
 }
 
 TEST(CutoverTest, PgBouncerPauseAndFlipUnderPgbench) {
@@ -211,8 +247,14 @@ TEST(CutoverTest, ApplierStoppedRefusesAndOldServes) {
   }
   m.StopRun();
   CommandResult r = m.Cutover({"--fence", "pgbouncer:" + m.bouncer->AdminConninfo(), "--flip",
-                               "pgbouncer", "--pgbouncer-ini", m.bouncer->ini_path()});
+                               "pgbouncer", "--pgbouncer-ini", m.bouncer->ini_path(), "--json"});
   EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kApplierNotRunning)) << r.output;
+  // The timeline ends with the check that failed; nothing was fenced.
+  nlohmann::json j = ParseReport(r);
+  ASSERT_TRUE(j.is_object() && j["phases"].size() == 2u) << r.output;
+  EXPECT_EQ(j["phases"][0]["name"], "check");
+  EXPECT_EQ(j["phases"][0]["detail"].get<std::string>().rfind("failed: ", 0), 0u) << r.output;
+  EXPECT_EQ(j["write_pause_ms"].get<int64_t>(), -1);
   EXPECT_FALSE(*m.bouncer->Paused("app"));
   ExpectOldServesWrites(m, m.bouncer->Conninfo("app"));
 }
@@ -276,18 +318,143 @@ TEST(CutoverTest, TargetDownAfterFenceUndoesPause) {
   ExpectOldServesWrites(m, via_bouncer);
 }
 
-TEST(CutoverTest, FlipHookFailureReenablesRoles) {
+// The new cluster goes away exactly at the flip: the cutover is frozen (--pause-at before-flip)
+// after the drain and the sequences, the target is killed, the cutover goes on. The PgBouncer
+// flip finds the new cluster unreachable, leaves pgbouncer.ini as it was and RESUMEs: the writers,
+// who only waited, carry on on the old cluster.
+TEST(CutoverTest, TargetDownAtFlipUndoesPause) {
   Migration m;
   {
-    Status st = m.Start(kOld, kNew, false, "create role app_rw login");
+    Status st = m.Start(kOld, kNew, /*with_bouncer=*/true);
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
-  CommandResult r =
-      m.Cutover({"--fence", "roles:app_rw", "--flip", "command:exit 3", "--max-lag", "5s"});
+  std::string via_bouncer = m.bouncer->Conninfo("app");
+  Probe probe([&] { return via_bouncer; });
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::string ini = testing::ReadFile(m.bouncer->ini_path());
+  bool paused = false, fenced_at_flip = false;
+  CommandResult r = m.CutoverPausedAt(
+      {"--fence", "pgbouncer:" + m.bouncer->AdminConninfo(), "--flip", "pgbouncer",
+       "--pgbouncer-ini", m.bouncer->ini_path(), "--max-lag", "5s", "--timeout", "10s", "--json"},
+      "before-flip",
+      [&] {
+        auto p = m.bouncer->Paused("app");
+        fenced_at_flip = p.ok() && *p;
+        m.target->Kill();
+      },
+      &paused);
+  ASSERT_TRUE(paused) << r.output;
+  EXPECT_TRUE(fenced_at_flip) << "pgbouncer was not paused when the cutover reached the flip";
   EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kFlipFailed)) << r.output;
-  EXPECT_NE(r.output.find("exit code 3"), std::string::npos) << r.output;
+  nlohmann::json j = ParseReport(r);
+  ExpectFailedAt(j, "flip", "new cluster unreachable at the flip", r);
+  EXPECT_FALSE(*m.bouncer->Paused("app"));
+  EXPECT_EQ(testing::ReadFile(m.bouncer->ini_path()), ini);
+  EXPECT_EQ(*m.bouncer->BackendPort("app"), m.source->port());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  probe.Stop();
+  // The probe waited through the pause and carried on writing to the old cluster.
+  EXPECT_EQ(probe.errors(), 0) << probe.first_error();
+  auto old_ids = Ids(*m.source, "probe");
+  ASSERT_TRUE(old_ids.ok());
+  std::set<int64_t> acked = probe.acknowledged();
+  ASSERT_GT(acked.size(), 20u);
+  int missing = 0;
+  for (int64_t n : acked) missing += old_ids->count(n) == 0;
+  EXPECT_EQ(missing, 0) << "acknowledged probe inserts missing on the old cluster";
+  ExpectOldServesWrites(m, via_bouncer);
+}
+
+// The same with the read-only fence and an operator's hook that checks the new cluster before
+// pointing writers at it: the hook fails (psql cannot connect), the database's read-only default
+// is reverted, and new sessions on the old cluster write again.
+TEST(CutoverTest, TargetDownAtFlipHookRevertsReadOnly) {
+  Migration m;
+  {
+    Status st = m.Start(kOld, kNew, false);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  std::string flag = m.queue_dir + ".flipped";
+  bool paused = false, read_only_at_flip = false;
+  CommandResult r = m.CutoverPausedAt(
+      {"--fence", "readonly", "--flip",
+       "command:psql \"$PGBATON_TARGET\" -Atqc 'select 1' && echo \"$PGBATON_TARGET_PORT\" > " +
+           flag,
+       "--max-lag", "5s", "--timeout", "10s", "--json"},
+      "before-flip",
+      [&] {
+        auto c = m.source->Connect("app");
+        read_only_at_flip = c.ok() && !c->Run("insert into probe (n) values (-7)").ok();
+        m.target->Kill();
+      },
+      &paused);
+  ASSERT_TRUE(paused) << r.output;
+  EXPECT_TRUE(read_only_at_flip) << "the old cluster took a write while fenced";
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kFlipFailed)) << r.output;
+  nlohmann::json j = ParseReport(r);
+  ExpectFailedAt(j, "flip", "flip hook failed (exit code 2)", r);
+  EXPECT_EQ(testing::ReadFile(flag), "") << "the hook flipped to a dead cluster";
+  EXPECT_EQ(*m.source->Query("select count(*) from pg_db_role_setting s join pg_database d on "
+                             "d.oid = s.setdatabase where d.datname = 'app'"),
+            "0");
+  ExpectOldServesWrites(m, m.source->Conninfo("app"));
+}
+
+// A flip hook that fails after the reverse stream was started (PostgreSQL 16+ on both sides): the
+// roles fence is undone, the reverse stream is stopped and its slot and publication dropped on
+// the new cluster, so that running the cutover again works (and its reverse stream carries new
+// writes back).
+TEST(CutoverTest, FlipHookFailureUndoesRolesAndReverse) {
+  Migration m;
+  {
+    Status st = m.Start(17, 18, false, "create role app_rw login");
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  CommandResult r = m.Cutover({"--fence", "roles:app_rw", "--flip", "command:exit 3", "--reverse",
+                               "--max-lag", "5s", "--timeout", "20s", "--json"});
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kFlipFailed)) << r.output;
+  nlohmann::json j = ParseReport(r);
+  ExpectFailedAt(j, "flip", "exit code 3", r);
+  ASSERT_TRUE(j.contains("reverse")) << r.output;
+  EXPECT_TRUE(j["reverse"]["stopped"].get<bool>()) << r.output;
+  int first_pid = j["reverse"]["pid"].get<int>();
+  ASSERT_GT(first_pid, 0);
+  if (kill(first_pid, 0) == 0) {
+    ADD_FAILURE() << "the reverse stream still runs";
+    kill(first_pid, SIGKILL);
+  }
+  EXPECT_EQ(*m.target->Query("select count(*) from pg_replication_slots where slot_name = "
+                             "'pgbaton_reverse'"),
+            "0");
+  EXPECT_EQ(*m.target->Query(
+                "select count(*) from pg_publication where pubname = 'pgbaton_reverse'", "app"),
+            "0");
   EXPECT_EQ(*m.source->Query("select rolcanlogin from pg_roles where rolname = 'app_rw'"), "t");
   ExpectOldServesWrites(m, m.source->Conninfo("app", "app_rw"));
+
+  // Run again: the check finds no leftover reverse slot, the cutover and its reverse stream work.
+  CommandResult again = m.Cutover(
+      {"--fence", "roles:app_rw", "--flip", "roles", "--reverse", "--max-lag", "5s", "--json"});
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  nlohmann::json j2 = ParseReport(again);
+  ASSERT_TRUE(j2.is_object() && j2.contains("reverse")) << again.output;
+  int pid = j2["reverse"]["pid"].get<int>();
+  ASSERT_GT(pid, 0);
+  m.StopRun();
+  ASSERT_TRUE(m.target->Exec("insert into probe (n) values (2000)", "app").ok());
+  bool arrived = false;
+  for (int i = 0; i < 200 && !arrived; ++i) {
+    auto n = m.source->Query("select count(*) from probe where n = 2000", "app");
+    arrived = n.ok() && *n == "1";
+    if (!arrived) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::string log = testing::ReadFile(m.queue_dir + ".reverse.log");
+  kill(pid, SIGTERM);
+  for (int i = 0; i < 100 && kill(pid, 0) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (kill(pid, 0) == 0) kill(pid, SIGKILL);
+  EXPECT_TRUE(arrived) << log;
 }
 
 // --reverse (PostgreSQL 16+ on both sides): after the cutover, writes on the new cluster reach the
