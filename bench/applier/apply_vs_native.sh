@@ -4,15 +4,20 @@
 # A pgbench backlog (TXNS transactions, 4 clients) is generated on the source while nothing
 # applies; every contender has its own slot created before the backlog, and its own fresh,
 # identical target (pgbench data restored with pg_dump before the backlog):
-#   native:      CREATE SUBSCRIPTION ... (copy_data = false, create_slot = false), then ENABLE
-#   pgbaton N:   pgbaton run --apply-jobs N --stop-at <end> (decoder + queue + applier), N in JOBS
+#   native:         CREATE SUBSCRIPTION ... (copy_data = false, create_slot = false), then ENABLE
+#   pgbaton apply N: the backlog in pgbaton's queue, as in production where the decoder keeps
+#                   up with the source while the applier lags: `pgbaton stream` fills the queue
+#                   first (its time is printed too), then the clock runs for
+#                   `pgbaton apply --apply-jobs N --stop-at <end>`, N in JOBS
+#   pgbaton run:    the backlog still in the slot, like native's: `pgbaton run --apply-jobs
+#                   <last of JOBS> --stop-at <end>` (decoder + queue + applier in one process)
 # The clock runs from the start (ENABLE / launching pgbaton) until the backlog's last
 # transaction (a marker row) is visible on the target. Prints each catch-up time, the ratio
 # native / pgbaton, pgbaton's peak RSS, and checks every target against the source (md5 per table).
 #
 # Usage: bench/applier/apply_vs_native.sh [PGBATON_BIN]
-#        env: TXNS=100000 SCALE=10 CLIENTS=4 JOBS="1 4" SOURCE_MAJOR=15 TARGET_MAJOR=17 KEEP=0
-#             PGBATON_ARGS="..." (extra flags for pgbaton run)
+#        env: TXNS=100000 SCALE=10 CLIENTS=4 JOBS="1 2" SOURCE_MAJOR=15 TARGET_MAJOR=17 KEEP=0
+#             PGBATON_ARGS="..." (extra flags for pgbaton apply / run)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -20,7 +25,8 @@ PGBATON=${1:-${PGBATON_BIN:-$ROOT/build/release/tools/pgbaton}}
 TXNS=${TXNS:-100000}
 SCALE=${SCALE:-10}
 CLIENTS=${CLIENTS:-4}
-JOBS=${JOBS:-"1 4"}
+JOBS=${JOBS:-"1 2"}
+RUN_JOBS=${JOBS##* }
 SOURCE_MAJOR=${SOURCE_MAJOR:-15}
 TARGET_MAJOR=${TARGET_MAJOR:-17}
 RUN_AS=postgres
@@ -78,14 +84,15 @@ pgbench -q -i -s "$SCALE" "$(conn $SRC_PORT)" >/dev/null 2>&1
 q $SRC_PORT "create table bench_marker (id int primary key)" >/dev/null
 q $SRC_PORT "create publication native_pub for all tables" >/dev/null
 q $SRC_PORT "select pg_create_logical_replication_slot('native_sub', 'pgoutput')" >/dev/null
-for j in $JOBS; do
-  q $SRC_PORT "create publication pgb$j for all tables" >/dev/null
-  q $SRC_PORT "select pg_create_logical_replication_slot('pgb$j', 'pgoutput')" >/dev/null
+CONTENDERS="$(for j in $JOBS; do echo pgb$j; done) pgbrun"
+for t in $CONTENDERS; do
+  q $SRC_PORT "create publication $t for all tables" >/dev/null
+  q $SRC_PORT "select pg_create_logical_replication_slot('$t', 'pgoutput')" >/dev/null
 done
 pg_dump -Fc -f "$WORK/bench.dump" "$(conn $SRC_PORT)"
 
 declare -A TPORT
-for t in native $(for j in $JOBS; do echo pgb$j; done); do
+for t in native $CONTENDERS; do
   TPORT[$t]=$(free_port); start_cluster "t_$t" "$TARGET_MAJOR" "${TPORT[$t]}"
   psql -X -q "host=127.0.0.1 port=${TPORT[$t]} user=postgres dbname=postgres" -c "create database bench"
   # Data and schema but no publications (they belong to the source).
@@ -113,33 +120,37 @@ q ${TPORT[native]} "alter subscription native_sub enable" >/dev/null
 NATIVE=$(wait_marker "$start" ${TPORT[native]})
 printf "native logical replication: %.2f s\n" "$NATIVE"
 
-declare -A PGB RSS
+declare -A PGB RSS STREAM
+peak_mb() { echo $(( $(grep -o 'peak_rss_kb=[0-9]*' "$1" | tail -1 | cut -d= -f2) / 1024 )); }
 for j in $JOBS; do
   log=$WORK/pgbaton-$j.log
-  if [ "${SPLIT:-0}" = 1 ]; then
-    # Diagnostics: the decoder alone until the slot confirms the end, then the applier alone.
-    start=$(now)
-    "$PGBATON" --name "pgb$j" stream --source "$(conn $SRC_PORT)" --queue-dir "$WORK/queue-$j" \
-      >"$log.stream" 2>&1 &
-    spid=$!
-    until [ "$(q $SRC_PORT "select confirmed_flush_lsn >= '$END' from pg_replication_slots where slot_name = 'pgb$j'")" = t ]; do sleep 0.05; done
-    printf "  split: pgbaton stream alone: %.2f s\n" "$(echo "$(now) - $start" | bc)"
-    kill -TERM $spid; wait $spid || true
-    start=$(now)
-    "$PGBATON" --name "pgb$j" apply --target "$(conn ${TPORT[pgb$j]})" --queue-dir "$WORK/queue-$j" \
-      --apply-jobs "$j" --stop-at "$END" ${PGBATON_ARGS:-} >"$log" 2>&1
-    printf "  split: pgbaton apply alone (--apply-jobs %s): %.2f s\n" "$j" "$(echo "$(now) - $start" | bc)"
-    PGB[$j]=0; continue
-  fi
+  # The decoder fills the queue (in production it runs all along, while the backlog forms).
   start=$(now)
-  ${PGBATON_WRAP:-} "$PGBATON" --name "pgb$j" run --source "$(conn $SRC_PORT)" --target "$(conn ${TPORT[pgb$j]})" \
-    --queue-dir "$WORK/queue-$j" --apply-jobs "$j" --stop-at "$END" ${PGBATON_ARGS:-} >"$log" 2>&1 &
+  "$PGBATON" --name "pgb$j" stream --source "$(conn $SRC_PORT)" --queue-dir "$WORK/queue-$j" \
+    >"$log.stream" 2>&1 &
+  spid=$!
+  until [ "$(q $SRC_PORT "select confirmed_flush_lsn >= '$END' from pg_replication_slots where slot_name = 'pgb$j'")" = t ]; do sleep 0.05; done
+  STREAM[$j]=$(echo "$(now) - $start" | bc)
+  kill -TERM $spid; wait $spid || true
+  start=$(now)
+  "$PGBATON" --name "pgb$j" apply --target "$(conn ${TPORT[pgb$j]})" --queue-dir "$WORK/queue-$j" \
+    --apply-jobs "$j" --stop-at "$END" ${PGBATON_ARGS:-} >"$log" 2>&1 &
   pid=$!
   PGB[$j]=$(wait_marker "$start" ${TPORT[pgb$j]})
-  wait $pid || { echo "pgbaton run failed:"; tail -5 "$log"; exit 1; }
-  RSS[$j]=$(grep -o 'peak_rss_kb=[0-9]*' "$log" | tail -1 | cut -d= -f2)
-  printf "pgbaton run --apply-jobs %s: %.2f s (peak RSS %d MB)\n" "$j" "${PGB[$j]}" $((RSS[$j] / 1024))
+  wait $pid || { echo "pgbaton apply failed:"; tail -5 "$log"; exit 1; }
+  RSS[$j]=$(peak_mb "$log")
+  printf "pgbaton apply --apply-jobs %s: %.2f s (peak RSS %d MB; the queue was filled by stream in %.2f s)\n" \
+    "$j" "${PGB[$j]}" "${RSS[$j]}" "${STREAM[$j]}"
 done
+log=$WORK/pgbaton-run.log
+start=$(now)
+${PGBATON_WRAP:-} "$PGBATON" --name pgbrun run --source "$(conn $SRC_PORT)" --target "$(conn ${TPORT[pgbrun]})" \
+  --queue-dir "$WORK/queue-run" --apply-jobs "$RUN_JOBS" --stop-at "$END" ${PGBATON_ARGS:-} >"$log" 2>&1 &
+pid=$!
+RUN=$(wait_marker "$start" ${TPORT[pgbrun]})
+wait $pid || { echo "pgbaton run failed:"; tail -5 "$log"; exit 1; }
+RUN_RSS=$(peak_mb "$log")
+printf "pgbaton run --apply-jobs %s: %.2f s (peak RSS %d MB)\n" "$RUN_JOBS" "$RUN" "$RUN_RSS"
 
 echo "checking every target against the source"
 digest() {
@@ -150,14 +161,15 @@ digest() {
     select 'history', md5(string_agg(h::text, ',' order by h::text)) from pgbench_history h) s"
 }
 want=$(digest $SRC_PORT)
-for t in native $(for j in $JOBS; do echo pgb$j; done); do
+for t in native $CONTENDERS; do
   if [ "$(digest ${TPORT[$t]})" = "$want" ]; then echo "  $t: identical"; else echo "  $t: DIFFERS"; fi
 done
 
 echo
 echo "== catch-up of $TXNS pgbench transactions, $SOURCE_MAJOR -> $TARGET_MAJOR =="
-printf "%-28s %10s %10s\n" contender seconds "vs native"
-printf "%-28s %10.2f %10s\n" "native subscription" "$NATIVE" "1.00x"
+printf "%-40s %10s %10s\n" contender seconds "vs native"
+printf "%-40s %10.2f %10s\n" "native subscription" "$NATIVE" "1.00x"
 for j in $JOBS; do
-  printf "%-28s %10.2f %9.2fx\n" "pgbaton run --apply-jobs $j" "${PGB[$j]}" "$(echo "$NATIVE / ${PGB[$j]}" | bc -l)"
+  printf "%-40s %10.2f %9.2fx\n" "pgbaton apply --apply-jobs $j (from queue)" "${PGB[$j]}" "$(echo "$NATIVE / ${PGB[$j]}" | bc -l)"
 done
+printf "%-40s %10.2f %9.2fx\n" "pgbaton run --apply-jobs $RUN_JOBS (from slot)" "$RUN" "$(echo "$NATIVE / $RUN" | bc -l)"
