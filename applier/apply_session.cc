@@ -103,10 +103,15 @@ Status ApplySession::Apply(std::shared_ptr<const TxnWork> work) {
           PGB_RETURN_IF_ERROR(FlushInserts());
           run_rel_ = rel;
           run_cols_ = std::move(cols);
+          run_batchable_ = CanBatch(*rel);
         }
         run_.emplace_back(&rc, work->commit_lsn);
         run_bytes_ += ApproxBytes(rc.change);
-        if (run_.size() >= options_.batch_rows) PGB_RETURN_IF_ERROR(FlushInserts());
+        // Batchable runs go out every batch_rows rows, so the target starts on them at once;
+        // COPY runs (see FlushInserts) stay long: each costs a round trip.
+        if (run_.size() >= options_.batch_rows && run_batchable_) {
+          PGB_RETURN_IF_ERROR(FlushInserts());
+        }
         break;
       }
       case queue::ChangeKind::kUpdate:
@@ -396,7 +401,7 @@ Status ApplySession::FlushInserts() {
   if (run_.empty()) return Status::Ok();
   Status s;
   if (run_.size() >= options_.copy_min_rows) {
-    s = CanBatch(*run_rel_) ? SendInsertBatch() : RunCopy();
+    s = run_batchable_ ? SendInsertBatch() : RunCopy();
   } else {
     for (const auto& [rc, lsn] : run_) {
       s = SendRow(*rc, lsn);

@@ -131,6 +131,7 @@ class ApplySession {
   // A run of inserts into one relation with one column set, held back to go as COPY.
   const TargetRelation* run_rel_ = nullptr;
   std::vector<int> run_cols_;
+  bool run_batchable_ = false;  // CanBatch(*run_rel_): sent as multi-row INSERTs, not COPY
   std::vector<std::pair<const ResolvedChange*, Lsn>> run_;
   size_t run_bytes_ = 0;
 };
