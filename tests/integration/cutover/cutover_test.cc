@@ -458,7 +458,8 @@ TEST(CutoverTest, FlipHookFailureUndoesRolesAndReverse) {
 }
 
 // --reverse (PostgreSQL 16+ on both sides): after the cutover, writes on the new cluster reach the
-// old one through the reverse stream, and nothing loops back.
+// old one through the reverse stream, nothing loops back, and cutting back (the cutover the other
+// way on the reverse stream) works.
 TEST(CutoverTest, ReverseStreamCarriesNewWritesBack) {
   Migration m;
   {
@@ -482,17 +483,38 @@ TEST(CutoverTest, ReverseStreamCarriesNewWritesBack) {
     arrived = n.ok() && *n == "2";
     if (!arrived) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  EXPECT_TRUE(arrived) << testing::ReadFile(m.queue_dir + ".reverse.log");
+
+  // Cut back as docs/guide/cutover.md says: the cutover the other way, on the reverse stream's
+  // name and queue. A row written on the new cluster just before is on the old one when it
+  // returns (the drain), the roles are flipped back, and the old cluster's sequence continues.
+  ASSERT_TRUE(m.target->Exec("insert into probe (n) values (1002)", "app").ok());
+  ProcessOptions po;
+  po.stderr_path = m.queue_dir + ".cutback.err";
+  CommandResult back = testing::RunCommand(
+      {testing::PgbatonBinary(), "--name", "pgbaton_reverse", "cutover", "--source",
+       m.target->Conninfo("app"), "--target", m.source->Conninfo("app"), "--queue-dir",
+       m.queue_dir + ".reverse", "--fence", "roles:app_rw", "--flip", "roles", "--max-lag", "5s",
+       "--json"},
+      po);
+  back.output += "\nstderr:\n" + testing::ReadFile(po.stderr_path);
   std::string log = testing::ReadFile(m.queue_dir + ".reverse.log");
   kill(pid, SIGTERM);
   for (int i = 0; i < 100 && kill(pid, 0) == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (kill(pid, 0) == 0) kill(pid, SIGKILL);
-  EXPECT_TRUE(arrived) << log;
+  ASSERT_EQ(back.exit_code, 0) << back.output << "\nreverse log:\n" << log;
+  EXPECT_TRUE(ParseReport(back)["ok"].get<bool>()) << back.output;
+  EXPECT_EQ(*m.source->Query("select count(*) from probe where n = 1002", "app"), "1");
+  EXPECT_EQ(*m.target->Query("select rolcanlogin from pg_roles where rolname = 'app_rw'"), "f");
+  EXPECT_EQ(*m.source->Query("select rolcanlogin from pg_roles where rolname = 'app_rw'"), "t");
+  ExpectOldServesWrites(m, m.source->Conninfo("app", "app_rw"));
   // Nothing looped: each probe row exists once on each side.
   EXPECT_EQ(*m.source->Query("select count(*) - count(distinct id) from probe", "app"), "0");
   EXPECT_EQ(*m.target->Query("select count(*) - count(distinct id) from probe", "app"), "0");
-  EXPECT_EQ(*m.target->Query("select count(*) from probe", "app"), "3");
+  EXPECT_EQ(*m.target->Query("select count(*) from probe", "app"), "4");
+  EXPECT_EQ(*m.source->Query("select count(*) from probe", "app"), "5");
 }
 
 }  // namespace
