@@ -154,6 +154,21 @@ Status ApplySession::Apply(std::shared_ptr<const TxnWork> work) {
 // between them become long insert runs.
 namespace {
 
+// One array literal per column of `cols` (see AppendArrayElement), over `tuples` in order.
+std::vector<std::string> ColumnArrays(const std::vector<int>& cols,
+                                      const std::vector<const queue::Tuple*>& tuples) {
+  std::vector<std::string> arrays(cols.size());
+  for (size_t i = 0; i < cols.size(); ++i) {
+    std::string& a = arrays[i];
+    a.reserve(tuples.size() * 8);
+    a += '{';
+    for (size_t r = 0; r < tuples.size(); ++r)
+      AppendArrayElement((*tuples[r])[cols[i]], r == 0, &a);
+    a += '}';
+  }
+  return arrays;
+}
+
 // Identifies a row among the merged updates: its relation and key values.
 std::string PendingKey(const ResolvedChange& rc) {
   const TargetRelation* rel = rc.rels[0].get();
@@ -267,42 +282,48 @@ Status ApplySession::SendBatch(const UpdateBatch& batch) {
   const TargetRelation& rel = *batch.rel;
   std::string key = fmt::format("{}:B", static_cast<const void*>(&rel));
   for (int c : batch.write_cols) key += fmt::format(",{}", c);
-  auto it = prepared_.find(key);
   std::vector<int> cols = batch.write_cols;
   cols.insert(cols.end(), rel.key_columns.begin(), rel.key_columns.end());
-  if (it == prepared_.end()) {
-    std::string name = fmt::format("s{}", prepared_.size());
-    std::string sql = BuildBatchUpdateSql(rel, batch.write_cols);
-    if (PQsendPrepare(conn_.raw(), name.c_str(), sql.c_str(), static_cast<int>(cols.size()),
-                      nullptr) != 1) {
-      return conn_.ErrorFrom(nullptr, "sending a statement");
-    }
-    expects_.push_back(Expect{Expect::Kind::kPrepare, &batch.rows[0]->rc, batch.rows[0]->lsn});
-    it = prepared_.emplace(key, name).first;
-  }
-  std::vector<std::string> arrays(cols.size());
-  for (size_t i = 0; i < cols.size(); ++i) {
-    std::string& a = arrays[i];
-    a.reserve(batch.rows.size() * 8);
-    a += '{';
-    bool first = true;
-    for (const Pending* p : batch.rows) {
-      AppendArrayElement((*p->rc.change.new_tuple)[cols[i]], first, &a);
-      first = false;
-    }
-    a += '}';
-  }
-  std::vector<const char*> values;
-  for (const auto& a : arrays) values.push_back(a.c_str());
-  if (PQsendQueryPrepared(conn_.raw(), it->second.c_str(), static_cast<int>(values.size()),
-                          values.data(), nullptr, nullptr, 0) != 1) {
-    return conn_.ErrorFrom(nullptr, "sending a statement");
-  }
+  PGB_ASSIGN_OR_RETURN(
+      const std::string* name,
+      PrepareOnce(
+          key, cols.size(), [&] { return BuildBatchUpdateSql(rel, batch.write_cols); },
+          &batch.rows[0]->rc, batch.rows[0]->lsn));
+  std::vector<const queue::Tuple*> tuples;
+  for (const Pending* p : batch.rows) tuples.push_back(&*p->rc.change.new_tuple);
+  PGB_RETURN_IF_ERROR(SendArrays(*name, ColumnArrays(cols, tuples)));
   expects_.push_back(
       Expect{Expect::Kind::kRow, &batch.rows[0]->rc, batch.rows.back()->lsn, true, &batch});
   wrote_ = true;
   ++since_sync_;
   ++stats_.statements;
+  return Status::Ok();
+}
+
+Result<const std::string*> ApplySession::PrepareOnce(const std::string& key, size_t params,
+                                                     const std::function<std::string()>& sql,
+                                                     const ResolvedChange* rc, Lsn lsn) {
+  auto it = prepared_.find(key);
+  if (it == prepared_.end()) {
+    std::string name = fmt::format("s{}", prepared_.size());
+    if (PQsendPrepare(conn_.raw(), name.c_str(), sql().c_str(), static_cast<int>(params),
+                      nullptr) != 1) {
+      return conn_.ErrorFrom(nullptr, "sending a statement");
+    }
+    expects_.push_back(Expect{Expect::Kind::kPrepare, rc, lsn});
+    it = prepared_.emplace(key, name).first;
+  }
+  return &it->second;
+}
+
+Status ApplySession::SendArrays(const std::string& statement,
+                                const std::vector<std::string>& arrays) {
+  std::vector<const char*> values;
+  for (const auto& a : arrays) values.push_back(a.c_str());
+  if (PQsendQueryPrepared(conn_.raw(), statement.c_str(), static_cast<int>(values.size()),
+                          values.data(), nullptr, nullptr, 0) != 1) {
+    return conn_.ErrorFrom(nullptr, "sending a statement");
+  }
   return Status::Ok();
 }
 
@@ -313,16 +334,9 @@ Status ApplySession::BatchConflict(const UpdateBatch& batch, uint64_t matched) {
   const TargetRelation& rel = *batch.rel;
   std::string what = fmt::format("update found no row for {} of {} merged updates",
                                  batch.rows.size() - matched, batch.rows.size());
-  std::vector<std::string> arrays(rel.key_columns.size());
-  for (size_t i = 0; i < rel.key_columns.size(); ++i) {
-    arrays[i] += '{';
-    bool first = true;
-    for (const Pending* p : batch.rows) {
-      AppendArrayElement((*p->rc.change.new_tuple)[rel.key_columns[i]], first, &arrays[i]);
-      first = false;
-    }
-    arrays[i] += '}';
-  }
+  std::vector<const queue::Tuple*> tuples;
+  for (const Pending* p : batch.rows) tuples.push_back(&*p->rc.change.new_tuple);
+  std::vector<std::string> arrays = ColumnArrays(rel.key_columns, tuples);
   std::vector<const char*> values;
   for (const auto& a : arrays) values.push_back(a.c_str());
   std::string sql = BuildMissingKeysSql(rel);
@@ -357,21 +371,14 @@ Status ApplySession::SendRow(const ResolvedChange& rc, Lsn lsn) {
   PGB_ASSIGN_OR_RETURN(PlannedChange pc,
                        PlanChange(rel, rc.change, PlanFlags{options_.skip_conflicts}));
   std::string key = fmt::format("{}:{}", static_cast<const void*>(&rel), pc.shape.Key());
-  auto it = prepared_.find(key);
-  if (it == prepared_.end()) {
-    std::string name = fmt::format("s{}", prepared_.size());
-    std::string sql = BuildSql(rel, pc.shape);
-    if (PQsendPrepare(conn_.raw(), name.c_str(), sql.c_str(), static_cast<int>(pc.params.size()),
-                      nullptr) != 1) {
-      return conn_.ErrorFrom(nullptr, "sending a statement");
-    }
-    expects_.push_back(Expect{Expect::Kind::kPrepare, &rc, lsn, false});
-    it = prepared_.emplace(key, name).first;
-  }
+  PGB_ASSIGN_OR_RETURN(
+      const std::string* name,
+      PrepareOnce(
+          key, pc.params.size(), [&] { return BuildSql(rel, pc.shape); }, &rc, lsn));
   std::vector<const char*> values;
   values.reserve(pc.params.size());
   for (const auto* p : pc.params) values.push_back(p != nullptr ? p->c_str() : nullptr);
-  if (PQsendQueryPrepared(conn_.raw(), it->second.c_str(), static_cast<int>(values.size()),
+  if (PQsendQueryPrepared(conn_.raw(), name->c_str(), static_cast<int>(values.size()),
                           values.data(), nullptr, nullptr, 0) != 1) {
     return conn_.ErrorFrom(nullptr, "sending a statement");
   }
@@ -422,35 +429,14 @@ Status ApplySession::SendInsertBatch() {
   const TargetRelation& rel = *run_rel_;
   std::string key = fmt::format("{}:I", static_cast<const void*>(&rel));
   for (int c : run_cols_) key += fmt::format(",{}", c);
-  auto it = prepared_.find(key);
-  if (it == prepared_.end()) {
-    std::string name = fmt::format("s{}", prepared_.size());
-    std::string sql = BuildBatchInsertSql(rel, run_cols_);
-    if (PQsendPrepare(conn_.raw(), name.c_str(), sql.c_str(), static_cast<int>(run_cols_.size()),
-                      nullptr) != 1) {
-      return conn_.ErrorFrom(nullptr, "sending a statement");
-    }
-    expects_.push_back(Expect{Expect::Kind::kPrepare, run_.front().first, run_.front().second});
-    it = prepared_.emplace(key, name).first;
-  }
-  std::vector<std::string> arrays(run_cols_.size());
-  for (size_t i = 0; i < run_cols_.size(); ++i) {
-    std::string& a = arrays[i];
-    a.reserve(run_.size() * 8);
-    a += '{';
-    bool first = true;
-    for (const auto& [rc, lsn] : run_) {
-      AppendArrayElement((*rc->change.new_tuple)[run_cols_[i]], first, &a);
-      first = false;
-    }
-    a += '}';
-  }
-  std::vector<const char*> values;
-  for (const auto& a : arrays) values.push_back(a.c_str());
-  if (PQsendQueryPrepared(conn_.raw(), it->second.c_str(), static_cast<int>(values.size()),
-                          values.data(), nullptr, nullptr, 0) != 1) {
-    return conn_.ErrorFrom(nullptr, "sending a statement");
-  }
+  PGB_ASSIGN_OR_RETURN(
+      const std::string* name,
+      PrepareOnce(
+          key, run_cols_.size(), [&] { return BuildBatchInsertSql(rel, run_cols_); },
+          run_.front().first, run_.front().second));
+  std::vector<const queue::Tuple*> tuples;
+  for (const auto& [rc, lsn] : run_) tuples.push_back(&*rc->change.new_tuple);
+  PGB_RETURN_IF_ERROR(SendArrays(*name, ColumnArrays(run_cols_, tuples)));
   Expect e{Expect::Kind::kRow, run_.front().first, run_.front().second};
   e.rows = run_.size();
   e.last_lsn = run_.back().second;

@@ -87,6 +87,13 @@ class ApplySession {
   Status FlushInserts();
   Status RunCopy();
   Status SendInsertBatch();
+  // The name of the statement prepared under `key` on this connection, preparing `sql()` with
+  // `params` parameters first if needed (its result is read at the next sync, for `rc`).
+  Result<const std::string*> PrepareOnce(const std::string& key, size_t params,
+                                         const std::function<std::string()>& sql,
+                                         const ResolvedChange* rc, Lsn lsn);
+  // Runs prepared `statement` with one text parameter per array literal.
+  Status SendArrays(const std::string& statement, const std::vector<std::string>& arrays);
   Status Sync();
   void ReleaseRetained();
   Status ConflictError(const Expect& e, const std::string& what, const std::string& detail);
