@@ -104,6 +104,13 @@ Status Migration::Start(int source_major, int target_major, bool with_bouncer,
 }
 
 void Migration::StopRun() {
+  bool ended = !run.running() && (run.exit_code() != -1 || run.term_signal() != 0);
+  if (ended && !run_stopped_) {
+    // `pgbaton run` never ends by itself without --stop-at: say so where the test log shows it.
+    std::fprintf(stderr, "pgbaton run had ended by itself: exit code %d, signal %d; its log:\n%s\n",
+                 run.exit_code(), run.term_signal(), testing::ReadFile(run_log).c_str());
+  }
+  run_stopped_ = true;
   run.Signal(SIGTERM);
   if (run.Wait(10000) == -2) run.Kill();
 }

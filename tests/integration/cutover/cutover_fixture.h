@@ -27,6 +27,7 @@ struct Migration {
   std::string queue_dir;
   testing::ChildProcess run;
   std::string run_log;
+  bool run_stopped_ = false;  // StopRun was called
 
   // Starts both clusters (app database, pgbench schema + probe table), copies schema and data to
   // the target, starts `pgbaton run` and waits for its slot. `roles_sql` runs on both sides
