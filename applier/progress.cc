@@ -58,7 +58,7 @@ Result<ProgressStore> ProgressStore::Open(PgConn& conn, const std::string& name,
     LogWarning(
         "target role may not use replication origins: keeping progress in the table "
         "pgbaton.progress instead",
-        {{"origin", name}});
+        {{"origin", name}, {"error", s.message()}});
   }
   store.mode_ = ProgressMode::kTable;
   PGB_RETURN_IF_ERROR(

@@ -1,8 +1,9 @@
 // docs/guide/least-privilege.md end to end: `pgbaton run` with a source role that has only LOGIN
 // REPLICATION and SELECT (a superuser created the publication once; run finds it by --name) and a
-// target role that is no superuser, owns the database and may SET session_replication_role
-// (replication origins refused: the
-// applier falls back to the table pgbaton.progress). The result must be identical.
+// target role that is no superuser, owns the database and may SET session_replication_role.
+// Without EXECUTE on the replication origin functions the applier falls back to the table
+// pgbaton.progress; with it (granted by a superuser) it uses origins. Both on two pairs of majors;
+// the result must be identical.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -33,12 +34,20 @@ std::string Rows(PgServer* s) {
   return v.ok() ? *v : v.status().ToString();
 }
 
-TEST(LeastPrivilegeTest, RunWithReplicationSelectSourceRoleAndNonSuperuserTargetOwner) {
+struct Case {
+  int source;
+  int target;
+  bool grant_origins;  // EXECUTE on the origin functions for the target role
+};
+
+class LeastPrivilegeTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(LeastPrivilegeTest, RunWithReplicationSelectSourceRoleAndNonSuperuserTargetOwner) {
   PgServerOptions so;
-  so.major = 15;
+  so.major = GetParam().source;
   auto source = PgServer::Start(so);
   PgServerOptions to;
-  to.major = 17;
+  to.major = GetParam().target;
   auto target = PgServer::Start(to);
   ASSERT_TRUE(source.ok() && target.ok());
   PgServer* src = source->get();
@@ -55,6 +64,14 @@ TEST(LeastPrivilegeTest, RunWithReplicationSelectSourceRoleAndNonSuperuserTarget
   // The applier sets session_replication_role = replica (no triggers, no FK checks on replay):
   // a superuser grants that one parameter (PostgreSQL 15+).
   ASSERT_TRUE(dst->Exec("grant set on parameter session_replication_role to mig_dst").ok());
+  if (GetParam().grant_origins) {
+    ASSERT_TRUE(dst->Exec("grant execute on function pg_replication_origin_create(text), "
+                          "pg_replication_origin_session_setup(text), "
+                          "pg_replication_origin_xact_setup(pg_lsn, timestamptz), "
+                          "pg_replication_origin_progress(text, boolean) to mig_dst",
+                          "app")  // function privileges live in each database
+                    .ok());
+  }
   auto c = dst->Connect("app", "mig_dst");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   ASSERT_TRUE(c->Run("create table t (id int primary key, v text)").ok());
@@ -82,13 +99,28 @@ TEST(LeastPrivilegeTest, RunWithReplicationSelectSourceRoleAndNonSuperuserTarget
   std::string log = ReadFile(dir + "/run.log");
   EXPECT_EQ(Rows(dst), want) << log;
   EXPECT_EQ(want.substr(0, 4), "455:");
-  // Progress went to the table (no superuser: no replication origins).
-  EXPECT_EQ(*dst->Query("select count(*) > 0 from pgbaton.progress", "app"), "t") << log;
-  EXPECT_EQ(*dst->Query("select count(*) from pg_replication_origin"), "0");
+  if (GetParam().grant_origins) {
+    // The granted origin functions are used: the exact, asynchronous-commit path.
+    EXPECT_EQ(*dst->Query("select count(*) > 0 from pg_replication_origin"), "t") << log;
+    EXPECT_EQ(*dst->Query("select to_regclass('pgbaton.progress') is null", "app"), "t") << log;
+  } else {
+    // Progress went to the table (no superuser, no grants: no replication origins).
+    EXPECT_EQ(*dst->Query("select count(*) > 0 from pgbaton.progress", "app"), "t") << log;
+    EXPECT_EQ(*dst->Query("select count(*) from pg_replication_origin"), "0");
+  }
   run.Signal(SIGTERM);
   run.Wait(30000);
   RemoveTree(dir);
 }
+
+INSTANTIATE_TEST_SUITE_P(Majors, LeastPrivilegeTest,
+                         ::testing::Values(Case{15, 17, false}, Case{13, 18, true},
+                                           Case{13, 17, true}, Case{15, 18, false}),
+                         [](const ::testing::TestParamInfo<Case>& i) {
+                           return fmt::format(
+                               "From{}To{}{}", i.param.source, i.param.target,
+                               i.param.grant_origins ? "WithOriginGrants" : "ProgressTable");
+                         });
 
 }  // namespace
 }  // namespace pgbaton::faults::testing
