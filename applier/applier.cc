@@ -64,7 +64,8 @@ class Channel {
     if (shared_->failed) return false;
     bytes_ += item.bytes;
     items_.push_back(std::move(item));
-    shared_->cv.notify_all();
+    // Only an empty channel has a session waiting on it: wake it then, not on every item.
+    if (items_.size() == 1) shared_->cv.notify_all();
     return true;
   }
   bool Pop(Item* out) {
@@ -73,8 +74,10 @@ class Channel {
     if (shared_->failed || items_.empty()) return false;
     *out = std::move(items_.front());
     items_.pop_front();
+    // Only a full channel has the coordinator waiting on it.
+    bool was_full = bytes_ >= capacity_;
     bytes_ -= out->bytes;
-    shared_->cv.notify_all();
+    if (was_full) shared_->cv.notify_all();
     return true;
   }
   void Close() {
