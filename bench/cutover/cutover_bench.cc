@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -29,6 +30,9 @@ struct RunResult {
   int64_t pause_ms = -1;        // cutover's own timeline: fence to flip done
   int64_t probe_gap_ms = -1;    // the probe's largest gap
   int64_t pgbench_max_ms = -1;  // pgbench's largest transaction latency
+  // The same split: transactions that overlapped the cutover command (check to flip), and the
+  // others (the machine's own stalls: checkpoints, other processes on the shared cores).
+  int64_t pgbench_max_in_ms = -1, pgbench_max_out_ms = -1;
   int errors = 0;
   int64_t pgbench_tps = 0;
 };
@@ -39,11 +43,20 @@ int64_t JsonInt(const std::string& out, const std::string& key) {
   return std::atoll(out.c_str() + p + key.size() + 3);
 }
 
-// Largest latency (ms) in pgbench's per-transaction logs "<prefix>.*".
-int64_t MaxLatencyMs(const std::string& dir, const std::string& prefix) {
-  int64_t max_us = 0;
+int64_t UnixMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Largest latency (ms) in pgbench's per-transaction logs "<prefix>.*" ("client txn latency_us
+// script epoch_s epoch_us", the epoch being the transaction's end): overall, among transactions
+// that overlapped [from_us, to_us], and among the others.
+void MaxLatencyMs(const std::string& dir, const std::string& prefix, int64_t from_us, int64_t to_us,
+                  RunResult* r) {
+  int64_t max_us = 0, in_us = 0, out_us = 0;
   DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return -1;
+  if (d == nullptr) return;
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
     if (name.rfind(prefix, 0) != 0) continue;
@@ -51,12 +64,19 @@ int64_t MaxLatencyMs(const std::string& dir, const std::string& prefix) {
     std::string line;
     while (std::getline(in, line)) {
       std::istringstream ls(line);
-      long long client, txn, latency;
-      if (ls >> client >> txn >> latency) max_us = std::max<int64_t>(max_us, latency);
+      long long client, txn, latency, script, epoch_s, epoch_us;
+      if (!(ls >> client >> txn >> latency)) continue;
+      max_us = std::max<int64_t>(max_us, latency);
+      if (!(ls >> script >> epoch_s >> epoch_us)) continue;
+      int64_t end = epoch_s * 1000000 + epoch_us, start = end - latency;
+      int64_t& bucket = (end >= from_us && start <= to_us) ? in_us : out_us;
+      bucket = std::max<int64_t>(bucket, latency);
     }
   }
   closedir(d);
-  return max_us / 1000;
+  r->pgbench_max_ms = max_us / 1000;
+  r->pgbench_max_in_ms = in_us / 1000;
+  r->pgbench_max_out_ms = out_us / 1000;
 }
 
 RunResult RunPgBouncer() {
@@ -78,9 +98,11 @@ RunResult RunPgBouncer() {
        "127.0.0.1", "-p", std::to_string(m.bouncer->port()), "-U", "postgres", "app"},
       po);
   std::this_thread::sleep_for(std::chrono::seconds(5));
+  int64_t cut_from = UnixMicros();
   t::CommandResult c =
       m.Cutover({"--fence", "pgbouncer:" + m.bouncer->AdminConninfo(), "--flip", "pgbouncer",
                  "--pgbouncer-ini", m.bouncer->ini_path(), "--max-lag", "5s", "--json"});
+  int64_t cut_to = UnixMicros();
   int rc = pgbench.Wait(60000);
   probe.Stop();
   std::string out = t::ReadFile(po.stdout_path);
@@ -88,7 +110,7 @@ RunResult RunPgBouncer() {
   if (c.exit_code != 0) std::fprintf(stderr, "cutover failed: %s\n", c.output.c_str());
   r.pause_ms = JsonInt(c.output, "write_pause_ms");
   r.probe_gap_ms = probe.largest_gap_ms();
-  r.pgbench_max_ms = MaxLatencyMs(logdir, "tx");
+  MaxLatencyMs(logdir, "tx", cut_from, cut_to, &r);
   r.errors = probe.errors() + (rc == 0 ? 0 : 1);
   if (out.find("aborted") != std::string::npos) r.errors++;
   size_t tps = out.find("tps = ");
@@ -141,7 +163,7 @@ int64_t Median(std::vector<int64_t> v) {
 }
 
 void Summarize(const char* name, const std::vector<RunResult>& runs, int64_t goal_ms) {
-  std::vector<int64_t> pause, gap, pg;
+  std::vector<int64_t> pause, gap, pg, pg_in, pg_out;
   int failed = 0, errors = 0;
   for (const auto& r : runs) {
     if (!r.ok) {
@@ -151,6 +173,8 @@ void Summarize(const char* name, const std::vector<RunResult>& runs, int64_t goa
     pause.push_back(r.pause_ms);
     gap.push_back(r.probe_gap_ms);
     if (r.pgbench_max_ms >= 0) pg.push_back(r.pgbench_max_ms);
+    if (r.pgbench_max_in_ms >= 0) pg_in.push_back(r.pgbench_max_in_ms);
+    if (r.pgbench_max_out_ms >= 0) pg_out.push_back(r.pgbench_max_out_ms);
     errors += r.errors;
   }
   auto mx = [](const std::vector<int64_t>& v) {
@@ -164,6 +188,14 @@ void Summarize(const char* name, const std::vector<RunResult>& runs, int64_t goa
       (long long)Median(gap), (long long)mx(gap), (long long)Median(pg), (long long)mx(pg), errors,
       (long long)goal_ms,
       static_cast<double>(std::max(mx(gap), mx(pg))) / static_cast<double>(goal_ms));
+  if (!pg.empty()) {
+    std::printf(
+        "%-9s pgbench max latency ms of transactions overlapping the cutover: median %lld max "
+        "%lld (/ goal = %.2f) | of the others: median %lld max %lld\n",
+        name, (long long)Median(pg_in), (long long)mx(pg_in),
+        static_cast<double>(mx(pg_in)) / static_cast<double>(goal_ms), (long long)Median(pg_out),
+        (long long)mx(pg_out));
+  }
 }
 
 }  // namespace
@@ -174,10 +206,11 @@ int main(int argc, char** argv) {
   for (int i = 0; i < runs; ++i) {
     RunResult r = RunPgBouncer();
     std::printf(
-        "pgbouncer run %d: ok=%d pause=%lld ms probe_gap=%lld ms pgbench_max=%lld ms "
-        "errors=%d tps=%lld\n",
+        "pgbouncer run %d: ok=%d pause=%lld ms probe_gap=%lld ms pgbench_max=%lld ms (during "
+        "cutover %lld, outside %lld) errors=%d tps=%lld\n",
         i + 1, r.ok, (long long)r.pause_ms, (long long)r.probe_gap_ms, (long long)r.pgbench_max_ms,
-        r.errors, (long long)r.pgbench_tps);
+        (long long)r.pgbench_max_in_ms, (long long)r.pgbench_max_out_ms, r.errors,
+        (long long)r.pgbench_tps);
     std::fflush(stdout);
     bouncer.push_back(r);
   }
