@@ -207,7 +207,10 @@ class Applier::Impl {
   Status LoadSyncLsns();
   bool Filtered(const TargetRelation& rel, Lsn commit_lsn);
   // Turns queue changes into resolved ones (dropping what sync LSNs cover) and adds write keys.
+  // Errors name the commit LSN.
   Status Resolve(std::vector<queue::Change>* changes, Lsn commit_lsn, TxnWork* work, WriteSet* ws);
+  Status ResolveChanges(std::vector<queue::Change>* changes, Lsn commit_lsn, TxnWork* work,
+                        WriteSet* ws);
   bool SendCommit(uint64_t group);
 
   ApplierOptions options_;
@@ -234,7 +237,17 @@ Result<TargetRelationPtr> Applier::Impl::Resolve(RelationId id, uint32_t version
   auto it = relations_.find(key);
   if (it != relations_.end()) return it->second;
   PGB_ASSIGN_OR_RETURN(queue::RelationDescriptor d, queue_->GetRelation(id, version));
-  PGB_ASSIGN_OR_RETURN(TargetRelation t, LoadTargetRelation(*control_, d));
+  // The relation's other versions (numbered 1, 2, ... and never trimmed) tell whether the target
+  // is behind or ahead of `d` after DDL on the source (see LoadTargetRelation).
+  std::vector<queue::RelationDescriptor> versions;
+  for (uint32_t v = 1;; ++v) {
+    if (v == version) continue;
+    auto other = queue_->GetRelation(id, v);
+    if (!other.ok() && other.status().code() == ErrorCode::kNotFound) break;
+    if (!other.ok()) return other.status();
+    versions.push_back(std::move(*other));
+  }
+  PGB_ASSIGN_OR_RETURN(TargetRelation t, LoadTargetRelation(*control_, d, versions));
   auto ptr = std::make_shared<const TargetRelation>(std::move(t));
   relations_.emplace(key, ptr);
   return ptr;
@@ -263,6 +276,13 @@ bool Applier::Impl::Filtered(const TargetRelation& rel, Lsn commit_lsn) {
 
 Status Applier::Impl::Resolve(std::vector<queue::Change>* changes, Lsn commit_lsn, TxnWork* work,
                               WriteSet* ws) {
+  Status s = ResolveChanges(changes, commit_lsn, work, ws);
+  if (s.ok()) return s;
+  return s.WithContext(fmt::format("transaction with commit LSN {}", commit_lsn.ToString()));
+}
+
+Status Applier::Impl::ResolveChanges(std::vector<queue::Change>* changes, Lsn commit_lsn,
+                                     TxnWork* work, WriteSet* ws) {
   for (queue::Change& c : *changes) {
     ResolvedChange rc;
     if (c.kind == queue::ChangeKind::kMessage) continue;

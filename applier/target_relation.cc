@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 
+#include "common/log.h"
+
 namespace pgbaton::applier {
 
 namespace {
@@ -166,7 +168,54 @@ TargetRelation DescribeWithoutCatalog(const queue::RelationDescriptor& d, bool p
   return t;
 }
 
-Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDescriptor& d) {
+namespace {
+
+const queue::Column* FindColumn(const queue::RelationDescriptor& d, const std::string& name) {
+  for (const auto& c : d.columns) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+// The newest of `d` and `versions` (descriptors of the same relation).
+const queue::RelationDescriptor& Newest(const queue::RelationDescriptor& d,
+                                        const std::vector<queue::RelationDescriptor>& versions) {
+  const queue::RelationDescriptor* newest = &d;
+  for (const auto& v : versions) {
+    if (v.id == d.id && v.version > newest->version) newest = &v;
+  }
+  return *newest;
+}
+
+// A source type as PostgreSQL prints it ("numeric(12,4)"), asked of the target, which knows the
+// type when the schemas match; else the descriptor's name and typmod. Only for messages.
+std::string DescribeSourceType(PgConn& conn, const queue::Column& c) {
+  size_t dot = c.type_name.find('.');
+  if (dot != std::string::npos) {
+    auto r = conn.ExecParams(
+        "select pg_catalog.format_type(t.oid, $3::int) from pg_catalog.pg_type t join "
+        "pg_catalog.pg_namespace n on n.oid = t.typnamespace where n.nspname = $1 and "
+        "t.typname = $2",
+        {c.type_name.substr(0, dot), c.type_name.substr(dot + 1), std::to_string(c.type_modifier)});
+    if (r.ok() && r->rows() == 1) return r->GetString(0, 0);
+  }
+  if (c.type_modifier < 0) return c.type_name;
+  return fmt::format("{} (typmod {})", c.type_name, c.type_modifier);
+}
+
+struct TargetColumnInfo {
+  bool generated = false;
+  std::string base;       // typname of the type, or of a domain's base type
+  std::string type_name;  // "schema.typname" (a domain's innermost base), as the decoder names
+                          // source types
+  int32_t type_modifier = -1;
+  std::string printed;  // format_type(), for messages
+};
+
+}  // namespace
+
+Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDescriptor& d,
+                                          const std::vector<queue::RelationDescriptor>& versions) {
   TargetRelation t = DescribeWithoutCatalog(d);
   t.unique_indexes.clear();
   PGB_ASSIGN_OR_RETURN(
@@ -185,39 +234,122 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
   std::string oid = rel.GetString(0, 0);
   t.partitioned = rel.Get(0, 1) == "p";
 
-  // Columns by name; generated columns are computed by the target, never written.
+  // Columns by name, with their types named the way the decoder names source types
+  // (decoder/type_resolver.cc: "nspname.typname"), so that a type changed on the source is seen.
+  // pgoutput describes a domain by its base type (its Type message carries the name of
+  // getBaseType()), so a domain column is compared by its innermost base type; its typmod is the
+  // column's own on both sides. Generated columns are computed by the target, never written.
   PGB_ASSIGN_OR_RETURN(
       PgResult cols,
       conn.ExecParams(
+          "with recursive dom(oid, base) as (select oid, typbasetype from pg_catalog.pg_type "
+          "where typtype = 'd' union all select dom.oid, t.typbasetype from dom join "
+          "pg_catalog.pg_type t on t.oid = dom.base and t.typtype = 'd') "
           "select a.attname, a.attgenerated <> '' as generated, a.attnum, "
-          "coalesce(bt.typname, t.typname) as base "
+          "coalesce(bt.typname, t.typname) as base, "
+          "coalesce(un.nspname || '.' || ut.typname, tn.nspname || '.' || t.typname), "
+          "a.atttypmod, pg_catalog.format_type(a.atttypid, a.atttypmod) "
           "from pg_catalog.pg_attribute a join pg_catalog.pg_type t on t.oid = a.atttypid "
+          "join pg_catalog.pg_namespace tn on tn.oid = t.typnamespace "
           "left join pg_catalog.pg_type bt on t.typtype = 'd' and bt.oid = t.typbasetype "
-          "where a.attrelid = $1::oid and a.attnum > 0 and not a.attisdropped",
+          "left join dom on t.typtype = 'd' and dom.oid = t.oid "
+          "left join pg_catalog.pg_type ut on ut.oid = dom.base and ut.typtype <> 'd' "
+          "left join pg_catalog.pg_namespace un on un.oid = ut.typnamespace "
+          "where a.attrelid = $1::oid and a.attnum > 0 and not a.attisdropped and "
+          "(t.typtype <> 'd' or ut.oid is not null) order by a.attnum",
           {oid}));
   static const std::set<std::string> kNoEquality = {"json",    "xml",   "point", "box",
                                                     "polygon", "line",  "lseg",  "circle",
                                                     "path",    "_json", "_xml",  "_point"};
-  std::map<std::string, std::pair<bool, std::string>> target_cols;  // name -> generated, base
+  std::map<std::string, TargetColumnInfo> target_cols;
+  std::vector<std::string> target_order;
   std::map<std::string, std::string> attnum_to_name;
   for (int r = 0; r < cols.rows(); ++r) {
-    target_cols[cols.GetString(r, 0)] = {cols.GetBool(r, 1), cols.GetString(r, 3)};
+    TargetColumnInfo info;
+    info.generated = cols.GetBool(r, 1);
+    info.base = cols.GetString(r, 3);
+    info.type_name = cols.GetString(r, 4);
+    info.type_modifier = static_cast<int32_t>(cols.GetInt(r, 5));
+    info.printed = cols.GetString(r, 6);
+    target_cols[cols.GetString(r, 0)] = info;
+    target_order.push_back(cols.GetString(r, 0));
     attnum_to_name[cols.GetString(r, 2)] = cols.GetString(r, 0);
   }
+
+  // DDL on the source shows up as a new descriptor version. The target may be behind the source
+  // (the operator has not run the DDL there yet: refuse, naming the fix) or ahead of `d` (the
+  // operator ran it after an earlier stop, and changes of the older shape are still queued: they
+  // apply, the dropped column's values are not written). `newest` tells which.
+  const queue::RelationDescriptor& newest = Newest(d, versions);
+  std::string fix_prefix = fmt::format("alter table {}", t.quoted_name);
   std::map<std::string, int> source_index;
   for (size_t i = 0; i < t.columns.size(); ++i) {
     auto& c = t.columns[i];
+    const queue::Column& sc = d.columns[i];
     source_index[c.name] = static_cast<int>(i);
     auto it = target_cols.find(c.name);
     if (it == target_cols.end()) {
+      if (!sc.is_key && newest.version > d.version && FindColumn(newest, c.name) == nullptr) {
+        c.skip = true;  // dropped on the source since `d`, and on the target already
+        c.comparable = false;
+        continue;
+      }
       return Status::Error(
           ErrorCode::kSchemaChanged,
           fmt::format("column \"{}\" of relation \"{}\" is missing on the target", c.name,
                       t.qualified_name),
-          "add the column on the target (the source's DDL must be run on the target too)");
+          fmt::format("apply the same ALTER TABLE on the target as on the source (e.g. {} add "
+                      "column {} {}, with the source's default and constraints), then run again",
+                      fix_prefix, c.quoted_name, DescribeSourceType(conn, sc)));
     }
-    c.skip = it->second.first;
-    c.comparable = kNoEquality.count(it->second.second) == 0;
+    const TargetColumnInfo& tc = it->second;
+    c.skip = tc.generated;
+    c.comparable = kNoEquality.count(tc.base) == 0;
+    auto same_type = [&tc](const queue::Column& col) {
+      return col.type_name == tc.type_name && col.type_modifier == tc.type_modifier;
+    };
+    if (same_type(sc)) continue;
+    const queue::Column* later = FindColumn(newest, c.name);
+    if (newest.version > d.version && later != nullptr && same_type(*later)) {
+      continue;  // the target already has the type the source changed to after `d`
+    }
+    std::string source_type = DescribeSourceType(conn, sc);
+    return Status::Error(
+        ErrorCode::kSchemaChanged,
+        fmt::format("column \"{}\" of relation \"{}\" is {} on the source but {} on the target",
+                    c.name, t.qualified_name, source_type, tc.printed),
+        fmt::format("the column's type changed on the source: apply the same ALTER TABLE on the "
+                    "target ({} alter column {} type {}), then run again",
+                    fix_prefix, c.quoted_name, source_type));
+  }
+
+  // Target columns the source does not send. One the source had in an earlier version was
+  // dropped there: new rows would silently get the target's default, so refuse. One it never
+  // sent may have been added on the target ahead of the source (allowed, like native logical
+  // replication), or dropped on the source before any change reached the queue: it cannot be
+  // told apart, so it is only logged.
+  for (const std::string& name : target_order) {
+    const TargetColumnInfo& tc = target_cols[name];
+    if (tc.generated || source_index.count(name) != 0) continue;
+    if (FindColumn(newest, name) != nullptr) continue;  // added on the source after `d`
+    bool dropped = false;
+    for (const auto& v : versions) {
+      if (v.id == d.id && v.version < d.version && FindColumn(v, name) != nullptr) dropped = true;
+    }
+    if (dropped) {
+      return Status::Error(
+          ErrorCode::kSchemaChanged,
+          fmt::format("column \"{}\" of relation \"{}\" was dropped on the source but is still "
+                      "on the target",
+                      name, t.qualified_name),
+          fmt::format("apply the same ALTER TABLE on the target ({} drop column {}), then run "
+                      "again",
+                      fix_prefix, QuoteIdentifier(name)));
+    }
+    LogWarning(fmt::format("column \"{}\" of relation \"{}\" on the target is not sent by the "
+                           "source: rows written by pgbaton get its default",
+                           name, t.qualified_name),
+               {{"hint", "if it was dropped on the source, drop it on the target too"}});
   }
 
   // Unique indexes (and the primary key) on the target, for write sets. Expression and partial

@@ -52,10 +52,21 @@ std::string QuoteIdentifier(std::string_view ident);
 TargetRelation DescribeWithoutCatalog(const queue::RelationDescriptor& d, bool partitioned = false);
 
 // Looks the descriptor's relation up on the target by schema and name and matches columns by
-// name. Errors: kNotFound (no such table; hint: create the schema with pg_dump --schema-only),
-// kSchemaChanged (a source column missing on the target), kNoReplicaIdentity (identity NOTHING
-// is allowed only for insert-only use; reported when a change needs a key, not here).
+// name and type ("schema.typname" and typmod, as the decoder names source types). `versions`
+// are the other descriptor versions of the same relation that the queue holds (any order, may
+// include `d`): they tell DDL the target has not seen yet from DDL the operator already ran on
+// the target while changes of the older shape `d` are still queued (those apply; a column
+// dropped since is not written).
+// Errors: kNotFound (no such table; hint: create the schema with pg_dump --schema-only),
+// kSchemaChanged naming the relation, the column and the ALTER TABLE to run on the target: a
+// source column missing on the target, a column whose type differs (both types named), a target
+// column that an earlier version had and `d` has not (dropped on the source). A target column
+// the source never sent (not generated) is allowed and logged once as a warning: it may have
+// been added on the target ahead of the source. kNoReplicaIdentity (identity NOTHING is allowed
+// only for insert-only use) is reported when a change needs a key, not here.
 // Not thread-safe (uses `conn`).
-Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDescriptor& d);
+Result<TargetRelation> LoadTargetRelation(
+    PgConn& conn, const queue::RelationDescriptor& d,
+    const std::vector<queue::RelationDescriptor>& versions = {});
 
 }  // namespace pgbaton::applier
