@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "common/log.h"
@@ -18,16 +20,70 @@ using std::chrono::milliseconds;
 
 class PgSource : public ReplicationSource {
  public:
-  explicit PgSource(std::unique_ptr<ReplicationConnection> c) : conn_(std::move(c)) {}
+  PgSource(std::unique_ptr<ReplicationConnection> c, std::string conninfo, std::string publication)
+      : conn_(std::move(c)), conninfo_(std::move(conninfo)), publication_(std::move(publication)) {}
   Result<std::optional<std::string_view>> Receive(milliseconds wait) override {
     return conn_->Receive(wait);
   }
   Status SendStatus(Lsn write, Lsn flush, bool reply) override {
     return conn_->SendStatus(write, flush, flush, reply);
   }
+  Status CheckPublication(const std::vector<RelationId>& streamed) override {
+    if (streamed.empty()) return Status::Ok();
+    // A normal connection: the replication one is busy streaming.
+    if (!check_conn_.has_value()) {
+      ConnectOptions co;
+      co.label = "source";
+      co.application_name = "pgbaton publication check";
+      auto c = PgConn::Connect(conninfo_, co);
+      if (!c.ok()) {
+        LogDebug("publication check: cannot connect", {{"error", c.status().message()}});
+        return Status::Ok();
+      }
+      check_conn_.emplace(std::move(*c));
+    }
+    std::string oids = "{";
+    for (size_t i = 0; i < streamed.size(); ++i) {
+      oids += (i ? "," : "") + std::to_string(streamed[i].value);
+    }
+    oids += "}";
+    // Tables that still exist (a dropped table is DDL, not a publication change) but are no
+    // longer listed. By OID, so that a renamed table is not taken for a removed one.
+    auto res = check_conn_->ExecParams(
+        "select n.nspname || '.' || c.relname from pg_catalog.pg_class c join "
+        "pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.oid = any($1::oid[]) and "
+        "not exists (select 1 from pg_catalog.pg_publication_tables p where p.pubname = $2 and "
+        "p.schemaname = n.nspname and p.tablename = c.relname) order by 1",
+        {oids, publication_});
+    if (!res.ok()) {
+      LogDebug("publication check failed", {{"error", res.status().message()}});
+      check_conn_.reset();
+      return Status::Ok();
+    }
+    if (res->rows() == 0) return Status::Ok();
+    std::string names;
+    for (int r = 0; r < res->rows(); ++r) {
+      names += fmt::format("{}\"{}\"", r ? ", " : "", res->GetString(r, 0));
+    }
+    std::string first = res->GetString(0, 0);
+    return Status::Error(
+        ErrorCode::kPublicationMissing,
+        fmt::format("publication \"{}\" on {} no longer includes relation{} {}: changes to {} "
+                    "are no longer streamed",
+                    publication_, conn_->Describe(), res->rows() > 1 ? "s" : "", names,
+                    res->rows() > 1 ? "them" : "it"),
+        fmt::format("the table was removed from the publication while pgbaton streamed it, and "
+                    "its changes since then are lost to pgbaton: add it back (ALTER PUBLICATION "
+                    "{} ADD TABLE {}) and run again, then bring that table on the target back in "
+                    "line with the source before cutover (or start over with pgbaton copy)",
+                    check_conn_->QuoteIdent(publication_), first));
+  }
 
  private:
   std::unique_ptr<ReplicationConnection> conn_;
+  std::string conninfo_;
+  std::string publication_;
+  std::optional<PgConn> check_conn_;
 };
 
 // One session: from connecting to the first error or the stop flag.
@@ -41,12 +97,18 @@ class Session {
   Status Run(ReplicationSource* src, bool* progressed) {
     src_ = src;
     auto last_status = Clock::now();
+    std::optional<Clock::time_point> last_check;
     for (;;) {
       if (stop_->load()) {
         PGB_RETURN_IF_ERROR(Flush());
         return SendStatus(false);
       }
       auto now = Clock::now();
+      if (opt_.publication_check_interval.count() > 0 &&
+          (!last_check || now - *last_check >= opt_.publication_check_interval)) {
+        last_check = now;
+        PGB_RETURN_IF_ERROR(CheckPublication());
+      }
       milliseconds wait{100};
       if (pending_since_.has_value()) {
         wait = std::min(wait, std::chrono::duration_cast<milliseconds>(*pending_since_ +
@@ -143,6 +205,20 @@ class Session {
     return Status::Ok();
   }
 
+  // Asks the source about every relation the queue holds a descriptor of. What the queue and
+  // the batch hold is flushed first, so that stopping here loses nothing that was decoded.
+  Status CheckPublication() {
+    PGB_ASSIGN_OR_RETURN(auto relations, queue_->ListRelations());
+    std::set<RelationId> ids;
+    for (const auto& r : relations) ids.insert(r.id);
+    Status s = src_->CheckPublication({ids.begin(), ids.end()});
+    if (!s.ok()) {
+      PGB_RETURN_IF_ERROR(Flush());
+      PGB_RETURN_IF_ERROR(SendStatus(false));
+    }
+    return s;
+  }
+
   Status SendStatus(bool reply) {
     Lsn flush = stats_->confirmed;
     return src_->SendStatus(std::max(received_, flush), flush, reply);
@@ -186,7 +262,7 @@ SourceFactory PgSourceFactory(std::string conninfo, std::string slot, std::strin
         slot, start, DefaultPgOutputOptions(conn->server_major(), publication)));
     LogInfo("streaming",
             {{"slot", slot}, {"source", conn->Describe()}, {"from", start.ToString()}});
-    return std::unique_ptr<ReplicationSource>(new PgSource(std::move(conn)));
+    return std::unique_ptr<ReplicationSource>(new PgSource(std::move(conn), conninfo, publication));
   };
 }
 

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "common/types.h"
@@ -28,6 +29,15 @@ class ReplicationSource {
   // stay valid until the next call. Errors: kConnection (retryable) and the server's errors.
   virtual Result<std::optional<std::string_view>> Receive(std::chrono::milliseconds wait) = 0;
   virtual Status SendStatus(Lsn write, Lsn flush, bool reply_requested) = 0;
+  // Checks that every relation of `streamed` (source OIDs the queue holds descriptors of) that
+  // still exists on the source is still in the publication: a table removed from it (ALTER
+  // PUBLICATION ... DROP TABLE) silently stops being streamed. Errors: kPublicationMissing naming
+  // the publication and the relations. A failure to look (connection) is not an error: the next
+  // check tries again. The default checks nothing.
+  virtual Status CheckPublication(const std::vector<RelationId>& streamed) {
+    (void)streamed;
+    return Status::Ok();
+  }
 };
 
 // Connects and starts streaming at `start` (Invalid: where the slot stands).
@@ -47,6 +57,8 @@ struct StreamOptions {
   std::chrono::milliseconds initial_backoff{200};    // first wait before reconnecting
   std::chrono::milliseconds max_backoff{10000};      // the wait doubles up to this
   int max_consecutive_failures = 30;                 // give up after this many (0: never)
+  // ReplicationSource::CheckPublication at the start of each session and this often (0: never).
+  std::chrono::milliseconds publication_check_interval{5000};
 };
 
 struct StreamStats {
@@ -61,7 +73,8 @@ struct StreamStats {
 // Runs until `*stop` becomes true (then returns OK after appending what it holds) or a
 // non-retryable error. Calls queue->DiscardUncommitted() first and after each reconnect, starts
 // at queue->LastEndLsn() and drops transactions with commit LSN <= queue->LastCommitLsn().
-// Errors: kSlotMissing, kPublicationMissing, kServerConfig, kProtocol (naming the LSN), queue
+// Errors: kSlotMissing, kPublicationMissing (also for a streamed table removed from the
+// publication), kServerConfig, kProtocol (naming the LSN), queue
 // errors; kConnection after max_consecutive_failures. `stats` may be null; it is written by the
 // loop's thread only.
 Status RunStream(queue::WorkQueue* queue, TypeResolver* types, const SourceFactory& factory,
