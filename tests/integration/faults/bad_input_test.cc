@@ -1,15 +1,20 @@
 // Bad input for `pgbaton run`, each with its exit code from the catalogue, a message naming the
-// object and a hint, and no data lost: DDL on the source mid-stream (ADD COLUMN: the run stops
-// before applying the first change of the new shape; after the operator runs the DDL on the
-// target, a rerun continues to identical tables), a wrong password (never echoed), an unreachable
-// host, a queue of another migration (--name), malformed flags and config.
+// object and a hint, and no data lost: DDL on the source mid-stream (ADD COLUMN, DROP COLUMN,
+// ALTER COLUMN TYPE: the run stops before applying the first change of the new shape; after the
+// operator runs the DDL on the target, a rerun continues to identical tables), a wrong password
+// (never echoed), an unreachable host, a queue of another migration (--name), malformed flags and
+// config, a table removed from the publication, and (for `pgbaton apply`) a corrupt queue record.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <signal.h>
 
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include "common/error_code.h"
+#include "common/types.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/process.h"
 
@@ -99,6 +104,322 @@ TEST(BadInputTest, AddColumnOnTheSourceStopsRunNamingTheRelationAndResumesAfterT
   CommandResult m = RunCommand(other);
   EXPECT_EQ(m.exit_code, ExitCodeOf(ErrorCode::kQueueMismatch)) << m.output;
   EXPECT_NE(m.output.find("hint:"), std::string::npos) << m.output;
+  RemoveTree(dir);
+}
+
+// Starts `pgbaton run` from `source` to `target` (database "app") with its log in `dir`/run.log
+// and waits until its slot exists.
+std::vector<std::string> RunArgs(PgServer* source, PgServer* target, const std::string& dir) {
+  return {PgbatonBinary(),         "run",         "--source",
+          source->Conninfo("app"), "--target",    target->Conninfo("app"),
+          "--queue-dir",           dir + "/queue"};
+}
+void WaitForSlot(PgServer* source) {
+  for (int i = 0; i < 300; ++i) {
+    auto n = source->Query("select count(*) from pg_replication_slots");
+    if (n.ok() && *n == "1") return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ADD_FAILURE() << "no slot after 30 s";
+}
+// `args` with --stop-at the source's current position; a transactional message committed after
+// it lets run see a commit past that position at once.
+std::vector<std::string> StopAtNow(std::vector<std::string> args, PgServer* source) {
+  auto end = source->Query("select pg_current_wal_lsn()", "app");
+  EXPECT_TRUE(end.ok());
+  EXPECT_TRUE(
+      source->Exec("select pg_logical_emit_message(true, 'pgbaton-test', 'end')", "app").ok());
+  args.insert(args.end(), {"--stop-at", end.ok() ? *end : "0/0"});
+  return args;
+}
+
+// DROP COLUMN on the source: before the fix the applier matched columns by name only, so rows of
+// the new shape were applied with the dropped column left at its target default. The transaction
+// with the DDL also changes the table before it (old shape): on the rerun after the target DDL
+// those changes apply without the dropped column.
+TEST(BadInputTest, DropColumnOnTheSourceStopsRunNamingTheColumnAndResumesAfterTheTargetDdl) {
+  auto source = Start(15);
+  auto target = Start(17);
+  ASSERT_TRUE(source && target);
+  for (PgServer* s : {source.get(), target.get()}) {
+    ASSERT_TRUE(s->Exec("create database app").ok());
+    ASSERT_TRUE(
+        s->Exec("create table t (id int primary key, v int, b text default 'dflt')", "app").ok());
+  }
+  std::string dir = MakeTempDir("pgbaton-faults-drop");
+  std::vector<std::string> args = RunArgs(source.get(), target.get(), dir);
+  ProcessOptions po;
+  po.stdout_path = dir + "/run.log";
+  ChildProcess run(args, po);
+  WaitForSlot(source.get());
+  ASSERT_TRUE(
+      source->Exec("insert into t select g, g, 'b' || g from generate_series(1, 100) g", "app")
+          .ok());
+  ASSERT_TRUE(source
+                  ->Exec("begin; update t set b = 'old shape' where id <= 5; "
+                         "alter table t drop column b; insert into t values (101, 101); "
+                         "update t set v = -v where id <= 10; commit",
+                         "app")
+                  .ok());
+  ASSERT_TRUE(source->Exec("insert into t values (102, 102)", "app").ok());
+  int code = run.Wait(180000);
+  std::string log = ReadFile(dir + "/run.log");
+  ASSERT_EQ(code, ExitCodeOf(ErrorCode::kSchemaChanged)) << log;
+  EXPECT_NE(log.find("column \"b\" of relation \"public.t\" was dropped on the source"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("commit LSN"), std::string::npos) << log;
+  EXPECT_NE(log.find("hint: apply the same ALTER TABLE on the target (alter table public.t drop "
+                     "column b), then run again"),
+            std::string::npos)
+      << log;
+  // Nothing of the DDL's transaction or after it was applied (a transaction-consistent prefix).
+  std::string applied = *target->Query("select count(*) from t", "app");
+  EXPECT_TRUE(applied == "0" || applied == "100") << applied;
+  EXPECT_EQ(*target->Query("select count(*) from t where id > 100 or v < 0 or b = 'old shape' "
+                           "or b = 'dflt'",
+                           "app"),
+            "0");
+  std::printf("[faults] drop column: exit %d, %s rows applied before the stop\n", code,
+              applied.c_str());
+
+  ASSERT_TRUE(target->Exec("alter table t drop column b", "app").ok());
+  CommandResult r = RunCommand(StopAtNow(args, source.get()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Rows(target.get()), Rows(source.get()));
+  EXPECT_EQ(Rows(source.get()).substr(0, 4), "102:");
+  RemoveTree(dir);
+}
+
+// ALTER COLUMN TYPE on the source (numeric(10,2) -> numeric(12,4)): applied into the old target
+// type, 1.2345 would silently become 1.23. Run stops naming both types; after the same DDL on the
+// target the rerun applies the queued changes of both shapes.
+TEST(BadInputTest, ColumnTypeChangedOnTheSourceStopsRunNamingBothTypesAndResumesAfterTheTargetDdl) {
+  auto source = Start(15);
+  auto target = Start(17);
+  ASSERT_TRUE(source && target);
+  for (PgServer* s : {source.get(), target.get()}) {
+    ASSERT_TRUE(s->Exec("create database app").ok());
+    ASSERT_TRUE(s->Exec("create table t (id int primary key, v numeric(10,2))", "app").ok());
+  }
+  std::string dir = MakeTempDir("pgbaton-faults-type");
+  std::vector<std::string> args = RunArgs(source.get(), target.get(), dir);
+  ProcessOptions po;
+  po.stdout_path = dir + "/run.log";
+  ChildProcess run(args, po);
+  WaitForSlot(source.get());
+  ASSERT_TRUE(
+      source->Exec("insert into t select g, g + 0.25 from generate_series(1, 100) g", "app").ok());
+  ASSERT_TRUE(source
+                  ->Exec("begin; update t set v = v + 0.5 where id <= 5; "
+                         "alter table t alter column v type numeric(12,4); "
+                         "insert into t values (101, 1.2345); "
+                         "update t set v = 3.1416 where id between 6 and 10; commit",
+                         "app")
+                  .ok());
+  ASSERT_TRUE(source->Exec("insert into t values (102, 2.7183)", "app").ok());
+  int code = run.Wait(180000);
+  std::string log = ReadFile(dir + "/run.log");
+  ASSERT_EQ(code, ExitCodeOf(ErrorCode::kSchemaChanged)) << log;
+  EXPECT_NE(log.find("column \"v\" of relation \"public.t\" is numeric(12,4) on the source but "
+                     "numeric(10,2) on the target"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("commit LSN"), std::string::npos) << log;
+  EXPECT_NE(log.find("alter table public.t alter column v type numeric(12,4)), then run again"),
+            std::string::npos)
+      << log;
+  std::string applied = *target->Query("select count(*) from t", "app");
+  EXPECT_TRUE(applied == "0" || applied == "100") << applied;
+  EXPECT_EQ(*target->Query("select count(*) from t where id > 100 or v <> trunc(v) + 0.25", "app"),
+            "0");
+  std::printf("[faults] alter column type: exit %d, %s rows applied before the stop\n", code,
+              applied.c_str());
+
+  ASSERT_TRUE(target->Exec("alter table t alter column v type numeric(12,4)", "app").ok());
+  CommandResult r = RunCommand(StopAtNow(args, source.get()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Rows(target.get()), Rows(source.get()));
+  EXPECT_EQ(*target->Query("select v from t where id = 101", "app"), "1.2345");
+  RemoveTree(dir);
+}
+
+// Polls `sql` on `s` (database "app") until it returns `want`, up to 60 s.
+bool WaitFor(PgServer* s, const std::string& sql, const std::string& want) {
+  for (int i = 0; i < 600; ++i) {
+    auto v = s->Query(sql, "app");
+    if (v.ok() && *v == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+// ADD COLUMN run on the target ahead of the source (the order native logical replication allows):
+// the target column the source does not send yet is not taken for a dropped one. Run logs a
+// warning and goes on; after the same DDL on the source, the rows of the new shape apply.
+TEST(BadInputTest, ColumnAddedOnTheTargetAheadOfTheSourceIsWarnedAboutAndApplies) {
+  auto source = Start(15);
+  auto target = Start(17);
+  ASSERT_TRUE(source && target);
+  for (PgServer* s : {source.get(), target.get()}) {
+    ASSERT_TRUE(s->Exec("create database app").ok());
+    ASSERT_TRUE(s->Exec("create table t (id int primary key, v int)", "app").ok());
+  }
+  ASSERT_TRUE(target->Exec("alter table t add column w text", "app").ok());
+  std::string dir = MakeTempDir("pgbaton-faults-ahead");
+  std::vector<std::string> args = RunArgs(source.get(), target.get(), dir);
+  ProcessOptions po;
+  po.stdout_path = dir + "/run.log";
+  ChildProcess run(args, po);
+  WaitForSlot(source.get());
+  ASSERT_TRUE(source->Exec("insert into t select g, g from generate_series(1, 50) g", "app").ok());
+  // Applied before the source DDL, so the queue holds no version with w yet: the warning case.
+  ASSERT_TRUE(WaitFor(target.get(), "select count(*) from t", "50")) << ReadFile(dir + "/run.log");
+  ASSERT_TRUE(source->Exec("alter table t add column w text", "app").ok());
+  ASSERT_TRUE(source->Exec("insert into t values (51, 51, 'new shape')", "app").ok());
+  ASSERT_TRUE(source->Exec("update t set w = 'x' where id <= 10", "app").ok());
+  ASSERT_TRUE(WaitFor(target.get(), "select count(*) from t where w is not null", "11"))
+      << ReadFile(dir + "/run.log");
+  EXPECT_TRUE(run.running()) << ReadFile(dir + "/run.log");
+  run.Signal(SIGTERM);
+  EXPECT_EQ(run.Wait(60000), 0);
+  std::string log = ReadFile(dir + "/run.log");
+  EXPECT_NE(log.find("column \"w\" of relation \"public.t\" on the target is not sent by the "
+                     "source"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(Rows(target.get()), Rows(source.get()));
+  RemoveTree(dir);
+}
+
+// A table removed from the publication while run streams it: its later changes would silently
+// stop arriving. Run stops with kPublicationMissing naming the publication and the table, and a
+// rerun refuses too (the queue remembers the table) until the table is in the publication again.
+TEST(BadInputTest, TableRemovedFromThePublicationStopsRunNamingItUntilItIsAddedBack) {
+  auto source = Start(15);
+  auto target = Start(17);
+  ASSERT_TRUE(source && target);
+  for (PgServer* s : {source.get(), target.get()}) {
+    ASSERT_TRUE(s->Exec("create database app").ok());
+    ASSERT_TRUE(
+        s->Exec("create table t (id int primary key); create table u (id int primary key)", "app")
+            .ok());
+  }
+  // FOR ALL TABLES (what run creates) cannot lose a table; a publication of listed tables can.
+  ASSERT_TRUE(source->Exec("create publication pgbaton for table t, u", "app").ok());
+  std::string dir = MakeTempDir("pgbaton-faults-pub");
+  std::vector<std::string> args = RunArgs(source.get(), target.get(), dir);
+  ProcessOptions po;
+  po.stdout_path = dir + "/run.log";
+  ChildProcess run(args, po);
+  WaitForSlot(source.get());
+  ASSERT_TRUE(source->Exec("insert into t values (1); insert into u values (1)", "app").ok());
+  ASSERT_TRUE(WaitFor(target.get(), "select count(*) from u", "1"));
+
+  ASSERT_TRUE(source->Exec("alter publication pgbaton drop table u", "app").ok());
+  ASSERT_TRUE(source->Exec("insert into u values (2); insert into t values (2)", "app").ok());
+  int code = run.Wait(120000);
+  std::string log = ReadFile(dir + "/run.log");
+  ASSERT_EQ(code, ExitCodeOf(ErrorCode::kPublicationMissing)) << log;
+  EXPECT_NE(log.find("publication \"pgbaton\""), std::string::npos) << log;
+  EXPECT_NE(log.find("no longer includes relation \"public.u\""), std::string::npos) << log;
+  EXPECT_NE(log.find("ADD TABLE public.u"), std::string::npos) << log;
+
+  // Started again, it refuses again: the queue holds u's descriptor.
+  CommandResult again = RunCommand(args);
+  EXPECT_EQ(again.exit_code, ExitCodeOf(ErrorCode::kPublicationMissing)) << again.output;
+  EXPECT_NE(again.output.find("public.u"), std::string::npos) << again.output;
+
+  // Added back: run goes on; the row written while u was out of the publication never reached
+  // pgbaton (the hint says so: the operator must bring u back in line).
+  ASSERT_TRUE(source->Exec("alter publication pgbaton add table u", "app").ok());
+  ASSERT_TRUE(source->Exec("insert into u values (3); insert into t values (3)", "app").ok());
+  CommandResult r = RunCommand(StopAtNow(args, source.get()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(*target->Query("select string_agg(id::text, ',' order by id) from t", "app"), "1,2,3");
+  EXPECT_EQ(*target->Query("select string_agg(id::text, ',' order by id) from u", "app"), "1,3");
+  EXPECT_EQ(*source->Query("select string_agg(id::text, ',' order by id) from u", "app"), "1,2,3");
+  RemoveTree(dir);
+}
+
+// A queue record damaged on disk (one byte of a stored chunk flipped through the RocksDB API in a
+// queue that `pgbaton stream` wrote): `pgbaton apply` stops with kQueueCorrupt naming the
+// record's commit LSN, and nothing of that transaction or after it reaches the target.
+TEST(BadInputTest, CorruptQueueRecordStopsApplyNamingItsCommitLsn) {
+  auto source = Start(15);
+  auto target = Start(17);
+  ASSERT_TRUE(source && target);
+  for (PgServer* s : {source.get(), target.get()}) {
+    ASSERT_TRUE(s->Exec("create database app").ok());
+    ASSERT_TRUE(s->Exec("create table t (id int primary key, v text)", "app").ok());
+  }
+  std::string dir = MakeTempDir("pgbaton-faults-corrupt");
+  std::string queue_dir = dir + "/queue";
+  ProcessOptions po;
+  po.stdout_path = dir + "/stream.log";
+  ChildProcess stream(
+      {PgbatonBinary(), "stream", "--source", source->Conninfo("app"), "--queue-dir", queue_dir},
+      po);
+  WaitForSlot(source.get());
+  ASSERT_TRUE(source->Exec("insert into t values (1, 'a')", "app").ok());
+  ASSERT_TRUE(source->Exec("insert into t values (2, 'b'), (3, 'b')", "app").ok());
+  auto before_last = source->Query("select pg_current_wal_lsn()", "app");
+  ASSERT_TRUE(before_last.ok());
+  ASSERT_TRUE(source->Exec("insert into t values (4, 'c')", "app").ok());
+  ASSERT_TRUE(WaitFor(source.get(),
+                      fmt::format("select bool_and(confirmed_flush_lsn > '{}') from "
+                                  "pg_replication_slots",
+                                  *before_last),
+                      "t"))
+      << ReadFile(dir + "/stream.log");
+  stream.Signal(SIGTERM);
+  ASSERT_EQ(stream.Wait(60000), 0) << ReadFile(dir + "/stream.log");
+
+  // The queue keys commits as 'c' + commit LSN (big-endian) and the chunks of a transaction
+  // appended with its commit as 'k' + commit LSN + chunk number (docs/reference/queue-format.md).
+  std::vector<uint64_t> commits;
+  {
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Options options;
+    rocksdb::Status st = rocksdb::DB::Open(options, queue_dir, &raw);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek("c"); it->Valid() && it->key().starts_with("c"); it->Next()) {
+      ASSERT_EQ(it->key().size(), 9u);
+      uint64_t lsn = 0;
+      for (int i = 1; i < 9; ++i) lsn = (lsn << 8) | static_cast<uint8_t>(it->key()[i]);
+      commits.push_back(lsn);
+    }
+    ASSERT_EQ(commits.size(), 3u) << "the three source transactions";
+    std::string key = "k";
+    for (int i = 7; i >= 0; --i) key += static_cast<char>((commits[1] >> (8 * i)) & 0xff);
+    key += std::string("\0\0\0\0", 4);
+    std::string value;
+    st = db->Get(rocksdb::ReadOptions(), key, &value);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    value[value.size() / 2] = static_cast<char>(value[value.size() / 2] ^ 0x5a);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    st = db->Put(wo, key, value);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  std::string corrupt_lsn = Lsn(commits[1]).ToString();
+
+  CommandResult a = RunCommand(
+      {PgbatonBinary(), "apply", "--target", target->Conninfo("app"), "--queue-dir", queue_dir});
+  EXPECT_EQ(a.exit_code, ExitCodeOf(ErrorCode::kQueueCorrupt)) << a.output;
+  EXPECT_NE(a.output.find("commit " + corrupt_lsn + " is corrupt"), std::string::npos)
+      << corrupt_lsn << "\n"
+      << a.output;
+  EXPECT_NE(a.output.find("hint:"), std::string::npos) << a.output;
+  // A transaction-consistent prefix: the first transaction at most (it may have been grouped
+  // with the corrupt one and rolled back).
+  std::string applied =
+      *target->Query("select coalesce(string_agg(id::text, ',' order by id), '') from t", "app");
+  EXPECT_TRUE(applied.empty() || applied == "1") << applied;
+  std::printf("[faults] corrupt record at %s: exit %d, applied before it: '%s'\n",
+              corrupt_lsn.c_str(), a.exit_code, applied.c_str());
   RemoveTree(dir);
 }
 
