@@ -110,7 +110,8 @@ Result<TableList> ListTables(PgConn& conn, const TableFilter& filter) {
 
   PGB_ASSIGN_OR_RETURN(
       PgResult cols,
-      conn.Exec(fmt::format("SELECT a.attrelid, a.attname, a.atttypid FROM pg_attribute a "
+      conn.Exec(fmt::format("SELECT a.attrelid, a.attname, a.atttypid, "
+                            "format_type(a.atttypid, NULL) FROM pg_attribute a "
                             "JOIN pg_class c ON c.oid = a.attrelid "
                             "JOIN pg_namespace n ON n.oid = c.relnamespace "
                             "WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped "
@@ -121,7 +122,10 @@ Result<TableList> ListTables(PgConn& conn, const TableFilter& filter) {
     if (it == by_oid.end()) continue;
     TableInfo& t = out.selected[it->second];
     t.columns.push_back(cols.GetString(r, 1));
-    t.binary_safe = t.binary_safe && binary_safe(static_cast<uint32_t>(cols.GetInt(r, 2)), 0);
+    if (t.binary_safe && !binary_safe(static_cast<uint32_t>(cols.GetInt(r, 2)), 0)) {
+      t.binary_safe = false;
+      t.text_reason = cols.GetString(r, 1) + " " + cols.GetString(r, 3);
+    }
   }
   return out;
 }

@@ -28,6 +28,8 @@ struct TableInfo {
   // one) with binary send and receive functions, an enum, or a domain over one of those. Arrays
   // and composites of user types carry the source's type OIDs in binary and are not safe.
   bool binary_safe = false;
+  // When not binary_safe: the first column that is not, and its type ("c app.pair").
+  std::string text_reason;
 
   // "schema.name" unquoted: the key used in the queue's metadata and in filters.
   std::string Key() const { return schema + "." + name; }

@@ -33,9 +33,10 @@ class CopyCommand : public Command {
     sub->add_option("--include", o_.include,
                     "copy only tables matching this glob on schema.table (repeatable)");
     sub->add_option("--exclude", o_.exclude, "leave out tables matching this glob (repeatable)");
-    sub->add_flag("--binary", o_.binary,
-                  "COPY in binary format where every column type allows it (built-in types, enums, "
-                  "domains); other tables stay in text");
+    sub->add_flag("--text", o_.text,
+                  "COPY every table in text format (by default a table whose every column type has "
+                  "the same binary form on both majors, i.e. built-in types, enums and domains "
+                  "over them, goes in binary; the others in text)");
     sub->add_flag("--no-owner", o_.no_owner, "restore the schema without ownership");
     sub->add_option("--maintenance-work-mem", o_.maintenance_work_mem,
                     "memory per index build on the target")

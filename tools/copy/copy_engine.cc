@@ -221,6 +221,30 @@ Status CheckTargetFresh(PgConn& dst, const std::vector<TableInfo>& tables) {
                   q));
 }
 
+// Says which tables go in text and why: binary is the default wherever every column's type has
+// one binary form on every major (TableInfo::binary_safe).
+void LogCopyFormats(const CopyOptions& o, const std::vector<TableInfo>& tables) {
+  if (tables.empty()) return;
+  if (o.text) {
+    LogInfo("copying every table in text format (--text)",
+            {{"tables", std::to_string(tables.size())}});
+    return;
+  }
+  size_t binary = 0;
+  std::string text;
+  for (const auto& t : tables) {
+    if (t.binary_safe) {
+      ++binary;
+    } else {
+      text += fmt::format("{}{} (column {})", text.empty() ? "" : ", ", t.Key(), t.text_reason);
+    }
+  }
+  LogFields f = {{"binary_tables", std::to_string(binary)},
+                 {"text_tables", std::to_string(tables.size() - binary)}};
+  if (!text.empty()) f.push_back({"text", text});
+  LogInfo("copy format: binary where every column type has the same binary form on both majors", f);
+}
+
 Status CopySequences(PgConn& src, PgConn& dst, const std::vector<SequenceInfo>& seqs,
                      Progress* progress) {
   for (const auto& s : seqs) {
@@ -369,6 +393,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     for (const auto& t : job.tables) {
       PGB_RETURN_IF_ERROR(meta.Put("copy/state/" + t.Key(), kCopying));
     }
+    LogCopyFormats(o, job.tables);
     uint64_t chunk_bytes = o.chunk_bytes;
     if (chunk_bytes == 0) {
       uint64_t total = 0;

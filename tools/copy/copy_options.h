@@ -19,9 +19,10 @@ struct CopyOptions {
   // Tables larger than this are split into ranges. 0: automatic, the total size over 4 x jobs
   // (so that the last chunks finish close together), between 16 MB and 256 MB.
   uint64_t chunk_bytes = 0;
-  // COPY in binary format for the tables whose every column type has a cluster-independent
-  // binary form (TableInfo::binary_safe); the others stay in text.
-  bool binary = false;
+  // By default a table is copied in binary format when every column type has a
+  // cluster-independent binary form (TableInfo::binary_safe), in text otherwise. `text` forces
+  // text for every table.
+  bool text = false;
   bool no_owner = false;  // restore the schema without ownership (pg_dump --no-owner)
   std::string maintenance_work_mem = "512MB";  // for index builds on the target
   std::string pg_dump = "pg_dump";             // pg_dump binary (must be >= the source major)

@@ -241,7 +241,7 @@ Status CopyData(const DataCopyJob& job, const std::vector<Chunk>& chunks) {
       Status st;
       for (int attempt = 0;; ++attempt) {
         uint64_t counted = 0;
-        st = CopyChunk(*src, *dst, t, c, job.options->binary && t.binary_safe, p, &counted);
+        st = CopyChunk(*src, *dst, t, c, !job.options->text && t.binary_safe, p, &counted);
         if (st.ok() || src->connected() || !dst->connected() || attempt >= kSourceRetries) break;
         // The source session ended under this chunk (terminated, or its connection broke) and
         // took its imported snapshot with it. The target rolled the chunk back; a new session

@@ -31,6 +31,33 @@ struct Majors {
   int target;
 };
 
+// The COPY ... FROM STDIN statements in a target's log (log_statement = 'all'), by format.
+struct CopyFormats {
+  int binary = 0;
+  int text = 0;
+  int types_binary = 0;  // of the table "types", which has a composite column
+  std::string lines;
+};
+
+CopyFormats CopyFormatsInLog(const std::string& log) {
+  CopyFormats f;
+  size_t at = 0;
+  while ((at = log.find("FROM STDIN", at)) != std::string::npos) {
+    size_t begin = log.rfind('\n', at);
+    begin = begin == std::string::npos ? 0 : begin + 1;
+    size_t end = log.find('\n', at);
+    std::string line =
+        log.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    at = end == std::string::npos ? log.size() : end;
+    if (line.find("statement: COPY") == std::string::npos) continue;
+    bool binary = line.find("FORMAT binary") != std::string::npos;
+    (binary ? f.binary : f.text)++;
+    if (binary && line.find("types") != std::string::npos) f.types_binary++;
+    f.lines += line + "\n";
+  }
+  return f;
+}
+
 class CopyMatrixTest : public ::testing::TestWithParam<Majors> {};
 
 TEST_P(CopyMatrixTest, CopiesSchemaDataIndexesAndSequencesExactly) {
@@ -39,6 +66,8 @@ TEST_P(CopyMatrixTest, CopiesSchemaDataIndexesAndSequencesExactly) {
   ASSERT_TRUE(src && dst);
   CreateSourceSchema(*src, "app");
   ASSERT_TRUE(dst->Exec("CREATE DATABASE app").ok());
+  // The target logs every statement of the copy, to see which format each COPY used.
+  ASSERT_TRUE(dst->Exec("ALTER DATABASE app SET log_statement = 'all'").ok());
   std::string qdir = MakeTempDir("copy-queue");
 
   // Small chunks: "big" (~2 MB) is copied in ranges (TID ranges on 15, key ranges on 13).
@@ -47,6 +76,14 @@ TEST_P(CopyMatrixTest, CopiesSchemaDataIndexesAndSequencesExactly) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("\"summary\":\"done\""), std::string::npos) << r.output;
   ExpectSameDatabase(*src, "app", *dst, "app");
+  // By default tables of built-in types, enums and domains go in binary; "types" has a composite
+  // column and goes in text, and the log says which column keeps it there.
+  EXPECT_NE(r.output.find("text_tables=1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("public.types (column pr pair)"), std::string::npos) << r.output;
+  CopyFormats formats = CopyFormatsInLog(dst->LogTail(64 << 20));
+  EXPECT_GT(formats.binary, 0) << formats.lines;
+  EXPECT_GT(formats.text, 0) << formats.lines;
+  EXPECT_EQ(formats.types_binary, 0) << formats.lines;
 
   // More chunks than tables: at least one table was split.
   size_t at = r.output.find("\"chunks\":");
@@ -74,14 +111,18 @@ TEST_P(CopyMatrixTest, CopiesSchemaDataIndexesAndSequencesExactly) {
   ASSERT_EQ(again.exit_code, 0) << again.output;
   ExpectSameDatabase(*src, "app", *dst, "app");
 
-  // --binary: tables of built-in types, enums and domains go in binary, "types" (a composite
-  // column) stays in text; the result is the same.
-  ASSERT_TRUE(dst->Exec("CREATE DATABASE app_binary").ok());
+  // --text: every table in text format; the result is the same.
+  ASSERT_TRUE(dst->Exec("CREATE DATABASE app_text").ok());
+  ASSERT_TRUE(dst->Exec("ALTER DATABASE app_text SET log_statement = 'all'").ok());
   CommandResult b =
-      RunCopy(*src, "app", *dst, "app_binary", MakeTempDir("copy-queue"), "binary",
-              {"--binary", "--jobs", "2", "--chunk-bytes", "131072", "--progress", "json"});
+      RunCopy(*src, "app", *dst, "app_text", MakeTempDir("copy-queue"), "text",
+              {"--text", "--jobs", "2", "--chunk-bytes", "131072", "--progress", "json"});
   ASSERT_EQ(b.exit_code, 0) << b.output;
-  ExpectSameDatabase(*src, "app", *dst, "app_binary");
+  EXPECT_NE(b.output.find("copying every table in text format"), std::string::npos) << b.output;
+  CopyFormats after = CopyFormatsInLog(dst->LogTail(64 << 20));
+  EXPECT_EQ(after.binary, formats.binary) << after.lines;
+  EXPECT_GT(after.text, formats.text) << after.lines;
+  ExpectSameDatabase(*src, "app", *dst, "app_text");
 
   if (GetParam().target > 15) {
     // pg_dump 15 cannot dump a newer source: a kVersion error with a hint, before any change.
