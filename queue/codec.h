@@ -28,8 +28,10 @@ enum class RecordType : uint8_t {
 };
 
 struct EncodeOptions {
-  int zstd_level = 1;               // zstd level for chunk and relation bodies (1: fast)
-  size_t compress_min_bytes = 128;  // bodies shorter than this are stored uncompressed
+  int zstd_level = 1;  // zstd level for chunk and relation bodies (1: fast)
+  // Bodies shorter than this are stored uncompressed: zstd's fixed cost per frame outweighs what
+  // it saves on a small record, which the backends compress by block or batch instead (LZ4).
+  size_t compress_min_bytes = 1024;
 };
 
 // Where a commit's chunks are stored. Part of the stored commit, not of CommitRecord: the RocksDB

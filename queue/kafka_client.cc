@@ -196,7 +196,8 @@ Result<std::unique_ptr<Producer>> Producer::Create(const std::string& brokers, i
   PGB_RETURN_IF_ERROR(Set(conf.get(), "linger.ms", "0"));  // Append flushes right away anyway
   PGB_RETURN_IF_ERROR(Set(conf.get(), "message.max.bytes", std::to_string(64 << 20)));
   PGB_RETURN_IF_ERROR(Set(conf.get(), "queue.buffering.max.kbytes", std::to_string(1 << 20)));
-  PGB_RETURN_IF_ERROR(Set(conf.get(), "compression.type", "none"));  // values are zstd already
+  // Large values are zstd already; LZ4 per batch compresses the many small ones cheaply.
+  PGB_RETURN_IF_ERROR(Set(conf.get(), "compression.type", "lz4"));
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::OnDelivery);
   rd_kafka_conf_set_opaque(conf.get(), p.get());
   PGB_RETURN_IF_ERROR(RdNew(RD_KAFKA_PRODUCER, std::move(conf), &p->rk_));

@@ -98,6 +98,9 @@ class WorkQueue {
   virtual Result<Lsn> FirstCommitLsn() = 0;
   // A cursor yielding committed transactions with commit_lsn > after, in order.
   virtual Result<std::unique_ptr<QueueCursor>> ReadFrom(Lsn after) = 0;
+  // The commit LSNs after `after`, in order, at most `max` of them, without reading the
+  // transactions (for counting; the default reads them through a cursor).
+  virtual Result<std::vector<Lsn>> CommitLsns(Lsn after, size_t max);
   // A relation descriptor by source id and version. Errors: kNotFound, kQueueCorrupt.
   virtual Result<RelationDescriptor> GetRelation(RelationId id, uint32_t version) = 0;
   // All descriptors (every version), for inspect and for the applier at start.

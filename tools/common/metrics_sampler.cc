@@ -133,14 +133,14 @@ void MetricsSampler::CountTransactions(Lsn applied, bool applied_known) {
   // What the queue held before this process started is not this process's throughput: it is
   // only followed until applied.
   const bool first = !c.seen.IsValid() && c.queued == 0 && c.unapplied.empty();
-  auto cursor = options_.queue->ReadFrom(c.seen);
   // Bounded per tick; the rest is counted at the next one.
-  for (int i = 0; cursor.ok() && i < 200000; ++i) {
-    auto txn = (*cursor)->Next(std::chrono::milliseconds(0));
-    if (!txn.ok() || !*txn) break;
-    c.seen = (*txn)->commit().commit_lsn;
-    if (!first) ++c.queued;
-    if (applied_known && c.unapplied.size() < 2000000) c.unapplied.push_back(c.seen);
+  auto lsns = options_.queue->CommitLsns(c.seen, 200000);
+  if (lsns.ok()) {
+    for (Lsn lsn : *lsns) {
+      c.seen = lsn;
+      if (!first) ++c.queued;
+      if (applied_known && c.unapplied.size() < 2000000) c.unapplied.push_back(lsn);
+    }
   }
   if (!applied_known) return;
   while (!c.unapplied.empty() && c.unapplied.front() <= applied) {

@@ -1,6 +1,7 @@
 #include "tools/run/run_command.h"
 
 #include <fmt/format.h>
+#include <pthread.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -69,6 +70,7 @@ class RunCommand : public Command {
     Status decoder_status;
     decoder::StreamStats dstats;
     std::thread decoder_thread([&] {
+      pthread_setname_np(pthread_self(), "pgb-decode");
       decoder::PgTypeResolver types(source_);
       decoder::StreamOptions so;
       so.batch_max_delay = std::chrono::milliseconds(batch_delay_ms_);
