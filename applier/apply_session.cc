@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "common/log.h"
 
@@ -170,6 +171,20 @@ std::vector<std::string> ColumnArrays(const std::vector<int>& cols,
 }
 
 // Identifies a row among the merged updates: its relation and key values.
+// Orders two values of key column `col`: integer types by value, the others bytewise (enough to
+// keep nearby keys of the usual integer keys together; any order is correct).
+bool KeyLess(const TargetColumn& col, const std::string& a, const std::string& b) {
+  if (col.cast == "pg_catalog.int4" || col.cast == "pg_catalog.int8" ||
+      col.cast == "pg_catalog.int2") {
+    int64_t x = 0, y = 0;
+    bool xa = std::from_chars(a.data(), a.data() + a.size(), x).ec == std::errc();
+    bool yb = std::from_chars(b.data(), b.data() + b.size(), y).ec == std::errc();
+    if (xa != yb) return xa;  // (never for values the source sent) numbers before the rest
+    if (xa) return x < y;
+  }
+  return a < b;
+}
+
 std::string PendingKey(const ResolvedChange& rc) {
   const TargetRelation* rel = rc.rels[0].get();
   std::string key = fmt::format("{}", static_cast<const void*>(rel));
@@ -229,6 +244,20 @@ Status ApplySession::FlushPending(bool ready_only) {
     }
   }
   PGB_RETURN_IF_ERROR(FlushInserts());
+  // In key order, so that the target walks its key index and (usually) its heap in order rather
+  // than at random. Merged rows have distinct keys and commute: any order gives the same result.
+  std::sort(pending_.begin(), pending_.end(), [](const Pending& a, const Pending& b) {
+    const TargetRelation* ra = a.rc.rels[0].get();
+    const TargetRelation* rb = b.rc.rels[0].get();
+    if (ra != rb) return std::less<const TargetRelation*>()(ra, rb);
+    for (int k : ra->key_columns) {
+      const std::string& x = (*a.rc.change.new_tuple)[k].data;
+      const std::string& y = (*b.rc.change.new_tuple)[k].data;
+      if (KeyLess(ra->columns[k], x, y)) return true;
+      if (KeyLess(ra->columns[k], y, x)) return false;
+    }
+    return false;
+  });
   sent_pending_.push_back(std::move(pending_));
   pending_.clear();
   pending_index_.clear();
