@@ -171,23 +171,39 @@ std::vector<std::string> ColumnArrays(const std::vector<int>& cols,
 }
 
 // Identifies a row among the merged updates: its relation and key values.
-// Orders two values of key column `col`: integer types by value, the others bytewise (enough to
-// keep nearby keys of the usual integer keys together; any order is correct).
-bool KeyLess(const TargetColumn& col, const std::string& a, const std::string& b) {
-  if (col.cast == "pg_catalog.int4" || col.cast == "pg_catalog.int8" ||
-      col.cast == "pg_catalog.int2") {
-    int64_t x = 0, y = 0;
-    bool xa = std::from_chars(a.data(), a.data() + a.size(), x).ec == std::errc();
-    bool yb = std::from_chars(b.data(), b.data() + b.size(), y).ec == std::errc();
-    if (xa != yb) return xa;  // (never for values the source sent) numbers before the rest
-    if (xa) return x < y;
+// Where a merged row goes in the target's key order: by relation, then by the first key column,
+// by value for integer types and bytewise otherwise (enough to keep nearby keys together; any
+// order is correct).
+struct KeyOrder {
+  const TargetRelation* rel;
+  bool bytes;  // not an integer key: compared as text
+  int64_t number;
+  const std::string* text;
+  size_t index;
+  bool operator<(const KeyOrder& o) const {
+    if (rel != o.rel) return std::less<const TargetRelation*>()(rel, o.rel);
+    if (bytes != o.bytes) return bytes < o.bytes;
+    return bytes ? *text < *o.text : number < o.number;
   }
-  return a < b;
+};
+
+KeyOrder KeyOrderOf(const ResolvedChange& rc, size_t index) {
+  const TargetRelation* rel = rc.rels[0].get();
+  KeyOrder o{rel, true, 0, nullptr, index};
+  if (rel->key_columns.empty()) return o;
+  int k = rel->key_columns[0];
+  o.text = &(*rc.change.new_tuple)[k].data;
+  const std::string& cast = rel->columns[k].cast;
+  if (cast == "pg_catalog.int4" || cast == "pg_catalog.int8" || cast == "pg_catalog.int2") {
+    auto r = std::from_chars(o.text->data(), o.text->data() + o.text->size(), o.number);
+    o.bytes = r.ec != std::errc() || r.ptr != o.text->data() + o.text->size();
+  }
+  return o;
 }
 
 std::string PendingKey(const ResolvedChange& rc) {
   const TargetRelation* rel = rc.rels[0].get();
-  std::string key = fmt::format("{}", static_cast<const void*>(rel));
+  std::string key(reinterpret_cast<const char*>(&rel), sizeof(rel));
   for (int k : rel->key_columns) {
     const std::string& v = (*rc.change.new_tuple)[k].data;
     key += '|';
@@ -246,18 +262,14 @@ Status ApplySession::FlushPending(bool ready_only) {
   PGB_RETURN_IF_ERROR(FlushInserts());
   // In key order, so that the target walks its key index and (usually) its heap in order rather
   // than at random. Merged rows have distinct keys and commute: any order gives the same result.
-  std::sort(pending_.begin(), pending_.end(), [](const Pending& a, const Pending& b) {
-    const TargetRelation* ra = a.rc.rels[0].get();
-    const TargetRelation* rb = b.rc.rels[0].get();
-    if (ra != rb) return std::less<const TargetRelation*>()(ra, rb);
-    for (int k : ra->key_columns) {
-      const std::string& x = (*a.rc.change.new_tuple)[k].data;
-      const std::string& y = (*b.rc.change.new_tuple)[k].data;
-      if (KeyLess(ra->columns[k], x, y)) return true;
-      if (KeyLess(ra->columns[k], y, x)) return false;
-    }
-    return false;
-  });
+  std::vector<KeyOrder> order;
+  order.reserve(pending_.size());
+  for (size_t i = 0; i < pending_.size(); ++i) order.push_back(KeyOrderOf(pending_[i].rc, i));
+  std::stable_sort(order.begin(), order.end());
+  std::vector<Pending> sorted;
+  sorted.reserve(pending_.size());
+  for (const KeyOrder& o : order) sorted.push_back(std::move(pending_[o.index]));
+  pending_ = std::move(sorted);
   sent_pending_.push_back(std::move(pending_));
   pending_.clear();
   pending_index_.clear();
