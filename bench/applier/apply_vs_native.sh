@@ -108,10 +108,25 @@ END=$(q $SRC_PORT "select pg_current_wal_lsn()")
 BACKLOG=$(q $SRC_PORT "select pg_size_pretty(pg_wal_lsn_diff('$END', confirmed_flush_lsn)) from pg_replication_slots where slot_name = 'native_sub'")
 printf "backlog ready in %.1f s: %s of WAL up to %s\n" "$(echo "$(now) - $t0" | bc)" "$BACKLOG" "$END"
 
-wait_marker() {  # port -> seconds until the marker row is visible
+poll_until() {  # port sql -> returns once sql yields "t" or "1" (at POLL_END)
+  # One connection polls every 50 ms: a new psql (and backend) per poll would take about a
+  # quarter of a core from whichever contender is running.
+  local port=$1 sql=$2 n=""
+  coproc POLL { psql -X -At -q "$(conn "$port")" 2>/dev/null; }
+  while :; do
+    echo "$sql;" >&"${POLL[1]}"
+    read -r n <&"${POLL[0]}" || { echo "lost the connection polling port $port" >&2; exit 1; }
+    if [ "$n" = 1 ] || [ "$n" = t ]; then break; fi
+    sleep 0.05
+  done
+  POLL_END=$(now)
+  echo '\q' >&"${POLL[1]}"
+  wait "$POLL_PID" 2>/dev/null || true
+}
+wait_marker() {  # start port -> seconds until the marker row is visible
   local start=$1 port=$2
-  until [ "$(q "$port" "select count(*) from bench_marker" 2>/dev/null)" = 1 ]; do sleep 0.05; done
-  echo "$(now) - $start" | bc
+  poll_until "$port" "select count(*) from bench_marker"
+  echo "$POLL_END - $start" | bc
 }
 
 # native
@@ -129,8 +144,8 @@ for j in $JOBS; do
   "$PGBATON" --name "pgb$j" stream --source "$(conn $SRC_PORT)" --queue-dir "$WORK/queue-$j" \
     >"$log.stream" 2>&1 &
   spid=$!
-  until [ "$(q $SRC_PORT "select confirmed_flush_lsn >= '$END' from pg_replication_slots where slot_name = 'pgb$j'")" = t ]; do sleep 0.05; done
-  STREAM[$j]=$(echo "$(now) - $start" | bc)
+  poll_until $SRC_PORT "select confirmed_flush_lsn >= '$END' from pg_replication_slots where slot_name = 'pgb$j'"
+  STREAM[$j]=$(echo "$POLL_END - $start" | bc)
   kill -TERM $spid; wait $spid || true
   start=$(now)
   "$PGBATON" --name "pgb$j" apply --target "$(conn ${TPORT[pgb$j]})" --queue-dir "$WORK/queue-$j" \
@@ -173,3 +188,11 @@ for j in $JOBS; do
   printf "%-40s %10.2f %9.2fx\n" "pgbaton apply --apply-jobs $j (from queue)" "${PGB[$j]}" "$(echo "$NATIVE / ${PGB[$j]}" | bc -l)"
 done
 printf "%-40s %10.2f %9.2fx\n" "pgbaton run --apply-jobs $RUN_JOBS (from slot)" "$RUN" "$(echo "$NATIVE / $RUN" | bc -l)"
+# Decoding alone (walsender + pgbaton's decoder into the queue, nothing applied, until the slot
+# confirms the end): the decoding half of `run`, measured alone. The source's walsender, the same one
+# native uses, runs one core flat on this backlog (see README).
+fastest=""
+for j in $JOBS; do
+  if [ -z "$fastest" ] || [ "$(echo "${STREAM[$j]} < $fastest" | bc)" = 1 ]; then fastest=${STREAM[$j]}; fi
+done
+printf "%-40s %10.2f %9.2fx\n" "pgbaton stream alone (no apply)" "$fastest" "$(echo "$NATIVE / $fastest" | bc -l)"
