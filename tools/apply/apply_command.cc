@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,6 +10,7 @@
 #include "common/log.h"
 #include "queue/work_queue.h"
 #include "tools/common/metrics_sampler.h"
+#include "tools/common/resource_usage.h"
 #include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
@@ -77,16 +77,14 @@ class ApplyCommand : public Command {
     applier::Applier applier(options, q->get());
     Status s = applier.Run(stop);
     applier::ApplierStats st = applier.stats();
-    struct rusage ru {};
-    getrusage(RUSAGE_SELF, &ru);
-    LogInfo("applier stopped", {{"transactions", std::to_string(st.transactions)},
-                                {"changes", std::to_string(st.changes)},
-                                {"target_transactions", std::to_string(st.groups)},
-                                {"copy_rows", std::to_string(st.copy_rows)},
-                                {"filtered_by_sync_lsn", std::to_string(st.filtered)},
-                                {"skipped_conflicts", std::to_string(st.skipped_conflicts)},
-                                {"applied_lsn", st.applied_lsn.ToString()},
-                                {"peak_rss_kb", std::to_string(ru.ru_maxrss)}});
+    LogInfo("applier stopped",
+            WithResourceUsage({{"transactions", std::to_string(st.transactions)},
+                               {"changes", std::to_string(st.changes)},
+                               {"target_transactions", std::to_string(st.groups)},
+                               {"copy_rows", std::to_string(st.copy_rows)},
+                               {"filtered_by_sync_lsn", std::to_string(st.filtered)},
+                               {"skipped_conflicts", std::to_string(st.skipped_conflicts)},
+                               {"applied_lsn", st.applied_lsn.ToString()}}));
     if (s.ok() && stop->load() && !options.stop_at.IsValid()) return Status::Ok();
     if (!qo.read_only) RecordLastError(q->get(), "apply", s);
     return s;

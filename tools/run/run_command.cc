@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <pthread.h>
-#include <sys/resource.h>
 
 #include <atomic>
 #include <thread>
@@ -14,6 +13,7 @@
 #include "queue/work_queue.h"
 #include "tools/apply/apply_command.h"
 #include "tools/common/metrics_sampler.h"
+#include "tools/common/resource_usage.h"
 #include "tools/status/status_report.h"
 #include "tools/stream/stream_command.h"
 
@@ -112,16 +112,14 @@ class RunCommand : public Command {
     decoder_stop.store(true);
     decoder_thread.join();
     applier::ApplierStats st = applier.stats();
-    struct rusage ru {};
-    getrusage(RUSAGE_SELF, &ru);
-    LogInfo("run stopped", {{"decoded_transactions", std::to_string(dstats.transactions)},
-                            {"confirmed_lsn", dstats.confirmed.ToString()},
-                            {"applied_transactions", std::to_string(st.transactions)},
-                            {"applied_changes", std::to_string(st.changes)},
-                            {"target_transactions", std::to_string(st.groups)},
-                            {"copy_rows", std::to_string(st.copy_rows)},
-                            {"applied_lsn", st.applied_lsn.ToString()},
-                            {"peak_rss_kb", std::to_string(ru.ru_maxrss)}});
+    LogInfo("run stopped",
+            WithResourceUsage({{"decoded_transactions", std::to_string(dstats.transactions)},
+                               {"confirmed_lsn", dstats.confirmed.ToString()},
+                               {"applied_transactions", std::to_string(st.transactions)},
+                               {"applied_changes", std::to_string(st.changes)},
+                               {"target_transactions", std::to_string(st.groups)},
+                               {"copy_rows", std::to_string(st.copy_rows)},
+                               {"applied_lsn", st.applied_lsn.ToString()}}));
     RecordLastError(q.get(), "run", decoder_status.ok() ? s : decoder_status);
     if (!decoder_status.ok()) return decoder_status;
     return s;

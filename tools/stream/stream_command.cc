@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <signal.h>
-#include <sys/resource.h>
 
 #include <atomic>
 
@@ -12,6 +11,7 @@
 #include "decoder/type_resolver.h"
 #include "tools/apply/apply_command.h"
 #include "tools/common/metrics_sampler.h"
+#include "tools/common/resource_usage.h"
 #include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
@@ -68,15 +68,13 @@ class StreamCommand : public Command {
     Status s = decoder::RunStream(q.get(), &types,
                                   decoder::PgSourceFactory(source_, global_->name, global_->name),
                                   so, stop, &stats);
-    struct rusage ru {};
-    getrusage(RUSAGE_SELF, &ru);
-    LogInfo("decoder stopped", {{"transactions", std::to_string(stats.transactions)},
-                                {"skipped_resent", std::to_string(stats.skipped)},
-                                {"appends", std::to_string(stats.appends)},
-                                {"messages", std::to_string(stats.messages)},
-                                {"reconnects", std::to_string(stats.reconnects)},
-                                {"confirmed_lsn", stats.confirmed.ToString()},
-                                {"peak_rss_kb", std::to_string(ru.ru_maxrss)}});
+    LogInfo("decoder stopped",
+            WithResourceUsage({{"transactions", std::to_string(stats.transactions)},
+                               {"skipped_resent", std::to_string(stats.skipped)},
+                               {"appends", std::to_string(stats.appends)},
+                               {"messages", std::to_string(stats.messages)},
+                               {"reconnects", std::to_string(stats.reconnects)},
+                               {"confirmed_lsn", stats.confirmed.ToString()}}));
     RecordLastError(q.get(), "stream", s);
     return s;
   }
