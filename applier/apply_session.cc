@@ -170,7 +170,6 @@ std::vector<std::string> ColumnArrays(const std::vector<int>& cols,
   return arrays;
 }
 
-// Identifies a row among the merged updates: its relation and key values.
 // Where a merged row goes in the target's key order: by relation, then by the first key column,
 // by value for integer types and bytewise otherwise (enough to keep nearby keys together; any
 // order is correct).
@@ -201,6 +200,7 @@ KeyOrder KeyOrderOf(const ResolvedChange& rc, size_t index) {
   return o;
 }
 
+// Identifies a row among the merged updates: its relation and key values.
 std::string PendingKey(const ResolvedChange& rc) {
   const TargetRelation* rel = rc.rels[0].get();
   std::string key(reinterpret_cast<const char*>(&rel), sizeof(rel));

@@ -129,21 +129,34 @@ wait_marker() {  # start port -> seconds until the marker row is visible
   echo "$POLL_END - $start" | bc
 }
 
-cpu_of() {  # pids... -> CPU seconds they have used so far (the ones still running)
-  local hz total=0 pid t
+cpu_of() {  # pids... -> CPU seconds they have used so far (fails when none is running)
+  local hz total=0 seen=0 pid t
   hz=$(getconf CLK_TCK)
   for pid in "$@"; do
-    [ -r "/proc/$pid/stat" ] || continue
     t=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null) || continue
-    total=$((total + ${t:-0}))
+    [ -n "$t" ] || continue
+    total=$((total + t)); seen=1
   done
+  [ "$seen" = 1 ] || { echo n/a; return 1; }
   echo "scale=2; $total / $hz" | bc
 }
 walsender_cpu() {  # slot -> CPU seconds of its walsender
-  cpu_of $(q $SRC_PORT "select active_pid from pg_replication_slots where slot_name = '$1' and active_pid is not null")
+  cpu_of $(q $SRC_PORT "select active_pid from pg_replication_slots where slot_name = '$1' and active_pid is not null") || true
+}
+follow_walsender_cpu() {  # slot file: keeps the CPU of the slot's walsender in file while it lives
+  local pid="" i
+  for i in $(seq 1 500); do
+    pid=$(q $SRC_PORT "select active_pid from pg_replication_slots where slot_name = '$1' and active_pid is not null")
+    [ -n "$pid" ] && break
+    sleep 0.02
+  done
+  while [ -n "$pid" ] && [ -r "/proc/$pid/stat" ]; do
+    cpu_of "$pid" > "$2.new" && mv "$2.new" "$2" || true
+    sleep 0.1
+  done
 }
 apply_worker_cpu() {  # port -> CPU seconds of the subscription's apply worker
-  cpu_of $(q "$1" "select pid from pg_stat_subscription where relid is null and pid is not null")
+  cpu_of $(q "$1" "select pid from pg_stat_subscription where relid is null and pid is not null") || true
 }
 
 # native
@@ -180,9 +193,11 @@ start=$(now)
 ${PGBATON_WRAP:-} "$PGBATON" --name pgbrun run --source "$(conn $SRC_PORT)" --target "$(conn ${TPORT[pgbrun]})" \
   --queue-dir "$WORK/queue-run" --apply-jobs "$RUN_JOBS" --stop-at "$END" ${PGBATON_ARGS:-} >"$log" 2>&1 &
 pid=$!
+follow_walsender_cpu pgbrun "$WORK/walsender-run.cpu" &
 RUN=$(wait_marker "$start" ${TPORT[pgbrun]})
-CPU_RUN="walsender $(walsender_cpu pgbrun) s, pgbaton $(cpu_of $pid) s"
 wait $pid || { echo "pgbaton run failed:"; tail -5 "$log"; exit 1; }
+wait
+CPU_RUN="walsender $(cat "$WORK/walsender-run.cpu" 2>/dev/null || echo n/a) s, pgbaton $(grep -o 'cpu_s=[0-9.]*' "$log" | tail -1 | cut -d= -f2) s (until it stopped)"
 RUN_RSS=$(peak_mb "$log")
 printf "pgbaton run --apply-jobs %s: %.2f s (peak RSS %d MB)\n" "$RUN_JOBS" "$RUN" "$RUN_RSS"
 
