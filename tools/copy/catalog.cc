@@ -82,9 +82,9 @@ Result<TableList> ListTables(PgConn& conn, const TableFilter& filter) {
   // Types whose binary form does not depend on the cluster (see TableInfo::binary_safe).
   PGB_ASSIGN_OR_RETURN(
       PgResult types,
-      conn.Exec(
-          "SELECT t.oid, t.typtype, t.typbasetype, t.typelem, t.typsend::oid <> 0 AND "
-          "t.typreceive::oid <> 0 FROM pg_type t WHERE t.oid < 16384 OR t.typtype IN ('e', 'd')"));
+      conn.Exec("SELECT t.oid, t.typtype, t.typbasetype, t.typelem, t.typsend::oid <> 0 AND "
+                "t.typreceive::oid <> 0 AND t.typname NOT LIKE 'reg%' "
+                "FROM pg_type t WHERE t.oid < 16384 OR t.typtype IN ('e', 'd')"));
   struct TypeRow {
     char kind;
     uint32_t base, elem;

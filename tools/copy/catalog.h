@@ -26,7 +26,9 @@ struct TableInfo {
   std::string int_key;  // a single-column integer primary key, for key ranges on 13 ("" if none)
   // Every column's type has the same binary form on any major: a built-in type (or an array of
   // one) with binary send and receive functions, an enum, or a domain over one of those. Arrays
-  // and composites of user types carry the source's type OIDs in binary and are not safe.
+  // and composites of user types carry the source's type OIDs in binary and are not safe; nor
+  // are the reg* types (regclass, regtype, ...), whose binary form is the object's OID on the
+  // source where their text form is its name.
   bool binary_safe = false;
   // When not binary_safe: the first column that is not, and its type ("c app.pair").
   std::string text_reason;

@@ -61,6 +61,9 @@ CREATE TABLE sales.order_2024 (id int PRIMARY KEY, amount numeric);
 INSERT INTO sales.order_2024 SELECT i, i * 1.5 FROM generate_series(1, 300) i;
 CREATE TABLE sales.notes ("Mixed Case" int PRIMARY KEY, "sp ace" text);
 INSERT INTO sales.notes VALUES (1, 'one'), (2, NULL);
+-- Names of objects whose OIDs differ on the target: they must travel as text.
+CREATE TABLE refs (id int PRIMARY KEY, rel regclass, typ regtype[]);
+INSERT INTO refs VALUES (1, 'big', ARRAY['mood', 'pair']::regtype[]), (2, 'sales.notes', NULL);
 
 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 CREATE TRIGGER types_touch BEFORE UPDATE ON types FOR EACH ROW EXECUTE FUNCTION touch();
