@@ -419,9 +419,10 @@ class RocksDbQueue : public WorkQueue {
 
   // Reads only the commit keys: no value is decoded.
   Result<std::vector<Lsn>> CommitLsns(Lsn after, size_t max) override {
+    std::vector<Lsn> out;
+    if (after == Lsn::Max()) return out;  // nothing comes after it (and +1 would wrap)
     PGB_RETURN_IF_ERROR(CatchUp());
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-    std::vector<Lsn> out;
     const std::string prefix(1, kCommitPrefix);
     for (it->Seek(CommitKey(Lsn(after.value() + 1))); it->Valid() && out.size() < max; it->Next()) {
       if (!StartsWith(it->key(), prefix) || it->key().size() < 9) break;

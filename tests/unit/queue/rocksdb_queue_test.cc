@@ -132,6 +132,7 @@ TEST_F(RocksDbQueueTest, CommitLsnsListsCommittedTransactionsInOrderAfterAClose)
   ASSERT_TRUE(some.ok());
   EXPECT_EQ(*some, (std::vector<Lsn>{Lsn(0x1000 * 11), Lsn(0x1000 * 12), Lsn(0x1000 * 13)}));
   EXPECT_TRUE(q->CommitLsns(Lsn(0x1000 * 20), 3)->empty());
+  EXPECT_TRUE(q->CommitLsns(Lsn::Max(), 3)->empty());
 }
 
 TEST_F(RocksDbQueueTest, ChunksAreInvisibleUntilTheirCommitAndMayInterleave) {
