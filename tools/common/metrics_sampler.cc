@@ -139,7 +139,11 @@ void MetricsSampler::CountTransactions(Lsn applied, bool applied_known) {
     for (Lsn lsn : *lsns) {
       c.seen = lsn;
       if (!first) ++c.queued;
-      if (applied_known && c.unapplied.size() < 2000000) c.unapplied.push_back(lsn);
+      // Followed whenever a target is configured, also while its position cannot be read: a
+      // transaction queued at such a tick is still applied later and must count then.
+      if (!options_.target_conninfo.empty() && c.unapplied.size() < 2000000) {
+        c.unapplied.push_back(lsn);
+      }
     }
   }
   if (!applied_known) return;
