@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -194,6 +195,7 @@ Result<StatusReport> CollectStatus(queue::WorkQueue* queue, const StatusInputs& 
   PGB_ASSIGN_OR_RETURN(r.queue_first_commit_lsn, queue->FirstCommitLsn());
   PGB_ASSIGN_OR_RETURN(r.queue_last_commit_lsn, queue->LastCommitLsn());
   PGB_ASSIGN_OR_RETURN(r.queue_last_end_lsn, queue->LastEndLsn());
+  r.queue_end_seen = std::max(r.queue_last_end_lsn, previous ? previous->queue_end_seen : Lsn());
   r.rate_span_seconds = in.rate_window_seconds;
   PGB_ASSIGN_OR_RETURN(auto samples, queue->GetMeta(kRateSamplesMetaKey));
   bool from_samples = samples && RatesFromSamples(*samples, in, &r);
@@ -233,7 +235,7 @@ Result<StatusReport> CollectStatus(queue::WorkQueue* queue, const StatusInputs& 
             LsnRate(previous->source->current_lsn, r.source->current_lsn, dt);
       }
       r.queued_bytes_per_second_interval =
-          LsnRate(previous->queue_last_end_lsn, r.queue_last_end_lsn, dt);
+          LsnRate(previous->queue_end_seen, r.queue_end_seen, dt);
       if (r.target_known && previous->target_known) {
         r.applied_bytes_per_second_interval = LsnRate(previous->applied_lsn, r.applied_lsn, dt);
       }

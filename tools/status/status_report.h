@@ -48,6 +48,9 @@ struct StatusReport {
   // Queue.
   uint64_t queue_size_bytes = 0;
   Lsn queue_first_commit_lsn, queue_last_commit_lsn, queue_last_end_lsn;
+  // The highest queue_last_end_lsn seen by this refresh and the ones before it (--watch): the
+  // queue's end goes back to Invalid when the applier trimmed everything.
+  Lsn queue_end_seen;
   // Transactions in the queue; only counted (whole_scan) when no fresh samples give the rates:
   // otherwise only the unapplied ones are read.
   uint64_t queue_transactions = 0;

@@ -216,6 +216,12 @@ TEST(StatusRatesTest, RatesAgreeWithTheSourceRightAfterCopyAndUnderSteadyLoad) {
     ++checked;
   }
   EXPECT_GE(checked, 5);
+  const json& last = lines.back()["rates"];
+  std::printf("figure: status --rate-window %d (last line, %.1f s window): queued %.1f txn/s %.0f "
+              "B/s, applied %.1f txn/s %.0f B/s, source WAL %.0f B/s\n",
+              kRateWindow, Num(last["window_seconds"]), Num(last["queued_transactions_per_second"]),
+              Num(last["queued_bytes_per_second"]), Num(last["applied_transactions_per_second"]),
+              Num(last["applied_bytes_per_second"]), Num(last["source_wal_bytes_per_second"]));
   // The same figures in the text form, as an operator reads them.
   CommandResult text = RunCommand({PgbatonBinary(), "status", "--queue-dir", queue_dir,
                                    "--rate-window", "60"});

@@ -210,11 +210,21 @@ TEST_F(StatusQueueTest, RatesNeverCountFromAPositionNotKnownYet) {
   EXPECT_FALSE(r->queued_bytes_per_second_interval.has_value());
   EXPECT_NE(StatusToText(*r).find("since last refresh"), std::string::npos);
   EXPECT_NE(StatusToText(*r).find("queued -"), std::string::npos) << StatusToText(*r);
-  previous.queue_last_end_lsn = Lsn(500'000'040);
+  previous.queue_last_end_lsn = previous.queue_end_seen = Lsn(500'000'040);
   r = CollectStatus(q_.get(), in, &previous);
   ASSERT_TRUE(r.ok());
   ASSERT_TRUE(r->queued_bytes_per_second_interval.has_value());
   EXPECT_NEAR(*r->queued_bytes_per_second_interval * *r->interval_seconds, 100'000, 1);
+  // The applier trimmed everything: the queue's end is gone, what was queued is not.
+  ASSERT_TRUE(q_->Trim(Lsn(500'100'000)).ok());
+  StatusReport before_trim = *r;
+  before_trim.time = PgTimestamp{PgTimestamp::Now().micros - 1'000'000};
+  r = CollectStatus(q_.get(), in, &before_trim);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->queue_last_end_lsn.IsValid());
+  EXPECT_EQ(r->queue_end_seen, Lsn(500'100'040));
+  ASSERT_TRUE(r->queued_bytes_per_second_interval.has_value());
+  EXPECT_EQ(*r->queued_bytes_per_second_interval, 0);
 }
 
 }  // namespace
