@@ -5,8 +5,10 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "common/conninfo.h"
 #include "common/log.h"
 #include "tools/apply/apply_command.h"
 #include "tools/cleanup/cleanup_command.h"
@@ -24,7 +26,17 @@
 namespace pgbaton::tools {
 namespace {
 
-int Main(int argc, char** argv) {
+int Main(int argc, char** original_argv) {
+  // `ps` and /proc/PID/cmdline show the process's own argv memory for as long as it runs: parse a
+  // copy and overwrite every password in the original now, before anything else (docs/guide/dba.md,
+  // "Passwords"). Argument 0 is the program.
+  std::vector<std::string> args(original_argv, original_argv + argc);
+  for (int i = 1; i < argc; ++i) ScrubPasswordsInPlace(original_argv[i]);
+  std::vector<char*> arg_pointers;
+  for (std::string& a : args) arg_pointers.push_back(a.data());
+  arg_pointers.push_back(nullptr);
+  char** argv = arg_pointers.data();
+
   GlobalOptions global;
   CLI::App app{"pgbaton: move a live PostgreSQL database to a new major version", "pgbaton"};
   app.require_subcommand(1);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -19,6 +20,9 @@ struct MetricsSampler::Connections {
 // Transactions seen in the queue by this process, and which of them the target applied.
 struct MetricsSampler::Counts {
   Lsn seen;  // commit LSN of the last transaction counted
+  // The highest end LSN the queue has held: its end goes back to Invalid when the applier trims
+  // everything, which is no step back for what was queued.
+  Lsn queued_end;
   uint64_t queued = 0, applied = 0;
   std::deque<Lsn> unapplied;  // commit LSNs counted as queued, not yet applied
   nlohmann::json samples = nlohmann::json::array();
@@ -95,7 +99,11 @@ void MetricsSampler::SampleOnce() {
     auto end = options_.queue->LastEndLsn();
     if (end.ok()) {
       queue_end = *end;
-      catalog_.queue_durable_lsn->Set(AsGauge(*end));
+      counts_->queued_end = std::max(counts_->queued_end, *end);
+      // 0 until the queue first holds a transaction; never back to 0 when the applier trims it.
+      if (counts_->queued_end.IsValid()) {
+        catalog_.queue_durable_lsn->Set(AsGauge(counts_->queued_end));
+      }
     }
     auto size = options_.queue->SizeBytes();
     if (size.ok()) catalog_.queue_size_bytes->Set(static_cast<double>(*size));
@@ -112,11 +120,13 @@ void MetricsSampler::SampleOnce() {
   }
   if (options_.record_samples && options_.queue != nullptr) {
     CountTransactions(applied_pos.value_or(Lsn()), applied_pos.has_value());
-    RecordSample(source ? source->current_lsn : Lsn(), queue_end, applied_pos.value_or(Lsn()));
+    RecordSample(source ? source->current_lsn : Lsn(), counts_->queued_end,
+                 applied_pos.value_or(Lsn()));
   }
   if (!applied_pos) return;
   auto applied = &*applied_pos;
-  catalog_.applied_lsn->Set(AsGauge(*applied));
+  // Nothing applied yet is no position (the gauge stays as it is, 0 at the start).
+  if (applied->IsValid()) catalog_.applied_lsn->Set(AsGauge(*applied));
   if (options_.queue == nullptr) return;
   auto oldest = OldestUnapplied(options_.queue, *applied);
   if (!oldest.ok()) return;
@@ -139,7 +149,11 @@ void MetricsSampler::CountTransactions(Lsn applied, bool applied_known) {
     for (Lsn lsn : *lsns) {
       c.seen = lsn;
       if (!first) ++c.queued;
-      if (applied_known && c.unapplied.size() < 2000000) c.unapplied.push_back(lsn);
+      // Followed whenever a target is configured, also while its position cannot be read: a
+      // transaction queued at such a tick is still applied later and must count then.
+      if (!options_.target_conninfo.empty() && c.unapplied.size() < 2000000) {
+        c.unapplied.push_back(lsn);
+      }
     }
   }
   if (!applied_known) return;

@@ -34,8 +34,10 @@ struct MetricsSamplerOptions {
 };
 
 // Queue meta key of the rolling samples: a JSON array of {"t": unix seconds, "queued_txns",
-// "queued_lsn", "applied_txns", "applied_lsn", "source_lsn"} (LSNs as numbers, counts cumulative
-// since the process started, "pid" identifying it), oldest first, covering about 70 s.
+// "queued_lsn", "applied_txns", "applied_lsn", "source_lsn"} (LSNs as numbers, 0 when not known
+// at that time; queued_lsn the highest end LSN the queue held, which trimming does not move
+// back; counts cumulative since the process started, "pid" identifying it), oldest first,
+// covering about 70 s.
 inline constexpr const char* kRateSamplesMetaKey = "status/rate_samples";
 
 // Samples until stopped. Connections are opened lazily and opened again after a failure (logged

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <sstream>
 
 #include "common/conninfo.h"
@@ -58,6 +59,12 @@ std::string TableOf(const std::string& type, const std::string& sql) {
   return alter == std::string::npos ? "" : word_after(alter + 12);
 }
 
+// The child's password goes in its environment, never on its argv (which `ps` shows).
+std::map<std::string, std::string> PasswordEnv(const ConninfoAndPassword& c) {
+  if (!c.password) return {};
+  return {{"PGPASSWORD", *c.password}};
+}
+
 }  // namespace
 
 Result<int> PgDumpMajor(const std::string& path) {
@@ -88,8 +95,9 @@ Result<std::string> DumpSection(const CopyOptions& options, const std::string& s
       argv.push_back("--exclude-table=" + p);
     }
   }
-  argv.push_back("--dbname=" + options.source);
-  PGB_ASSIGN_OR_RETURN(ProcessOutput po, RunProcess(argv, ""));
+  PGB_ASSIGN_OR_RETURN(ConninfoAndPassword source, SeparatePassword(options.source));
+  argv.push_back("--dbname=" + source.conninfo);
+  PGB_ASSIGN_OR_RETURN(ProcessOutput po, RunProcess(argv, "", PasswordEnv(source)));
   if (po.exit_code != 0) {
     std::string err = FirstError(po.err);
     if (err.find("snapshot") != std::string::npos) {
@@ -121,9 +129,10 @@ Status RestoreInOneTransaction(const CopyOptions& options, const std::string& sq
                                    "ON_ERROR_STOP=1",
                                    "--single-transaction",
                                    "-f",
-                                   "-",
-                                   "--dbname=" + options.target};
-  PGB_ASSIGN_OR_RETURN(ProcessOutput po, RunProcess(argv, sql));
+                                   "-"};
+  PGB_ASSIGN_OR_RETURN(ConninfoAndPassword target, SeparatePassword(options.target));
+  argv.push_back("--dbname=" + target.conninfo);
+  PGB_ASSIGN_OR_RETURN(ProcessOutput po, RunProcess(argv, sql, PasswordEnv(target)));
   if (po.exit_code != 0) {
     std::string err = FirstError(po.err);
     std::string hint =

@@ -9,10 +9,27 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 namespace pgbaton::tools::copy {
 
-Result<ProcessOutput> RunProcess(const std::vector<std::string>& argv, const std::string& input) {
+Result<ProcessOutput> RunProcess(const std::vector<std::string>& argv, const std::string& input,
+                                 const std::map<std::string, std::string>& env) {
+  // Built before fork: the child of a threaded process may only call async-signal-safe functions.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    if (env.contains(std::string(entry.substr(0, entry.find('='))))) continue;
+    env_strings.emplace_back(entry);
+  }
+  for (const auto& [name, value] : env) env_strings.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+
   int in[2], out[2], err[2], exec_err[2];
   if (pipe(in) != 0 || pipe(out) != 0 || pipe(err) != 0 || pipe2(exec_err, O_CLOEXEC) != 0) {
     return Status::Error(ErrorCode::kIo, fmt::format("cannot create pipes: {}", strerror(errno)));
@@ -26,10 +43,7 @@ Result<ProcessOutput> RunProcess(const std::vector<std::string>& argv, const std
     dup2(out[1], 1);
     dup2(err[1], 2);
     for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1], exec_err[0]}) close(fd);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
+    execvpe(args[0], args.data(), envp.data());
     int e = errno;
     (void)!write(exec_err[1], &e, sizeof(e));
     _exit(127);

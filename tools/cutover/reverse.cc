@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -31,16 +32,21 @@ std::string Binary(const ReverseOptions& o) {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "pgbaton";
 }
 
+// The reverse `run`'s argv. Its conninfos, passwords included, go in its environment
+// (PGBATON_SOURCE, PGBATON_TARGET: see Env) where `ps` does not show them.
 std::vector<std::string> Argv(const ReverseOptions& o) {
-  return {Binary(o),      "--name",   o.name,         "run",         "--source",
-          o.new_conninfo, "--target", o.old_conninfo, "--queue-dir", o.queue_dir};
+  return {Binary(o), "--name", o.name, "run", "--queue-dir", o.queue_dir};
+}
+
+std::map<std::string, std::string> Env(const ReverseOptions& o) {
+  return {{"PGBATON_SOURCE", o.new_conninfo}, {"PGBATON_TARGET", o.old_conninfo}};
 }
 
 std::string Shown(const ReverseOptions& o) {
   std::string out;
+  for (const auto& [name, value] : Env(o)) out += name + "='" + MaskConninfo(value) + "' ";
   for (const auto& a : Argv(o)) {
-    std::string v = a == o.new_conninfo || a == o.old_conninfo ? MaskConninfo(a) : a;
-    out += (out.empty() ? "" : " ") + (v.find(' ') != std::string::npos ? "'" + v + "'" : v);
+    out += (out.back() == ' ' ? "" : " ") + (a.find(' ') != std::string::npos ? "'" + a + "'" : a);
   }
   return out;
 }
@@ -102,6 +108,21 @@ Result<ReverseStarted> StartReverse(const ReverseOptions& o) {
   out.command = Shown(o);
   out.log_path = o.queue_dir + ".log";
   std::vector<std::string> argv = Argv(o);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  // The environment is built before fork: a forked child of a threaded process may only call
+  // async-signal-safe functions.
+  std::map<std::string, std::string> env = Env(o);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string entry(*e);
+    if (!env.contains(entry.substr(0, entry.find('=')))) env_strings.push_back(std::move(entry));
+  }
+  for (const auto& [name, value] : env) env_strings.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) return Status::Error(ErrorCode::kIo, "cannot fork the reverse stream");
   if (pid == 0) {
@@ -115,10 +136,7 @@ Result<ReverseStarted> StartReverse(const ReverseOptions& o) {
     }
     // Keep nothing else of the cutover's (its callers' pipes would stay open while it runs).
     for (int f = 3; f < 1024; ++f) close(f);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), envp.data());
     _exit(127);
   }
   // Its own session: the cutover's exit (or a terminal's hangup) leaves it running.

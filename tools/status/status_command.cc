@@ -58,6 +58,10 @@ class StatusCommand : public Command {
     sub->add_flag("--watch", watch_, "refresh until interrupted");
     sub->add_option("--interval", interval_, "time between refreshes with --watch")
         ->capture_default_str();
+    sub->add_option("--rate-window", rate_window_seconds_,
+                    "seconds the rates are averaged over (5 to 60; samples come every 5 s)")
+        ->check(CLI::Range(5, 60))
+        ->capture_default_str();
     return sub;
   }
 
@@ -93,6 +97,7 @@ class StatusCommand : public Command {
       StatusInputs in;
       in.name = global_->name;
       in.queue_location = location;
+      in.rate_window_seconds = rate_window_seconds_;
       if (!source_.empty()) {
         in.source_label = DescribeConninfo(source_);
         in.source = Connection(source_, "source", &source_conn_, &in.source_error);
@@ -149,6 +154,7 @@ class StatusCommand : public Command {
   bool json_ = false;
   bool watch_ = false;
   std::string interval_ = "2s";
+  int rate_window_seconds_ = 60;
   std::optional<PgConn> source_conn_, target_conn_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -82,7 +83,11 @@ Status ScanQueue(queue::WorkQueue* queue, const StatusInputs& in, Lsn from, Stat
 }
 
 // Rates from the samples a running process keeps in the queue: the newest (if fresh) against the
-// oldest of the same process within the window. False when there are none to use.
+// oldest of the same process within the window in which every position the newest knows was
+// known too. A position of 0 means "not known at that time" (an empty queue, nothing applied
+// yet, the source unreachable), never "at LSN 0": a rate measured from it would count the whole
+// history of the cluster's WAL as if it had passed in the window. False when there are none to
+// use.
 bool RatesFromSamples(const std::string& text, const StatusInputs& in, StatusReport* r) {
   json samples = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!samples.is_array() || samples.size() < 2) return false;
@@ -90,13 +95,22 @@ bool RatesFromSamples(const std::string& text, const StatusInputs& in, StatusRep
   double now = static_cast<double>(r->time.UnixMicros()) / 1e6;
   double t1 = newest.value("t", 0.0);
   if (now - t1 > 15) return false;  // the process stopped: nothing moves any more
+  auto known = [](const json& s, const char* key) { return s.value(key, uint64_t{0}) != 0; };
+  const bool queue_known = known(newest, "queued_lsn");
+  const bool applied_known = known(newest, "applied_lsn");
+  const bool source_known = known(newest, "source_lsn");
   const json* oldest = nullptr;
   for (const json& s : samples) {
-    if (s.value("pid", -1) == newest.value("pid", -2) &&
-        t1 - s.value("t", 0.0) <= in.rate_window_seconds + 5) {
-      oldest = &s;
-      break;
+    if (s.value("pid", -1) != newest.value("pid", -2) ||
+        t1 - s.value("t", 0.0) > in.rate_window_seconds + 5) {
+      continue;
     }
+    if ((queue_known && !known(s, "queued_lsn")) || (applied_known && !known(s, "applied_lsn")) ||
+        (source_known && !known(s, "source_lsn"))) {
+      continue;
+    }
+    oldest = &s;
+    break;
   }
   if (oldest == nullptr || oldest == &newest) return false;
   double span = t1 - oldest->value("t", 0.0);
@@ -108,10 +122,17 @@ bool RatesFromSamples(const std::string& text, const StatusInputs& in, StatusRep
   r->rates_from = "samples";
   r->rate_span_seconds = span;
   r->queued_tps = delta("queued_txns");
-  r->queued_bytes_per_second = delta("queued_lsn");
+  r->queued_bytes_per_second = queue_known ? delta("queued_lsn") : 0.0;
   r->applied_tps = delta("applied_txns");
-  r->applied_bytes_per_second = delta("applied_lsn");
+  r->applied_bytes_per_second = applied_known ? delta("applied_lsn") : 0.0;
+  if (source_known) r->source_bytes_per_second = delta("source_lsn");
   return true;
+}
+
+// Bytes per second from `before` to `after`, when both positions are known (see above).
+std::optional<double> LsnRate(Lsn before, Lsn after, double seconds) {
+  if (!before.IsValid() || !after.IsValid() || seconds <= 0) return std::nullopt;
+  return static_cast<double>(after.BytesSince(before)) / seconds;
 }
 
 }  // namespace
@@ -174,6 +195,7 @@ Result<StatusReport> CollectStatus(queue::WorkQueue* queue, const StatusInputs& 
   PGB_ASSIGN_OR_RETURN(r.queue_first_commit_lsn, queue->FirstCommitLsn());
   PGB_ASSIGN_OR_RETURN(r.queue_last_commit_lsn, queue->LastCommitLsn());
   PGB_ASSIGN_OR_RETURN(r.queue_last_end_lsn, queue->LastEndLsn());
+  r.queue_end_seen = std::max(r.queue_last_end_lsn, previous ? previous->queue_end_seen : Lsn());
   r.rate_span_seconds = in.rate_window_seconds;
   PGB_ASSIGN_OR_RETURN(auto samples, queue->GetMeta(kRateSamplesMetaKey));
   bool from_samples = samples && RatesFromSamples(*samples, in, &r);
@@ -210,12 +232,12 @@ Result<StatusReport> CollectStatus(queue::WorkQueue* queue, const StatusInputs& 
       r.interval_seconds = dt;
       if (r.source && previous->source) {
         r.source_bytes_per_second_interval =
-            r.source->current_lsn.BytesSince(previous->source->current_lsn) / dt;
+            LsnRate(previous->source->current_lsn, r.source->current_lsn, dt);
       }
       r.queued_bytes_per_second_interval =
-          r.queue_last_end_lsn.BytesSince(previous->queue_last_end_lsn) / dt;
+          LsnRate(previous->queue_end_seen, r.queue_end_seen, dt);
       if (r.target_known && previous->target_known) {
-        r.applied_bytes_per_second_interval = r.applied_lsn.BytesSince(previous->applied_lsn) / dt;
+        r.applied_bytes_per_second_interval = LsnRate(previous->applied_lsn, r.applied_lsn, dt);
       }
     }
   }
@@ -322,6 +344,9 @@ nlohmann::json StatusToJson(const StatusReport& r) {
                  r.target_known ? json(Round3(r.applied_tps)) : json(nullptr)},
                 {"applied_bytes_per_second",
                  r.target_known ? json(Round3(r.applied_bytes_per_second)) : json(nullptr)},
+                {"source_wal_bytes_per_second",
+                 r.source_bytes_per_second ? json(Round3(*r.source_bytes_per_second))
+                                           : json(nullptr)},
                 {"interval", interval}};
   j["eta"] = {{"seconds", r.eta_seconds ? json(Round3(*r.eta_seconds)) : json(nullptr)},
               {"text", r.eta_text}};
@@ -356,26 +381,39 @@ std::string StatusToText(const StatusReport& r) {
     out += "lag:      unknown (pass --target to compare with what the target applied)\n";
   }
   out += fmt::format("eta:      {}\n", r.eta_text);
-  out += fmt::format("rates:    queued {:.1f} txn/s {}/s", r.queued_tps,
-                     HumanBytes(static_cast<uint64_t>(r.queued_bytes_per_second)));
-  if (r.target_known) {
-    out += fmt::format(", applied {:.1f} txn/s {}/s", r.applied_tps,
-                       HumanBytes(static_cast<uint64_t>(r.applied_bytes_per_second)));
-  }
-  out += r.rates_from == "samples"
-             ? fmt::format(" (last {:.0f} s)\n", r.rate_span_seconds)
-             : fmt::format(" (last {} s, transactions still queued)\n", r.rate_window_seconds);
-  if (r.interval_seconds) {
-    out += fmt::format(
-        "          since last refresh ({:.1f} s): queued {}/s", *r.interval_seconds,
-        HumanBytes(static_cast<uint64_t>(r.queued_bytes_per_second_interval.value_or(0))));
-    if (r.applied_bytes_per_second_interval) {
-      out += fmt::format(", applied {}/s",
-                         HumanBytes(static_cast<uint64_t>(*r.applied_bytes_per_second_interval)));
+  auto per_second = [](std::optional<double> v) {
+    return v ? HumanBytes(static_cast<uint64_t>(*v)) + "/s" : std::string("-");
+  };
+  if (r.rates_from == "samples") {
+    out += fmt::format("rates:    queued {:.1f} txn/s {}/s", r.queued_tps,
+                       HumanBytes(static_cast<uint64_t>(r.queued_bytes_per_second)));
+    if (r.target_known) {
+      out += fmt::format(", applied {:.1f} txn/s {}/s", r.applied_tps,
+                         HumanBytes(static_cast<uint64_t>(r.applied_bytes_per_second)));
     }
-    if (r.source_bytes_per_second_interval) {
-      out += fmt::format(", source WAL {}/s",
-                         HumanBytes(static_cast<uint64_t>(*r.source_bytes_per_second_interval)));
+    if (r.source_bytes_per_second) {
+      out += fmt::format(", source WAL {}", per_second(r.source_bytes_per_second));
+    }
+    out += fmt::format(" (last {:.0f} s)\n", r.rate_span_seconds);
+  } else {
+    // No running process records samples: what the queue still holds is all there is to count,
+    // by the source commit time of each transaction.
+    out += fmt::format("rates:    committed on the source and still queued {:.1f} txn/s {}/s",
+                       r.queued_tps, HumanBytes(static_cast<uint64_t>(r.queued_bytes_per_second)));
+    if (r.target_known) {
+      out += fmt::format(", of them applied {:.1f} txn/s {}/s", r.applied_tps,
+                         HumanBytes(static_cast<uint64_t>(r.applied_bytes_per_second)));
+    }
+    out += fmt::format(" (last {} s, no running pgbaton records rates)\n", r.rate_window_seconds);
+  }
+  if (r.interval_seconds) {
+    out += fmt::format("          since last refresh ({:.1f} s): queued {}", *r.interval_seconds,
+                       per_second(r.queued_bytes_per_second_interval));
+    if (r.target_known) {
+      out += fmt::format(", applied {}", per_second(r.applied_bytes_per_second_interval));
+    }
+    if (r.source) {
+      out += fmt::format(", source WAL {}", per_second(r.source_bytes_per_second_interval));
     }
     out += "\n";
   }

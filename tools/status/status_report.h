@@ -48,6 +48,9 @@ struct StatusReport {
   // Queue.
   uint64_t queue_size_bytes = 0;
   Lsn queue_first_commit_lsn, queue_last_commit_lsn, queue_last_end_lsn;
+  // The highest queue_last_end_lsn seen by this refresh and the ones before it (--watch): the
+  // queue's end goes back to Invalid when the applier trimmed everything.
+  Lsn queue_end_seen;
   // Transactions in the queue; only counted (whole_scan) when no fresh samples give the rates:
   // otherwise only the unapplied ones are read.
   uint64_t queue_transactions = 0;
@@ -75,9 +78,16 @@ struct StatusReport {
   int rate_window_seconds = 60;
   double rate_span_seconds = 0;
   std::string rates_from = "queue";
+  // queued: transactions the running process appended to the queue, and the source WAL their
+  // end LSNs advanced over (the queue's durable end). applied: transactions the target committed,
+  // and how far its applied position advanced. source (samples only): how fast the source wrote
+  // WAL (pg_current_wal_lsn). A position that was not known at the window's start (an empty
+  // queue, nothing applied yet) shortens the window; it never counts from LSN 0.
   double queued_tps = 0, queued_bytes_per_second = 0;
   double applied_tps = 0, applied_bytes_per_second = 0;
-  // Rates since the previous refresh (--watch), from positions.
+  std::optional<double> source_bytes_per_second;
+  // Rates since the previous refresh (--watch), from positions; nullopt when either end of the
+  // interval did not know the position.
   std::optional<double> interval_seconds;
   std::optional<double> source_bytes_per_second_interval, queued_bytes_per_second_interval,
       applied_bytes_per_second_interval;

@@ -157,5 +157,75 @@ TEST_F(StatusQueueTest, QueueAloneRatesFromSamplesAndLastError) {
   EXPECT_EQ(r->rates_from, "queue");
 }
 
+// Right after a start (after a copy: an empty queue, nothing applied yet) the first samples know
+// no position (0). A rate from them would count the cluster's whole WAL history as if it passed
+// in the window; the window starts at the first sample that knew every position instead.
+TEST_F(StatusQueueTest, RatesNeverCountFromAPositionNotKnownYet) {
+  PgTimestamp now = PgTimestamp::Now();
+  Commit(500'100'000, PgTimestamp{now.micros - 2'000'000});
+  double t = static_cast<double>(now.UnixMicros()) / 1e6;
+  auto sample = [&](double age, uint64_t queued_txns, uint64_t queued, uint64_t applied_txns,
+                    uint64_t applied, uint64_t source) {
+    return json{{"t", t - age},         {"pid", 8},
+                {"queued_txns", queued_txns}, {"queued_lsn", queued},
+                {"applied_txns", applied_txns}, {"applied_lsn", applied},
+                {"source_lsn", source}};
+  };
+  json samples = json::array({sample(21, 0, 0, 0, 0, 500'000'000),
+                              sample(16, 900, 500'040'000, 0, 0, 500'060'000),
+                              sample(11, 1000, 500'050'000, 950, 500'030'000, 500'070'000),
+                              sample(1, 1200, 500'100'000, 1190, 500'090'000, 500'100'000)});
+  ASSERT_TRUE(q_->PutMeta(kRateSamplesMetaKey, samples.dump()).ok());
+  StatusInputs in;
+  in.name = "pgbaton";
+  in.queue_location = dir_ + "/q";
+  auto r = CollectStatus(q_.get(), in, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rates_from, "samples");
+  EXPECT_DOUBLE_EQ(r->rate_span_seconds, 10);
+  EXPECT_DOUBLE_EQ(r->queued_tps, 20);
+  EXPECT_DOUBLE_EQ(r->queued_bytes_per_second, 5000);
+  EXPECT_DOUBLE_EQ(r->applied_tps, 24);
+  EXPECT_DOUBLE_EQ(r->applied_bytes_per_second, 6000);
+  ASSERT_TRUE(r->source_bytes_per_second.has_value());
+  EXPECT_DOUBLE_EQ(*r->source_bytes_per_second, 3000);
+  json j = StatusToJson(*r);
+  EXPECT_EQ(j["rates"]["source_wal_bytes_per_second"], 3000.0);
+  std::string text = StatusToText(*r);
+  EXPECT_NE(text.find("source WAL 2.9 kB/s (last 10 s)"), std::string::npos) << text;
+
+  // A shorter --rate-window leaves out the older samples.
+  in.rate_window_seconds = 5;
+  r = CollectStatus(q_.get(), in, nullptr);
+  ASSERT_TRUE(r.ok());
+  EXPECT_DOUBLE_EQ(r->rate_span_seconds, 10);  // window + one sample period: the 11 s old one
+  in.rate_window_seconds = 60;
+
+  // Between two refreshes (--watch): a position the previous refresh did not know gives no rate.
+  StatusReport previous;
+  previous.time = PgTimestamp{now.micros - 1'000'000};
+  r = CollectStatus(q_.get(), in, &previous);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->interval_seconds.has_value());
+  EXPECT_FALSE(r->queued_bytes_per_second_interval.has_value());
+  EXPECT_NE(StatusToText(*r).find("since last refresh"), std::string::npos);
+  EXPECT_NE(StatusToText(*r).find("queued -"), std::string::npos) << StatusToText(*r);
+  previous.queue_last_end_lsn = previous.queue_end_seen = Lsn(500'000'040);
+  r = CollectStatus(q_.get(), in, &previous);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->queued_bytes_per_second_interval.has_value());
+  EXPECT_NEAR(*r->queued_bytes_per_second_interval * *r->interval_seconds, 100'000, 1);
+  // The applier trimmed everything: the queue's end is gone, what was queued is not.
+  ASSERT_TRUE(q_->Trim(Lsn(500'100'000)).ok());
+  StatusReport before_trim = *r;
+  before_trim.time = PgTimestamp{PgTimestamp::Now().micros - 1'000'000};
+  r = CollectStatus(q_.get(), in, &before_trim);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->queue_last_end_lsn.IsValid());
+  EXPECT_EQ(r->queue_end_seen, Lsn(500'100'040));
+  ASSERT_TRUE(r->queued_bytes_per_second_interval.has_value());
+  EXPECT_EQ(*r->queued_bytes_per_second_interval, 0);
+}
+
 }  // namespace
 }  // namespace pgbaton::tools
