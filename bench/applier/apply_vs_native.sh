@@ -211,7 +211,7 @@ echo "checking every target against the source (every table, row for row)"
 DIGEST_SQL=$(digest_query "$(conn $SRC_PORT)")
 want=$(digest_of "$(conn $SRC_PORT)" "$DIGEST_SQL")
 case $want in error:*) echo "cannot digest the source: $want"; exit 1;; esac
-declare -A WRONG
+declare -A WRONG=()
 for t in native $CONTENDERS; do
   bench_corrupt_if "$t" "$(conn ${TPORT[$t]})"
   got=$(digest_of "$(conn ${TPORT[$t]})" "$DIGEST_SQL")
@@ -220,7 +220,7 @@ for t in native $CONTENDERS; do
   else
     WRONG[$t]=1
     echo "  $t: DIFFERS from the source; tables that differ:"
-    diff <(echo "$want") <(echo "$got") | sed -n 's/^[<>] /    /p' | head -20
+    diff <(echo "$want") <(echo "$got") | sed -n 's/^< /    source: /p; s/^> /    target: /p' | head -20 || true
   fi
 done
 # A wrong target's time means nothing: its ratio is not printed, and the script fails.

@@ -118,14 +118,14 @@ EXPECT_ROWS=$(digest_of "$SRC" "$DIGEST_SQL")
 case $EXPECT_ROWS in error:*) echo "cannot digest the source: $EXPECT_ROWS"; exit 1;; esac
 indexes() { psql -X -At "$(dst_ci $1)" -c "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'"; }
 EXPECT_INDEXES=$(psql -X -At "$SRC" -c "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'")
-declare -A WRONG
+declare -A WRONG=()
 verify() {  # name db [data-only]: a contender that leaves a different target is WRONG
   bench_corrupt_if "$1" "$(dst_ci $2)"
   local rows idx; rows=$(digest_of "$(dst_ci $2)" "$DIGEST_SQL"); idx=$(indexes "$2")
   if [ "$rows" != "$EXPECT_ROWS" ]; then
     WRONG[$1]=1
-    echo "   !! $1 left a different target; tables that differ (source <, target >):"
-    diff <(echo "$EXPECT_ROWS") <(echo "$rows") | sed -n 's/^[<>].*/      &/p' | head -20
+    echo "   !! $1 left a different target; tables that differ:"
+    diff <(echo "$EXPECT_ROWS") <(echo "$rows") | sed -n 's/^< /      source: /p; s/^> /      target: /p' | head -20 || true
   fi
   if [ -z "${3:-}" ] && [ "$idx" != "$EXPECT_INDEXES" ]; then
     WRONG[$1]=1

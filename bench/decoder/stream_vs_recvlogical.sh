@@ -104,8 +104,8 @@ check_queue() {
   bench_corrupt_if pgbaton "$(check_conn $db)"
   got=$(digest_of "$(check_conn $db)" "$DIGEST_SQL")
   if [ "$got" != "$WANT" ]; then
-    echo "round $r: the queue replayed differs from the source (source <, replay >):" >&2
-    diff <(echo "$WANT") <(echo "$got") | sed -n 's/^[<>].*/  &/p' | head -20 >&2
+    echo "round $r: the queue replayed differs from the source:" >&2
+    diff <(echo "$WANT") <(echo "$got") | sed -n 's/^< /  source: /p; s/^> /  replay: /p' | head -20 >&2 || true
     return 1
   fi
   echo "round $r: the queue replayed equals the source ($(echo "$WANT" | wc -l) tables)"
