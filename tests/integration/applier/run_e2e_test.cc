@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdio>
 #include <random>
 #include <thread>
 
@@ -112,6 +113,7 @@ TEST_P(RunEndToEndTest, MixedWorkloadWithKillsMatchesRowForRow) {
     ASSERT_TRUE(src_now.ok() && dst_now.ok());
     killed_behind += *src_now != *dst_now;
   }
+  std::printf("[e2e] kills that left the target behind the source: %d of 4\n", killed_behind);
   EXPECT_GT(killed_behind, 0) << "every kill came after the target had caught up: no kill landed "
                                  "mid-stream, the test proved nothing";
   auto end = source->Query("select pg_current_wal_lsn()", "app");
