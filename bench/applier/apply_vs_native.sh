@@ -13,7 +13,10 @@
 #                   <last of JOBS> --stop-at <end>` (decoder + queue + applier in one process)
 # The clock runs from the start (ENABLE / launching pgbaton) until the backlog's last
 # transaction (a marker row) is visible on the target. Prints each catch-up time, the ratio
-# native / pgbaton, pgbaton's peak RSS, and checks every target against the source (md5 per table).
+# native / pgbaton, pgbaton's peak RSS, and checks every target against the source, every table row
+# for row (bench/lib/digest.sh): a target that differs gets no ratio and the script exits 1.
+# BENCH_CORRUPT=<native|pgb1|pgb2|pgbrun> changes one row of that target before the check (to
+# see that a wrong target is caught).
 #
 # Usage: bench/applier/apply_vs_native.sh [PGBATON_BIN]
 #        env: TXNS=100000 SCALE=10 CLIENTS=4 JOBS="1 2" SOURCE_MAJOR=15 TARGET_MAJOR=17 KEEP=0
@@ -177,7 +180,9 @@ for j in $JOBS; do
   spid=$!
   poll_until $SRC_PORT "select confirmed_flush_lsn >= '$END' from pg_replication_slots where slot_name = 'pgb$j'"
   STREAM[$j]=$(echo "$POLL_END - $start" | bc)
-  kill -TERM $spid; wait $spid || true
+  kill -TERM $spid
+  code=0; wait $spid || code=$?
+  [ "$code" = 0 ] || { echo "pgbaton stream exited with $code after SIGTERM:"; tail -5 "$log.stream"; exit 1; }
   start=$(now)
   "$PGBATON" --name "pgb$j" apply --target "$(conn ${TPORT[pgb$j]})" --queue-dir "$WORK/queue-$j" \
     --apply-jobs "$j" --stop-at "$END" ${PGBATON_ARGS:-} >"$log" 2>&1 &
@@ -201,27 +206,40 @@ CPU_RUN="walsender $(cat "$WORK/walsender-run.cpu" 2>/dev/null || echo n/a) s, p
 RUN_RSS=$(peak_mb "$log")
 printf "pgbaton run --apply-jobs %s: %.2f s (peak RSS %d MB)\n" "$RUN_JOBS" "$RUN" "$RUN_RSS"
 
-echo "checking every target against the source"
-digest() {
-  q "$1" "select string_agg(t || ':' || n, ' ' order by t) from (
-    select 'accounts' t, md5(string_agg(a::text, ',' order by aid)) n from pgbench_accounts a union all
-    select 'branches', md5(string_agg(b::text, ',' order by bid)) from pgbench_branches b union all
-    select 'tellers', md5(string_agg(x::text, ',' order by tid)) from pgbench_tellers x union all
-    select 'history', md5(string_agg(h::text, ',' order by h::text)) from pgbench_history h) s"
-}
-want=$(digest $SRC_PORT)
+echo "checking every target against the source (every table, row for row)"
+. "$ROOT/bench/lib/digest.sh"
+DIGEST_SQL=$(digest_query "$(conn $SRC_PORT)")
+want=$(digest_of "$(conn $SRC_PORT)" "$DIGEST_SQL")
+case $want in error:*) echo "cannot digest the source: $want"; exit 1;; esac
+declare -A WRONG=()
 for t in native $CONTENDERS; do
-  if [ "$(digest ${TPORT[$t]})" = "$want" ]; then echo "  $t: identical"; else echo "  $t: DIFFERS"; fi
+  bench_corrupt_if "$t" "$(conn ${TPORT[$t]})"
+  got=$(digest_of "$(conn ${TPORT[$t]})" "$DIGEST_SQL")
+  if [ "$got" = "$want" ]; then
+    echo "  $t: identical ($(echo "$want" | wc -l) tables)"
+  else
+    WRONG[$t]=1
+    echo "  $t: DIFFERS from the source; tables that differ:"
+    diff <(echo "$want") <(echo "$got") | sed -n 's/^< /    source: /p; s/^> /    target: /p' | head -20 || true
+  fi
 done
+# A wrong target's time means nothing: its ratio is not printed, and the script fails.
+ratio() {  # contender seconds
+  if [ -n "${WRONG[$1]:-}${WRONG[native]:-}" ]; then echo "WRONG"; else printf '%.2fx' "$(echo "$NATIVE / $2" | bc -l)"; fi
+}
 
 echo
 echo "== catch-up of $TXNS pgbench transactions, $SOURCE_MAJOR -> $TARGET_MAJOR =="
 printf "%-40s %10s %10s\n" contender seconds "vs native"
-printf "%-40s %10.2f %10s\n" "native subscription" "$NATIVE" "1.00x"
+printf "%-40s %10.2f %10s\n" "native subscription" "$NATIVE" "$([ -n "${WRONG[native]:-}" ] && echo WRONG || echo 1.00x)"
 for j in $JOBS; do
-  printf "%-40s %10.2f %9.2fx\n" "pgbaton apply --apply-jobs $j (from queue)" "${PGB[$j]}" "$(echo "$NATIVE / ${PGB[$j]}" | bc -l)"
+  printf "%-40s %10.2f %10s\n" "pgbaton apply --apply-jobs $j (from queue)" "${PGB[$j]}" "$(ratio pgb$j "${PGB[$j]}")"
 done
-printf "%-40s %10.2f %9.2fx\n" "pgbaton run --apply-jobs $RUN_JOBS (from slot)" "$RUN" "$(echo "$NATIVE / $RUN" | bc -l)"
+printf "%-40s %10.2f %10s\n" "pgbaton run --apply-jobs $RUN_JOBS (from slot)" "$RUN" "$(ratio pgbrun "$RUN")"
 # CPU used until the marker was visible. From the slot the source's walsender does the same
 # work whoever replays; with the target's work it bounds the catch-up on a machine of few cores.
 echo "CPU until caught up: native: $CPU_NATIVE; pgbaton run: $CPU_RUN"
+if [ ${#WRONG[@]} -gt 0 ]; then
+  echo "FAILED: a target differs from the source: ${!WRONG[*]} (no ratio is valid against a wrong target)"
+  exit 1
+fi

@@ -6,7 +6,11 @@
 #   pgcopydb clone --table-jobs N --index-jobs N
 # and, as the limit, the target loading the same rows from local files (COPY FROM a file, N at
 # once; data only, no index build). Each prints the wall time until the target is ready (data +
-# indexes); ratios are against pgbaton.
+# indexes); ratios are against pgbaton. Every target is compared with the source, every table row
+# for row (bench/lib/digest.sh) plus the number of indexes: a contender that leaves a different
+# target is marked WRONG, is never the "best peer", and the script exits 1 (in any round).
+# BENCH_CORRUPT=<pgbaton|pgbaton_text|pg_dump_restore|subscription|pgcopydb|limit_data_only>
+# changes one row of that contender's target before the check (to see that it is caught).
 #
 # Usage: bench/copy/copy_vs_peers.sh [PGBATON_BIN]   (env: JOBS=2 SCALE=30 WIDE_ROWS=300000
 #        SOURCE_MAJOR=15 TARGET_MAJOR=17 REPEAT=1 KEEP=0)
@@ -107,24 +111,25 @@ record() { TIMES[$1]="${TIMES[$1]:-} $2"; echo "   $1: $2 s"; }
 fresh_db() {
   psql -X -q "$(dst_ci postgres)" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"
 }
-checksum() {  # db -> row count of every table, as one line
-  psql -X -At "$(dst_ci $1)" -c "SELECT string_agg(relname || '=' || n, ' ' ORDER BY relname) FROM (
-    SELECT 'pgbench_accounts' relname, count(*) n FROM pgbench_accounts UNION ALL
-    SELECT 'pgbench_branches', count(*) FROM pgbench_branches UNION ALL
-    SELECT 'pgbench_tellers', count(*) FROM pgbench_tellers UNION ALL
-    SELECT 'wide', count(*) FROM wide) s"
-}
+. "$ROOT/bench/lib/digest.sh"
+# Every table of the source, row for row (bench/lib/digest.sh), and the number of indexes.
+DIGEST_SQL=$(digest_query "$SRC")
+EXPECT_ROWS=$(digest_of "$SRC" "$DIGEST_SQL")
+case $EXPECT_ROWS in error:*) echo "cannot digest the source: $EXPECT_ROWS"; exit 1;; esac
 indexes() { psql -X -At "$(dst_ci $1)" -c "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'"; }
-EXPECT_ROWS=$(psql -X -At "$SRC" -c "SELECT string_agg(relname || '=' || n, ' ' ORDER BY relname) FROM (
-    SELECT 'pgbench_accounts' relname, count(*) n FROM pgbench_accounts UNION ALL
-    SELECT 'pgbench_branches', count(*) FROM pgbench_branches UNION ALL
-    SELECT 'pgbench_tellers', count(*) FROM pgbench_tellers UNION ALL
-    SELECT 'wide', count(*) FROM wide) s")
 EXPECT_INDEXES=$(psql -X -At "$SRC" -c "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'")
-verify() {  # name db
-  local rows idx; rows=$(checksum "$2"); idx=$(indexes "$2")
-  if [ "$rows" != "$EXPECT_ROWS" ] || [ "$idx" != "$EXPECT_INDEXES" ]; then
-    echo "   !! $1 left a different target: rows [$rows] indexes $idx (expected [$EXPECT_ROWS] $EXPECT_INDEXES)"
+declare -A WRONG=()
+verify() {  # name db [data-only]: a contender that leaves a different target is WRONG
+  bench_corrupt_if "$1" "$(dst_ci $2)"
+  local rows idx; rows=$(digest_of "$(dst_ci $2)" "$DIGEST_SQL"); idx=$(indexes "$2")
+  if [ "$rows" != "$EXPECT_ROWS" ]; then
+    WRONG[$1]=1
+    echo "   !! $1 left a different target; tables that differ:"
+    diff <(echo "$EXPECT_ROWS") <(echo "$rows") | sed -n 's/^< /      source: /p; s/^> /      target: /p' | head -20 || true
+  fi
+  if [ -z "${3:-}" ] && [ "$idx" != "$EXPECT_INDEXES" ]; then
+    WRONG[$1]=1
+    echo "   !! $1 left $idx indexes in public (the source has $EXPECT_INDEXES)"
   fi
 }
 src_sql() { psql -X -q "$SRC" -c "$1" >/dev/null; }
@@ -211,6 +216,7 @@ run_limit() {
     xargs -P "$JOBS" -L 1 bash -c "psql -X -q '$(dst_ci b_limit)' -c \"COPY \$0 FROM '$WORK/files/\$1'\""
   t1=$(now)
   record limit_data_only "$(secs $t0 $t1)"
+  verify limit_data_only b_limit data-only
 }
 
 prepare_limit
@@ -232,10 +238,24 @@ best=""
 for k in pgbaton pgbaton_text pg_dump_restore subscription pgcopydb limit_data_only; do
   m=$(median "${TIMES[$k]}")
   ratio=$(python3 -c "print(f'{$m / $P:.2f}')")
+  if [ -n "${WRONG[$k]:-}" ]; then
+    printf '  %-18s %8.2f s   WRONG target (excluded)\n' "$k" "$m"
+    continue
+  fi
   printf '  %-18s %8.2f s   %sx pgbaton\n' "$k" "$m" "$ratio"
   if [ "${k#pgbaton}" = "$k" ] && [ "$k" != limit_data_only ]; then
     if [ -z "$best" ] || python3 -c "import sys; sys.exit(0 if $m < $best else 1)"; then best=$m; bestname=$k; fi
   fi
 done
 PT=$(median "${TIMES[pgbaton_text]}")
-echo "  best peer: $bestname, $(python3 -c "print(f'{$best / $P:.2f}')")x the time of pgbaton (goal: >= 1.30x), $(python3 -c "print(f'{$best / $PT:.2f}')")x the time of pgbaton --text"
+if [ -n "${WRONG[pgbaton]:-}${WRONG[pgbaton_text]:-}" ]; then
+  echo "  no ratio: pgbaton's own target was wrong"
+elif [ -z "$best" ]; then
+  echo "  no ratio: every peer left a wrong target"
+else
+  echo "  best peer: $bestname, $(python3 -c "print(f'{$best / $P:.2f}')")x the time of pgbaton (goal: >= 1.30x), $(python3 -c "print(f'{$best / $PT:.2f}')")x the time of pgbaton --text"
+fi
+if [ ${#WRONG[@]} -gt 0 ]; then
+  echo "FAILED: wrong target left by: ${!WRONG[*]}"
+  exit 1
+fi

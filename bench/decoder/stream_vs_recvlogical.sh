@@ -3,6 +3,12 @@
 # `pg_recvlogical` (the same pgoutput slot options -> /dev/null) draining the same backlog on a
 # fresh local server. Each tool gets its own slots, all created before the backlog; ROUNDS rounds
 # alternate the two, and the script prints each time, the medians and the ratio.
+# `pgbaton stream` must exit 0 at SIGTERM, and its queue must hold the whole backlog: after the
+# timed part of each round, `pgbaton apply` replays that queue onto an empty copy of the schema
+# on a second cluster, and every table must then equal the source row for row
+# (bench/lib/digest.sh); otherwise the script exits 1. pg_recvlogical's output is not kept (it
+# writes to /dev/null), so only its exit code is checked. BENCH_CORRUPT=pgbaton changes one row of
+# the replayed copy before the check (to see that a difference is caught).
 #
 #   bench/decoder/stream_vs_recvlogical.sh [BUILD_DIR]      (default build/release)
 # Environment: MAJOR (15; 13/17/18 from .deps), SCALE (pgbench -i scale, 10), SECONDS_RUN
@@ -28,6 +34,7 @@ if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); chown postgres "$WORK";
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup() {
   "${AS[@]}" "$BIN/pg_ctl" -D "$WORK/data" -m immediate stop >/dev/null 2>&1 || true
+  "${AS[@]}" "$BIN/pg_ctl" -D "$WORK/check" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -46,6 +53,14 @@ CONF
 "${AS[@]}" "$BIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w start >/dev/null
 CONN="host=127.0.0.1 port=$PORT user=postgres dbname=postgres"
 sql() { psql "$CONN" -qAtX -c "$1"; }
+
+# The cluster the queues are replayed onto (not timed): same major, same settings.
+CHECK_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"${AS[@]}" "$BIN/initdb" -D "$WORK/check" -U postgres -A trust >/dev/null
+sed -e "s/^port = .*/port = $CHECK_PORT/" "$WORK/data/postgresql.conf" > "$WORK/check.conf"
+"${AS[@]}" cp "$WORK/check.conf" "$WORK/check/postgresql.conf"
+"${AS[@]}" "$BIN/pg_ctl" -D "$WORK/check" -l "$WORK/check.log" -w start >/dev/null
+check_conn() { echo "host=127.0.0.1 port=$CHECK_PORT user=postgres dbname=$1"; }
 
 # Slots and publications first, so every tool sees the whole backlog.
 for r in $(seq 1 "$ROUNDS"); do
@@ -67,6 +82,36 @@ case $MAJOR in 13) PROTO=1; OPTS=();; 14) PROTO=2; OPTS=(-o messages=true -o str
   15) PROTO=3; OPTS=(-o messages=true -o streaming=on);;
   *) PROTO=4; OPTS=(-o messages=true -o streaming=on -o origin=none);; esac
 
+# Replays round r's queue onto an empty copy of the schema (pgbench -i -I dtp + the marker
+# table) up to the marker's commit, then compares every table with the source.
+. "$ROOT/bench/lib/digest.sh"
+DIGEST_SQL=$(digest_query "$CONN")
+WANT=$(digest_of "$CONN" "$DIGEST_SQL")
+case $WANT in error:*) echo "cannot digest the source: $WANT" >&2; exit 1;; esac
+FAILED=()
+check_queue() {
+  local r=$1 db=check$1 marker got
+  psql -qX "$(check_conn postgres)" -c "CREATE DATABASE $db"
+  pgbench -h 127.0.0.1 -p "$CHECK_PORT" -U postgres -i -I dtp -q -s "$SCALE" "$db" >/dev/null 2>&1
+  psql -qX "$(check_conn $db)" -c "CREATE TABLE bench_marker (id int)"
+  # The marker is the last transaction of the backlog: the one queued after BEFORE.
+  marker=$("$PGBATON" --name "pgb$r" queue inspect --queue-dir "$WORK/queue$r" --from "$BEFORE" \
+    --json | python3 -c 'import json, sys; l = [json.loads(x) for x in sys.stdin if x.strip()]; print(l[-1]["commit_lsn"] if l else "")')
+  [ -n "$marker" ] || { echo "round $r: the queue does not hold the marker transaction" >&2; return 1; }
+  timeout 600 "$PGBATON" --name "pgb$r" --log-level warning apply --target "$(check_conn $db)" \
+    --queue-dir "$WORK/queue$r" --stop-at "$marker" > "$WORK/apply$r.log" 2>&1 ||
+    { echo "round $r: pgbaton apply of the queue failed:" >&2; tail -5 "$WORK/apply$r.log" >&2; return 1; }
+  bench_corrupt_if pgbaton "$(check_conn $db)"
+  got=$(digest_of "$(check_conn $db)" "$DIGEST_SQL")
+  if [ "$got" != "$WANT" ]; then
+    echo "round $r: the queue replayed differs from the source:" >&2
+    diff <(echo "$WANT") <(echo "$got") | sed -n 's/^< /  source: /p; s/^> /  replay: /p' | head -20 >&2 || true
+    return 1
+  fi
+  echo "round $r: the queue replayed equals the source ($(echo "$WANT" | wc -l) tables)"
+  rm -rf "$WORK/queue$r"
+}
+
 now() { date +%s.%N; }
 recv_times=(); stream_times=()
 for r in $(seq 1 "$ROUNDS"); do
@@ -86,12 +131,19 @@ for r in $(seq 1 "$ROUNDS"); do
   done
   t1=$(now)
   hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
-  kill -TERM $pid; wait $pid || true
+  kill -TERM $pid
+  code=0; wait $pid || code=$?
+  [ "$code" = 0 ] || { echo "pgbaton stream exited with $code after SIGTERM" >&2; exit 1; }
   stream_times+=("$(echo "$t1 - $t0" | bc)")
   printf 'round %d: pg_recvlogical %6.2f s   pgbaton stream %6.2f s (peak RSS %d MB, queue %s)\n' \
     "$r" "${recv_times[-1]}" "${stream_times[-1]}" $((hwm / 1024)) "$(du -sh "$WORK/queue$r" | cut -f1)"
+  check_queue "$r" || FAILED+=("$r")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mr=$(median "${recv_times[@]}"); ms=$(median "${stream_times[@]}")
 printf 'median: pg_recvlogical %.2f s, pgbaton stream %.2f s, ratio stream/recvlogical %.2f\n' \
   "$mr" "$ms" "$(echo "$ms / $mr" | bc -l)"
+if [ ${#FAILED[@]} -gt 0 ]; then
+  echo "FAILED: the queue of round(s) ${FAILED[*]} did not hold the backlog (no ratio is valid)" >&2
+  exit 1
+fi

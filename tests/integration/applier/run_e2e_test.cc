@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdio>
 #include <random>
 #include <thread>
 
@@ -69,6 +70,7 @@ TEST_P(RunEndToEndTest, MixedWorkloadWithKillsMatchesRowForRow) {
   ASSERT_TRUE(c.ok());
   SqlWorkload w(&*c, 1000 + GetParam().source * 10 + GetParam().target);
   std::mt19937 rng(GetParam().target);
+  int killed_behind = 0;  // rounds whose kill left the target behind the source
   for (int round = 0; round < 4; ++round) {
     ProcessOptions po;
     po.stdout_path = queue_dir + ".round" + std::to_string(round) + ".log";
@@ -94,10 +96,26 @@ TEST_P(RunEndToEndTest, MixedWorkloadWithKillsMatchesRowForRow) {
       ASSERT_TRUE(more.ok()) << more.status().ToString();
       ASSERT_TRUE(target->StartAgain().ok()) << target->LogTail();
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 500));
-    p.Signal(SIGKILL);
+    // The last round kills right after its load, so at least one kill lands while the applier
+    // still has this round's transactions to apply; the others at a random point after it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(round == 3 ? 0 : 100 + rng() % 500));
+    // The kill must hit a running process: `run` never stops by itself without --stop-at.
+    ASSERT_TRUE(p.running()) << "round " << round << ": pgbaton run had exited before the kill\n"
+                             << pgbaton::testing::ReadFile(po.stdout_path);
+    ASSERT_TRUE(p.Signal(SIGKILL));
     p.Wait(10000);
+    ASSERT_EQ(p.term_signal(), SIGKILL) << "round " << round;
+    // Mid-stream: the target (quiet now that run is dead) is behind the source.
+    auto tc = target->Connect("app");
+    ASSERT_TRUE(tc.ok()) << tc.status().ToString();
+    auto src_now = TableDigest(&*c);
+    auto dst_now = TableDigest(&*tc);
+    ASSERT_TRUE(src_now.ok() && dst_now.ok());
+    killed_behind += *src_now != *dst_now;
   }
+  std::printf("[e2e] kills that left the target behind the source: %d of 4\n", killed_behind);
+  EXPECT_GT(killed_behind, 0) << "every kill came after the target had caught up: no kill landed "
+                                 "mid-stream, the test proved nothing";
   auto end = source->Query("select pg_current_wal_lsn()", "app");
   ASSERT_TRUE(end.ok());
   std::vector<std::string> final_args = args;

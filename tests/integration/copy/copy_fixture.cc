@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "queue/work_queue.h"
 
 namespace pgbaton::testing::copy {
@@ -160,6 +162,18 @@ CommandResult RunCopy(PgServer& source, const std::string& source_db, PgServer& 
                                    queue_dir};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return RunCommand(argv);
+}
+
+QueueDir::~QueueDir() {
+  if (path_.empty()) return;
+  // The directory and its siblings "<dir>.<suffix>" (logs the tests write beside it).
+  std::filesystem::path dir(path_);
+  const std::string prefix = dir.filename().string() + ".";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir.parent_path(), ec)) {
+    if (e.path().filename().string().rfind(prefix, 0) == 0) RemoveTree(e.path().string());
+  }
+  RemoveTree(path_);
 }
 
 std::map<std::string, std::string> QueueMeta(const std::string& queue_dir, const std::string& name,

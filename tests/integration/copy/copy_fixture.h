@@ -26,6 +26,22 @@ std::string TableDigest(PgServer& server, const std::string& db, const std::stri
 void ExpectSameDatabase(PgServer& source, const std::string& source_db, PgServer& target,
                         const std::string& target_db);
 
+// A fresh queue directory for one test, removed with its sibling files ("<dir>.stream.log" and
+// the like) when this goes out of scope, also when an assertion ends the test early. Converts to
+// the path where one is expected. Not copyable.
+class QueueDir {
+ public:
+  QueueDir() : path_(MakeTempDir("copy-queue")) {}
+  ~QueueDir();
+  QueueDir(const QueueDir&) = delete;
+  QueueDir& operator=(const QueueDir&) = delete;
+  const std::string& path() const { return path_; }
+  operator const std::string&() const { return path_; }  // NOLINT(google-explicit-constructor)
+
+ private:
+  std::string path_;
+};
+
 // Runs `pgbaton --name NAME copy --source .. --target .. --queue-dir .. EXTRA...`.
 CommandResult RunCopy(PgServer& source, const std::string& source_db, PgServer& target,
                       const std::string& target_db, const std::string& queue_dir,

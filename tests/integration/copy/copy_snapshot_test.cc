@@ -109,7 +109,7 @@ TEST(CopyErrorsTest, MissingExtensionOnTargetRefusedBeforeAnyChange) {
                         "app")
                   .ok());
   ASSERT_TRUE(dst->Exec("CREATE DATABASE app").ok());
-  std::string qdir = MakeTempDir("copy-queue");
+  QueueDir qdir;
 
   CommandResult r = RunCopy(*src, "app", *dst, "app", qdir, "pgbaton", {"--progress", "json"});
   EXPECT_EQ(r.exit_code, 80) << r.output;
@@ -146,7 +146,7 @@ TEST(CopySnapshotTest, ExporterEndsBeforeTheDataOrAWorkerSessionEndsMidData) {
     std::string db = point == "after-slot" ? "slot_lost" : "schema_lost";
     CreateSourceSchema(*src, db);
     ASSERT_TRUE(dst->Exec("CREATE DATABASE " + db).ok());
-    std::string qdir = MakeTempDir("copy-queue");
+    QueueDir qdir;
     int exporters = 0;
     CommandResult lost = RunPausedCopy(
         *src, db, *dst, db, flags, point, [&] { exporters = Terminate(*src, Exporter(db)); }, qdir);
@@ -162,7 +162,7 @@ TEST(CopySnapshotTest, ExporterEndsBeforeTheDataOrAWorkerSessionEndsMidData) {
     SCOPED_TRACE("worker sessions end mid-data while the exporter lives: chunks are retried");
     CreateSourceSchema(*src, "workers");
     ASSERT_TRUE(dst->Exec("CREATE DATABASE workers").ok());
-    std::string qdir = MakeTempDir("copy-queue");
+    QueueDir qdir;
     int workers = 0;
     CommandResult r = RunPausedCopy(
         *src, "workers", *dst, "workers_copy", flags, "data:1",
@@ -220,7 +220,7 @@ TEST(CopySnapshotTest, LostMidDataUnderWritesThenRunAgainAndStream) {
     if (writer.joinable()) writer.join();
   };
 
-  std::string qdir = MakeTempDir("copy-queue");
+  QueueDir qdir;
   const std::vector<std::string> flags = {"--jobs", "2",          "--chunk-bytes",
                                           "262144", "--progress", "json"};
   int exporters = 0, workers = 0;
@@ -257,7 +257,7 @@ TEST(CopySnapshotTest, LostMidDataUnderWritesThenRunAgainAndStream) {
   ASSERT_TRUE(src->Exec("INSERT INTO sentinel VALUES (1)", "app").ok());
   std::string l2 = *src->Query("SELECT pg_current_wal_lsn()::text", "app");
   ProcessOptions po;
-  po.stdout_path = qdir + ".stream.log";
+  po.stdout_path = qdir.path() + ".stream.log";
   ChildProcess stream({PgbatonBinary(), "--name", "pgbaton", "stream", "--source",
                        src->Conninfo("app"), "--queue-dir", qdir},
                       po);
@@ -271,7 +271,7 @@ TEST(CopySnapshotTest, LostMidDataUnderWritesThenRunAgainAndStream) {
   }
   stream.Signal(SIGTERM);
   if (stream.Wait(15000) == -2) stream.Kill();
-  ASSERT_TRUE(caught_up) << ReadFile(qdir + ".stream.log");
+  ASSERT_TRUE(caught_up) << ReadFile(qdir.path() + ".stream.log");
   CommandResult apply = RunCommand({PgbatonBinary(), "--name", "pgbaton", "apply", "--target",
                                     dst->Conninfo("app"), "--queue-dir", qdir, "--stop-at", l2});
   ASSERT_EQ(apply.exit_code, 0) << apply.output;

@@ -77,7 +77,7 @@ TEST(CopyStreamTest, WritesDuringAResumedCopyAreStreamedAndAppliedExactlyOnce) {
     if (writer.joinable()) writer.join();
   };
 
-  std::string qdir = MakeTempDir("copy-queue");
+  QueueDir qdir;
   // One job: chunks run biggest table first, so the crash below finds "acc" done and the small
   // tables not started.
   std::vector<std::string> flags = {"--jobs", "1", "--chunk-bytes", "262144", "--progress", "json"};
@@ -110,7 +110,7 @@ TEST(CopyStreamTest, WritesDuringAResumedCopyAreStreamedAndAppliedExactlyOnce) {
   std::string l2 = *(*src)->Query("SELECT pg_current_wal_lsn()::text", "app");
 
   ProcessOptions po;
-  po.stdout_path = qdir + ".stream.log";
+  po.stdout_path = qdir.path() + ".stream.log";
   ChildProcess stream({PgbatonBinary(), "--name", "pgbaton", "stream", "--source",
                        (*src)->Conninfo("app"), "--queue-dir", qdir},
                       po);
@@ -126,7 +126,7 @@ TEST(CopyStreamTest, WritesDuringAResumedCopyAreStreamedAndAppliedExactlyOnce) {
   stream.Signal(SIGTERM);
   if (stream.Wait(15000) == -2) stream.Kill();
   ASSERT_TRUE(caught_up) << "the stream did not reach " << l2 << ": "
-                         << ReadFile(qdir + ".stream.log");
+                         << ReadFile(qdir.path() + ".stream.log");
 
   CommandResult apply = RunCommand({PgbatonBinary(), "--name", "pgbaton", "apply", "--target",
                                     (*dst)->Conninfo("app"), "--queue-dir", qdir, "--stop-at", l2});

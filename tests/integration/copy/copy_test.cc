@@ -71,7 +71,7 @@ TEST_P(CopyMatrixTest, CopiesSchemaDataIndexesAndSequencesExactly) {
   ASSERT_TRUE(dst->Exec("CREATE DATABASE app").ok());
   // The target logs every statement of the copy, to see which format each COPY used.
   ASSERT_TRUE(dst->Exec("ALTER DATABASE app SET log_statement = 'all'").ok());
-  std::string qdir = MakeTempDir("copy-queue");
+  QueueDir qdir;
 
   // Small chunks: "big" (~2 MB) is copied in ranges (TID ranges on 15, key ranges on 13).
   CommandResult r = RunCopy(*src, "app", *dst, "app", qdir, "pgbaton",
@@ -120,7 +120,7 @@ TEST_P(CopyMatrixTest, CopiesSchemaDataIndexesAndSequencesExactly) {
   ASSERT_TRUE(dst->Exec("CREATE DATABASE app_text").ok());
   ASSERT_TRUE(dst->Exec("ALTER DATABASE app_text SET log_statement = 'all'").ok());
   CommandResult b =
-      RunCopy(*src, "app", *dst, "app_text", MakeTempDir("copy-queue"), "text",
+      RunCopy(*src, "app", *dst, "app_text", QueueDir(), "text",
               {"--text", "--jobs", "2", "--chunk-bytes", "131072", "--progress", "json"});
   ASSERT_EQ(b.exit_code, 0) << b.output;
   EXPECT_NE(b.output.find("copying every table in text format"), std::string::npos) << b.output;
@@ -133,7 +133,7 @@ TEST_P(CopyMatrixTest, CopiesSchemaDataIndexesAndSequencesExactly) {
     // pg_dump 15 cannot dump a newer source: a kVersion error with a hint, before any change.
     ASSERT_TRUE(dst->Exec("CREATE DATABASE newer").ok());
     ASSERT_TRUE(dst->Exec("CREATE DATABASE newer_copy").ok());
-    CommandResult v = RunCopy(*dst, "newer", *dst, "newer_copy", MakeTempDir("copy-queue"),
+    CommandResult v = RunCopy(*dst, "newer", *dst, "newer_copy", QueueDir(),
                               "pgbaton", {"--progress", "json"});
     EXPECT_EQ(v.exit_code, 14) << v.output;
     EXPECT_NE(v.output.find("pg_dump 15"), std::string::npos) << v.output;
@@ -160,7 +160,7 @@ void CrashAndResume(int source_major, const std::vector<std::string>& points) {
     std::string name = "crash" + std::to_string(i);
     CreateSourceSchema(*src, db);
     ASSERT_TRUE(dst->Exec("CREATE DATABASE " + db).ok());
-    std::string qdir = MakeTempDir("copy-queue");
+    QueueDir qdir;
     std::vector<std::string> flags = {"--jobs", "2",          "--chunk-bytes",
                                       "131072", "--progress", "json"};
     std::vector<std::string> crash = flags;
@@ -225,7 +225,7 @@ TEST(CopyErrorsTest, FiltersReplicaIdentityAndNonEmptyTarget) {
                        "INSERT INTO sales.order_1 SELECT generate_series(1, 5)",
                        "f_src")
                   .ok());
-  std::string fq = MakeTempDir("copy-queue");
+  QueueDir fq;
   CommandResult f = RunCopy(*pg, "f_src", *pg, "f_dst", fq, "filtered",
                             {"--include", "public.*", "--include", "sales.order_*", "--exclude",
                              "public.skip_*", "--progress", "json"});
@@ -245,7 +245,7 @@ TEST(CopyErrorsTest, FiltersReplicaIdentityAndNonEmptyTarget) {
   ASSERT_TRUE(pg->Exec("CREATE DATABASE n_src").ok());
   ASSERT_TRUE(pg->Exec("CREATE DATABASE n_dst").ok());
   ASSERT_TRUE(pg->Exec("CREATE TABLE keyless (a int, b text)", "n_src").ok());
-  CommandResult n = RunCopy(*pg, "n_src", *pg, "n_dst", MakeTempDir("copy-queue"), "noident",
+  CommandResult n = RunCopy(*pg, "n_src", *pg, "n_dst", QueueDir(), "noident",
                             {"--progress", "json"});
   EXPECT_EQ(n.exit_code, 30) << n.output;
   EXPECT_NE(n.output.find("table \"public.keyless\""), std::string::npos) << n.output;
@@ -258,7 +258,7 @@ TEST(CopyErrorsTest, FiltersReplicaIdentityAndNonEmptyTarget) {
   ASSERT_TRUE(pg->Exec("CREATE DATABASE t_dst").ok());
   ASSERT_TRUE(
       pg->Exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)", "t_src").ok());
-  std::string tq = MakeTempDir("copy-queue");
+  QueueDir tq;
   CommandResult first = RunCopy(*pg, "t_src", *pg, "t_dst", tq, "notempty",
                                 {"--progress", "json", "--crash-at", "after-schema"});
   ASSERT_EQ(first.signal, SIGKILL) << first.output;
@@ -284,7 +284,7 @@ TEST(CopyErrorsTest, TargetThatAlreadyHoldsATableIsRefusedBeforeAnyChange) {
                   .ok());
   ASSERT_TRUE(
       pg->Exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (99)", "dst").ok());
-  std::string qdir = MakeTempDir("copy-queue");
+  QueueDir qdir;
   CommandResult r = RunCopy(*pg, "src", *pg, "dst", qdir, "held", {"--progress", "json"});
   EXPECT_EQ(r.exit_code, 60) << r.output;
   EXPECT_NE(r.output.find("table \"public.t\" already exists on target"), std::string::npos)

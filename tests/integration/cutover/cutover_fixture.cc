@@ -189,6 +189,17 @@ void Migration::AppendRunState(CommandResult* r) const {
   }
 }
 
+void ReverseStream::Stop() {
+  if (pid_ <= 0) return;
+  if (kill(pid_, SIGTERM) == 0) {
+    for (int i = 0; i < 100 && kill(pid_, 0) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (kill(pid_, 0) == 0) kill(pid_, SIGKILL);
+  }
+  pid_ = -1;
+}
+
 Probe::Probe(std::function<std::string()> conninfo, std::string)
     : conninfo_(std::move(conninfo)), thread_([this] { Loop(); }) {}
 

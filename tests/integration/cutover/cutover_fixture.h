@@ -76,6 +76,22 @@ class Probe {
   std::thread thread_;
 };
 
+// The reverse stream `cutover --reverse` starts (a process of its own, not a child of the test):
+// stopped with SIGTERM, then SIGKILL after 10 s, when this goes out of scope, so that an assertion
+// failing in the middle of a test does not leave it running. Not copyable.
+class ReverseStream {
+ public:
+  explicit ReverseStream(pid_t pid) : pid_(pid) {}
+  ~ReverseStream() { Stop(); }
+  ReverseStream(const ReverseStream&) = delete;
+  ReverseStream& operator=(const ReverseStream&) = delete;
+  // Stops it now (no-op once stopped, or for a pid <= 0).
+  void Stop();
+
+ private:
+  pid_t pid_;
+};
+
 // The ids of `table` on a server (app database).
 Result<std::set<int64_t>> Ids(testing::PgServer& server, const std::string& table);
 

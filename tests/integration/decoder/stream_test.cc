@@ -78,21 +78,30 @@ class StreamTest : public ::testing::TestWithParam<int> {
     std::remove(log_.c_str());
   }
 
-  void StartStream(const std::vector<std::string>& extra = {}) {
+  // Starts `pgbaton stream` without waiting for anything (for starts that must fail).
+  void LaunchStream(const std::vector<std::string>& extra = {}) {
     ProcessOptions po;
     po.stdout_path = log_;  // appended to across restarts
     std::vector<std::string> argv = {PgbatonBinary(),     "stream",      "--source",
                                      server_->Conninfo(), "--queue-dir", queue_dir_};
     argv.insert(argv.end(), extra.begin(), extra.end());
     stream_ = ChildProcess(argv, po);
+  }
+  void StartStream(const std::vector<std::string>& extra = {}) {
+    LaunchStream(extra);
     // Wait until it streams (the slot exists and is active), so no change is made before it.
+    // Not streaming within 30 s, or exited, is a failure (callers wrap this in
+    // ASSERT_NO_FATAL_FAILURE so that the test stops there).
     for (int i = 0; i < 300; ++i) {
       auto active = server_->Query(
           "select count(*) from pg_replication_slots where slot_name = 'pgbaton' and active");
       if (active.ok() && *active == "1") return;
-      if (!stream_.running()) break;
+      ASSERT_TRUE(stream_.running()) << "pgbaton stream exited before streaming (exit code "
+                                     << stream_.exit_code() << "): " << ReadFile(log_);
       std::this_thread::sleep_for(100ms);
     }
+    FAIL() << "pgbaton stream did not stream (slot \"pgbaton\" active) within 30 s: "
+           << ReadFile(log_);
   }
   int StopStream() {
     stream_.Signal(SIGTERM);
@@ -156,7 +165,7 @@ class StreamTest : public ::testing::TestWithParam<int> {
 };
 
 TEST_P(StreamTest, PgbenchArrivesExactlyOnceInCommitOrder) {
-  StartStream();
+  ASSERT_NO_FATAL_FAILURE(StartStream());
   auto init = Pgbench({"-i", "-s", "1", "-q"});
   ASSERT_EQ(init.exit_code, 0) << init.output;
   auto run = Pgbench({"-T", "3", "-c", "2", "-j", "2"});
@@ -216,7 +225,7 @@ TEST_P(StreamTest, PgbenchArrivesExactlyOnceInCommitOrder) {
 }
 
 TEST_P(StreamTest, KillNineMidRunLosesAndDoublesNothing) {
-  StartStream();
+  ASSERT_NO_FATAL_FAILURE(StartStream());
   auto init = Pgbench({"-i", "-s", "1", "-q"});
   ASSERT_EQ(init.exit_code, 0) << init.output;
   ChildProcess bench({"pgbench", "-h", "127.0.0.1", "-p", std::to_string(server_->port()), "-U",
@@ -225,8 +234,11 @@ TEST_P(StreamTest, KillNineMidRunLosesAndDoublesNothing) {
   for (int round = 0; round < 2; ++round) {
     std::this_thread::sleep_for(1500ms);
     ASSERT_TRUE(stream_.running()) << ReadFile(log_);
+    // Mid-stream: pgbench is still writing when the decoder dies (it runs 5 s; the kills come
+    // at about 1.5 s and 3 s plus the restart).
+    ASSERT_TRUE(bench.running()) << "round " << round << ": pgbench had ended before the kill";
     stream_.Kill();  // SIGKILL: no chance to flush anything
-    StartStream();
+    ASSERT_NO_FATAL_FAILURE(StartStream());
   }
   ASSERT_EQ(bench.Wait(60000), 0);
   WaitForMarker();
@@ -258,7 +270,7 @@ long PeakRssKb(pid_t pid) {
 
 TEST_P(BigTransactionTest, TwoHundredMegabyteTransactionInBoundedMemory) {
   ASSERT_TRUE(server_->Exec("CREATE TABLE big (id int PRIMARY KEY, payload text)").ok());
-  StartStream();
+  ASSERT_NO_FATAL_FAILURE(StartStream());
   // ~200 MB of row data in one transaction (100,000 rows of 2,000 bytes).
   ASSERT_TRUE(server_
                   ->Exec("INSERT INTO big SELECT i, repeat(md5(i::text), 62) || "
@@ -287,7 +299,7 @@ TEST_P(BigTransactionTest, TwoHundredMegabyteTransactionInBoundedMemory) {
 }
 
 TEST_P(StreamSingleTest, DroppedSlotAndPublicationStopWithTheirCodes) {
-  StartStream();
+  ASSERT_NO_FATAL_FAILURE(StartStream());
   ASSERT_TRUE(server_->Exec("CREATE TABLE t (id int PRIMARY KEY)").ok());
   ASSERT_TRUE(server_->Exec("INSERT INTO t VALUES (1)").ok());
   WaitForMarker();
@@ -301,7 +313,7 @@ TEST_P(StreamSingleTest, DroppedSlotAndPublicationStopWithTheirCodes) {
   // The slot dropped while the queue holds data: never silently re-created.
   ASSERT_TRUE(server_->Exec("SELECT pg_drop_replication_slot('pgbaton')").ok());
   std::remove(log_.c_str());
-  StartStream();
+  LaunchStream();  // must refuse: no waiting for a slot that will not come back
   EXPECT_EQ(stream_.Wait(30000), 20);
   std::string out = ReadFile(log_);
   EXPECT_NE(out.find(fmt::format("error: slot \"pgbaton\" on source (127.0.0.1:{}/postgres) "
@@ -322,7 +334,7 @@ TEST_P(StreamSingleTest, PublicationTablesFilterWhatIsStreamed) {
                          "CREATE TABLE b (id int PRIMARY KEY); CREATE TABLE marker (id serial "
                          "PRIMARY KEY)")
                   .ok());
-  StartStream({"--publication-tables", "s.a,marker"});
+  ASSERT_NO_FATAL_FAILURE(StartStream({"--publication-tables", "s.a,marker"}));
   ASSERT_TRUE(server_->Exec("INSERT INTO s.a VALUES (1); INSERT INTO b VALUES (1)").ok());
   ASSERT_TRUE(server_->Exec("INSERT INTO b VALUES (2)").ok());
   WaitForMarker();

@@ -273,7 +273,19 @@ TEST(StatusTest, RunUnderPgbenchWithPrometheusAndStatus) {
   ChildProcess watch({PgbatonBinary(), "status", "--queue-dir", queue_dir, "--target",
                       target->Conninfo("app"), "--json", "--watch", "--interval", "300ms"},
                      watch_po);
-  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  // Until it has printed three refreshes (polled, 30 s at most), then stop it.
+  auto complete_lines = [&] {
+    std::string out = ReadFile(watch_po.stdout_path);
+    return std::count(out.begin(), out.end(), '\n');
+  };
+  auto watch_until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (complete_lines() < 3 && watch.running() &&
+         std::chrono::steady_clock::now() < watch_until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GE(complete_lines(), 3) << "status --watch printed too little in 30 s (running: "
+                                 << watch.running() << "): " << ReadFile(watch_po.stdout_path)
+                                 << ReadFile(watch_po.stderr_path);
   ASSERT_TRUE(watch.Signal(SIGINT));
   EXPECT_EQ(watch.Wait(30000), 0);
   std::string lines = ReadFile(watch_po.stdout_path);

@@ -277,15 +277,34 @@ TEST_F(KafkaQueueTest, BrokerRestartMidStreamLosesNothingReportedDurable) {
       durable = i;
     }
   });
+  // The writer is stopped and joined on every way out, also when an assertion returns early.
+  struct JoinWriter {
+    std::atomic<bool>* stop;
+    std::thread* writer;
+    ~JoinWriter() {
+      *stop = true;
+      if (writer->joinable()) writer->join();
+    }
+  } join_writer{&stop, &writer};
   std::this_thread::sleep_for(1s);
   ASSERT_TRUE(broker_->Stop().ok());
   uint64_t at_stop = durable;
   std::this_thread::sleep_for(1s);
   ASSERT_TRUE(broker_->StartAgain().ok()) << broker_->LogTail();
-  while (durable < at_stop + 20 && failures == 0) std::this_thread::sleep_for(50ms);
+  // 20 more appends after the restart, within a deadline (the writer blocks in Append while the
+  // broker is away; a writer that never recovers must fail the test, not hang it).
+  auto until = std::chrono::steady_clock::now() + 120s;
+  while (durable < at_stop + 20 && failures == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(50ms);
+  }
+  const uint64_t reached = durable;
   stop = true;
   writer.join();
   ASSERT_EQ(failures, 0);
+  ASSERT_GE(reached, at_stop + 20) << "the writer did not append 20 transactions within 120 s of "
+                                      "the broker's restart ("
+                                   << reached - at_stop << " since the stop)\n"
+                                   << broker_->LogTail();
   uint64_t n = durable;
   auto all = ReadAll(q.get());
   ASSERT_GE(all.size(), n);
