@@ -59,7 +59,7 @@ TEST_P(SlotSnapshotTest, ExportedSnapshotLivesWithTheHolder) {
   // A publication: created once, then found, then dropped.
   auto conn = s.Connect();
   ASSERT_TRUE(conn.ok());
-  auto created = decoder::EnsurePublication(*conn, "pub", {"public.t"});
+  auto created = decoder::EnsurePublication(*conn, "pub", {QualifiedName{"public", "t"}});
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   EXPECT_TRUE(*created);
   auto twice = decoder::EnsurePublication(*conn, "pub", {});

@@ -1,4 +1,5 @@
 // The RocksDB WorkQueue against a real RocksDB in a temporary directory.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 #include <unistd.h>
@@ -381,14 +382,17 @@ TEST_F(RocksDbQueueTest, NewerFormatAndOtherMigrationAreRefused) {
   {
     rocksdb::DB* raw;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
-    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), "sformat_version", "2").ok());
+    ASSERT_TRUE(
+        raw->Put(rocksdb::WriteOptions(), "sformat_version", std::to_string(kFormatVersion + 1))
+            .ok());
     delete raw;
   }
   QueueOptions o;
   o.dir = dir_;
   auto q = WorkQueue::Open(o);
   EXPECT_EQ(q.status().code(), ErrorCode::kQueueFormat);
-  EXPECT_NE(q.status().message().find("format version 2"), std::string::npos)
+  EXPECT_NE(q.status().message().find(fmt::format("format version {}", kFormatVersion + 1)),
+            std::string::npos)
       << q.status().message();
   {
     rocksdb::DB* raw;
