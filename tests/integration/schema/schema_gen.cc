@@ -54,7 +54,7 @@ std::vector<Builtin> Builtins(int major) {
       {"circle", {"<(0,0),1>", "<(1.5,-2),0.5>"}},
       {"interval",
        {"178000000 years", "-178000000 years", "1 mon -1 days 00:00:00.000001", "0",
-        "2147483647 days", "-2147483648 days", "2562047788:00:54.775807"}},
+        "2147483647 days", "-2147483648 days", "2147483647:59:59.999999"}},
       {"timestamptz",
        {"infinity", "-infinity", "4713-01-01 00:00:00+00 BC", "294276-12-31 23:59:59.999999+00",
         "2000-01-01 00:00:00+00"}},
@@ -79,6 +79,8 @@ std::vector<Builtin> Builtins(int major) {
       {"int4[]", {"{}", "{1,NULL,3}", "{{1,2},{3,4}}", "[0:1]={1,2}"}},
       {"text[]", {"{}", "{\"a,b\",\"c\\\"d\",NULL,\"NULL\",\"\"}"}},
       {"numeric", {"Infinity", "-Infinity"}, 14},
+      // The largest time part an interval holds; 13 refuses it when typed in.
+      {"interval", {"2562047788:00:54.775807", "-2562047788:00:54.775807"}, 15},
       {"int4multirange", {"{}", "{[1,3),[5,8)}"}, 14},
       {"text", {}, 0, true},
       {"bytea", {}, 0, true},
