@@ -91,7 +91,8 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
   t.unique_indexes.clear();
   PGB_ASSIGN_OR_RETURN(
       PgResult rel,
-      conn.ExecParams("select c.oid, c.relkind from pg_catalog.pg_class c join "
+      conn.ExecParams("select c.oid, c.relkind, pg_catalog.quote_ident(n.nspname) || '.' || "
+                      "pg_catalog.quote_ident(c.relname) from pg_catalog.pg_class c join "
                       "pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 "
                       "and c.relname = $2 and c.relkind in ('r', 'p')",
                       {d.schema, d.name}));
@@ -157,7 +158,12 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
   // operator ran it after an earlier stop, and changes of the older shape are still queued: they
   // apply, the dropped column's values are not written). `newest` tells which.
   const queue::RelationDescriptor& newest = Newest(d, versions);
-  std::string fix_prefix = fmt::format("alter table {}", t.quoted_name);
+  // Fixes are for people: names as the target quotes them (quote_ident, only where needed).
+  std::string fix_prefix = fmt::format("alter table {}", rel.GetString(0, 2));
+  auto display = [&conn](const std::string& name) {
+    auto q = conn.QueryValue("select pg_catalog.quote_ident($1)", {name});
+    return q.ok() ? *q : QuoteIdent(name);
+  };
   std::map<std::string, int> source_index;
   for (size_t i = 0; i < t.columns.size(); ++i) {
     auto& c = t.columns[i];
@@ -176,7 +182,7 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
                       t.qualified_name),
           fmt::format("apply the same ALTER TABLE on the target as on the source (e.g. {} add "
                       "column {} {}, with the source's default and constraints), then run again",
-                      fix_prefix, c.quoted_name, DescribeSourceType(conn, sc)));
+                      fix_prefix, display(c.name), DescribeSourceType(conn, sc)));
     }
     const TargetColumnInfo& tc = it->second;
     c.skip = tc.generated;
@@ -200,7 +206,7 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
                     c.name, t.qualified_name, source_type, tc.printed),
         fmt::format("the column's type changed on the source: apply the same ALTER TABLE on the "
                     "target ({} alter column {} type {}), then run again",
-                    fix_prefix, c.quoted_name, source_type));
+                    fix_prefix, display(c.name), source_type));
   }
 
   // Target columns the source does not send. One the source had in an earlier version was
@@ -224,7 +230,7 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
                       name, t.qualified_name),
           fmt::format("apply the same ALTER TABLE on the target ({} drop column {}), then run "
                       "again",
-                      fix_prefix, QuoteIdent(name)));
+                      fix_prefix, display(name)));
     }
     LogWarning(fmt::format("column \"{}\" of relation \"{}\" on the target is not sent by the "
                            "source: rows written by pgbaton get its default",
