@@ -164,6 +164,7 @@ void SchemaGenerator::AddTypes() {
                  " as enum ('it''s', 'q\"uote', 'a b', 'ü', 'back\\slash', 'MixedCase')");
   // The composite lives in the schema with a space: `$n::Shop Data.x` was the defect.
   QualifiedName c{schemas_[0], NewName(schemas_[0])};
+  composite_ = c;
   std::string ct = QuoteQualified(c);
   ddl_.push_back(fmt::format(
       "create type {} as (\"user\" int4, \"a.b\" {}, \"Street Name\" text, n numeric)", ct, et));

@@ -43,6 +43,8 @@ class SchemaGenerator {
   std::vector<QualifiedName> LeafTables() const;
   std::vector<QualifiedName> Sequences() const;
   const std::vector<GenTable>& tables() const { return tables_; }
+  // The composite type (in the schema named with a space).
+  const QualifiedName& composite() const { return composite_; }
 
   // One random write: an insert, an update of some columns (sometimes leaving a TOASTed value
   // unchanged, sometimes changing the key) or a delete, on a random table.
@@ -65,6 +67,7 @@ class SchemaGenerator {
   std::vector<std::string> ddl_;
   std::vector<GenTable> tables_;
   std::vector<QualifiedName> sequences_;
+  QualifiedName composite_;
   std::vector<GenColumn> type_columns_;  // columns of the user-defined types, for every table
   std::map<std::string, std::vector<std::string>> used_;
 };

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/schema/schema_gen.h"
@@ -186,6 +188,43 @@ TEST_P(SchemaQuotingTest, CopyRunVerifyCutoverKeepEveryRow) {
   CommandResult verify =
       RunCommand({PgbatonBinary(), "verify", "--source", source_ci, "--target", target_ci});
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  // The same tables named on the command line, quoted as SQL writes them.
+  std::string listed;
+  for (const auto& t : tables) listed += (listed.empty() ? "" : ",") + QuoteQualified(t);
+  CommandResult verify_listed = RunCommand({PgbatonBinary(), "verify", "--source", source_ci,
+                                            "--target", target_ci, "--tables", listed});
+  EXPECT_EQ(verify_listed.exit_code, 0) << verify_listed.output;
+  EXPECT_NE(verify_listed.output.find(fmt::format("{} tables compared", tables.size())),
+            std::string::npos)
+      << verify_listed.output;
+
+  // The queue carries the composite's schema and name apart, exactly as on the source.
+  CommandResult inspect = RunCommand({PgbatonBinary(), "queue", "inspect", "--queue-dir", queue_dir,
+                                      "--relations", "--json", "--limit", "1"});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
+  bool composite_seen = false;
+  std::istringstream lines(inspect.output);
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("columns")) continue;
+    for (const auto& c : j["columns"]) {
+      composite_seen |= c["type_schema"] == gen.composite().schema &&
+                        c["type_name"] == gen.composite().name &&
+                        c["type"] == QuoteQualified(gen.composite());
+    }
+  }
+  EXPECT_TRUE(composite_seen) << inspect.output.substr(0, 4000);
+
+  // Indexes (post-data, named from the hard cases) are all on the target.
+  const char* indexes =
+      "select string_agg(quote_ident(schemaname) || '.' || quote_ident(indexname), ', ' order by "
+      "schemaname collate \"C\", indexname collate \"C\") from pg_indexes where schemaname not in "
+      "('pg_catalog', 'information_schema', 'pgbaton')";
+  auto source_indexes = (*source)->Query(indexes, "app");
+  auto target_indexes = (*target)->Query(indexes, "app");
+  ASSERT_TRUE(source_indexes.ok() && target_indexes.ok());
+  EXPECT_NE(source_indexes->find("\"Shop Data\"."), std::string::npos) << *source_indexes;
+  EXPECT_EQ(*target_indexes, *source_indexes);
 
   CommandResult cutover = RunCommand({PgbatonBinary(), "cutover", "--source", source_ci, "--target",
                                       target_ci, "--queue-dir", queue_dir, "--fence", "readonly",
