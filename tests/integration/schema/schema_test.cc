@@ -5,6 +5,7 @@
 // fence), on 13 -> 17 and 15 -> 18. Every table must be identical row for row (a digest of the
 // ordered text form of its rows), and every sequence must have the source's value.
 // PGBATON_SCHEMA_SEED=N explores another schema; the seed is printed with every failure.
+// PGBATON_SCHEMA_WRITES=N writes N statements instead of 240 (a longer run by hand).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -33,7 +34,7 @@ using testing::RunCommand;
 
 constexpr uint64_t kCiSeed = 20;  // the schema CI runs; PGBATON_SCHEMA_SEED explores others
 constexpr int kInitialRows = 20;  // per table, before the copy
-constexpr int kWrites = 240;      // statements while `run` streams
+constexpr int kWrites = 240;      // statements while `run` streams (PGBATON_SCHEMA_WRITES)
 
 struct Majors {
   int source;
@@ -41,6 +42,11 @@ struct Majors {
 };
 
 class SchemaQuotingTest : public ::testing::TestWithParam<Majors> {};
+
+int Writes() {
+  const char* s = std::getenv("PGBATON_SCHEMA_WRITES");
+  return s != nullptr && *s != '\0' ? std::atoi(s) : kWrites;
+}
 
 uint64_t Seed() {
   const char* s = std::getenv("PGBATON_SCHEMA_SEED");
@@ -147,10 +153,11 @@ TEST_P(SchemaQuotingTest, CopyRunVerifyCutoverKeepEveryRow) {
                    po);
   auto run_log = [&] { return testing::ReadFile(po.stdout_path); };
   int written = 0;
-  while (written < kWrites) {
+  const int writes = Writes();
+  while (written < writes) {
     ASSERT_TRUE(src->Run("begin").ok());
     int n = 1 + static_cast<int>(written % 4);
-    for (int i = 0; i < n && written < kWrites; ++i, ++written) {
+    for (int i = 0; i < n && written < writes; ++i, ++written) {
       std::string sql = gen.RandomWrite();
       Status st = src->Run(sql);
       ASSERT_TRUE(st.ok()) << sql << ": " << st.ToString();
