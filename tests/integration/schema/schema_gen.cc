@@ -124,7 +124,7 @@ SchemaGenerator::SchemaGenerator(uint64_t seed, int source_major)
   schemas_.push_back(NewName("schemas"));
   for (const auto& s : schemas_) ddl_.push_back("create schema " + QuoteIdent(s));
   AddTypes();
-  for (int i = 0; i < 3; ++i) AddTable(i);
+  for (int i = 0; i < 4; ++i) AddTable(i);
 }
 
 std::string SchemaGenerator::Pick(const std::vector<std::string>& v) {
@@ -280,6 +280,10 @@ void SchemaGenerator::AddTable(int index) {
                                  QuoteQualified(part), table, p == 0 ? "MINVALUE" : "1000",
                                  p == 0 ? "1000" : "MAXVALUE"));
     }
+  } else if (index == 3) {
+    // No key at all: rows are matched on every old value (REPLICA IDENTITY FULL).
+    ddl_.push_back(fmt::format("create table {} ({})", table, cols));
+    ddl_.push_back(fmt::format("alter table {} replica identity full", table));
   } else {
     ddl_.push_back(
         fmt::format("create table {} ({}, primary key ({}))", table, cols, QuoteIdent(t.key)));
