@@ -192,8 +192,9 @@ KeyOrder KeyOrderOf(const ResolvedChange& rc, size_t index) {
   if (rel->key_columns.empty()) return o;
   int k = rel->key_columns[0];
   o.text = &(*rc.change.new_tuple)[k].data;
-  const std::string& cast = rel->columns[k].cast;
-  if (cast == "pg_catalog.int4" || cast == "pg_catalog.int8" || cast == "pg_catalog.int2") {
+  const QualifiedName& type = rel->source.columns[static_cast<size_t>(k)].type;
+  if (type.schema == "pg_catalog" &&
+      (type.name == "int4" || type.name == "int8" || type.name == "int2")) {
     auto r = std::from_chars(o.text->data(), o.text->data() + o.text->size(), o.number);
     o.bytes = r.ec != std::errc() || r.ptr != o.text->data() + o.text->size();
   }

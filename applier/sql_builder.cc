@@ -308,12 +308,7 @@ std::vector<int> UpdateColumns(const TargetRelation& rel, const queue::Tuple& tu
 
 bool CanBatch(const TargetRelation& rel) {
   for (const TargetColumn& c : rel.columns) {
-    // box is the one built-in type whose array elements are separated by ';'; an array type's
-    // name ("pg_catalog._int4") has no further array type to cast to.
-    std::string_view type = c.cast;
-    size_t dot = type.rfind('.');
-    std::string_view base = dot == std::string_view::npos ? type : type.substr(dot + 1);
-    if (base.empty() || base[0] == '_' || base[0] == '"' || base == "box") return false;
+    if (!c.batchable) return false;  // no array type, or not ','-separated (box)
   }
   return true;
 }

@@ -6,156 +6,27 @@
 #include <set>
 
 #include "common/log.h"
+#include "common/sql_ident.h"
 
 namespace pgbaton::applier {
-
-namespace {
-
-bool IsPlainIdent(std::string_view s) {
-  if (s.empty() || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')) return false;
-  for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
-  }
-  // A few reserved words that are also plausible names; quoting them is always safe.
-  static const std::set<std::string_view> kReserved = {"user",
-                                                       "order",
-                                                       "group",
-                                                       "table",
-                                                       "select",
-                                                       "from",
-                                                       "where",
-                                                       "limit",
-                                                       "offset",
-                                                       "check",
-                                                       "default",
-                                                       "primary",
-                                                       "references",
-                                                       "column",
-                                                       "to",
-                                                       "end",
-                                                       "all",
-                                                       "and",
-                                                       "or",
-                                                       "not",
-                                                       "case",
-                                                       "when",
-                                                       "desc",
-                                                       "asc",
-                                                       "union",
-                                                       "grant",
-                                                       "constraint",
-                                                       "unique",
-                                                       "foreign",
-                                                       "with",
-                                                       "window",
-                                                       "analyse",
-                                                       "analyze",
-                                                       "do",
-                                                       "else",
-                                                       "for",
-                                                       "in",
-                                                       "into",
-                                                       "is",
-                                                       "null",
-                                                       "on",
-                                                       "only",
-                                                       "then",
-                                                       "true",
-                                                       "false",
-                                                       "array",
-                                                       "as",
-                                                       "both",
-                                                       "cast",
-                                                       "collate",
-                                                       "create",
-                                                       "current_date",
-                                                       "current_time",
-                                                       "current_user",
-                                                       "distinct",
-                                                       "except",
-                                                       "fetch",
-                                                       "having",
-                                                       "intersect",
-                                                       "leading",
-                                                       "trailing",
-                                                       "returning",
-                                                       "session_user",
-                                                       "some",
-                                                       "symmetric",
-                                                       "using",
-                                                       "variadic",
-                                                       "any",
-                                                       "authorization",
-                                                       "binary",
-                                                       "left",
-                                                       "right",
-                                                       "join",
-                                                       "natural",
-                                                       "inner",
-                                                       "outer",
-                                                       "full",
-                                                       "cross",
-                                                       "like",
-                                                       "ilike",
-                                                       "similar",
-                                                       "verbose",
-                                                       "freeze",
-                                                       "notnull",
-                                                       "isnull",
-                                                       "overlaps",
-                                                       "tablesample",
-                                                       "lateral",
-                                                       "placing",
-                                                       "localtime",
-                                                       "localtimestamp",
-                                                       "current_role",
-                                                       "current_catalog",
-                                                       "current_schema",
-                                                       "current_timestamp",
-                                                       "deferrable",
-                                                       "initially"};
-  return kReserved.count(s) == 0;
-}
-
-}  // namespace
-
-std::string QuoteIdentifier(std::string_view ident) {
-  if (IsPlainIdent(ident)) return std::string(ident);
-  std::string out = "\"";
-  for (char c : ident) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
-
-std::string QuoteTypeName(std::string_view type_name) {
-  // Built-in names that carry spaces or typmods are passed through as PostgreSQL prints them
-  // ("character varying", "timestamp with time zone"): they are valid type syntax as they are.
-  if (type_name.find(' ') != std::string_view::npos ||
-      type_name.find('(') != std::string_view::npos) {
-    return std::string(type_name);
-  }
-  size_t dot = type_name.find('.');
-  if (dot == std::string_view::npos) return QuoteIdentifier(type_name);
-  return QuoteIdentifier(type_name.substr(0, dot)) + "." +
-         QuoteIdentifier(type_name.substr(dot + 1));
-}
 
 TargetRelation DescribeWithoutCatalog(const queue::RelationDescriptor& d, bool partitioned) {
   TargetRelation t;
   t.source = d;
   t.qualified_name = d.schema + "." + d.name;
-  t.quoted_name = QuoteIdentifier(d.schema) + "." + QuoteIdentifier(d.name);
+  t.quoted_name = QuoteQualified(d.schema, d.name);
   t.partitioned = partitioned;
   std::vector<int> key;
   for (size_t i = 0; i < d.columns.size(); ++i) {
     const auto& c = d.columns[i];
     TargetColumn tc;
     tc.name = c.name;
-    tc.quoted_name = QuoteIdentifier(c.name);
-    tc.cast = QuoteTypeName(c.type_name);
+    tc.quoted_name = QuoteIdent(c.name);
+    tc.cast = QuoteQualified(c.type);
+    // Without a catalog: an array type (by convention "_name") has no array type of its own,
+    // and box is the one built-in type whose array elements are separated by ';'.
+    tc.batchable =
+        !c.type.name.starts_with('_') && !(c.type.schema == "pg_catalog" && c.type.name == "box");
     tc.is_key = c.is_key;
     t.columns.push_back(tc);
     if (c.is_key) key.push_back(static_cast<int>(i));
@@ -190,26 +61,26 @@ const queue::RelationDescriptor& Newest(const queue::RelationDescriptor& d,
 // A source type as PostgreSQL prints it ("numeric(12,4)"), asked of the target, which knows the
 // type when the schemas match; else the descriptor's name and typmod. Only for messages.
 std::string DescribeSourceType(PgConn& conn, const queue::Column& c) {
-  size_t dot = c.type_name.find('.');
-  if (dot != std::string::npos) {
-    auto r = conn.ExecParams(
-        "select pg_catalog.format_type(t.oid, $3::int) from pg_catalog.pg_type t join "
-        "pg_catalog.pg_namespace n on n.oid = t.typnamespace where n.nspname = $1 and "
-        "t.typname = $2",
-        {c.type_name.substr(0, dot), c.type_name.substr(dot + 1), std::to_string(c.type_modifier)});
-    if (r.ok() && r->rows() == 1) return r->GetString(0, 0);
-  }
-  if (c.type_modifier < 0) return c.type_name;
-  return fmt::format("{} (typmod {})", c.type_name, c.type_modifier);
+  auto r = conn.ExecParams(
+      "select pg_catalog.format_type(t.oid, $3::int) from pg_catalog.pg_type t join "
+      "pg_catalog.pg_namespace n on n.oid = t.typnamespace where n.nspname = $1 and "
+      "t.typname = $2",
+      {c.type.schema, c.type.name, std::to_string(c.type_modifier)});
+  if (r.ok() && r->rows() == 1) return r->GetString(0, 0);
+  std::string name = QuoteQualified(c.type);
+  if (c.type_modifier < 0) return name;
+  return fmt::format("{} (typmod {})", name, c.type_modifier);
 }
 
 struct TargetColumnInfo {
   bool generated = false;
-  std::string base;       // typname of the type, or of a domain's base type
-  std::string type_name;  // "schema.typname" (a domain's innermost base), as the decoder names
-                          // source types
+  std::string base;  // typname of the type, or of a domain's base type
+  // The type's schema and name (a domain's innermost base), as the decoder names source types.
+  QualifiedName type;
   int32_t type_modifier = -1;
   std::string printed;  // format_type(), for messages
+  std::string cast;     // quote_ident(schema) || '.' || quote_ident(typname), by the target
+  bool batchable = true;
 };
 
 }  // namespace
@@ -220,7 +91,8 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
   t.unique_indexes.clear();
   PGB_ASSIGN_OR_RETURN(
       PgResult rel,
-      conn.ExecParams("select c.oid, c.relkind from pg_catalog.pg_class c join "
+      conn.ExecParams("select c.oid, c.relkind, pg_catalog.quote_ident(n.nspname) || '.' || "
+                      "pg_catalog.quote_ident(c.relname) from pg_catalog.pg_class c join "
                       "pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 "
                       "and c.relname = $2 and c.relkind in ('r', 'p')",
                       {d.schema, d.name}));
@@ -247,8 +119,11 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
           "pg_catalog.pg_type t on t.oid = dom.base and t.typtype = 'd') "
           "select a.attname, a.attgenerated <> '' as generated, a.attnum, "
           "coalesce(bt.typname, t.typname) as base, "
-          "coalesce(un.nspname || '.' || ut.typname, tn.nspname || '.' || t.typname), "
-          "a.atttypmod, pg_catalog.format_type(a.atttypid, a.atttypmod) "
+          "coalesce(un.nspname, tn.nspname), coalesce(ut.typname, t.typname), "
+          "a.atttypmod, pg_catalog.format_type(a.atttypid, a.atttypmod), "
+          "pg_catalog.quote_ident(coalesce(un.nspname, tn.nspname)) || '.' || "
+          "pg_catalog.quote_ident(coalesce(ut.typname, t.typname)), "
+          "coalesce(ut.typarray, t.typarray) <> 0 and coalesce(ut.typdelim, t.typdelim) = ',' "
           "from pg_catalog.pg_attribute a join pg_catalog.pg_type t on t.oid = a.atttypid "
           "join pg_catalog.pg_namespace tn on tn.oid = t.typnamespace "
           "left join pg_catalog.pg_type bt on t.typtype = 'd' and bt.oid = t.typbasetype "
@@ -268,9 +143,11 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
     TargetColumnInfo info;
     info.generated = cols.GetBool(r, 1);
     info.base = cols.GetString(r, 3);
-    info.type_name = cols.GetString(r, 4);
-    info.type_modifier = static_cast<int32_t>(cols.GetInt(r, 5));
-    info.printed = cols.GetString(r, 6);
+    info.type = QualifiedName{cols.GetString(r, 4), cols.GetString(r, 5)};
+    info.type_modifier = static_cast<int32_t>(cols.GetInt(r, 6));
+    info.printed = cols.GetString(r, 7);
+    info.cast = cols.GetString(r, 8);
+    info.batchable = cols.GetBool(r, 9);
     target_cols[cols.GetString(r, 0)] = info;
     target_order.push_back(cols.GetString(r, 0));
     attnum_to_name[cols.GetString(r, 2)] = cols.GetString(r, 0);
@@ -281,7 +158,12 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
   // operator ran it after an earlier stop, and changes of the older shape are still queued: they
   // apply, the dropped column's values are not written). `newest` tells which.
   const queue::RelationDescriptor& newest = Newest(d, versions);
-  std::string fix_prefix = fmt::format("alter table {}", t.quoted_name);
+  // Fixes are for people: names as the target quotes them (quote_ident, only where needed).
+  std::string fix_prefix = fmt::format("alter table {}", rel.GetString(0, 2));
+  auto display = [&conn](const std::string& name) {
+    auto q = conn.QueryValue("select pg_catalog.quote_ident($1)", {name});
+    return q.ok() ? *q : QuoteIdent(name);
+  };
   std::map<std::string, int> source_index;
   for (size_t i = 0; i < t.columns.size(); ++i) {
     auto& c = t.columns[i];
@@ -300,13 +182,17 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
                       t.qualified_name),
           fmt::format("apply the same ALTER TABLE on the target as on the source (e.g. {} add "
                       "column {} {}, with the source's default and constraints), then run again",
-                      fix_prefix, c.quoted_name, DescribeSourceType(conn, sc)));
+                      fix_prefix, display(c.name), DescribeSourceType(conn, sc)));
     }
     const TargetColumnInfo& tc = it->second;
     c.skip = tc.generated;
     c.comparable = kNoEquality.count(tc.base) == 0;
+    // The target names the type it resolved; the same type by schema and name (checked below)
+    // or the one the source changed to later, so the target's rendering is the cast.
+    c.cast = tc.cast;
+    c.batchable = tc.batchable;
     auto same_type = [&tc](const queue::Column& col) {
-      return col.type_name == tc.type_name && col.type_modifier == tc.type_modifier;
+      return col.type == tc.type && col.type_modifier == tc.type_modifier;
     };
     if (same_type(sc)) continue;
     const queue::Column* later = FindColumn(newest, c.name);
@@ -320,7 +206,7 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
                     c.name, t.qualified_name, source_type, tc.printed),
         fmt::format("the column's type changed on the source: apply the same ALTER TABLE on the "
                     "target ({} alter column {} type {}), then run again",
-                    fix_prefix, c.quoted_name, source_type));
+                    fix_prefix, display(c.name), source_type));
   }
 
   // Target columns the source does not send. One the source had in an earlier version was
@@ -344,7 +230,7 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
                       name, t.qualified_name),
           fmt::format("apply the same ALTER TABLE on the target ({} drop column {}), then run "
                       "again",
-                      fix_prefix, QuoteIdentifier(name)));
+                      fix_prefix, display(name)));
     }
     LogWarning(fmt::format("column \"{}\" of relation \"{}\" on the target is not sent by the "
                            "source: rows written by pgbaton get its default",

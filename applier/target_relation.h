@@ -17,10 +17,14 @@ namespace pgbaton::applier {
 struct TargetColumn {
   std::string name;         // unquoted, as on the source and target
   std::string quoted_name;  // "Name" ready for SQL
-  std::string cast;         // e.g. "pg_catalog.int4", from the descriptor's type_name
-  bool skip = false;        // generated on the target: never written
-  bool is_key = false;      // part of the source replica identity
-  bool comparable = true;   // has an equality operator (FULL identity matching uses only these)
+  // The type to cast a parameter to, ready for SQL: rendered by the target (quote_ident of the
+  // schema and name of the type it resolved, e.g. pg_catalog.int4, "Shop Data".address); without
+  // a catalog, both parts of the descriptor's type quoted by QuoteIdent.
+  std::string cast;
+  bool batchable = true;   // `cast`[] exists and parses as a ',' separated array (batched SQL)
+  bool skip = false;       // generated on the target: never written
+  bool is_key = false;     // part of the source replica identity
+  bool comparable = true;  // has an equality operator (FULL identity matching uses only these)
 };
 
 struct TargetRelation {
@@ -41,18 +45,14 @@ struct TargetRelation {
 
 using TargetRelationPtr = std::shared_ptr<const TargetRelation>;
 
-// Splits "schema.type" and quotes both parts ("pg_catalog.int4" -> pg_catalog.int4, a name that
-// needs quotes gets them). Array types keep their leading underscore name ("_int4").
-std::string QuoteTypeName(std::string_view type_name);
-// Quotes an identifier the way PostgreSQL does (double quotes unless plain lowercase).
-std::string QuoteIdentifier(std::string_view ident);
-
 // Builds a TargetRelation from a descriptor alone, with no catalog lookups: every column is
-// written, no unique index beyond the replica identity. For tests and the SQL golden files.
+// written, no unique index beyond the replica identity; every name and both parts of every type
+// double-quoted (QuoteIdent). For tests and the SQL golden files.
 TargetRelation DescribeWithoutCatalog(const queue::RelationDescriptor& d, bool partitioned = false);
 
 // Looks the descriptor's relation up on the target by schema and name and matches columns by
-// name and type ("schema.typname" and typmod, as the decoder names source types). `versions`
+// name and type (schema, typname and typmod, as the decoder names source types). Each column's
+// cast is rendered by the target from the type it resolved (quote_ident on both parts). `versions`
 // are the other descriptor versions of the same relation that the queue holds (any order, may
 // include `d`): they tell DDL the target has not seen yet from DDL the operator already ran on
 // the target while changes of the older shape `d` are still queued (those apply; a column

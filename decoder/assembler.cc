@@ -70,7 +70,7 @@ Status Assembler::OnRelation(const RelationMsg& m, Lsn wal_start) {
     col.type_modifier = c.type_modifier;
     col.is_key = (c.flags & 1) != 0;
     if (auto it = type_messages_.find(c.type_oid); it != type_messages_.end()) {
-      col.type_name = it->second;
+      col.type = it->second;
     } else {
       auto name = types_->Resolve(c.type_oid);
       if (!name.ok()) {
@@ -78,7 +78,7 @@ Status Assembler::OnRelation(const RelationMsg& m, Lsn wal_start) {
                                                      d.schema, d.name, c.name,
                                                      wal_start.ToString()));
       }
-      col.type_name = *name;
+      col.type = *name;
     }
     d.columns.push_back(std::move(col));
   }
@@ -210,8 +210,7 @@ Status Assembler::Add(const PgOutputMessage& message, Lsn wal_start) {
         } else if constexpr (std::is_same_v<T, RelationMsg>) {
           return OnRelation(m, wal_start);
         } else if constexpr (std::is_same_v<T, TypeMsg>) {
-          type_messages_[m.oid] =
-              fmt::format("{}.{}", m.schema.empty() ? "pg_catalog" : m.schema, m.name);
+          type_messages_[m.oid] = QualifiedName{m.schema.empty() ? "pg_catalog" : m.schema, m.name};
           return Status::Ok();
         } else if constexpr (std::is_same_v<T, InsertMsg>) {
           queue::Change c;

@@ -93,7 +93,7 @@ class Assembler {
 
   TypeResolver* types_;
   AssemblerOptions options_;
-  std::unordered_map<uint32_t, std::string> type_messages_;              // from Type messages
+  std::unordered_map<uint32_t, QualifiedName> type_messages_;            // from Type messages
   std::unordered_map<RelationId, queue::RelationDescriptor> relations_;  // newest versions
   std::optional<Txn> current_;        // a transaction that is not streamed
   std::map<uint32_t, Txn> streamed_;  // by top-level xid

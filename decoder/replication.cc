@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "common/conninfo.h"
+#include "common/sql_ident.h"
 
 namespace pgbaton::decoder {
 namespace {
@@ -81,12 +82,7 @@ std::string FormatPgOutputOptions(const PgOutputOptions& o) {
   std::string names;
   for (const auto& p : o.publications) {
     if (!names.empty()) names += ',';
-    std::string ident = "\"";
-    for (char c : p) {
-      if (c == '"') ident += '"';
-      ident += c;
-    }
-    ident += '"';
+    std::string ident = QuoteIdent(p);
     for (char c : ident) {
       if (c == '\'') names += '\'';
       names += c;
@@ -267,7 +263,7 @@ Result<bool> PublicationExists(PgConn& conn, const std::string& name) {
 }
 
 Result<bool> EnsurePublication(PgConn& conn, const std::string& name,
-                               const std::vector<std::string>& tables) {
+                               const std::vector<QualifiedName>& tables) {
   PGB_ASSIGN_OR_RETURN(bool exists, PublicationExists(conn, name));
   if (exists) return false;
   std::string sql = fmt::format("CREATE PUBLICATION {}", conn.QuoteIdent(name));
@@ -277,11 +273,7 @@ Result<bool> EnsurePublication(PgConn& conn, const std::string& name,
     sql += " FOR TABLE ";
     for (size_t i = 0; i < tables.size(); ++i) {
       if (i > 0) sql += ", ";
-      const std::string& t = tables[i];
-      size_t dot = t.find('.');
-      sql += dot == std::string::npos
-                 ? conn.QuoteIdent(t)
-                 : conn.QuoteIdent(t.substr(0, dot)) + "." + conn.QuoteIdent(t.substr(dot + 1));
+      sql += conn.QuoteIdent(tables[i].schema) + "." + conn.QuoteIdent(tables[i].name);
     }
   }
   auto res = conn.Exec(sql);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/pg.h"
+#include "common/sql_ident.h"
 #include "common/status.h"
 #include "common/types.h"
 
@@ -120,10 +121,10 @@ class SnapshotHolder {
 };
 
 // Publications, over a normal (non-replication) connection.
-// Creates `name` FOR ALL TABLES, or FOR TABLE `tables` ("schema.table" or "table"), unless it
+// Creates `name` FOR ALL TABLES, or FOR TABLE `tables` (schema and name apart), unless it
 // exists. Returns true if it was created. Errors: kPermission, kNotFound (a table).
 Result<bool> EnsurePublication(PgConn& conn, const std::string& name,
-                               const std::vector<std::string>& tables);
+                               const std::vector<QualifiedName>& tables);
 Result<bool> PublicationExists(PgConn& conn, const std::string& name);
 Status DropPublication(PgConn& conn, const std::string& name);
 

@@ -12,18 +12,19 @@ Status PgTypeResolver::Load(std::string_view where,
     PGB_ASSIGN_OR_RETURN(conn_, PgConn::Connect(conninfo_, opts));
   }
   std::string sql = fmt::format(
-      "select t.oid, format('%s.%s', n.nspname, t.typname) from pg_type t "
+      "select t.oid, n.nspname, t.typname from pg_type t "
       "join pg_namespace n on n.oid = t.typnamespace where {}",
       where);
   PGB_ASSIGN_OR_RETURN(PgResult res,
                        params.empty() ? conn_.Exec(sql) : conn_.ExecParams(sql, params));
   for (int i = 0; i < res.rows(); ++i) {
-    names_[static_cast<uint32_t>(res.GetInt(i, 0))] = res.GetString(i, 1);
+    names_[static_cast<uint32_t>(res.GetInt(i, 0))] =
+        QualifiedName{res.GetString(i, 1), res.GetString(i, 2)};
   }
   return Status::Ok();
 }
 
-Result<std::string> PgTypeResolver::Resolve(uint32_t oid) {
+Result<QualifiedName> PgTypeResolver::Resolve(uint32_t oid) {
   if (auto it = names_.find(oid); it != names_.end()) return it->second;
   if (!builtins_loaded_) {
     PGB_RETURN_IF_ERROR(Load("t.oid < 16384", {}));
@@ -37,7 +38,7 @@ Result<std::string> PgTypeResolver::Resolve(uint32_t oid) {
                        "the type was dropped while a table still used it");
 }
 
-Result<std::string> StaticTypeResolver::Resolve(uint32_t oid) {
+Result<QualifiedName> StaticTypeResolver::Resolve(uint32_t oid) {
   if (auto it = names_.find(oid); it != names_.end()) return it->second;
   return Status::Error(ErrorCode::kNotFound, fmt::format("type with OID {} is not known", oid));
 }

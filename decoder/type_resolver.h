@@ -1,6 +1,7 @@
-// Type names for the record model: the source's type OIDs resolved to schema-qualified names
-// ("pg_catalog.int4", "public.mood"). pgoutput sends a Type message only for types that are not
-// built in; built-in names come from the source's catalogue, read once over a normal connection.
+// Type names for the record model: the source's type OIDs resolved to their schema and name,
+// kept apart ({"pg_catalog", "int4"}, {"Shop Data", "address"}). pgoutput sends a Type message only
+// for types that are not built in; built-in names come from the source's catalogue, read once over
+// a normal connection.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "common/pg.h"
+#include "common/sql_ident.h"
 #include "common/status.h"
 
 namespace pgbaton::decoder {
@@ -19,8 +21,8 @@ namespace pgbaton::decoder {
 class TypeResolver {
  public:
   virtual ~TypeResolver() = default;
-  // The schema-qualified name of `oid`. Errors: kNotFound naming the OID, kConnection.
-  virtual Result<std::string> Resolve(uint32_t oid) = 0;
+  // The schema and name of `oid`. Errors: kNotFound naming the OID, kConnection.
+  virtual Result<QualifiedName> Resolve(uint32_t oid) = 0;
 };
 
 // Reads pg_type over a normal (non-replication) connection: every type with an OID below
@@ -29,25 +31,25 @@ class TypeResolver {
 class PgTypeResolver : public TypeResolver {
  public:
   explicit PgTypeResolver(std::string conninfo) : conninfo_(std::move(conninfo)) {}
-  Result<std::string> Resolve(uint32_t oid) override;
+  Result<QualifiedName> Resolve(uint32_t oid) override;
 
  private:
   Status Load(std::string_view where, const std::vector<std::optional<std::string>>& params);
   std::string conninfo_;
   PgConn conn_;
   bool builtins_loaded_ = false;
-  std::unordered_map<uint32_t, std::string> names_;
+  std::unordered_map<uint32_t, QualifiedName> names_;
 };
 
 // A fixed map, for tests and tools that know their types.
 class StaticTypeResolver : public TypeResolver {
  public:
-  explicit StaticTypeResolver(std::unordered_map<uint32_t, std::string> names)
+  explicit StaticTypeResolver(std::unordered_map<uint32_t, QualifiedName> names)
       : names_(std::move(names)) {}
-  Result<std::string> Resolve(uint32_t oid) override;
+  Result<QualifiedName> Resolve(uint32_t oid) override;
 
  private:
-  std::unordered_map<uint32_t, std::string> names_;
+  std::unordered_map<uint32_t, QualifiedName> names_;
 };
 
 }  // namespace pgbaton::decoder

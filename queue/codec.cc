@@ -363,6 +363,15 @@ Status DecodeChunk(std::string_view bytes, std::string_view what, ChangeChunk* o
   return Status::Ok();
 }
 
+QualifiedName SplitV1TypeName(std::string_view joined) {
+  // Format 1 joined nspname and typname with a dot, unquoted. Built-in and most user types have
+  // no dot in their schema name, so the first dot is where the schema ends; a name without a
+  // dot is a built-in type of pg_catalog.
+  size_t dot = joined.find('.');
+  if (dot == std::string_view::npos) return QualifiedName{"pg_catalog", std::string(joined)};
+  return QualifiedName{std::string(joined.substr(0, dot)), std::string(joined.substr(dot + 1))};
+}
+
 std::string EncodeRelation(const RelationDescriptor& rel, const EncodeOptions& options) {
   std::string b;
   PutVarint(&b, rel.id.value);
@@ -373,7 +382,8 @@ std::string EncodeRelation(const RelationDescriptor& rel, const EncodeOptions& o
   PutVarint(&b, rel.columns.size());
   for (const Column& c : rel.columns) {
     PutString(&b, c.name);
-    PutString(&b, c.type_name);
+    PutString(&b, c.type.schema);  // format 2: the type's schema and name apart
+    PutString(&b, c.type.name);
     PutVarint(&b, c.type_oid);
     PutVarint(&b, ZigZag(c.type_modifier));
     b.push_back(c.is_key ? 1 : 0);
@@ -384,6 +394,7 @@ std::string EncodeRelation(const RelationDescriptor& rel, const EncodeOptions& o
 Status DecodeRelation(std::string_view bytes, std::string_view what, RelationDescriptor* out) {
   std::string storage;
   std::string_view body;
+  PGB_ASSIGN_OR_RETURN(EnvelopeInfo info, PeekEnvelope(bytes, what));
   PGB_RETURN_IF_ERROR(Open(bytes, what, RecordType::kRelation, &storage, &body));
   Reader r(body);
   uint8_t identity;
@@ -401,8 +412,15 @@ Status DecodeRelation(std::string_view bytes, std::string_view what, RelationDes
   for (Column& c : out->columns) {
     uint64_t typmod;
     uint8_t key;
-    if (!r.String(&c.name) || !r.String(&c.type_name) || !r.Varint32(&c.type_oid) ||
-        !r.Varint(&typmod) || !r.Byte(&key) || key > 1) {
+    bool ok = r.String(&c.name);
+    if (info.version >= 2) {
+      ok = ok && r.String(&c.type.schema) && r.String(&c.type.name);
+    } else {
+      std::string joined;
+      ok = ok && r.String(&joined);
+      c.type = SplitV1TypeName(joined);
+    }
+    if (!ok || !r.Varint32(&c.type_oid) || !r.Varint(&typmod) || !r.Byte(&key) || key > 1) {
       return Corrupt(what, "malformed column");
     }
     c.type_modifier = static_cast<int32_t>(UnZigZag(typmod));

@@ -1,4 +1,4 @@
-// The byte encoding of queue records (format version 1): commit records, change chunks, relation
+// The byte encoding of queue records (format version 2): commit records, change chunks, relation
 // descriptors. Every record is an envelope {format version, record type, compression, checksum,
 // body}; bodies of chunks and relations are zstd-compressed when that pays. The same bytes are
 // stored by the RocksDB backend and sent to Kafka. docs/reference/queue-format.md is the spec.
@@ -15,8 +15,9 @@
 namespace pgbaton::queue {
 
 // The newest format this build writes and reads. Records of a newer version are refused with
-// kQueueFormat; older ones are read.
-constexpr uint8_t kFormatVersion = 1;
+// kQueueFormat; older ones are read. Version 2 (2026-12) stores a column's type as schema and
+// name apart; version 1 stored one "schema.name" string (read by SplitV1TypeName).
+constexpr uint8_t kFormatVersion = 2;
 
 enum class RecordType : uint8_t {
   kCommit = 1,
@@ -68,6 +69,11 @@ Status DecodeChunk(std::string_view bytes, std::string_view what, ChangeChunk* o
 Status DecodeRelation(std::string_view bytes, std::string_view what, RelationDescriptor* out);
 Status DecodeMarker(std::string_view bytes, std::string_view what, RecordType* type, Lsn* lsn);
 Status DecodeAbort(std::string_view bytes, std::string_view what, Xid* xid, Xid* subxid);
+
+// A format-1 column type "schema.name" split at its first dot ("pg_catalog.int4" ->
+// {pg_catalog, int4}; no dot: pg_catalog). Format 1 did not quote, so a schema whose name holds
+// a dot was ambiguous there; such queues are read as if the dot ended the schema.
+QualifiedName SplitV1TypeName(std::string_view joined);
 
 // Big-endian fixed-width integers: keys that sort as numbers.
 void PutBigEndian64(std::string* out, uint64_t v);

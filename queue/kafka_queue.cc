@@ -587,11 +587,12 @@ Status KafkaQueue::Init() {
                          "pass the matching --name, or another --kafka-topic");
   }
   if (o_.read_only) return Status::Ok();
-  if (!version) {
+  if (!version || std::atoi(version->c_str()) < kFormatVersion) {
+    // A queue of an older format gets the new version too: this writer adds newer records.
     std::string v = std::to_string(kFormatVersion);
     PGB_RETURN_IF_ERROR(WriteMeta("s/format_version", &v));
-    PGB_RETURN_IF_ERROR(WriteMeta("s/migration_name", &o_.migration_name));
   }
+  if (!version) PGB_RETURN_IF_ERROR(WriteMeta("s/migration_name", &o_.migration_name));
   return LoadWriterState();
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sql_ident.h"
 #include "common/types.h"
 
 namespace pgbaton::queue {
@@ -38,7 +39,10 @@ enum class ReplicaIdentity : uint8_t {
 
 struct Column {
   std::string name;
-  std::string type_name;  // schema-qualified on the source, e.g. "pg_catalog.int4", "public.mood"
+  // The type's namespace and name on the source, apart: {"pg_catalog", "int4"}, {"Shop Data",
+  // "address"}; an array type by its own name ({"pg_catalog", "_int4"}). For a domain, pgoutput
+  // names the domain's base type. Never joined into one string: a part may hold dots or quotes.
+  QualifiedName type;
   uint32_t type_oid = 0;  // the source OID, for information only
   int32_t type_modifier = -1;
   bool is_key = false;  // part of the replica identity

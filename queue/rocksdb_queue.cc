@@ -237,6 +237,13 @@ class RocksDbQueue : public WorkQueue {
                                          options_.dir, *name, options_.migration_name),
                              "pass the matching --name, or another --queue-dir");
       }
+      if (v < kFormatVersion && !options_.read_only) {
+        // This writer adds records of the newer format: an older build must refuse the queue
+        // as a whole rather than stop at the first new record.
+        rocksdb::WriteBatch wb;
+        wb.Put(SysKey("format_version"), std::to_string(kFormatVersion));
+        PGB_RETURN_IF_ERROR(Write(&wb, "raising the format version"));
+      }
     }
     if (!options_.read_only) PGB_RETURN_IF_ERROR(LoadWriterState());
     return Status::Ok();

@@ -45,10 +45,10 @@ BENCHMARK(BM_Parse)->Arg(13)->Arg(15)->Arg(17)->Arg(18)->Unit(benchmark::kMillis
 // Parser + assembler (chunks, relation versions), without the queue.
 void BM_ParseAndAssemble(benchmark::State& state) {
   auto msgs = Load(static_cast<int>(state.range(0)));
-  std::unordered_map<uint32_t, std::string> names;
+  std::unordered_map<uint32_t, QualifiedName> names;
   for (uint32_t oid : {16u, 17u, 20u, 23u, 25u, 701u, 869u, 1007u, 1009u, 1082u, 1114u, 1184u,
                        1186u, 1700u, 2950u, 3802u}) {
-    names[oid] = "pg_catalog.t" + std::to_string(oid);
+    names[oid] = QualifiedName{"pg_catalog", "t" + std::to_string(oid)};
   }
   StaticTypeResolver types(names);
   for (auto _ : state) {

@@ -37,7 +37,8 @@ bool TableFilter::Selects(const std::string& schema, const std::string& table) c
   return true;
 }
 
-std::string QualifiedName(const PgConn& conn, const std::string& schema, const std::string& name) {
+std::string QuotedTableName(const PgConn& conn, const std::string& schema,
+                            const std::string& name) {
   return conn.QuoteIdent(schema) + "." + conn.QuoteIdent(name);
 }
 

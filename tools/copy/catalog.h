@@ -83,6 +83,6 @@ Result<std::vector<std::pair<std::string, std::string>>> ListPopulatedMatviews(P
 Status CheckExtensions(PgConn& source, PgConn& target);
 
 // "schema"."name" quoted for `conn`.
-std::string QualifiedName(const PgConn& conn, const std::string& schema, const std::string& name);
+std::string QuotedTableName(const PgConn& conn, const std::string& schema, const std::string& name);
 
 }  // namespace pgbaton::tools::copy

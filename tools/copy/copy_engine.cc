@@ -99,7 +99,7 @@ Status CheckIdentity(const PgConn& src, const std::vector<TableInfo>& tables) {
   }
   if (bad.empty()) return Status::Ok();
   const TableInfo& t = *bad.front();
-  std::string q = QualifiedName(src, t.schema, t.name);
+  std::string q = QuotedTableName(src, t.schema, t.name);
   std::string others;
   if (bad.size() > 1) {
     others = fmt::format(" (and {} more:", bad.size() - 1);
@@ -130,7 +130,7 @@ Status EnsurePublication(const CopyOptions& o, PgConn& src, const TableFilter& f
     for (const auto& t : selected) {
       if (!roots.insert(t.RootKey()).second) continue;
       if (!list.empty()) list += ", ";
-      list += QualifiedName(src, t.root_schema, t.root_name);
+      list += QuotedTableName(src, t.root_schema, t.root_name);
     }
     sql = fmt::format("CREATE PUBLICATION {} FOR TABLE {}", src.QuoteIdent(o.name), list);
   }
@@ -157,14 +157,14 @@ Result<PgConn> OpenSnapshotSession(const CopyOptions& o, const SnapshotRef& snap
 Result<bool> TargetHasAll(PgConn& dst, const std::vector<TableInfo>& tables) {
   for (const auto& t : tables) {
     PGB_ASSIGN_OR_RETURN(PgResult r, dst.ExecParams("SELECT to_regclass($1) IS NOT NULL",
-                                                    {QualifiedName(dst, t.schema, t.name)}));
+                                                    {QuotedTableName(dst, t.schema, t.name)}));
     if (!r.GetBool(0, 0)) return false;
   }
   return true;
 }
 
 Status CheckTargetEmpty(PgConn& dst, const TableInfo& t) {
-  std::string q = QualifiedName(dst, t.schema, t.name);
+  std::string q = QuotedTableName(dst, t.schema, t.name);
   auto r = dst.QueryValue(fmt::format("SELECT EXISTS (SELECT 1 FROM ONLY {})", q));
   if (!r.ok()) {
     if (r.status().code() == ErrorCode::kNotFound) {
@@ -205,7 +205,7 @@ Status CheckTargetFresh(PgConn& dst, const std::vector<TableInfo>& tables) {
   }
   if (there.empty()) return Status::Ok();
   const TableInfo& t = *there.front();
-  std::string q = QualifiedName(dst, t.schema, t.name);
+  std::string q = QuotedTableName(dst, t.schema, t.name);
   PGB_ASSIGN_OR_RETURN(std::string rows,
                        dst.QueryValue(fmt::format("SELECT EXISTS (SELECT 1 FROM ONLY {})", q)));
   std::string others = there.size() > 1
@@ -248,7 +248,7 @@ void LogCopyFormats(const CopyOptions& o, const std::vector<TableInfo>& tables) 
 Status CopySequences(PgConn& src, PgConn& dst, const std::vector<SequenceInfo>& seqs,
                      Progress* progress) {
   for (const auto& s : seqs) {
-    std::string qs = QualifiedName(src, s.schema, s.name);
+    std::string qs = QuotedTableName(src, s.schema, s.name);
     PGB_ASSIGN_OR_RETURN(PgResult exists,
                          dst.ExecParams("SELECT to_regclass($1) IS NOT NULL", {qs}));
     if (exists.GetBool(0, 0)) {
@@ -333,7 +333,8 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     }
     pj.options = &o;
     pj.post_data = SplitPostData(post_sql);
-    for (const auto& t : current.selected) pj.table_bytes[t.Key()] = t.bytes;
+    for (const auto& t : current.selected)
+      pj.table_bytes[QualifiedName{t.schema, t.name}] = t.bytes;
     pj.resuming = post_phase == kStarted;
     pj.progress = progress;
     pj.is_done = [&](size_t i) { return built.count(i) > 0; };
@@ -386,7 +387,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
         PGB_RETURN_IF_ERROR(CheckTargetEmpty(dst, t));
       } else {
         PGB_RETURN_IF_ERROR(
-            dst.Run(fmt::format("TRUNCATE ONLY {}", QualifiedName(dst, t.schema, t.name))));
+            dst.Run(fmt::format("TRUNCATE ONLY {}", QuotedTableName(dst, t.schema, t.name))));
       }
       job.tables.push_back(t);
     }
@@ -469,7 +470,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     for (size_t pass = 0; pass <= mvs.size() && !pending.empty(); ++pass) {
       std::vector<std::pair<std::string, std::string>> failed;
       for (const auto& [schema, name] : pending) {
-        std::string q = QualifiedName(dst, schema, name);
+        std::string q = QuotedTableName(dst, schema, name);
         PGB_ASSIGN_OR_RETURN(PgResult exists,
                              dst.ExecParams("SELECT to_regclass($1) IS NOT NULL", {q}));
         if (exists.GetBool(0, 0)) last = dst.Run("REFRESH MATERIALIZED VIEW " + q);

@@ -78,14 +78,14 @@ void AbortCopyIn(PgConn& dst, const char* why) {
 // `counted` receives the bytes added to `p` (so a retried chunk can take them back).
 Status CopyChunk(PgConn& src, PgConn& dst, const TableInfo& t, const Chunk& c, bool binary,
                  TableProgress* p, uint64_t* counted) {
-  std::string table_src = QualifiedName(src, t.schema, t.name);
+  std::string table_src = QuotedTableName(src, t.schema, t.name);
   std::string format = binary ? " WITH (FORMAT binary)" : "";
   std::string src_sql =
       c.where.empty()
           ? fmt::format("COPY {} ({}) TO STDOUT{}", table_src, ColumnList(src, t), format)
           : fmt::format("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}", ColumnList(src, t),
                         table_src, c.where, format);
-  std::string table_dst = QualifiedName(dst, t.schema, t.name);
+  std::string table_dst = QuotedTableName(dst, t.schema, t.name);
   // A whole table is emptied and loaded in one transaction, which lets COPY FREEZE write rows
   // already frozen (no hint-bit rewrite or anti-wraparound vacuum on the target later).
   bool whole = c.where.empty();
@@ -187,7 +187,7 @@ Result<std::vector<Chunk>> PlanChunks(PgConn& conn, const std::vector<TableInfo>
     std::string key = conn.QuoteIdent(t.int_key);
     PGB_ASSIGN_OR_RETURN(PgResult mm,
                          conn.Exec(fmt::format("SELECT min({0}), max({0}) FROM ONLY {1}", key,
-                                               QualifiedName(conn, t.schema, t.name))));
+                                               QuotedTableName(conn, t.schema, t.name))));
     if (mm.IsNull(0, 0)) {
       out.push_back({i, "", t.bytes});
       continue;

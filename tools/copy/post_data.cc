@@ -83,7 +83,7 @@ EarlyIndexBuilder::EarlyIndexBuilder(const PostDataJob* job) : job_(job) {
 EarlyIndexBuilder::~EarlyIndexBuilder() { (void)Finish(); }
 
 void EarlyIndexBuilder::SubmitTable(const std::string& schema, const std::string& name) {
-  const std::string table = schema + "." + name;
+  const QualifiedName table{schema, name};
   std::lock_guard<std::mutex> l(mu_);
   if (closing_) return;
   for (size_t i = 0; i < job_->post_data.entries.size(); ++i) {
@@ -127,7 +127,7 @@ void EarlyIndexBuilder::Worker(int id) {
         std::lock_guard<std::mutex> l(mu_);
         t = analyze_[i - kAnalyze];
       }
-      st = conn->Run(fmt::format("ANALYZE {}", QualifiedName(*conn, t.first, t.second)));
+      st = conn->Run(fmt::format("ANALYZE {}", QuotedTableName(*conn, t.first, t.second)));
       if (st.ok()) {
         std::lock_guard<std::mutex> l(mu_);
         analyzed_.insert(t.first + "." + t.second);
@@ -188,14 +188,15 @@ Status AnalyzeTables(const CopyOptions& options,
                      Progress* progress) {
   std::vector<size_t> order(tables.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  return RunOnTarget(options, options.jobs, order,
-                     fmt::format("SET maintenance_work_mem = '{}'", options.maintenance_work_mem),
-                     [&](size_t i, PgConn& conn) -> Status {
-                       PGB_RETURN_IF_ERROR(conn.Run(fmt::format(
-                           "ANALYZE {}", QualifiedName(conn, tables[i].first, tables[i].second))));
-                       if (progress) progress->ItemDone();
-                       return Status::Ok();
-                     });
+  return RunOnTarget(
+      options, options.jobs, order,
+      fmt::format("SET maintenance_work_mem = '{}'", options.maintenance_work_mem),
+      [&](size_t i, PgConn& conn) -> Status {
+        PGB_RETURN_IF_ERROR(conn.Run(
+            fmt::format("ANALYZE {}", QuotedTableName(conn, tables[i].first, tables[i].second))));
+        if (progress) progress->ItemDone();
+        return Status::Ok();
+      });
 }
 
 }  // namespace pgbaton::tools::copy

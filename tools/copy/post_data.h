@@ -24,7 +24,7 @@ namespace pgbaton::tools::copy {
 struct PostDataJob {
   const CopyOptions* options = nullptr;
   PostData post_data;
-  std::map<std::string, uint64_t> table_bytes;  // "schema.table" -> size, for ordering wave 0
+  std::map<QualifiedName, uint64_t> table_bytes;  // table -> size, for ordering wave 0
   // Entries already built in an earlier run (by index into post_data.entries).
   std::function<bool(size_t)> is_done;
   // Records an entry as built; called once per entry, serialized by the caller's lock below.

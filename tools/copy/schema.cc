@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/conninfo.h"
+#include "common/sql_ident.h"
 #include "tools/copy/subprocess.h"
 
 namespace pgbaton::tools::copy {
@@ -22,41 +23,57 @@ std::string FirstError(const std::string& err) {
   return ScrubSecrets(s);
 }
 
-// A pg_dump pattern that matches exactly this schema and table.
+// A pg_dump pattern that matches exactly this schema and table: inside double quotes, pattern
+// characters (* ? . and capitals) are literal, and `""` is a quote, as in SQL.
 std::string ExactPattern(const std::string& schema, const std::string& table) {
-  auto quote = [](const std::string& s) {
-    std::string q = "\"";
-    for (char c : s) {
-      if (c == '"') q += '"';
-      q += c;
-    }
-    return q + "\"";
-  };
-  return quote(schema) + "." + quote(table);
+  return QuoteQualified(schema, table);
 }
 
-std::string Unquote(std::string s) {
+// Reads one SQL identifier at `pos` as pg_dump writes it: "quoted" (`""` is a quote) or a plain
+// run of characters up to a space, dot, semicolon or parenthesis. Moves `pos` past it.
+std::string ReadIdent(const std::string& sql, size_t* pos) {
   std::string out;
-  for (char c : s) {
-    if (c != '"') out += c;
+  size_t i = *pos;
+  if (i < sql.size() && sql[i] == '"') {
+    for (++i; i < sql.size(); ++i) {
+      if (sql[i] == '"') {
+        if (i + 1 < sql.size() && sql[i + 1] == '"') {
+          out += '"';
+          ++i;
+        } else {
+          ++i;
+          break;
+        }
+      } else {
+        out += sql[i];
+      }
+    }
+  } else {
+    while (i < sql.size() && sql.find_first_of(" \n.;(", i) != i) out += sql[i++];
   }
+  *pos = i;
   return out;
 }
 
-// The relation an entry's SQL is on: "ALTER TABLE [ONLY] x" or "... ON [ONLY] x USING".
-std::string TableOf(const std::string& type, const std::string& sql) {
-  auto word_after = [&](size_t pos) {
+// The relation an entry's SQL is on: "ALTER TABLE [ONLY] x" or "... ON [ONLY] x USING"; x is
+// schema.name with either part quoted (pg_dump always schema-qualifies).
+QualifiedName TableOf(const std::string& type, const std::string& sql) {
+  auto name_after = [&](size_t pos) {
     while (pos < sql.size() && (sql[pos] == ' ' || sql[pos] == '\n')) ++pos;
     if (sql.compare(pos, 5, "ONLY ") == 0) pos += 5;
-    size_t end = sql.find_first_of(" \n;", pos);
-    return Unquote(sql.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
+    QualifiedName n;
+    n.schema = ReadIdent(sql, &pos);
+    if (pos >= sql.size() || sql[pos] != '.') return QualifiedName{};
+    ++pos;
+    n.name = ReadIdent(sql, &pos);
+    return n;
   };
   if (type == "INDEX") {
     size_t on = sql.find(" ON ");
-    return on == std::string::npos ? "" : word_after(on + 4);
+    return on == std::string::npos ? QualifiedName{} : name_after(on + 4);
   }
   size_t alter = sql.find("ALTER TABLE ");
-  return alter == std::string::npos ? "" : word_after(alter + 12);
+  return alter == std::string::npos ? QualifiedName{} : name_after(alter + 12);
 }
 
 // The child's password goes in its environment, never on its argv (which `ps` shows).

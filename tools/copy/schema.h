@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sql_ident.h"
 #include "common/status.h"
 #include "tools/copy/catalog.h"
 #include "tools/copy/copy_options.h"
@@ -27,9 +28,9 @@ Status RestoreInOneTransaction(const CopyOptions& options, const std::string& sq
 
 // One TOC entry of a post-data dump: "-- Name: ...; Type: INDEX; Schema: ..." and its SQL.
 struct PostDataEntry {
-  std::string type;   // "INDEX", "CONSTRAINT", "FK CONSTRAINT", "INDEX ATTACH", "TRIGGER", ...
-  std::string name;   // as pg_dump prints it
-  std::string table;  // the table it is on, unquoted "schema.table" when known ("" otherwise)
+  std::string type;     // "INDEX", "CONSTRAINT", "FK CONSTRAINT", "INDEX ATTACH", "TRIGGER", ...
+  std::string name;     // as pg_dump prints it
+  QualifiedName table;  // the table it is on, when known (both parts empty otherwise)
   std::string sql;
   // The wave it runs in: 0 indexes and unique/primary constraints (parallel), 1 index attaches
   // (in order), 2 everything else (in order).

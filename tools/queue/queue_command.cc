@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "common/sql_ident.h"
 #include "queue/work_queue.h"
 
 namespace pgbaton::tools {
@@ -207,13 +208,17 @@ class QueueCommand : public Command {
       if (json_) {
         json j;
         j["relation"] = r.schema + "." + r.name;
+        j["schema"] = r.schema;
+        j["name"] = r.name;
         j["relation_id"] = r.id.value;
         j["version"] = r.version;
         j["replica_identity"] = std::string(1, static_cast<char>(r.identity));
         json cols = json::array();
         for (const auto& c : r.columns) {
           cols.push_back({{"name", c.name},
-                          {"type", c.type_name},
+                          {"type", QuoteQualified(c.type)},
+                          {"type_schema", c.type.schema},
+                          {"type_name", c.type.name},
                           {"typmod", c.type_modifier},
                           {"key", c.is_key}});
         }
@@ -222,7 +227,7 @@ class QueueCommand : public Command {
       } else {
         std::string cols;
         for (const auto& c : r.columns) {
-          cols += fmt::format("{}{} {}{}", cols.empty() ? "" : ", ", c.name, c.type_name,
+          cols += fmt::format("{}{} {}{}", cols.empty() ? "" : ", ", c.name, QuoteQualified(c.type),
                               c.is_key ? " key" : "");
         }
         std::printf("relation %s.%s (id %u version %u, identity %c): %s\n", r.schema.c_str(),

@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "common/log.h"
+#include "common/sql_ident.h"
 #include "decoder/replication.h"
 #include "decoder/stream.h"
 #include "decoder/type_resolver.h"
@@ -29,7 +30,8 @@ class StreamCommand : public Command {
     sub->add_option("--kafka-topic", kafka_topic_, "Kafka topic of the queue");
     sub->add_option("--kafka-state-dir", kafka_state_dir_, "local state for the Kafka writer");
     sub->add_option("--publication-tables", tables_,
-                    "publish only these tables (schema.table), comma-separated; default: all")
+                    "publish only these tables (schema.table, a part with dots or capitals in "
+                    "double quotes), comma-separated; default: all")
         ->delimiter(',');
     sub->add_option("--batch-delay-ms", batch_delay_ms_,
                     "group commit: append to the queue at most this often")
@@ -96,7 +98,13 @@ Status PrepareStreamSource(const std::string& source, const std::string& name,
   co.label = "source";
   PGB_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(source, co));
   PGB_RETURN_IF_ERROR(decoder::CheckLogicalDecoding(conn));
-  PGB_ASSIGN_OR_RETURN(bool created, decoder::EnsurePublication(conn, name, publication_tables));
+  std::vector<QualifiedName> tables;
+  for (const std::string& text : publication_tables) {
+    PGB_ASSIGN_OR_RETURN(QualifiedName t,
+                         ParseQualifiedName(text, "public", "--publication-tables"));
+    tables.push_back(std::move(t));
+  }
+  PGB_ASSIGN_OR_RETURN(bool created, decoder::EnsurePublication(conn, name, tables));
   if (created) LogInfo("created publication", {{"publication", name}});
 
   PGB_ASSIGN_OR_RETURN(auto rc, decoder::ReplicationConnection::Connect(source, "source"));

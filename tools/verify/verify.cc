@@ -8,6 +8,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include "common/sql_ident.h"
+
 namespace pgbaton::tools {
 
 namespace {
@@ -25,6 +27,8 @@ struct TableInfo {
   std::string name;
   std::string oid;
   bool partitioned = false;
+  // schema.name as the server quotes it (quote_ident: quoted only where needed), for output.
+  std::string display;
 };
 
 // Output settings that make row text identical on every major: dates, times, floats, bytea and
@@ -40,7 +44,8 @@ Status StartSnapshot(PgConn* conn) {
 }
 
 constexpr const char* kListTables = R"sql(
-SELECT c.oid, n.nspname, c.relname, c.relkind = 'p'
+SELECT c.oid, n.nspname, c.relname, c.relkind = 'p',
+       quote_ident(n.nspname) || '.' || quote_ident(c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -50,7 +55,8 @@ WHERE c.relkind = 'r'
 ORDER BY 2, 3)sql";
 
 constexpr const char* kFindTable = R"sql(
-SELECT c.oid, n.nspname, c.relname, c.relkind = 'p'
+SELECT c.oid, n.nspname, c.relname, c.relkind = 'p',
+       quote_ident(n.nspname) || '.' || quote_ident(c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p'))sql";
 
@@ -74,54 +80,12 @@ std::string TableName(const PgConn& c, const TableInfo& t) {
   return c.QuoteIdent(t.schema) + "." + c.QuoteIdent(t.name);
 }
 
-// An identifier as people write it: quoted only when it is not plain lower-case.
-std::string DisplayIdent(const std::string& id) {
-  bool plain = !id.empty() && !(id[0] >= '0' && id[0] <= '9');
-  for (char c : id) plain = plain && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
-  if (plain) return id;
-  std::string out = "\"";
-  for (char c : id) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-std::string DisplayName(const TableInfo& t) {
-  return DisplayIdent(t.schema) + "." + DisplayIdent(t.name);
-}
-
-// Splits "schema.table" (either part may be double-quoted); a bare name means public.
-Result<std::pair<std::string, std::string>> ParseTableName(const std::string& text) {
-  std::vector<std::string> parts(1);
-  bool quoted = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '"') {
-      if (quoted && i + 1 < text.size() && text[i + 1] == '"') {
-        parts.back() += '"';
-        ++i;
-      } else {
-        quoted = !quoted;
-      }
-    } else if (c == '.' && !quoted) {
-      parts.emplace_back();
-    } else {
-      parts.back() += c;
-    }
-  }
-  if (quoted || parts.size() > 2 || parts.back().empty() || parts.front().empty()) {
-    return Status::Error(ErrorCode::kUsage,
-                         fmt::format("--tables: invalid table name \"{}\"", text),
-                         "write schema.table, e.g. public.accounts");
-  }
-  if (parts.size() == 1) return std::make_pair(std::string("public"), parts[0]);
-  return std::make_pair(parts[0], parts[1]);
-}
-
 Result<std::optional<TableInfo>> FindTable(PgConn* conn, const std::string& schema,
                                            const std::string& name) {
   PGB_ASSIGN_OR_RETURN(PgResult r, conn->ExecParams(kFindTable, {schema, name}));
   if (r.rows() == 0) return std::optional<TableInfo>();
-  return std::optional<TableInfo>(
-      TableInfo{r.GetString(0, 1), r.GetString(0, 2), r.GetString(0, 0), r.GetBool(0, 3)});
+  return std::optional<TableInfo>(TableInfo{r.GetString(0, 1), r.GetString(0, 2), r.GetString(0, 0),
+                                            r.GetBool(0, 3), r.GetString(0, 4)});
 }
 
 Result<std::vector<Column>> QueryColumns(PgConn* conn, const char* sql, const std::string& oid) {
@@ -280,7 +244,7 @@ Status CompareRange(PgConn* source, PgConn* target, const TableSql& sql, const s
 Result<TableResult> VerifyTable(PgConn* source, PgConn* target, const TableInfo& st,
                                 const TableInfo& tt, const VerifyOptions& options) {
   TableResult result;
-  result.name = DisplayName(st);
+  result.name = st.display;
   PGB_ASSIGN_OR_RETURN(std::vector<Column> columns, QueryColumns(source, kColumns, st.oid));
   PGB_ASSIGN_OR_RETURN(std::vector<Column> target_columns, QueryColumns(target, kColumns, tt.oid));
   for (const auto& c : columns) {
@@ -376,17 +340,17 @@ Result<VerifyReport> VerifyTables(PgConn* source, PgConn* target, const VerifyOp
   if (options.tables.empty()) {
     PGB_ASSIGN_OR_RETURN(PgResult r, source->Exec(kListTables));
     for (int i = 0; i < r.rows(); ++i) {
-      tables.push_back(
-          TableInfo{r.GetString(i, 1), r.GetString(i, 2), r.GetString(i, 0), r.GetBool(i, 3)});
+      tables.push_back(TableInfo{r.GetString(i, 1), r.GetString(i, 2), r.GetString(i, 0),
+                                 r.GetBool(i, 3), r.GetString(i, 4)});
     }
   } else {
     for (const auto& text : options.tables) {
-      PGB_ASSIGN_OR_RETURN(auto name, ParseTableName(text));
-      PGB_ASSIGN_OR_RETURN(std::optional<TableInfo> t, FindTable(source, name.first, name.second));
+      PGB_ASSIGN_OR_RETURN(QualifiedName name, ParseQualifiedName(text, "public", "--tables"));
+      PGB_ASSIGN_OR_RETURN(std::optional<TableInfo> t, FindTable(source, name.schema, name.name));
       if (!t) {
         return Status::Error(
             ErrorCode::kNotFound,
-            fmt::format("table {}.{}: does not exist on source", name.first, name.second),
+            fmt::format("table {}: does not exist on source", QuoteQualified(name)),
             "check the name given to --tables (schema.table)");
       }
       tables.push_back(*t);
@@ -399,7 +363,7 @@ Result<VerifyReport> VerifyTables(PgConn* source, PgConn* target, const VerifyOp
   for (const auto& t : tables) {
     PGB_ASSIGN_OR_RETURN(std::optional<TableInfo> tt, FindTable(target, t.schema, t.name));
     if (!tt) {
-      missing.push_back(DisplayName(t));
+      missing.push_back(t.display);
     } else {
       target_tables.push_back(*tt);
     }

@@ -65,8 +65,8 @@ Result<queue::RelationDescriptor> SqlWorkload::Describe(const std::string& table
   PGB_ASSIGN_OR_RETURN(
       PgResult r,
       source_->ExecParams(
-          "select c.oid, c.relreplident, a.attname, tn.nspname || '.' || t.typname, "
-          "coalesce(a.attnum = any(i.indkey), c.relreplident = 'f') "
+          "select c.oid, c.relreplident, a.attname, tn.nspname, "
+          "coalesce(a.attnum = any(i.indkey), c.relreplident = 'f'), t.typname "
           "from pg_class c join pg_attribute a on a.attrelid = c.oid "
           "join pg_type t on t.oid = a.atttypid join pg_namespace tn on tn.oid = t.typnamespace "
           "left join pg_index i on i.indrelid = c.oid and ((c.relreplident = 'd' and "
@@ -82,7 +82,7 @@ Result<queue::RelationDescriptor> SqlWorkload::Describe(const std::string& table
   for (int i = 0; i < r.rows(); ++i) {
     queue::Column c;
     c.name = r.GetString(i, 2);
-    c.type_name = r.GetString(i, 3);
+    c.type = QualifiedName{r.GetString(i, 3), r.GetString(i, 5)};
     c.is_key = r.GetBool(i, 4);
     d.columns.push_back(c);
   }

@@ -59,7 +59,7 @@ TEST_P(SlotSnapshotTest, ExportedSnapshotLivesWithTheHolder) {
   // A publication: created once, then found, then dropped.
   auto conn = s.Connect();
   ASSERT_TRUE(conn.ok());
-  auto created = decoder::EnsurePublication(*conn, "pub", {"public.t"});
+  auto created = decoder::EnsurePublication(*conn, "pub", {QualifiedName{"public", "t"}});
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   EXPECT_TRUE(*created);
   auto twice = decoder::EnsurePublication(*conn, "pub", {});
@@ -69,6 +69,20 @@ TEST_P(SlotSnapshotTest, ExportedSnapshotLivesWithTheHolder) {
   auto gone = decoder::PublicationExists(*conn, "pub");
   ASSERT_TRUE(gone.ok());
   EXPECT_FALSE(*gone);
+  // Tables whose names hold dots, quotes and spaces are published as themselves (the list was
+  // once "schema.table" strings split at the first dot).
+  ASSERT_TRUE(
+      conn->Run("create schema \"a.b\"; create table \"a.b\".\"c \"\"d\"\".e\" (id int primary "
+                "key); create table public.\"user\" (id int primary key)")
+          .ok());
+  auto odd = decoder::EnsurePublication(
+      *conn, "pub \"odd\"", {QualifiedName{"a.b", "c \"d\".e"}, QualifiedName{"public", "user"}});
+  ASSERT_TRUE(odd.ok()) << odd.status().ToString();
+  auto listed = conn->QueryValue(
+      "select string_agg(schemaname || '|' || tablename, ',' order by schemaname, tablename) from "
+      "pg_publication_tables where pubname = 'pub \"odd\"'");
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(*listed, "a.b|c \"d\".e,public|user");
 }
 
 INSTANTIATE_TEST_SUITE_P(Majors, SlotSnapshotTest, ::testing::Values(13, 17),

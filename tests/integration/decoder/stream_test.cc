@@ -215,11 +215,11 @@ TEST_P(StreamTest, PgbenchArrivesExactlyOnceInCommitOrder) {
     for (const auto& r : *rels) {
       if (r.name != "pgbench_accounts" || r.version != 1) continue;
       EXPECT_EQ(r.schema, "public");
-      for (const auto& c : r.columns) types.push_back(c.name + " " + c.type_name);
+      for (const auto& c : r.columns) types.push_back(c.name + " " + c.type.schema + "|" + c.type.name);
     }
     EXPECT_EQ(types,
-              (std::vector<std::string>{"aid pg_catalog.int4", "bid pg_catalog.int4",
-                                        "abalance pg_catalog.int4", "filler pg_catalog.bpchar"}));
+              (std::vector<std::string>{"aid pg_catalog|int4", "bid pg_catalog|int4",
+                                        "abalance pg_catalog|int4", "filler pg_catalog|bpchar"}));
   }
   EXPECT_EQ(bench_txns, server_rows.size());
 }

@@ -169,7 +169,7 @@ TEST(SqlBuilderTest, DescribeKeyNamesTheKey) {
 
 TEST(SqlBuilderTest, OnlyTypesWithCommaSeparatedArraysAreBatched) {
   EXPECT_TRUE(CanBatch(Accounts()));
-  for (const char* type : {"pg_catalog.box", "pg_catalog._int4", "app.\"Odd Type\""}) {
+  for (const char* type : {"pg_catalog.box", "pg_catalog._int4", "Shop Data._address"}) {
     TargetRelation r =
         DescribeWithoutCatalog(Rel("public", "t", queue::ReplicaIdentity::kDefault,
                                    {Col("id", "pg_catalog.int4", true), Col("v", type)}));
@@ -177,11 +177,20 @@ TEST(SqlBuilderTest, OnlyTypesWithCommaSeparatedArraysAreBatched) {
   }
 }
 
-TEST(SqlBuilderTest, QuoteTypeName) {
-  EXPECT_EQ(QuoteTypeName("pg_catalog.int4"), "pg_catalog.int4");
-  EXPECT_EQ(QuoteTypeName("public.Mood"), "public.\"Mood\"");
-  EXPECT_EQ(QuoteTypeName("pg_catalog._text"), "pg_catalog._text");
-  EXPECT_EQ(QuoteIdentifier("a\"b"), "\"a\"\"b\"");
+// The defect of issue 20: a type in a schema whose name has a space was cast unquoted
+// (`$3::Shop Data.address`). Both parts are quoted apart, whatever they hold.
+TEST(SqlBuilderTest, CastsQuoteBothPartsOfTheType) {
+  TargetRelation r = DescribeWithoutCatalog(
+      Rel("Shop Data", "select", queue::ReplicaIdentity::kDefault,
+          {Col("id", "pg_catalog.int4", true), Col("home", QualifiedName{"Shop Data", "address"}),
+           Col("odd", QualifiedName{"a.b", "t\"y.pe"})}));
+  EXPECT_EQ(r.quoted_name, "\"Shop Data\".\"select\"");
+  EXPECT_EQ(r.columns[1].cast, "\"Shop Data\".\"address\"");
+  EXPECT_EQ(r.columns[2].cast, "\"a.b\".\"t\"\"y.pe\"");
+  auto pc = PlanChange(r, Update(std::nullopt, {T("1"), T("(x)"), T("y")}), {});
+  ASSERT_TRUE(pc.ok()) << pc.status().ToString();
+  std::string sql = BuildSql(r, pc->shape);
+  EXPECT_NE(sql.find("\"home\" = $1::\"Shop Data\".\"address\""), std::string::npos) << sql;
 }
 
 }  // namespace

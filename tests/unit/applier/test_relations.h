@@ -13,10 +13,20 @@ inline queue::Value T(std::string s) { return queue::Value{queue::ValueKind::kTe
 inline queue::Value N() { return queue::Value{queue::ValueKind::kNull, ""}; }
 inline queue::Value U() { return queue::Value{queue::ValueKind::kUnchangedToast, ""}; }
 
-inline queue::Column Col(std::string name, std::string type, bool key = false) {
+// `type` is "schema.name" split at its first dot, for brevity in tests ("pg_catalog.int4").
+inline queue::Column Col(std::string name, std::string_view type, bool key = false) {
   queue::Column c;
   c.name = std::move(name);
-  c.type_name = std::move(type);
+  size_t dot = type.find('.');
+  c.type = QualifiedName{std::string(type.substr(0, dot)), std::string(type.substr(dot + 1))};
+  c.is_key = key;
+  return c;
+}
+// A column whose type is given by its two parts, which may hold dots, quotes or spaces.
+inline queue::Column Col(std::string name, QualifiedName type, bool key = false) {
+  queue::Column c;
+  c.name = std::move(name);
+  c.type = std::move(type);
   c.is_key = key;
   return c;
 }

@@ -56,6 +56,21 @@ CREATE INDEX events_payload ON ONLY public.events USING btree (payload);
 
 
 --
+-- Name: Shop Data select "i.x"; Type: CONSTRAINT; Schema: Shop Data; Owner: postgres
+--
+
+ALTER TABLE ONLY "Shop Data"."select"
+    ADD CONSTRAINT "i.x" PRIMARY KEY (id);
+
+
+--
+-- Name: odd; Type: INDEX; Schema: a.b; Owner: postgres
+--
+
+CREATE INDEX odd ON "a.b"."t""q u.o" USING btree (id);
+
+
+--
 -- PostgreSQL database dump complete
 --
 
@@ -68,30 +83,35 @@ TEST(SplitPostDataTest, CutsEntriesWithTypesTablesAndWaves) {
   EXPECT_NE(pd.preamble.find("SET statement_timeout = 0;"), std::string::npos);
   EXPECT_NE(pd.preamble.find("set_config('search_path'"), std::string::npos);
   EXPECT_EQ(pd.preamble.find("restrict"), std::string::npos) << pd.preamble;
-  ASSERT_EQ(pd.entries.size(), 5u);
+  ASSERT_EQ(pd.entries.size(), 7u);
 
   EXPECT_EQ(pd.entries[0].type, "CONSTRAINT");
   EXPECT_EQ(pd.entries[0].name, "big big_pkey");
-  EXPECT_EQ(pd.entries[0].table, "public.big");
+  EXPECT_EQ(pd.entries[0].table, (QualifiedName{"public", "big"}));
   EXPECT_EQ(pd.entries[0].wave, 0);
   EXPECT_EQ(pd.entries[0].sql,
             "ALTER TABLE ONLY public.big\n    ADD CONSTRAINT big_pkey PRIMARY KEY (id);");
 
   EXPECT_EQ(pd.entries[1].type, "INDEX");
-  EXPECT_EQ(pd.entries[1].table, "public.big");
+  EXPECT_EQ(pd.entries[1].table, (QualifiedName{"public", "big"}));
   EXPECT_EQ(pd.entries[1].wave, 0);
 
   EXPECT_EQ(pd.entries[2].type, "INDEX ATTACH");
   EXPECT_EQ(pd.entries[2].wave, 1);
 
   EXPECT_EQ(pd.entries[3].type, "FK CONSTRAINT");
-  EXPECT_EQ(pd.entries[3].table, "public.child");
+  EXPECT_EQ(pd.entries[3].table, (QualifiedName{"public", "child"}));
   EXPECT_EQ(pd.entries[3].wave, 2);
 
-  EXPECT_EQ(pd.entries[4].table, "public.events");
+  EXPECT_EQ(pd.entries[4].table, (QualifiedName{"public", "events"}));
   // The closing comment and \unrestrict are not SQL and must not reach the server.
   EXPECT_EQ(pd.entries[4].sql,
             "CREATE INDEX events_payload ON ONLY public.events USING btree (payload);");
+
+  // Quoted names keep their dots, spaces and quotes: the table is read as SQL, not split at dots.
+  EXPECT_EQ(pd.entries[5].table, (QualifiedName{"Shop Data", "select"}));
+  EXPECT_EQ(pd.entries[5].wave, 0);
+  EXPECT_EQ(pd.entries[6].table, (QualifiedName{"a.b", "t\"q u.o"}));
 }
 
 TEST(SplitPostDataTest, EmptyDumpHasNoEntries) {

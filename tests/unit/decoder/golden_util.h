@@ -18,22 +18,22 @@ inline std::string CapturePath(int major, const std::string& name) {
 
 // The built-in types the golden workload uses (OIDs are the same on every major).
 inline StaticTypeResolver GoldenTypes() {
-  return StaticTypeResolver({{16, "pg_catalog.bool"},
-                             {17, "pg_catalog.bytea"},
-                             {20, "pg_catalog.int8"},
-                             {23, "pg_catalog.int4"},
-                             {25, "pg_catalog.text"},
-                             {701, "pg_catalog.float8"},
-                             {869, "pg_catalog.inet"},
-                             {1007, "pg_catalog._int4"},
-                             {1009, "pg_catalog._text"},
-                             {1082, "pg_catalog.date"},
-                             {1114, "pg_catalog.timestamp"},
-                             {1184, "pg_catalog.timestamptz"},
-                             {1186, "pg_catalog.interval"},
-                             {1700, "pg_catalog.numeric"},
-                             {2950, "pg_catalog.uuid"},
-                             {3802, "pg_catalog.jsonb"}});
+  return StaticTypeResolver({{16, {"pg_catalog", "bool"}},
+                             {17, {"pg_catalog", "bytea"}},
+                             {20, {"pg_catalog", "int8"}},
+                             {23, {"pg_catalog", "int4"}},
+                             {25, {"pg_catalog", "text"}},
+                             {701, {"pg_catalog", "float8"}},
+                             {869, {"pg_catalog", "inet"}},
+                             {1007, {"pg_catalog", "_int4"}},
+                             {1009, {"pg_catalog", "_text"}},
+                             {1082, {"pg_catalog", "date"}},
+                             {1114, {"pg_catalog", "timestamp"}},
+                             {1184, {"pg_catalog", "timestamptz"}},
+                             {1186, {"pg_catalog", "interval"}},
+                             {1700, {"pg_catalog", "numeric"}},
+                             {2950, {"pg_catalog", "uuid"}},
+                             {3802, {"pg_catalog", "jsonb"}}});
 }
 
 // Parses and assembles a whole capture, appending after every `every` messages (and at the

@@ -1,5 +1,6 @@
 #include "queue/codec.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <random>
@@ -129,8 +130,11 @@ TEST(CodecTest, CommitRoundTrip) {
 TEST(CodecTest, RelationRoundTrip) {
   RelationDescriptor r = MakeRelation(16384, 3);
   r.identity = ReplicaIdentity::kFull;
-  r.columns.push_back({"ts", "pg_catalog.timestamptz", 1184, -1, false});
-  r.columns.push_back({"n", "pg_catalog.numeric", 1700, 655366, false});
+  r.columns.push_back({"ts", {"pg_catalog", "timestamptz"}, 1184, -1, false});
+  r.columns.push_back({"n", {"pg_catalog", "numeric"}, 1700, 655366, false});
+  // Parts that a joined "schema.name" could not carry: dots, quotes, spaces, non-ASCII.
+  r.columns.push_back({"home", {"Shop Data", "address"}, 16500, -1, false});
+  r.columns.push_back({"x", {"a.b\"c", "t.y pe'ü"}, 16501, -1, false});
   RelationDescriptor out;
   ASSERT_TRUE(DecodeRelation(EncodeRelation(r), "rel", &out).ok());
   EXPECT_EQ(out, r);
@@ -173,13 +177,39 @@ TEST(CodecTest, TruncatedRecordsAreCorrupt) {
   }
 }
 
+// A relation record in the format-1 layout (bytes built by hand from that layout: column types as
+// one "schema.name" string). It still reads: the type splits at the first dot.
+TEST(CodecTest, Version1RelationStillReads) {
+  const std::string v1(
+      "\x01\x03\x00\xb1\x25\x56\x73\x07\x01\x06\x70\x75\x62\x6c\x69\x63"
+      "\x01\x74\x64\x02\x02\x69\x64\x0f\x70\x67\x5f\x63\x61\x74\x61\x6c"
+      "\x6f\x67\x2e\x69\x6e\x74\x34\x17\x01\x01\x04\x68\x6f\x6d\x65\x11"
+      "\x53\x68\x6f\x70\x20\x44\x61\x74\x61\x2e\x61\x64\x64\x72\x65\x73"
+      "\x73\xf4\x80\x01\x01\x00",
+      70);
+  RelationDescriptor out;
+  ASSERT_TRUE(DecodeRelation(v1, "relation 7 version 1", &out).ok());
+  EXPECT_EQ(out.schema, "public");
+  EXPECT_EQ(out.name, "t");
+  ASSERT_EQ(out.columns.size(), 2u);
+  EXPECT_EQ(out.columns[0].type, (QualifiedName{"pg_catalog", "int4"}));
+  EXPECT_TRUE(out.columns[0].is_key);
+  EXPECT_EQ(out.columns[1].type, (QualifiedName{"Shop Data", "address"}));
+  EXPECT_EQ(out.columns[1].type_oid, 16500u);
+  EXPECT_EQ(SplitV1TypeName("int4"), (QualifiedName{"pg_catalog", "int4"}));
+  // What this build writes is version 2, with the parts apart.
+  EXPECT_EQ(static_cast<uint8_t>(EncodeRelation(out)[0]), 2);
+}
+
 TEST(CodecTest, NewerFormatIsRefused) {
   std::string bytes = EncodeRelation(MakeRelation(1));
   bytes[0] = static_cast<char>(kFormatVersion + 1);
   RelationDescriptor out;
   Status s = DecodeRelation(bytes, "relation 1 version 1", &out);
   EXPECT_EQ(s.code(), ErrorCode::kQueueFormat);
-  EXPECT_NE(s.message().find("format version 2"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(fmt::format("format version {}", kFormatVersion + 1)),
+            std::string::npos)
+      << s.message();
 }
 
 TEST(CodecTest, WrongTypeIsCorrupt) {

@@ -1,4 +1,5 @@
 // The RocksDB WorkQueue against a real RocksDB in a temporary directory.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 #include <unistd.h>
@@ -381,14 +382,17 @@ TEST_F(RocksDbQueueTest, NewerFormatAndOtherMigrationAreRefused) {
   {
     rocksdb::DB* raw;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
-    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), "sformat_version", "2").ok());
+    ASSERT_TRUE(
+        raw->Put(rocksdb::WriteOptions(), "sformat_version", std::to_string(kFormatVersion + 1))
+            .ok());
     delete raw;
   }
   QueueOptions o;
   o.dir = dir_;
   auto q = WorkQueue::Open(o);
   EXPECT_EQ(q.status().code(), ErrorCode::kQueueFormat);
-  EXPECT_NE(q.status().message().find("format version 2"), std::string::npos)
+  EXPECT_NE(q.status().message().find(fmt::format("format version {}", kFormatVersion + 1)),
+            std::string::npos)
       << q.status().message();
   {
     rocksdb::DB* raw;
@@ -400,6 +404,46 @@ TEST_F(RocksDbQueueTest, NewerFormatAndOtherMigrationAreRefused) {
   q = WorkQueue::Open(o);
   EXPECT_EQ(q.status().code(), ErrorCode::kQueueMismatch);
   EXPECT_NE(q.status().message().find("\"pgbaton\""), std::string::npos) << q.status().message();
+}
+
+// A queue written by a format-1 build: its relation descriptors still read (the type string
+// split at the first dot), and a writer of this build raises the queue's format version, so that
+// a format-1 build refuses the whole queue rather than stop at the first new record.
+TEST_F(RocksDbQueueTest, FormatOneQueueIsReadAndRaisedByAWriter) {
+  OpenWriter().reset();
+  // The format-1 bytes of relation 7 version 1 (see CodecTest.Version1RelationStillReads).
+  const std::string v1(
+      "\x01\x03\x00\xb1\x25\x56\x73\x07\x01\x06\x70\x75\x62\x6c\x69\x63"
+      "\x01\x74\x64\x02\x02\x69\x64\x0f\x70\x67\x5f\x63\x61\x74\x61\x6c"
+      "\x6f\x67\x2e\x69\x6e\x74\x34\x17\x01\x01\x04\x68\x6f\x6d\x65\x11"
+      "\x53\x68\x6f\x70\x20\x44\x61\x74\x61\x2e\x61\x64\x64\x72\x65\x73"
+      "\x73\xf4\x80\x01\x01\x00",
+      70);
+  {
+    rocksdb::DB* raw;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), "sformat_version", "1").ok());
+    std::string key = "r";
+    PutBigEndian32(&key, 7);
+    PutBigEndian32(&key, 1);
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), key, v1).ok());
+    delete raw;
+  }
+  {
+    auto reader = OpenReader();
+    ASSERT_TRUE(reader);
+    auto rels = reader->ListRelations();
+    ASSERT_TRUE(rels.ok()) << rels.status().ToString();
+    ASSERT_EQ(rels->size(), 1u);
+    EXPECT_EQ((*rels)[0].columns[1].type, (QualifiedName{"Shop Data", "address"}));
+  }
+  OpenWriter().reset();
+  rocksdb::DB* raw;
+  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), dir_, &raw).ok());
+  std::string version;
+  ASSERT_TRUE(raw->Get(rocksdb::ReadOptions(), "sformat_version", &version).ok());
+  delete raw;
+  EXPECT_EQ(version, std::to_string(kFormatVersion));
 }
 
 TEST_F(RocksDbQueueTest, CorruptRecordsNameTheirLsn) {

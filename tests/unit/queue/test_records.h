@@ -17,7 +17,8 @@ inline RelationDescriptor MakeRelation(uint32_t id, uint32_t version = 1) {
   r.schema = "public";
   r.name = "t" + std::to_string(id);
   r.identity = ReplicaIdentity::kDefault;
-  r.columns = {{"id", "pg_catalog.int4", 23, -1, true}, {"v", "pg_catalog.text", 25, -1, false}};
+  r.columns = {{"id", {"pg_catalog", "int4"}, 23, -1, true},
+               {"v", {"pg_catalog", "text"}, 25, -1, false}};
   return r;
 }
 

@@ -246,7 +246,7 @@ TEST_F(KafkaQueueTest, TrimHidesTransactionsAndNewFormatIsRefused) {
   {
     auto p = kafka::Producer::Create(broker_->Brokers(), 10000);
     ASSERT_TRUE(p.ok());
-    std::string v = "2";
+    std::string v = std::to_string(kFormatVersion + 1);
     ASSERT_TRUE((*p)->Produce("pgbaton_test.meta", "s/format_version", &v).ok());
     ASSERT_TRUE((*p)->Flush("pgbaton_test.meta", nullptr).ok());
   }
