@@ -87,7 +87,7 @@ int Main(int argc, char** argv) {
     if (!s.ok()) {
       if (log.format == LogFormat::kJson) {
         LogError(s.message(), {{"code", std::string(ErrorCodeName(s.code()))},
-                               {"exit_code", std::to_string(s.exit_code())},
+                               {"exit_code", s.exit_code()},
                                {"hint", s.hint()}});
       } else {
         std::fprintf(stderr, "error: %s\n", s.message().c_str());
