@@ -63,6 +63,11 @@ int Main(int argc, char** argv) {
     app.parse(argc, argv);
     if (config_status.ok()) config_status = config.Apply(&app);
   } catch (const CLI::ParseError& e) {
+    Status env = EnvironmentParseError(app, e, argc, argv);
+    if (!env.ok()) {
+      std::fprintf(stderr, "error: %s\nhint: %s\n", env.message().c_str(), env.hint().c_str());
+      return env.exit_code();
+    }
     int rc = app.exit(e);
     return rc == 0 ? 0 : ExitCodeOf(ErrorCode::kUsage);
   }
