@@ -348,7 +348,7 @@ Status Applier::Impl::RunOnce(const std::atomic<bool>* stop, bool* done) {
   LogInfo("applier starting",
           {{"target", control_->description()},
            {"from_lsn", start.ToString()},
-           {"apply_jobs", std::to_string(options_.jobs)},
+           {"apply_jobs", options_.jobs},
            {"progress", progress.mode() == ProgressMode::kOrigin ? "origin" : "table"}});
   if (options_.stop_at.IsValid() && start >= options_.stop_at) {
     *done = true;
@@ -575,7 +575,7 @@ Status Applier::Impl::Run(const std::atomic<bool>* stop) {
     if (s.ok()) return s;
     if (!options_.retry || !s.retryable() || (stop != nullptr && stop->load())) return s;
     LogWarning("applier lost the target; resuming from the target's position",
-               {{"error", s.message()}, {"retry_in_ms", std::to_string(backoff.count())}});
+               {{"error", s.message()}, {"retry_in_ms", backoff.count()}});
     auto until = Clock::now() + backoff;
     while (Clock::now() < until && !(stop != nullptr && stop->load())) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -97,11 +97,20 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
                       "and c.relname = $2 and c.relkind in ('r', 'p')",
                       {d.schema, d.name}));
   if (rel.rows() == 0) {
+    // Most often the target conninfo names the wrong database (another database of the right
+    // cluster, or a new empty one): say which database was looked in and what it holds.
+    auto db = conn.QueryValue(
+        "select format('%s (%s user tables)', current_database(), count(*)) from "
+        "pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where "
+        "c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', "
+        "'pgbaton') and n.nspname not like 'pg\\_toast%'");
     return Status::Error(
         ErrorCode::kNotFound,
-        fmt::format("relation \"{}\" does not exist on the target", t.qualified_name),
-        "create the schema on the target first (pg_dump --schema-only on the "
-        "source piped to psql on the target, or pgbaton copy)");
+        fmt::format("relation \"{}\" does not exist on the target{}", t.qualified_name,
+                    db.ok() ? fmt::format(" database {}", *db) : ""),
+        "check that --target names the database the copy filled (dbname=...); if it does, "
+        "create the table there (pg_dump --schema-only -t on the source piped to psql on the "
+        "target), as for a table added to the source mid-migration");
   }
   std::string oid = rel.GetString(0, 0);
   t.partitioned = rel.Get(0, 1) == "p";

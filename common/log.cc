@@ -58,6 +58,8 @@ void WriteAll(int fd, const std::string& s) {
 
 }  // namespace
 
+LogValue::LogValue(double n) : text_(fmt::format("{}", n)), number_(true) {}
+
 void SetLogOptions(const LogOptions& options) {
   std::lock_guard<std::mutex> lock(g_mutex);
   g_options = options;
@@ -97,12 +99,20 @@ void Log(LogLevel level, std::string_view message, const LogFields& fields) {
     j["ts"] = NowIso(true);
     j["level"] = LevelName(level);
     j["msg"] = ScrubSecrets(message);
-    for (const auto& [k, v] : fields) j[k] = ScrubSecrets(v);
+    for (const auto& [k, v] : fields) {
+      if (v.is_number()) {
+        // Parsed back from the text the human format prints, so both formats show one value.
+        j[k] = nlohmann::json::parse(v.text(), nullptr, /*allow_exceptions=*/false);
+        if (j[k].is_discarded()) j[k] = v.text();
+      } else {
+        j[k] = ScrubSecrets(v.text());
+      }
+    }
     line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   } else {
     line = fmt::format("{} {:<7} {}", NowIso(false), LevelName(level), ScrubSecrets(message));
     for (const auto& [k, v] : fields) {
-      std::string value = ScrubSecrets(v);
+      std::string value = v.is_number() ? v.text() : ScrubSecrets(v.text());
       bool quote = value.empty() || value.find(' ') != std::string::npos;
       line += quote ? fmt::format(" {}=\"{}\"", k, value) : fmt::format(" {}={}", k, value);
     }

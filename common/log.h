@@ -3,6 +3,7 @@
 // Thread-safe; lines from several threads never interleave.
 #pragma once
 
+#include <concepts>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,7 +14,26 @@ namespace pgbaton {
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 enum class LogFormat { kHuman, kJson };
 
-using LogFields = std::vector<std::pair<std::string, std::string>>;
+// A field's value: text, or a number that JSON lines emit as a JSON number (`"jobs":2`, never
+// `"jobs":"2"`). Built implicitly from strings and from arithmetic types.
+class LogValue {
+ public:
+  LogValue(std::string text) : text_(std::move(text)) {}  // NOLINT(runtime/explicit)
+  LogValue(std::string_view text) : text_(text) {}        // NOLINT(runtime/explicit)
+  LogValue(const char* text) : text_(text) {}             // NOLINT(runtime/explicit)
+  template <std::integral T>
+  requires(!std::same_as<T, bool> && !std::same_as<T, char>) LogValue(T n)
+      : text_(std::to_string(n)), number_(true) {}  // NOLINT(runtime/explicit)
+  LogValue(double n);                               // NOLINT(runtime/explicit)
+  const std::string& text() const { return text_; }
+  bool is_number() const { return number_; }
+
+ private:
+  std::string text_;
+  bool number_ = false;
+};
+
+using LogFields = std::vector<std::pair<std::string, LogValue>>;
 
 struct LogOptions {
   LogLevel min_level = LogLevel::kInfo;  // lines below this are dropped

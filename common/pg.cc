@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "common/conninfo.h"
+#include "common/log.h"
 
 namespace pgbaton {
 
@@ -18,6 +19,15 @@ std::string CleanMessage(const char* msg) {
     if (s.rfind(prefix, 0) == 0) s = s.substr(strlen(prefix));
   }
   return ScrubSecrets(s);
+}
+
+// Server NOTICE/WARNING messages ("relation ... already exists, skipping", "there is no
+// transaction in progress") would otherwise go to stderr through libpq's default processor and
+// mix into a verb's output. They are log lines at debug level instead, naming the connection.
+void OnNotice(void* arg, const char* message) {
+  const std::string* label = static_cast<const std::string*>(arg);
+  LogDebug("server notice", {{"server", label != nullptr ? *label : std::string("server")},
+                             {"notice", CleanMessage(message)}});
 }
 
 }  // namespace
@@ -95,10 +105,22 @@ Result<PgConn> PgConn::Connect(std::string_view conninfo, const ConnectOptions& 
           ErrorCode::kPermission, text,
           "grant the role REPLICATION (ALTER ROLE ... REPLICATION) or use another");
     }
+    // The server answered, but the database named is not there: a wrong dbname, not a network
+    // problem, so retrying cannot help and the hint is about the database.
+    if (msg.find("database \"") != std::string::npos &&
+        msg.find("does not exist") != std::string::npos) {
+      return Status::Error(
+          ErrorCode::kNotFound, text,
+          fmt::format("check the dbname in the {} conninfo (psql -l lists that server's "
+                      "databases), or CREATE DATABASE it if it is the new, empty target",
+                      options.label));
+    }
     return Status::Error(ErrorCode::kConnection, text,
                          "check that the server is running and reachable at that host and port",
                          /*retryable=*/true);
   }
+  c.notice_label_ = std::make_unique<std::string>(options.label);
+  PQsetNoticeProcessor(c.conn_.get(), OnNotice, c.notice_label_.get());
   return c;
 }
 

@@ -95,6 +95,9 @@ class PgConn {
   struct Deleter {
     void operator()(PGconn* c) const { PQfinish(c); }
   };
+  // The label the notice processor names: on the heap, so that it stays put when PgConn moves;
+  // declared before conn_, so that it outlives the connection.
+  std::unique_ptr<std::string> notice_label_;
   std::unique_ptr<PGconn, Deleter> conn_;
   std::string label_;
   std::string description_;  // "host:port/db", safe to print

@@ -311,7 +311,7 @@ Status RunStream(queue::WorkQueue* queue, TypeResolver* types, const SourceFacto
       return s.WithHint(fmt::format("gave up after {} attempts; {}", failures, s.hint()));
     }
     LogWarning("replication interrupted; reconnecting",
-               {{"error", s.message()}, {"in_ms", std::to_string(backoff.count())}});
+               {{"error", s.message()}, {"in_ms", backoff.count()}});
     ++stats->reconnects;
     metrics::CatalogMetrics().errors_total->WithLabels({ErrorCodeName(s.code())})->Increment();
     auto until = Clock::now() + backoff;

@@ -307,7 +307,10 @@ Result<Consumer::Event> Consumer::Poll(int wait_ms, Message* out) {
   if (!m) return Event::kNone;
   std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> guard(
       m, rd_kafka_message_destroy);
-  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return Event::kEnd;
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    out->offset = m->offset;  // the offset the next message will have
+    return Event::kEnd;
+  }
   if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     // Transport errors are reported here while librdkafka reconnects by itself; the caller's
     // timeout decides when to give up. Anything else (a deleted topic, an out-of-range offset)

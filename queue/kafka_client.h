@@ -76,7 +76,8 @@ class Consumer : public Client {
   // Starts reading partition 0 of `topic` at `offset` (RD_KAFKA_OFFSET_BEGINNING allowed).
   Status Assign(const std::string& topic, int64_t offset);
   enum class Event { kMessage, kEnd, kNone };
-  // The next message (kMessage), the end of the partition (kEnd), or nothing within `wait_ms`.
+  // The next message (kMessage), the end of the partition (kEnd, with out->offset the offset the
+  // next message will get), or nothing within `wait_ms`.
   Result<Event> Poll(int wait_ms, Message* out);
   // Reads until `high` (exclusive) or the end; calls `fn` for every message. Errors: kKafka when
   // no progress is made within the timeout.
@@ -93,7 +94,11 @@ Status Consumer::ReadUntil(int64_t high, Fn&& fn) {
   int idle_ms = 0;
   while (true) {
     PGB_ASSIGN_OR_RETURN(Event e, Poll(100, &m));
-    if (e == Event::kEnd) return Status::Ok();
+    // An end-of-partition event before `high` is stale: it was queued when an earlier read
+    // stopped at the end, before more messages arrived (a consumer read again from where it was,
+    // like the meta topic's tail). The messages up to `high` are there: keep reading.
+    if (e == Event::kEnd && (m.offset < 0 || m.offset >= high)) return Status::Ok();
+    if (e == Event::kEnd) continue;
     if (e == Event::kNone) {
       idle_ms += 100;
       if (idle_ms >= timeout_ms()) {

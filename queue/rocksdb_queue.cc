@@ -775,8 +775,24 @@ Result<std::unique_ptr<WorkQueue>> OpenRocksDbQueue(const QueueOptions& options)
   std::error_code ec;
   bool exists = fs::exists(fs::path(dir) / "CURRENT", ec);
   if (!exists && (options.read_only || !options.create_if_missing)) {
-    return Status::Error(ErrorCode::kNotFound, fmt::format("queue \"{}\" does not exist", dir),
-                         "check --queue-dir; the writer (pgbaton run, stream or copy) creates it");
+    // Nothing is created here: a reader (status, inspect) or apply must not leave an empty
+    // queue behind where an operator mistyped the path or `pgbaton cleanup` removed it.
+    bool dir_exists = fs::exists(fs::path(dir), ec);
+    bool empty_dir =
+        dir_exists && fs::is_directory(fs::path(dir), ec) && fs::is_empty(fs::path(dir), ec);
+    if (dir_exists && !empty_dir) {
+      return Status::Error(
+          ErrorCode::kQueueMismatch,
+          fmt::format("\"{}\" is not a pgbaton queue (no RocksDB database in it)", dir),
+          "check --queue-dir: it names the directory that pgbaton copy, run or stream wrote "
+          "(or use --kafka-brokers and --kafka-topic for a Kafka queue)");
+    }
+    return Status::Error(
+        ErrorCode::kNotFound,
+        fmt::format("queue \"{}\" does not exist{}", dir,
+                    empty_dir ? " (the directory is empty)" : ""),
+        "check --queue-dir; the writer (pgbaton copy, run or stream) creates it, and "
+        "`pgbaton cleanup --queue-dir` removes it at the end of a migration");
   }
   rocksdb::Options ro_opts;
   ro_opts.create_if_missing = true;

@@ -75,6 +75,11 @@ int Main(int argc, char** original_argv) {
     app.parse(argc, argv);
     if (config_status.ok()) config_status = config.Apply(&app);
   } catch (const CLI::ParseError& e) {
+    Status env = EnvironmentParseError(app, e, argc, argv);
+    if (!env.ok()) {
+      std::fprintf(stderr, "error: %s\nhint: %s\n", env.message().c_str(), env.hint().c_str());
+      return env.exit_code();
+    }
     int rc = app.exit(e);
     return rc == 0 ? 0 : ExitCodeOf(ErrorCode::kUsage);
   }
@@ -99,7 +104,7 @@ int Main(int argc, char** original_argv) {
     if (!s.ok()) {
       if (log.format == LogFormat::kJson) {
         LogError(s.message(), {{"code", std::string(ErrorCodeName(s.code()))},
-                               {"exit_code", std::to_string(s.exit_code())},
+                               {"exit_code", s.exit_code()},
                                {"hint", s.hint()}});
       } else {
         std::fprintf(stderr, "error: %s\n", s.message().c_str());

@@ -77,14 +77,13 @@ class ApplyCommand : public Command {
     applier::Applier applier(options, q->get());
     Status s = applier.Run(stop);
     applier::ApplierStats st = applier.stats();
-    LogInfo("applier stopped",
-            WithResourceUsage({{"transactions", std::to_string(st.transactions)},
-                               {"changes", std::to_string(st.changes)},
-                               {"target_transactions", std::to_string(st.groups)},
-                               {"copy_rows", std::to_string(st.copy_rows)},
-                               {"filtered_by_sync_lsn", std::to_string(st.filtered)},
-                               {"skipped_conflicts", std::to_string(st.skipped_conflicts)},
-                               {"applied_lsn", st.applied_lsn.ToString()}}));
+    LogInfo("applier stopped", WithResourceUsage({{"transactions", st.transactions},
+                                                  {"changes", st.changes},
+                                                  {"target_transactions", st.groups},
+                                                  {"copy_rows", st.copy_rows},
+                                                  {"filtered_by_sync_lsn", st.filtered},
+                                                  {"skipped_conflicts", st.skipped_conflicts},
+                                                  {"applied_lsn", st.applied_lsn.ToString()}}));
     if (s.ok() && stop->load() && !options.stop_at.IsValid()) return Status::Ok();
     if (!qo.read_only) RecordLastError(q->get(), "apply", s);
     return s;

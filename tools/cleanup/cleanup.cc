@@ -60,6 +60,19 @@ Result<int> LockQueueDir(const std::string& dir) {
 
 }  // namespace
 
+Status PrepareCleanupSession(PgConn* conn) {
+  PGB_RETURN_IF_ERROR(conn->Run("SET default_transaction_read_only = off"));
+  PGB_ASSIGN_OR_RETURN(std::string recovery,
+                       conn->QueryValue("SELECT pg_catalog.pg_is_in_recovery()"));
+  if (recovery == "t") {
+    return Status::Error(ErrorCode::kServerConfig,
+                         fmt::format("{} ({}) is a standby: cleanup cannot drop anything there",
+                                     conn->label(), conn->description()),
+                         "point --" + conn->label() + " at the primary");
+  }
+  return Status::Ok();
+}
+
 Status CheckSlotNotActive(PgConn* source, const std::string& name) {
   PGB_ASSIGN_OR_RETURN(
       PgResult r,

@@ -9,6 +9,10 @@
 
 namespace pgbaton::tools {
 
+// Makes `conn` fit for cleanup's writes: SET default_transaction_read_only = off (the old database
+// keeps that default after a read-only fence), then checks the session can write. Errors:
+// kServerConfig when the server is a standby (read-only whatever the session says).
+Status PrepareCleanupSession(PgConn* conn);
 // Errors: kSlotInUse when the slot is active (naming the pid), and server errors.
 Status CheckSlotNotActive(PgConn* source, const std::string& name);
 Result<std::string> DropSlot(PgConn* source, const std::string& name);

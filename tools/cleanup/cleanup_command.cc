@@ -41,36 +41,44 @@ class CleanupCommand : public Command {
       PGB_ASSIGN_OR_RETURN(std::string info, SourceConninfo(conn_));
       PGB_ASSIGN_OR_RETURN(PgConn c, PgConn::Connect(info, {.label = "source"}));
       source = std::move(c);
+      // After a read-only fence the old database defaults to read-only transactions: cleanup's
+      // own statements are writes (DROP PUBLICATION, DROP TABLE), so its session opts out.
+      PGB_RETURN_IF_ERROR(PrepareCleanupSession(&*source));
     }
     if (!conn_.target.empty()) {
       PGB_ASSIGN_OR_RETURN(std::string info, TargetConninfo(conn_));
       PGB_ASSIGN_OR_RETURN(PgConn c, PgConn::Connect(info, {.label = "target"}));
       target = std::move(c);
+      PGB_RETURN_IF_ERROR(PrepareCleanupSession(&*target));
     }
     // Refuse before dropping anything while the migration is still running.
     if (source) PGB_RETURN_IF_ERROR(CheckSlotNotActive(&*source, name));
     if (!queue_dir_.empty()) PGB_RETURN_IF_ERROR(CheckQueueRemovable(queue_dir_));
 
+    // Every step is idempotent ("already gone"), so a cleanup that stops half-way is finished
+    // by running it again. The slot goes last on the source: while anything else is left, the
+    // slot still names the migration, and a failure before it leaves the full set for the retry.
+    auto step = [](Result<std::string> r) -> Result<std::string> {
+      if (r.ok()) {
+        Say(*r);
+        return r;
+      }
+      return r.status().WithHint(
+          (r.status().hint().empty() ? "" : r.status().hint() + "; ") +
+          "the steps printed above are done; fix this and run the same cleanup again: it skips "
+          "what is already gone");
+    };
     if (source) {
-      PGB_ASSIGN_OR_RETURN(std::string slot, DropSlot(&*source, name));
-      Say(slot);
-      PGB_ASSIGN_OR_RETURN(std::string pub, DropPublication(&*source, name));
-      Say(pub);
-      PGB_ASSIGN_OR_RETURN(std::string sentinel, DropSentinel(&*source, true));
-      Say(sentinel);
+      PGB_RETURN_IF_ERROR(step(DropPublication(&*source, name)).status());
+      PGB_RETURN_IF_ERROR(step(DropSentinel(&*source, true)).status());
+      PGB_RETURN_IF_ERROR(step(DropSlot(&*source, name)).status());
     }
     if (target) {
-      PGB_ASSIGN_OR_RETURN(std::string origins, DropOrigins(&*target, name));
-      Say(origins);
-      PGB_ASSIGN_OR_RETURN(std::string progress, DropProgress(&*target, name));
-      Say(progress);
-      PGB_ASSIGN_OR_RETURN(std::string sentinel, DropSentinel(&*target, false));
-      Say(sentinel);
+      PGB_RETURN_IF_ERROR(step(DropOrigins(&*target, name)).status());
+      PGB_RETURN_IF_ERROR(step(DropProgress(&*target, name)).status());
+      PGB_RETURN_IF_ERROR(step(DropSentinel(&*target, false)).status());
     }
-    if (!queue_dir_.empty()) {
-      PGB_ASSIGN_OR_RETURN(std::string q, RemoveQueueDir(queue_dir_));
-      Say(q);
-    }
+    if (!queue_dir_.empty()) PGB_RETURN_IF_ERROR(step(RemoveQueueDir(queue_dir_)).status());
     LogInfo("cleanup done", {{"name", name}});
     return Status::Ok();
   }

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <sys/resource.h>
 
+#include <cmath>
+
 #include "common/log.h"
 
 namespace pgbaton::tools {
@@ -13,8 +15,9 @@ inline LogFields WithResourceUsage(LogFields fields) {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
-  fields.emplace_back("peak_rss_kb", std::to_string(ru.ru_maxrss));
-  fields.emplace_back("cpu_s", fmt::format("{:.2f}", seconds(ru.ru_utime) + seconds(ru.ru_stime)));
+  fields.emplace_back("peak_rss_kb", ru.ru_maxrss);
+  double cpu = seconds(ru.ru_utime) + seconds(ru.ru_stime);
+  fields.emplace_back("cpu_s", std::round(cpu * 100) / 100);  // two decimals, a JSON number
   return fields;
 }
 

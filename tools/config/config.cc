@@ -6,7 +6,10 @@
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
+
+#include "common/conninfo.h"
 
 namespace pgbaton::tools {
 
@@ -155,6 +158,53 @@ std::string EnvNameFor(const std::string& long_name) {
     out += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
   return out;
+}
+
+namespace {
+
+// The options of `app` and of every subcommand below it.
+void CollectOptions(const CLI::App& app, std::vector<const CLI::Option*>* out) {
+  for (const CLI::Option* o : app.get_options()) out->push_back(o);
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    CollectOptions(*sub, out);
+  }
+}
+
+}  // namespace
+
+Status EnvironmentParseError(const CLI::App& app, const CLI::ParseError& error, int argc,
+                             const char* const* argv) {
+  std::string what = error.what();
+  std::set<std::string> given;  // long flags on the command line: they beat the environment
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") break;
+    if (a.rfind("--", 0) == 0) given.insert(a.substr(0, a.find('=')));
+  }
+  std::vector<const CLI::Option*> options;
+  CollectOptions(app, &options);
+  for (const CLI::Option* o : options) {
+    const std::string& env = o->get_envname();
+    if (env.empty()) continue;
+    const char* value = std::getenv(env.c_str());
+    if (value == nullptr) continue;
+    std::string flag = o->get_name();
+    if (flag.rfind("--", 0) != 0 || given.count(flag) != 0) continue;
+    size_t at = what.find(flag);
+    // The flag itself, not the start of a longer one (--jobs in --jobs-max).
+    if (at == std::string::npos ||
+        (at + flag.size() < what.size() &&
+         (std::isalnum(static_cast<unsigned char>(what[at + flag.size()])) ||
+          what[at + flag.size()] == '-'))) {
+      continue;
+    }
+    return Status::Error(
+        ErrorCode::kUsage,
+        fmt::format("environment variable {}=\"{}\" is not a valid value for {}: {}", env,
+                    ScrubSecrets(value), flag, what),
+        fmt::format("fix or unset {} (a {} flag on the command line wins over it)", env, flag));
+  }
+  return Status::Ok();
 }
 
 Result<ConfigFile> ParseConfigText(const std::string& text, const std::string& path) {

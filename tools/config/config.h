@@ -29,6 +29,12 @@ struct ConfigFile {
 // Parses a TOML file. Errors: kUsage with the file, line and column of a syntax error, or for a
 // value that is not a string, number, boolean or array of those; kIo when it cannot be read.
 Result<ConfigFile> LoadConfigFile(const std::string& path);
+
+// When `error` (CLI11's, from parsing `argv`) is about a value that came from a PGBATON_*
+// environment variable rather than the command line, a kUsage Status naming the variable, its
+// (masked) value and the flag, with a hint; OK when the error is about the command line itself.
+Status EnvironmentParseError(const CLI::App& app, const CLI::ParseError& error, int argc,
+                             const char* const* argv);
 // Same from text (for tests); `path` only names it in errors.
 Result<ConfigFile> ParseConfigText(const std::string& text, const std::string& path);
 

@@ -25,8 +25,11 @@ class CopyCommand : public Command {
     sub->add_option("--source", o_.source, "conninfo of the old cluster")->required();
     sub->add_option("--target", o_.target, "conninfo of the new cluster")->required();
     sub->add_option("--queue-dir", o_.queue_dir,
-                    "the work queue; its metadata records the copy's progress")
-        ->required();
+                    "the work queue; its metadata records the copy's progress");
+    sub->add_option("--kafka-brokers", kafka_brokers_,
+                    "a Kafka queue instead: bootstrap servers (host:port,...); the copy's "
+                    "progress and per-table sync LSNs go to <topic>.meta");
+    sub->add_option("--kafka-topic", kafka_topic_, "Kafka topic of the queue");
     sub->add_option("--jobs,-j", o_.jobs, "parallel connections per side")
         ->capture_default_str()
         ->check(CLI::Range(1, 256));
@@ -58,8 +61,19 @@ class CopyCommand : public Command {
 
   Status Run() override {
     o_.name = global_->name;
+    if (o_.queue_dir.empty() == kafka_brokers_.empty()) {
+      return Status::Error(ErrorCode::kUsage, "copy: give one queue",
+                           "pass --queue-dir DIR, or --kafka-brokers and --kafka-topic for the "
+                           "Kafka queue that stream and apply use");
+    }
+    if (!kafka_brokers_.empty() && kafka_topic_.empty()) {
+      return Status::Error(ErrorCode::kUsage, "copy: --kafka-brokers needs --kafka-topic",
+                           "pass the topic that stream and apply use");
+    }
     queue::QueueOptions qo;
     qo.dir = o_.queue_dir;
+    qo.kafka_brokers = kafka_brokers_;
+    qo.kafka_topic = kafka_topic_;
     qo.migration_name = global_->name;
     PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q, queue::WorkQueue::Open(qo));
     MetricsSamplerOptions mo;
@@ -71,7 +85,7 @@ class CopyCommand : public Command {
     o_.progress_json = json;
     LogInfo("copy starting", {{"source", DescribeConninfo(o_.source)},
                               {"target", DescribeConninfo(o_.target)},
-                              {"jobs", std::to_string(o_.jobs)}});
+                              {"jobs", o_.jobs}});
     copy::Progress progress(stdout, json, o_.progress_interval_ms);
     Status st = copy::RunCopy(o_, q.get(), &progress);
     progress.Finish(st.ok());
@@ -82,6 +96,7 @@ class CopyCommand : public Command {
  private:
   GlobalOptions* global_;
   copy::CopyOptions o_;
+  std::string kafka_brokers_, kafka_topic_;
   std::string progress_ = "auto";
   MetricsOptions metrics_;
 };

@@ -226,8 +226,7 @@ Status CheckTargetFresh(PgConn& dst, const std::vector<TableInfo>& tables) {
 void LogCopyFormats(const CopyOptions& o, const std::vector<TableInfo>& tables) {
   if (tables.empty()) return;
   if (o.text) {
-    LogInfo("copying every table in text format (--text)",
-            {{"tables", std::to_string(tables.size())}});
+    LogInfo("copying every table in text format (--text)", {{"tables", tables.size()}});
     return;
   }
   size_t binary = 0;
@@ -239,8 +238,7 @@ void LogCopyFormats(const CopyOptions& o, const std::vector<TableInfo>& tables) 
       text += fmt::format("{}{} (column {})", text.empty() ? "" : ", ", t.Key(), t.text_reason);
     }
   }
-  LogFields f = {{"binary_tables", std::to_string(binary)},
-                 {"text_tables", std::to_string(tables.size() - binary)}};
+  LogFields f = {{"binary_tables", binary}, {"text_tables", tables.size() - binary}};
   if (!text.empty()) f.push_back({"text", text});
   LogInfo("copy format: binary where every column type has the same binary form on both majors", f);
 }

@@ -11,7 +11,8 @@ namespace pgbaton::tools::copy {
 struct CopyOptions {
   std::string source;     // libpq conninfo of the old cluster
   std::string target;     // libpq conninfo of the new cluster
-  std::string queue_dir;  // the RocksDB work queue whose metadata records progess and sync LSNs
+  std::string queue_dir;  // the RocksDB work queue whose metadata records progress and sync LSNs
+                          // (empty when the queue is Kafka's: the verb opens the queue)
   std::string name = "pgbaton";      // names the slot and the publication
   int jobs = 4;                      // parallel connections per side, for data and for indexes
   std::vector<std::string> include;  // globs on "schema.table"; empty: every table

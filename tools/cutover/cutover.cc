@@ -262,16 +262,26 @@ void StoreReport(const CutoverOptions& o, CutoverReport* report) {
   std::string json = report->ToJson().dump();
   queue::QueueOptions qo;
   qo.dir = o.queue_dir;
+  qo.kafka_brokers = o.kafka_brokers;
+  qo.kafka_topic = o.kafka_topic;
   qo.migration_name = o.name;
   qo.create_if_missing = false;
+  // The Kafka queue has no writer lock: its metadata topic takes the timeline beside the stream.
   auto q = queue::WorkQueue::Open(qo);
   if (q.ok()) {
     Status s = (*q)->PutMeta("cutover/last", json);
     if (s.ok()) {
-      report->stored_at = fmt::format("queue \"{}\" metadata cutover/last", o.queue_dir);
+      report->stored_at =
+          o.kafka_brokers.empty()
+              ? fmt::format("queue \"{}\" metadata cutover/last", o.queue_dir)
+              : fmt::format("kafka topic \"{}.meta\" key m/cutover/last", o.kafka_topic);
       return;
     }
     LogWarning("cannot store the cutover timeline in the queue", {{"error", s.message()}});
+  } else if (!o.kafka_brokers.empty()) {
+    LogWarning("cannot store the cutover timeline in the kafka queue",
+               {{"error", q.status().message()}});
+    return;
   }
   // The queue is held open by `pgbaton run` (it stays up after the cutover): keep the timeline
   // beside the queue's files instead.
@@ -546,7 +556,9 @@ Status RunCutover(const CutoverOptions& options, CutoverReport* report) {
   report->ok = s.ok();
   report->error = s;
   report->phases.push_back({"total", MsSince(start), ""});
-  if (!options.dry_run && !options.queue_dir.empty()) StoreReport(options, report);
+  if (!options.dry_run && (!options.queue_dir.empty() || !options.kafka_brokers.empty())) {
+    StoreReport(options, report);
+  }
   return s;
 }
 

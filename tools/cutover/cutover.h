@@ -17,9 +17,11 @@
 namespace pgbaton::tools::cutover {
 
 struct CutoverOptions {
-  std::string source_conninfo;   // the old cluster (writers are fenced here)
-  std::string target_conninfo;   // the new cluster (the applier's target)
-  std::string queue_dir;         // the migration's queue; the timeline is stored with it
+  std::string source_conninfo;  // the old cluster (writers are fenced here)
+  std::string target_conninfo;  // the new cluster (the applier's target)
+  std::string queue_dir;        // the migration's queue; the timeline is stored with it
+  std::string kafka_brokers;    // or its Kafka queue (then queue_dir is empty): brokers, topic
+  std::string kafka_topic;
   std::string name = "pgbaton";  // the migration (slot, origin, queue)
   std::string fence;             // "pgbouncer:CONNINFO", "roles:R1,R2" or "readonly"
   std::string flip;              // "pgbouncer", "roles[:R1,R2]" or "command:CMD"

@@ -49,9 +49,10 @@ class CutoverCommand : public Command {
     sub->add_option("--target", o_.target_conninfo, "connection string of the new cluster")
         ->required();
     sub->add_option("--queue-dir", o_.queue_dir,
-                    "the migration's queue (the timeline is kept "
-                    "there)")
-        ->required();
+                    "the migration's queue (the timeline is kept there)");
+    sub->add_option("--kafka-brokers", o_.kafka_brokers,
+                    "or its Kafka queue: bootstrap servers (host:port,...)");
+    sub->add_option("--kafka-topic", o_.kafka_topic, "Kafka topic of the queue");
     sub->add_option("--fence", o_.fence,
                     "how writers are fenced: pgbouncer:ADMIN_CONNINFO, roles:R1,R2 or readonly")
         ->required();
@@ -82,6 +83,20 @@ class CutoverCommand : public Command {
 
   Status Run() override {
     o_.name = global_->name;
+    if (o_.queue_dir.empty() == o_.kafka_brokers.empty()) {
+      return Status::Error(ErrorCode::kUsage, "cutover: give the migration's queue",
+                           "pass --queue-dir DIR, or --kafka-brokers and --kafka-topic (the "
+                           "flags stream and apply run with)");
+    }
+    if (!o_.kafka_brokers.empty() && o_.kafka_topic.empty()) {
+      return Status::Error(ErrorCode::kUsage, "cutover: --kafka-brokers needs --kafka-topic",
+                           "pass the topic that stream and apply use");
+    }
+    if (o_.reverse && o_.queue_dir.empty() && o_.reverse_queue_dir.empty()) {
+      return Status::Error(ErrorCode::kUsage,
+                           "cutover: --reverse over a Kafka queue needs --reverse-queue-dir",
+                           "pass the directory of the reverse stream's RocksDB queue");
+    }
     PGB_ASSIGN_OR_RETURN(o_.max_lag, ParseDuration("--max-lag", max_lag_));
     PGB_ASSIGN_OR_RETURN(o_.timeout, ParseDuration("--timeout", timeout_));
     cutover::CutoverReport report;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "common/pg.h"
@@ -248,6 +249,111 @@ void CheckSourceObjects(PgConn& src, Checker& c, std::vector<std::string>* exten
   }
 }
 
+// Roles the restored schema names: owners of tables, sequences, views, schemas, functions and
+// types (ALTER ... OWNER TO, unless copy runs --no-owner), grantees of their privileges and of
+// default privileges (GRANT ... TO, always). Objects of extensions are left out: pg_dump does not
+// dump them, nor the public schema's owner; an owner's own entry in its object's ACL is the
+// default pg_dump does not GRANT. One row per role and reason ("owner", "grantee", or "default"
+// for ALTER DEFAULT PRIVILEGES): name, reason, one object, how many objects.
+constexpr const char* kSchemaRoles = R"SQL(
+with ns as (
+  select oid, nspname, nspowner, nspacl from pg_catalog.pg_namespace
+  where nspname not in ('pg_catalog', 'information_schema', 'pgbaton')
+    and nspname not like 'pg\_toast%' and nspname not like 'pg\_temp%'
+), ext as (
+  select classid, objid from pg_catalog.pg_depend where deptype = 'e'
+), objs as (
+  select c.relowner as owner, c.relacl as acl,
+         format('%s %I.%I', case c.relkind when 'S' then 'sequence' when 'v' then 'view'
+                when 'm' then 'materialized view' when 'f' then 'foreign table' else 'table' end,
+                ns.nspname, c.relname) as what
+  from pg_catalog.pg_class c join ns on ns.oid = c.relnamespace
+  where c.relkind in ('r', 'p', 'S', 'v', 'm', 'f')
+    and not exists (select 1 from ext where classid = 'pg_catalog.pg_class'::regclass
+                                      and objid = c.oid)
+  union all
+  select case when ns.nspname = 'public' then null else ns.nspowner end, ns.nspacl,
+         format('schema %I', ns.nspname) from ns
+  where not exists (select 1 from ext where classid = 'pg_catalog.pg_namespace'::regclass
+                                      and objid = ns.oid)
+  union all
+  select p.proowner, p.proacl, format('function %s', p.oid::regprocedure)
+  from pg_catalog.pg_proc p join ns on ns.oid = p.pronamespace
+  where not exists (select 1 from ext where classid = 'pg_catalog.pg_proc'::regclass
+                                      and objid = p.oid)
+  union all
+  select t.typowner, t.typacl, format('type %s', t.oid::regtype)
+  from pg_catalog.pg_type t join ns on ns.oid = t.typnamespace
+  where (t.typtype in ('e', 'd', 'r') or (t.typtype = 'c' and exists (
+          select 1 from pg_catalog.pg_class c where c.oid = t.typrelid and c.relkind = 'c')))
+    and not exists (select 1 from ext where classid = 'pg_catalog.pg_type'::regclass
+                                        and objid = t.oid)
+), need as (
+  select owner as role, 'owner' as why, what from objs
+  union all
+  select a.grantee, 'grantee', what from objs cross join lateral pg_catalog.aclexplode(objs.acl) a
+  where a.grantee <> 0 and a.grantee is distinct from objs.owner
+    and not (what = 'schema public' and a.grantee = 10)
+  union all
+  select d.defaclrole, 'default', 'ALTER DEFAULT PRIVILEGES' from pg_catalog.pg_default_acl d
+  union all
+  select a.grantee, 'default', 'ALTER DEFAULT PRIVILEGES'
+  from pg_catalog.pg_default_acl d cross join lateral pg_catalog.aclexplode(d.defaclacl) a
+  where a.grantee <> 0
+)
+select r.rolname, need.why, min(need.what), count(distinct need.what)
+from need join pg_catalog.pg_roles r on r.oid = need.role
+group by 1, 2 order by 1, 2
+)SQL";
+
+void CheckRoles(PgConn& src, PgConn& tgt, bool no_owner, Checker& c) {
+  PgResult need, have;
+  if (!c.Query(src, "target.roles", kSchemaRoles, &need)) return;
+  if (!c.Query(tgt, "target.roles", "select rolname from pg_catalog.pg_roles", &have)) return;
+  std::set<std::string> existing;
+  for (int i = 0; i < have.rows(); ++i) existing.insert(have.GetString(i, 0));
+  // role -> what needs it, e.g. "owner of table public.t and 3 more"
+  std::map<std::string, std::vector<std::string>> missing;
+  for (int i = 0; i < need.rows(); ++i) {
+    std::string role = need.GetString(i, 0), why = need.GetString(i, 1);
+    if (existing.count(role) != 0 || (no_owner && why == "owner")) continue;
+    int64_t n = need.GetInt(i, 3);
+    std::string what = need.GetString(i, 2);
+    std::string more = n > 1 ? fmt::format(" and {} more", n - 1) : "";
+    if (why == "owner") {
+      missing[role].push_back(fmt::format("owner of {}{}", what, more));
+    } else if (why == "default") {
+      missing[role].push_back("named in ALTER DEFAULT PRIVILEGES");
+    } else {
+      missing[role].push_back(fmt::format("granted privileges on {}{}", what, more));
+    }
+  }
+  if (missing.empty()) {
+    c.Ok("target.roles", no_owner ? "every role granted privileges in the schema exists on "
+                                    "the target (owners not needed: --no-owner)"
+                                  : "every role the schema names (owners, grantees) exists on "
+                                    "the target");
+    return;
+  }
+  std::string names, detail;
+  for (const auto& [role, why] : missing) {
+    names += (names.empty() ? "" : ", ") + role;
+    std::string reasons;
+    for (const auto& w : why) reasons += (reasons.empty() ? "" : "; ") + w;
+    detail += fmt::format("{}{} ({})", detail.empty() ? "" : ", ", role, reasons);
+  }
+  c.Add("target.roles", Severity::kError,
+        fmt::format("{} role(s) the copied schema needs do not exist on the target: {}",
+                    missing.size(), detail),
+        fmt::format("create them on the target before the copy: pg_dumpall --roles-only on the "
+                    "source piped to psql on the target (or, later, pgbaton globals), or "
+                    "CREATE ROLE {} ...; {}",
+                    names,
+                    no_owner ? "--no-owner leaves out owners, but grants still name roles"
+                             : "copy --no-owner (preflight --no-owner) needs only the grantees"),
+        names);
+}
+
 void CheckTarget(PgConn& src, PgConn& tgt, const std::vector<std::string>& extensions, Checker& c) {
   if (tgt.ServerMajor() < src.ServerMajor()) {
     c.Add("target.version", Severity::kError,
@@ -389,7 +495,10 @@ PreflightReport RunPreflight(const PreflightOptions& options) {
     CheckSourceSettings(*src, c);
     CheckSourceObjects(*src, c, &extensions);
   }
-  if (src.ok() && tgt.ok()) CheckTarget(*src, *tgt, extensions, c);
+  if (src.ok() && tgt.ok()) {
+    CheckTarget(*src, *tgt, extensions, c);
+    CheckRoles(*src, *tgt, options.no_owner, c);
+  }
   return report;
 }
 

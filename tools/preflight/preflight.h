@@ -31,6 +31,7 @@ struct PreflightOptions {
   std::string source;  // conninfo (secrets allowed; never printed)
   std::string target;
   std::string name = "pgbaton";  // the migration's slot/publication name
+  bool no_owner = false;  // the copy will run --no-owner: owners need not exist on the target
 };
 
 struct PreflightReport {

@@ -27,6 +27,9 @@ class PreflightCommand : public Command {
         ->envname("PGBATON_TARGET")
         ->required();
     sub->add_flag("--json", json_, "print the findings as one JSON document");
+    sub->add_flag("--no-owner", options_.no_owner,
+                  "check as for copy --no-owner: the schema's owners need not exist on the "
+                  "target (grantees still must)");
     return sub;
   }
 

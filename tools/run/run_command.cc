@@ -112,14 +112,13 @@ class RunCommand : public Command {
     decoder_stop.store(true);
     decoder_thread.join();
     applier::ApplierStats st = applier.stats();
-    LogInfo("run stopped",
-            WithResourceUsage({{"decoded_transactions", std::to_string(dstats.transactions)},
-                               {"confirmed_lsn", dstats.confirmed.ToString()},
-                               {"applied_transactions", std::to_string(st.transactions)},
-                               {"applied_changes", std::to_string(st.changes)},
-                               {"target_transactions", std::to_string(st.groups)},
-                               {"copy_rows", std::to_string(st.copy_rows)},
-                               {"applied_lsn", st.applied_lsn.ToString()}}));
+    LogInfo("run stopped", WithResourceUsage({{"decoded_transactions", dstats.transactions},
+                                              {"confirmed_lsn", dstats.confirmed.ToString()},
+                                              {"applied_transactions", st.transactions},
+                                              {"applied_changes", st.changes},
+                                              {"target_transactions", st.groups},
+                                              {"copy_rows", st.copy_rows},
+                                              {"applied_lsn", st.applied_lsn.ToString()}}));
     RecordLastError(q.get(), "run", decoder_status.ok() ? s : decoder_status);
     if (!decoder_status.ok()) return decoder_status;
     return s;

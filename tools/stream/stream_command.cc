@@ -70,13 +70,12 @@ class StreamCommand : public Command {
     Status s = decoder::RunStream(q.get(), &types,
                                   decoder::PgSourceFactory(source_, global_->name, global_->name),
                                   so, stop, &stats);
-    LogInfo("decoder stopped",
-            WithResourceUsage({{"transactions", std::to_string(stats.transactions)},
-                               {"skipped_resent", std::to_string(stats.skipped)},
-                               {"appends", std::to_string(stats.appends)},
-                               {"messages", std::to_string(stats.messages)},
-                               {"reconnects", std::to_string(stats.reconnects)},
-                               {"confirmed_lsn", stats.confirmed.ToString()}}));
+    LogInfo("decoder stopped", WithResourceUsage({{"transactions", stats.transactions},
+                                                  {"skipped_resent", stats.skipped},
+                                                  {"appends", stats.appends},
+                                                  {"messages", stats.messages},
+                                                  {"reconnects", stats.reconnects},
+                                                  {"confirmed_lsn", stats.confirmed.ToString()}}));
     RecordLastError(q.get(), "stream", s);
     return s;
   }

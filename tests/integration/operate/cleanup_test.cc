@@ -234,5 +234,66 @@ TEST_F(CleanupTest, RefusesAQueueInUseOrADirectoryThatIsNoQueue) {
   EXPECT_FALSE(fs::exists(qo.dir));
 }
 
+// After a read-only fence (cutover --fence readonly sets the old database's
+// default_transaction_read_only) cleanup's own statements still run: it used to drop the slot and
+// then fail on DROP PUBLICATION in a read-only transaction (exit 34), half done.
+TEST_F(CleanupTest, FinishesAfterAReadOnlyFence) {
+  MakeMigration("fenced");
+  std::string queue = MakeQueue("fenced");
+  ASSERT_TRUE(source_->Exec("ALTER DATABASE postgres SET default_transaction_read_only = on").ok());
+  // New sessions default to read-only now, as after the fence.
+  EXPECT_EQ(Count(source_, "SHOW default_transaction_read_only"), "on");
+
+  CommandResult r = Cleanup("fenced", queue);
+  // Lift the fence before any assertion can end the test: the servers are shared.
+  Status lifted = source_->Exec(
+      "BEGIN READ WRITE; ALTER DATABASE postgres RESET default_transaction_read_only; COMMIT");
+  ASSERT_TRUE(lifted.ok()) << lifted.ToString();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("publication \"fenced\" on source: dropped"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("slot \"fenced\" on source: dropped"), std::string::npos) << r.output;
+  EXPECT_EQ(Count(source_, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'fenced'"),
+            "0");
+  EXPECT_EQ(Count(source_, "SELECT count(*) FROM pg_publication WHERE pubname = 'fenced'"), "0");
+  EXPECT_EQ(
+      Count(target_, "SELECT count(*) FROM pg_replication_origin WHERE roname LIKE 'fenced%'"),
+      "0");
+  EXPECT_FALSE(fs::exists(queue));
+  // The fence itself is the cutover's business: cleanup did not lift it.
+}
+
+// A step that fails leaves what is left for the next cleanup, and says so: here the target's
+// origin is held by a session, so the source side is done and the target side is refused with a
+// hint; once the session ends, the same command finishes.
+TEST_F(CleanupTest, AFailedStepIsFinishedByTheNextCleanup) {
+  MakeMigration("half");
+  std::string queue = MakeQueue("half");
+  auto holder = target_->Connect();
+  ASSERT_TRUE(holder.ok()) << holder.status().ToString();
+  ASSERT_TRUE(holder->Run("SELECT pg_replication_origin_session_setup('half')").ok());
+
+  CommandResult r = Cleanup("half", queue);
+  EXPECT_EQ(r.exit_code, 22) << r.output;
+  EXPECT_NE(r.output.find("run the same cleanup again"), std::string::npos) << r.output;
+  EXPECT_EQ(Count(source_, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'half'"),
+            "0");
+  EXPECT_TRUE(fs::exists(queue + "/CURRENT"));  // the queue goes last
+
+  *holder = PgConn();  // ends the session holding the origin
+  CommandResult again;
+  for (int i = 0; i < 50; ++i) {  // the backend may take a moment to exit and release it
+    again = Cleanup("half", queue);
+    if (again.exit_code != 22) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("slot \"half\" on source: already gone"), std::string::npos)
+      << again.output;
+  EXPECT_EQ(Count(target_, "SELECT count(*) FROM pg_replication_origin WHERE roname LIKE 'half%'"),
+            "0");
+  EXPECT_FALSE(fs::exists(queue));
+}
+
 }  // namespace
 }  // namespace pgbaton::testing

@@ -10,6 +10,13 @@
 namespace pgbaton::testing {
 namespace {
 
+// Options that send the command's stderr to `path` (stdout is captured).
+ProcessOptions StderrTo(const std::string& path) {
+  ProcessOptions o;
+  o.stderr_path = path;
+  return o;
+}
+
 std::unique_ptr<PgServer> StartServer(int major, std::map<std::string, std::string> settings = {}) {
   PgServerOptions o;
   o.major = major;
@@ -177,6 +184,65 @@ TEST(Preflight, UnreachableTargetExitsWithConnectionCodeAndNoPassword) {
     EXPECT_EQ(r.output.find("s3cr3t-Pa55"), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("an0ther-Secret"), std::string::npos) << r.output;
   }
+}
+
+// The roles the restored schema names (owners, grantees) must exist on the target: preflight used
+// to say "ready" and the copy then failed with `role "app_owner" does not exist`.
+TEST(Preflight, RolesTheSchemaNeedsMustExistOnTheTarget) {
+  auto src = StartServer(15);
+  auto tgt = StartServer(17);
+  ASSERT_TRUE(src && tgt);
+  ASSERT_TRUE(src->Exec("create role app_owner; create role app_ro; create role app_fn;"
+                        "create schema app authorization app_owner;"
+                        "create table app.accounts (id int primary key, v text);"
+                        "alter table app.accounts owner to app_owner;"
+                        "grant select on app.accounts to app_ro;"
+                        "create function app.f() returns int language sql as 'select 1';"
+                        "alter function app.f() owner to app_fn")
+                  .ok());
+  CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), true);
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed)) << r.output;
+  auto j = ParseJson(r);
+  auto f = FindingsOf(j, "target.roles", "error");
+  ASSERT_EQ(f.size(), 1u) << r.output;
+  std::string message = f[0]["message"], fix = f[0]["fix"];
+  EXPECT_NE(message.find("3 role(s)"), std::string::npos) << message;
+  EXPECT_NE(message.find("app_owner (owner of schema app"), std::string::npos) << message;
+  EXPECT_NE(message.find("app_ro (granted privileges on table app.accounts)"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("app_fn (owner of function app.f()"), std::string::npos) << message;
+  EXPECT_NE(fix.find("pg_dumpall --roles-only"), std::string::npos) << fix;
+  EXPECT_NE(fix.find("app_fn, app_owner, app_ro"), std::string::npos) << fix;
+
+  // Copying without owners still needs the grantee.
+  CommandResult no_owner = RunCommand({PgbatonBinary(), "preflight", "--source", src->Conninfo(),
+                                       "--target", tgt->Conninfo(), "--json", "--no-owner"},
+                                      StderrTo("/dev/null"));
+  EXPECT_EQ(no_owner.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed)) << no_owner.output;
+  auto nf = FindingsOf(ParseJson(no_owner), "target.roles", "error");
+  ASSERT_EQ(nf.size(), 1u) << no_owner.output;
+  EXPECT_EQ(nf[0]["object"], "app_ro") << no_owner.output;
+
+  // Once the roles exist, preflight is ready and the copy goes through with the owners.
+  ASSERT_TRUE(tgt->Exec("create role app_owner; create role app_ro; create role app_fn").ok());
+  CommandResult ready = Preflight(src->Conninfo(), tgt->Conninfo(), true);
+  EXPECT_EQ(ready.exit_code, 0) << ready.output;
+  EXPECT_EQ(FindingsOf(ParseJson(ready), "target.roles", "ok").size(), 1u) << ready.output;
+}
+
+// A target database that does not exist is a wrong dbname, not a network problem: the code is
+// not_found and the hint names the dbname, not "check that the server is running".
+TEST(Preflight, MissingTargetDatabaseGetsAHintAboutTheDatabase) {
+  auto src = StartServer(15);
+  auto tgt = StartServer(17);
+  ASSERT_TRUE(src && tgt);
+  CommandResult r = RunCommand({PgbatonBinary(), "preflight", "--source", src->Conninfo(),
+                                "--target", tgt->Conninfo("app3")});
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kNotFound)) << r.output;
+  EXPECT_NE(r.output.find("database \"app3\" does not exist"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("check the dbname in the target conninfo"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("server is running"), std::string::npos) << r.output;
 }
 
 TEST(Preflight, MissingRequiredFlagIsAUsageError) {

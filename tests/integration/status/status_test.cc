@@ -12,10 +12,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/types.h"
+#include "queue/work_queue.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/process.h"
 #include "tests/support/prometheus_server.h"
@@ -411,6 +413,51 @@ TEST(StatusTest, NoPasswordInLogsStatusMetricsOrProcessTitle) {
                            "app")
                     .ok());
   }
+  RemoveTree(dir);
+}
+
+// status on a path that is not a queue, on a missing one, and after cleanup removed the queue:
+// each says so with its own code, and none of them leaves a directory (or a queue) behind.
+TEST(StatusTest, NotAQueueMissingAndAfterCleanupAreSaidSo) {
+  std::string dir = MakeTempDir("pgbaton-status-noq");
+  auto status = [](const std::string& q) {
+    return RunCommand({PgbatonBinary(), "status", "--queue-dir", q, "--json"});
+  };
+  // A directory holding something else.
+  std::string photos = dir + "/photos";
+  std::filesystem::create_directories(photos);
+  WriteFile(photos + "/a.jpg", "x");
+  CommandResult other = status(photos);
+  EXPECT_EQ(other.exit_code, 44) << other.output;
+  EXPECT_NE(other.output.find("is not a pgbaton queue"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("hint: check --queue-dir"), std::string::npos) << other.output;
+  EXPECT_FALSE(std::filesystem::exists(photos + "/CURRENT"));
+
+  // A path with nothing there: not created by status.
+  std::string missing = dir + "/nothing-here";
+  CommandResult none = status(missing);
+  EXPECT_EQ(none.exit_code, 80) << none.output;
+  EXPECT_NE(none.output.find("queue \"" + missing + "\" does not exist"), std::string::npos)
+      << none.output;
+  EXPECT_FALSE(std::filesystem::exists(missing));
+
+  // A real queue, then cleanup: status says it is gone, and leaves nothing.
+  std::string q = dir + "/queue";
+  {
+    queue::QueueOptions qo;
+    qo.dir = q;
+    auto opened = queue::WorkQueue::Open(qo);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  }
+  CommandResult before = status(q);
+  EXPECT_EQ(before.exit_code, 0) << before.output;
+  CommandResult cleanup = RunCommand({PgbatonBinary(), "cleanup", "--queue-dir", q});
+  ASSERT_EQ(cleanup.exit_code, 0) << cleanup.output;
+  CommandResult after = status(q);
+  EXPECT_EQ(after.exit_code, 80) << after.output;
+  EXPECT_NE(after.output.find("does not exist"), std::string::npos) << after.output;
+  EXPECT_NE(after.output.find("pgbaton cleanup"), std::string::npos) << after.output;
+  EXPECT_FALSE(std::filesystem::exists(q));
   RemoveTree(dir);
 }
 

@@ -67,6 +67,32 @@ TEST_F(LogTest, JsonLine) {
   EXPECT_TRUE(std::regex_match(ts, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)"))) << ts;
 }
 
+// Numbers are JSON numbers ("exit_code":80, not "exit_code":"80"); text that looks like a number
+// stays text; the human format prints both the same way.
+TEST_F(LogTest, NumbersAreJsonNumbers) {
+  Use(LogFormat::kJson);
+  LogError("stopped", {{"exit_code", 80},
+                       {"jobs", size_t{2}},
+                       {"lsn_bytes", uint64_t{18446744073709551615u}},
+                       {"delta", int64_t{-3}},
+                       {"cpu_s", 0.25},
+                       {"name", "2"}});
+  auto j = nlohmann::json::parse(Drain());
+  EXPECT_TRUE(j["exit_code"].is_number_integer()) << j.dump();
+  EXPECT_EQ(j["exit_code"], 80);
+  EXPECT_EQ(j["jobs"], 2);
+  EXPECT_EQ(j["lsn_bytes"].get<uint64_t>(), 18446744073709551615u);
+  EXPECT_EQ(j["delta"], -3);
+  EXPECT_TRUE(j["cpu_s"].is_number_float()) << j.dump();
+  EXPECT_DOUBLE_EQ(j["cpu_s"].get<double>(), 0.25);
+  EXPECT_TRUE(j["name"].is_string()) << j.dump();
+
+  Use(LogFormat::kHuman);
+  LogInfo("stopped", {{"exit_code", 80}, {"cpu_s", 0.25}});
+  std::string human = Drain();
+  EXPECT_NE(human.find("exit_code=80 cpu_s=0.25"), std::string::npos) << human;
+}
+
 TEST_F(LogTest, LevelFilter) {
   Use(LogFormat::kHuman, LogLevel::kWarning);
   LogDebug("d");

@@ -62,6 +62,8 @@ class ConfigTest : public ::testing::Test {
     try {
       app_->parse(static_cast<int>(c.size()), c.data());
     } catch (const CLI::ParseError& e) {
+      Status env = EnvironmentParseError(*app_, e, static_cast<int>(c.size()), c.data());
+      if (!env.ok()) return env;
       return Status::Error(ErrorCode::kUsage, e.what());
     }
     return layer.Apply(app_.get());
@@ -110,6 +112,28 @@ TEST_F(ConfigTest, EnvironmentBeatsFile) {
   EXPECT_EQ(v_.source, "host=env");
   EXPECT_EQ(v_.chunk_rows, 11);
   EXPECT_EQ(v_.name, "envname");
+}
+
+// A PGBATON_* value that does not parse is named (variable, value, flag) with a hint; the same
+// mistake on the command line is CLI11's usual message about the flag.
+TEST_F(ConfigTest, EnvironmentValueThatFailsToParseIsNamed) {
+  setenv("PGBATON_CHUNK_ROWS", "abc", 1);
+  Status s = Run("", {"verify"});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), ErrorCode::kUsage);
+  EXPECT_NE(s.message().find("environment variable PGBATON_CHUNK_ROWS=\"abc\""), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("--chunk-rows"), std::string::npos) << s.message();
+  EXPECT_NE(s.hint().find("unset PGBATON_CHUNK_ROWS"), std::string::npos) << s.hint();
+
+  // A valid flag beats the bad variable: no error at all.
+  ASSERT_TRUE(Run("", {"verify", "--chunk-rows", "5"}).ok());
+  EXPECT_EQ(v_.chunk_rows, 5);
+  // A bad flag is blamed on the flag, not on the variable.
+  unsetenv("PGBATON_CHUNK_ROWS");
+  Status flag = Run("", {"verify", "--chunk-rows", "xyz"});
+  ASSERT_FALSE(flag.ok());
+  EXPECT_EQ(flag.message().find("PGBATON_CHUNK_ROWS"), std::string::npos) << flag.message();
 }
 
 TEST_F(ConfigTest, FlagsBeatEnvironmentAndFile) {

@@ -1,4 +1,5 @@
 // The Kafka WorkQueue against a real one-node KRaft broker (tests/support/kafka_broker.h).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -144,6 +145,39 @@ TEST_F(KafkaQueueTest, AppendReadInOrderRelationsAndMetadata) {
   EXPECT_EQ(lines[0]["changes"].size(), 5u);
   EXPECT_EQ(lines[0]["changes"][0]["relation"], "public.t1");
   EXPECT_EQ(lines[1]["commit_lsn"], "1/0");
+}
+
+// A reader opened before the writer adds a relation (a table created mid-stream, cutover's
+// sentinel table) finds its descriptor, and metadata written later, by re-reading the meta
+// topic's tail. The reader's first load ends at the topic's end; the end-of-partition event
+// librdkafka queues after that must not end the next read early (it did: GetRelation failed
+// with "relation 9 version 1 is not in kafka topic").
+TEST_F(KafkaQueueTest, ReaderFindsRelationsAndMetadataWrittenAfterItOpened) {
+  auto w = Open();
+  ASSERT_TRUE(w);
+  RecordBatch b1;
+  b1.relations = {MakeRelation(1)};
+  AddTxn(&b1, 100, 0x1000);
+  ASSERT_TRUE(w->Append(b1).ok());
+  auto r = Open(true);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r->GetRelation(RelationId{1}, 1), b1.relations[0]);
+  std::this_thread::sleep_for(500ms);  // lets the end-of-partition event reach the reader
+
+  for (uint32_t id = 9; id < 12; ++id) {
+    RecordBatch b;
+    b.relations = {MakeRelation(id)};
+    AddTxn(&b, 100 + id, 0x1000 + id * 0x100);
+    ASSERT_TRUE(w->Append(b).ok());
+    auto rel = r->GetRelation(RelationId{id}, 1);
+    ASSERT_TRUE(rel.ok()) << rel.status().ToString();
+    EXPECT_EQ(*rel, b.relations[0]);
+    ASSERT_TRUE(w->PutMeta(fmt::format("sync_lsn/public.t{}", id), "0/10").ok());
+    std::this_thread::sleep_for(300ms);
+    auto meta = r->ListMeta("sync_lsn/");
+    ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+    EXPECT_EQ(meta->size(), id - 8) << "metadata written after the reader opened is listed";
+  }
 }
 
 TEST_F(KafkaQueueTest, InterleavedChunksAbortsDiscardAndWriterRestart) {
