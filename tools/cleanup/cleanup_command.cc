@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/pg.h"
 #include "tools/cleanup/cleanup.h"
+#include "tools/common/identity.h"
 #include "tools/config/connection.h"
 
 namespace pgbaton::tools {
@@ -47,6 +48,12 @@ class CleanupCommand : public Command {
       PGB_ASSIGN_OR_RETURN(PgConn c, PgConn::Connect(info, {.label = "target"}));
       target = std::move(c);
     }
+    if (source && target) {
+      // Dropping "the target's" origins on the source itself would break the source's own.
+      PGB_ASSIGN_OR_RETURN(DatabaseIdentity s, ReadDatabaseIdentity(*source));
+      PGB_ASSIGN_OR_RETURN(DatabaseIdentity t, ReadDatabaseIdentity(*target));
+      PGB_RETURN_IF_ERROR(CheckDistinct(s, t));
+    }
     // Refuse before dropping anything while the migration is still running.
     if (source) PGB_RETURN_IF_ERROR(CheckSlotNotActive(&*source, name));
     if (!queue_dir_.empty()) PGB_RETURN_IF_ERROR(CheckQueueRemovable(queue_dir_));
@@ -62,6 +69,8 @@ class CleanupCommand : public Command {
     if (target) {
       PGB_ASSIGN_OR_RETURN(std::string origins, DropOrigins(&*target, name));
       Say(origins);
+      PGB_ASSIGN_OR_RETURN(std::string record, ForgetMigration(*target, name));
+      Say(record);
       PGB_ASSIGN_OR_RETURN(std::string progress, DropProgress(&*target, name));
       Say(progress);
       PGB_ASSIGN_OR_RETURN(std::string sentinel, DropSentinel(&*target, false));

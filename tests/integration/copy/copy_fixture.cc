@@ -85,13 +85,14 @@ void CreateSourceSchema(PgServer& server, const std::string& db) {
   ASSERT_TRUE(st.ok()) << st.ToString();
 }
 
+// pgbaton's own bookkeeping (schema pgbaton: the migration record, progress) is not a user table.
 std::vector<std::string> UserTables(PgServer& server, const std::string& db) {
   std::string list = Q(server, db,
                        "SELECT coalesce(string_agg(n.nspname || '.' || c.relname, ',' ORDER BY "
                        "n.nspname || '.' || c.relname), "
                        "'') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                        "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', "
-                       "'information_schema') AND n.nspname !~ '^pg_toast'");
+                       "'information_schema', 'pgbaton') AND n.nspname !~ '^pg_toast'");
   std::vector<std::string> out;
   size_t at = 0;
   while (!list.empty() && at <= list.size()) {
