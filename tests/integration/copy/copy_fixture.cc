@@ -128,7 +128,7 @@ void ExpectSameDatabase(PgServer& source, const std::string& source_db, PgServer
   const char* indexes =
       "SELECT string_agg(schemaname || '.' || indexname, ',' ORDER BY schemaname, indexname) FROM "
       "pg_indexes "
-      "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')";
+      "WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'pgbaton')";
   EXPECT_EQ(Q(source, source_db, indexes), Q(target, target_db, indexes));
   const char* invalid = "SELECT count(*) FROM pg_index WHERE NOT indisvalid";
   EXPECT_EQ("0", Q(target, target_db, invalid));
@@ -137,7 +137,7 @@ void ExpectSameDatabase(PgServer& source, const std::string& source_db, PgServer
       "SELECT string_agg(conname || ':' || contype::text, ',' ORDER BY conname) FROM pg_constraint "
       "c "
       "JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname NOT IN ('pg_catalog', "
-      "'information_schema') AND contype <> 'n'";
+      "'information_schema', 'pgbaton') AND contype <> 'n'";
   EXPECT_EQ(Q(source, source_db, constraints), Q(target, target_db, constraints));
   const char* triggers =
       "SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal";
