@@ -430,5 +430,27 @@ TEST(MistakesTest, SecondRunOnAnActiveSlotFailsAtOnceNamingThePid) {
   RemoveTree(dir);
 }
 
+// A resumed copy checks the tables it recorded as copied: one emptied on the target since is
+// copied again (before the fix copy printed "done" with the table empty).
+TEST(MistakesTest, ResumedCopyCopiesAgainATableEmptiedOnTheTarget) {
+  auto source = Start(15);
+  auto target = Start(17);
+  ASSERT_TRUE(source && target);
+  CreateSource(source.get());
+  ASSERT_TRUE(target->Exec("create database app").ok());
+  std::string dir = MakeTempDir("pgbaton-mistake-emptied");
+  std::string queue = dir + "/queue";
+  CommandResult first = RunCommand(Copy(source.get(), target.get(), "app", queue));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  ASSERT_TRUE(target->Exec("truncate events", "app").ok());
+  ASSERT_NE(Rows(target.get(), "app"), Rows(source.get(), "app"));
+  CommandResult again = RunCommand(Copy(source.get(), target.get(), "app", queue));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("copying it again"), std::string::npos) << again.output;
+  EXPECT_EQ(Rows(target.get(), "app"), Rows(source.get(), "app"));
+  ExpectCaughtUp(source.get(), target.get(), "app", queue);
+  RemoveTree(dir);
+}
+
 }  // namespace
 }  // namespace pgbaton::mistakes::testing
