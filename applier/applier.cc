@@ -208,6 +208,8 @@ class Applier::Impl {
   Status RunOnce(const std::atomic<bool>* stop, bool* done);
   Result<TargetRelationPtr> Resolve(RelationId id, uint32_t version);
   Status LoadSyncLsns();
+  // Records the queue's high-water end LSN and the trim point in its metadata before a trim.
+  Status RecordHighWater(Lsn trim_upto);
   bool Filtered(const TargetRelation& rel, Lsn commit_lsn);
   // Turns queue changes into resolved ones (dropping what sync LSNs cover) and adds write keys.
   // Errors name the commit LSN.
@@ -227,6 +229,7 @@ class Applier::Impl {
   std::map<std::pair<uint32_t, uint32_t>, TargetRelationPtr> relations_;
   std::unordered_map<std::string, Lsn> sync_lsns_;
   Clock::time_point sync_loaded_at_;
+  Lsn high_water_, trimmed_through_;  // what RecordHighWater last wrote
   std::vector<std::unique_ptr<Channel>> channels_;
   Planner* planner_ = nullptr;
   Lsn group_lsn_;
@@ -254,6 +257,24 @@ Result<TargetRelationPtr> Applier::Impl::Resolve(RelationId id, uint32_t version
   auto ptr = std::make_shared<const TargetRelation>(std::move(t));
   relations_.emplace(key, ptr);
   return ptr;
+}
+
+Status Applier::Impl::RecordHighWater(Lsn trim_upto) {
+  PGB_ASSIGN_OR_RETURN(Lsn end, queue_->LastEndLsn());
+  if (end.IsValid() && end > high_water_) {
+    PGB_ASSIGN_OR_RETURN(auto stored, queue_->GetMeta(queue::WorkQueue::kHighWaterEndKey));
+    auto old = stored ? Lsn::Parse(*stored) : Result<Lsn>(Lsn::Invalid());
+    if (!old.ok() || *old < end) {
+      PGB_RETURN_IF_ERROR(queue_->PutMeta(queue::WorkQueue::kHighWaterEndKey, end.ToString()));
+    }
+    high_water_ = end;
+  }
+  if (trim_upto > trimmed_through_) {
+    PGB_RETURN_IF_ERROR(
+        queue_->PutMeta(queue::WorkQueue::kTrimmedThroughKey, trim_upto.ToString()));
+    trimmed_through_ = trim_upto;
+  }
+  return Status::Ok();
 }
 
 Status Applier::Impl::LoadSyncLsns() {
@@ -428,7 +449,11 @@ Status Applier::Impl::RunOnce(const std::atomic<bool>* stop, bool* done) {
         break;
       }
       if (pos->IsValid()) {
-        Status t = queue_->Trim(*pos);
+        // What the queue held, and how far it is trimmed, outlive the trim: they tell a later
+        // start whether the slot and the target still chain with the queue (tools/common/
+        // identity.h).
+        Status t = RecordHighWater(*pos);
+        if (t.ok()) t = queue_->Trim(*pos);
         if (!t.ok()) {
           LogWarning("cannot trim the queue; leaving it to the writer", {{"error", t.message()}});
           trim = false;

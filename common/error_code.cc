@@ -30,6 +30,12 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "publication_missing";
     case ErrorCode::kSlotInUse:
       return "slot_in_use";
+    case ErrorCode::kIdentityMismatch:
+      return "identity_mismatch";
+    case ErrorCode::kSourceIsTarget:
+      return "source_is_target";
+    case ErrorCode::kQueueMissing:
+      return "queue_missing";
     case ErrorCode::kNoReplicaIdentity:
       return "no_replica_identity";
     case ErrorCode::kUnsupportedType:
@@ -93,6 +99,9 @@ const std::vector<ErrorCode>& AllErrorCodes() {
       ErrorCode::kSlotMissing,
       ErrorCode::kPublicationMissing,
       ErrorCode::kSlotInUse,
+      ErrorCode::kIdentityMismatch,
+      ErrorCode::kSourceIsTarget,
+      ErrorCode::kQueueMissing,
       ErrorCode::kNoReplicaIdentity,
       ErrorCode::kUnsupportedType,
       ErrorCode::kSchemaChanged,

@@ -107,6 +107,10 @@ class WorkQueue {
   virtual Result<std::vector<RelationDescriptor>> ListRelations() = 0;
 
   // --- small metadata: positions, per-table sync LSNs, copy progress ---
+  // Keys every writer of the queue shares: the highest end LSN the queue has held (written before
+  // each trim, so that it survives the trim) and the commit LSN trimmed through.
+  static constexpr const char* kHighWaterEndKey = "position/high_water_end";
+  static constexpr const char* kTrimmedThroughKey = "position/trimmed_through";
   // Durable when it returns. Keys are short ASCII; values are opaque bytes.
   virtual Status PutMeta(const std::string& key, const std::string& value) = 0;
   virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;

@@ -9,6 +9,7 @@
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "queue/work_queue.h"
+#include "tools/common/identity.h"
 #include "tools/common/metrics_sampler.h"
 #include "tools/common/resource_usage.h"
 #include "tools/status/status_report.h"
@@ -58,6 +59,11 @@ class ApplyCommand : public Command {
     qo.kafka_state_dir = kafka_state_dir_;
     qo.migration_name = global_->name;
     qo.create_if_missing = false;
+    MigrationCheck check = QueueCheck(qo, "apply");
+    check.target_conninfo = options.target_conninfo;
+    check.bind = true;
+    check.check_positions = true;
+    PGB_ASSIGN_OR_RETURN(LiveSides live, CheckSides(check));
     auto q = queue::WorkQueue::Open(qo);
     if (!q.ok() && q.status().code() == ErrorCode::kQueueLocked) {
       // The decoder holds the queue (`pgbaton stream` running): follow it read-only; it trims.
@@ -67,6 +73,7 @@ class ApplyCommand : public Command {
       q = queue::WorkQueue::Open(qo);
     }
     if (!q.ok()) return q.status();
+    PGB_RETURN_IF_ERROR(CheckQueue(check, live, q->get(), qo.read_only));
     MetricsSamplerOptions mo;
     mo.name = global_->name;
     mo.target_conninfo = options.target_conninfo;

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/pg.h"
 #include "tools/cleanup/cleanup.h"
+#include "tools/common/identity.h"
 #include "tools/config/connection.h"
 
 namespace pgbaton::tools {
@@ -51,6 +52,12 @@ class CleanupCommand : public Command {
       target = std::move(c);
       PGB_RETURN_IF_ERROR(PrepareCleanupSession(&*target));
     }
+    if (source && target) {
+      // Dropping "the target's" origins on the source itself would break the source's own.
+      PGB_ASSIGN_OR_RETURN(DatabaseIdentity s, ReadDatabaseIdentity(*source));
+      PGB_ASSIGN_OR_RETURN(DatabaseIdentity t, ReadDatabaseIdentity(*target));
+      PGB_RETURN_IF_ERROR(CheckDistinct(s, t));
+    }
     // Refuse before dropping anything while the migration is still running.
     if (source) PGB_RETURN_IF_ERROR(CheckSlotNotActive(&*source, name));
     if (!queue_dir_.empty()) PGB_RETURN_IF_ERROR(CheckQueueRemovable(queue_dir_));
@@ -75,6 +82,7 @@ class CleanupCommand : public Command {
     }
     if (target) {
       PGB_RETURN_IF_ERROR(step(DropOrigins(&*target, name)).status());
+      PGB_RETURN_IF_ERROR(step(ForgetMigration(*target, name)).status());
       PGB_RETURN_IF_ERROR(step(DropProgress(&*target, name)).status());
       PGB_RETURN_IF_ERROR(step(DropSentinel(&*target, false)).status());
     }

@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "queue/work_queue.h"
+#include "tools/common/identity.h"
 #include "tools/common/metrics_sampler.h"
 #include "tools/copy/copy_engine.h"
 #include "tools/copy/copy_options.h"
@@ -75,7 +78,20 @@ class CopyCommand : public Command {
     qo.kafka_brokers = kafka_brokers_;
     qo.kafka_topic = kafka_topic_;
     qo.migration_name = global_->name;
-    PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q, queue::WorkQueue::Open(qo));
+    // Both servers and the queue must belong to this migration before anything is created; a
+    // refused copy leaves no new queue directory behind (tools/common/identity.h).
+    std::error_code ec;
+    const bool existed = std::filesystem::exists(o_.queue_dir, ec);
+    MigrationCheck check = QueueCheck(qo, "copy");
+    check.source_conninfo = o_.source;
+    check.target_conninfo = o_.target;
+    check.bind = true;
+    check.record_on_target = false;  // after the schema restore: see CopyOptions::after_schema
+    LiveSides live;
+    PGB_ASSIGN_OR_RETURN(
+        std::unique_ptr<queue::WorkQueue> q,
+        OpenCheckedQueue(check, [&] { return queue::WorkQueue::Open(qo); }, false, &live));
+    o_.after_schema = [check, live] { return RecordOnTarget(check, live); };
     MetricsSamplerOptions mo;
     mo.name = global_->name;
     mo.source_conninfo = o_.source;
@@ -90,6 +106,16 @@ class CopyCommand : public Command {
     Status st = copy::RunCopy(o_, q.get(), &progress);
     progress.Finish(st.ok());
     RecordLastError(q.get(), "copy", st);
+    if (!st.ok() && !existed) {
+      // Refused before the slot was made (versions, a target not empty, ...): a queue directory
+      // holding nothing of value is not left behind to be mistaken for a migration later.
+      auto slot = q->GetMeta(kIdentitySlotKey);
+      if (slot.ok() && !slot->has_value()) {
+        metrics = {};
+        q.reset();
+        std::filesystem::remove_all(o_.queue_dir, ec);
+      }
+    }
     return st;
   }
 

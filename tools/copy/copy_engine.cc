@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/pg.h"
+#include "tools/common/identity.h"
 #include "tools/copy/catalog.h"
 #include "tools/copy/data_copy.h"
 #include "tools/copy/post_data.h"
@@ -188,6 +189,31 @@ Status CheckTargetEmpty(PgConn& dst, const TableInfo& t) {
   return Status::Ok();
 }
 
+// Whether table `t`, recorded as copied with `recorded_rows` rows ("" when not recorded), lost
+// them on the target: it is empty although the copy wrote rows. Errors: kNotFound when the table
+// itself is gone (its schema must be restored first), the target's.
+Result<bool> CopiedTableLost(PgConn& dst, const TableInfo& t, const std::string& recorded_rows) {
+  std::string q = QualifiedName(dst, t.schema, t.name);
+  PGB_ASSIGN_OR_RETURN(PgResult exists, dst.ExecParams("SELECT to_regclass($1) IS NOT NULL", {q}));
+  if (!exists.GetBool(0, 0)) {
+    return Status::Error(
+        ErrorCode::kNotFound,
+        fmt::format("table \"{}\" was copied by this migration but no longer exists on target "
+                    "({})",
+                    t.Key(), dst.description()),
+        "the target was changed behind pgbaton's back: restore the table's definition there "
+        "(e.g. pg_dump --schema-only -t from the source) and run copy again, which copies its "
+        "rows anew, or start over with `pgbaton cleanup` and a new copy into an empty database");
+  }
+  if (recorded_rows.empty() || recorded_rows == "0") return false;
+  PGB_ASSIGN_OR_RETURN(std::string any,
+                       dst.QueryValue(fmt::format("SELECT EXISTS (SELECT 1 FROM ONLY {})", q)));
+  if (any == "t") return false;
+  LogWarning("a table recorded as copied is empty on the target; copying it again",
+             {{"table", t.Key()}, {"rows_copied", recorded_rows}, {"target", dst.description()}});
+  return true;
+}
+
 // On a first run (no schema restored by this queue yet), the target must not have any of the
 // selected tables: a table there was not made by this copy. Checked before anything is created
 // on either side.
@@ -287,6 +313,17 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     auto it = states.find("copy/state/" + t.Key());
     return it == states.end() ? std::string() : it->second;
   };
+  if (pre_phase == kDone) {
+    // A table recorded as copied must still be there with its rows; one that was emptied is
+    // copied again (at a new snapshot, with a new sync LSN), so "done" means what is there.
+    PGB_ASSIGN_OR_RETURN(auto rows, meta.List("copy/rows/"));
+    for (const auto& t : current.selected) {
+      if (state_of(t) != kDone) continue;
+      auto it = rows.find("copy/rows/" + t.Key());
+      PGB_ASSIGN_OR_RETURN(bool recopy, CopiedTableLost(dst, t, it == rows.end() ? "" : it->second));
+      if (recopy) states["copy/state/" + t.Key()] = kCopying;
+    }
+  }
   bool need_snapshot = pre_phase != kDone;
   for (const auto& t : current.selected) need_snapshot = need_snapshot || state_of(t) != kDone;
 
@@ -295,9 +332,23 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
   PGB_ASSIGN_OR_RETURN(bool slot_exists, SlotExists(src, o.name));
   std::unique_ptr<SlotSnapshot> snap;
   if (!slot_exists) {
+    // A slot this queue was fed by (or that copy created) is gone: the changes since are lost,
+    // and a new slot would hide that.
+    PGB_ASSIGN_OR_RETURN(bool streamed, QueueHasStreamed(queue));
+    if (streamed) {
+      return Status::Error(
+          ErrorCode::kSlotMissing,
+          fmt::format("slot \"{}\" on source ({}) does not exist, but this migration's queue "
+                      "\"{}\" was made with it: the slot was dropped mid-migration and the "
+                      "changes made since are lost",
+                      o.name, src.description(), o.queue_dir),
+          "nothing was created; start over: `pgbaton cleanup`, then `pgbaton copy` into an "
+          "empty database");
+    }
     // The first run: the slot that `pgbaton run` streams from; its consistent point is the
     // oldest sync LSN, so the stream holds every change any table needs.
     PGB_ASSIGN_OR_RETURN(snap, SlotSnapshot::Create(o.source, o.name, /*temporary=*/false));
+    PGB_RETURN_IF_ERROR(RecordSlot(queue, o.name, snap->snapshot().lsn));
     PGB_RETURN_IF_ERROR(meta.Put("copy/slot", o.name));
     PGB_RETURN_IF_ERROR(meta.Put("copy/consistent_lsn", snap->snapshot().lsn.ToString()));
     progress->Note(fmt::format("created replication slot \"{}\" at {} (snapshot {})", o.name,
@@ -372,6 +423,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
       progress->ItemDone();
       MaybeCrash(o, "after-schema");
     }
+    if (o.after_schema) PGB_RETURN_IF_ERROR(o.after_schema());
 
     // Tables not done yet: a table we never started must be empty on the target; one we
     // started is emptied (its rows are from an older snapshot or incomplete).
@@ -417,6 +469,8 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
           target.Run("BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT"));
       const std::string key = job.tables[i].Key();
       PGB_RETURN_IF_ERROR(meta.Put("sync_lsn/" + key, lsn));
+      PGB_RETURN_IF_ERROR(
+          meta.Put("copy/rows/" + key, std::to_string(job.progress[i]->rows.load())));
       PGB_RETURN_IF_ERROR(meta.Put("copy/state/" + key, kDone));
       progress->ItemDone();
       MaybeCrash(o, "table:" + key);

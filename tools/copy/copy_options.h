@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "common/status.h"
 
 namespace pgbaton::tools::copy {
 
@@ -36,6 +39,9 @@ struct CopyOptions {
   std::string crash_at;
   // Test hook: the process SIGSTOPs itself at this point (the same names as crash_at).
   std::string pause_at;
+  // Called once the schema is on the target (after the restore, or at once when an earlier run
+  // restored it): the command records the migration on the target there (tools/common/identity.h).
+  std::function<Status()> after_schema;
 };
 
 }  // namespace pgbaton::tools::copy

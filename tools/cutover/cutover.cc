@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/pg.h"
 #include "queue/work_queue.h"
+#include "tools/common/identity.h"
 #include "tools/common/signals.h"
 #include "tools/cutover/reverse.h"
 #include "tools/cutover/strategies.h"
@@ -300,6 +301,34 @@ class Runner {
  public:
   Runner(const CutoverOptions& o, CutoverReport* r) : o_(o), r_(r) {}
 
+  // Fencing the wrong cluster, or waiting on positions of another migration, must not start:
+  // both sides and the queue (read-only; `run` holds it) are checked against its records.
+  Status CheckIdentity() {
+    MigrationCheck check;
+    check.name = o_.name;
+    check.verb = "cutover";
+    check.source_conninfo = o_.source_conninfo;
+    check.target_conninfo = o_.target_conninfo;
+    PGB_ASSIGN_OR_RETURN(LiveSides live, CheckSides(check));
+    std::unique_ptr<queue::WorkQueue> q;
+    if (!o_.queue_dir.empty()) {
+      queue::QueueOptions qo;
+      qo.dir = o_.queue_dir;
+      qo.migration_name = o_.name;
+      qo.read_only = true;
+      qo.create_if_missing = false;
+      check = [&] {
+        MigrationCheck c = QueueCheck(qo, "cutover");
+        c.source_conninfo = o_.source_conninfo;
+        c.target_conninfo = o_.target_conninfo;
+        return c;
+      }();
+      auto opened = queue::WorkQueue::Open(qo);
+      if (opened.ok()) q = std::move(*opened);  // a queue that cannot be read is checked later
+    }
+    return CheckQueue(check, live, q.get(), /*queue_read_only=*/true);
+  }
+
   Status Run() {
     if (!o_.pause_at.empty() && o_.pause_at != "after-fence" && o_.pause_at != "before-flip") {
       return Status::Error(ErrorCode::kUsage, fmt::format("unknown --pause-at \"{}\"", o_.pause_at),
@@ -332,6 +361,7 @@ class Runner {
     // --- check ---
     auto t = Clock::now();
     open_phase_ = "check";  // a check that fails is recorded by RecordUnfinishedPhase
+    PGB_RETURN_IF_ERROR(CheckIdentity());
     PGB_ASSIGN_OR_RETURN(PgConn source, Connect(o_.source_conninfo, "source"));
     source_.emplace(std::move(source));
     PGB_ASSIGN_OR_RETURN(PgConn target, Connect(o_.target_conninfo, "target"));

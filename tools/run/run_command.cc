@@ -12,6 +12,7 @@
 #include "decoder/type_resolver.h"
 #include "queue/work_queue.h"
 #include "tools/apply/apply_command.h"
+#include "tools/common/identity.h"
 #include "tools/common/metrics_sampler.h"
 #include "tools/common/resource_usage.h"
 #include "tools/status/status_report.h"
@@ -55,7 +56,16 @@ class RunCommand : public Command {
     qo.kafka_topic = kafka_topic_;
     qo.kafka_state_dir = kafka_state_dir_;
     qo.migration_name = global_->name;
-    PGB_ASSIGN_OR_RETURN(auto q, queue::WorkQueue::Open(qo));
+    // Before anything is created: the servers and the queue belong to this migration, the slot
+    // is not streaming elsewhere, the positions chain (tools/common/identity.h).
+    MigrationCheck check = QueueCheck(qo, "run");
+    check.source_conninfo = source_;
+    check.target_conninfo = options.target_conninfo;
+    check.bind = true;
+    check.slot_must_be_idle = true;
+    check.check_positions = true;
+    PGB_ASSIGN_OR_RETURN(auto q,
+                         OpenCheckedQueue(check, [&] { return queue::WorkQueue::Open(qo); }));
     PGB_RETURN_IF_ERROR(PrepareStreamSource(source_, global_->name, tables_, q.get()));
     MetricsSamplerOptions mo;
     mo.name = global_->name;

@@ -11,6 +11,7 @@
 #include "common/conninfo.h"
 #include "common/pg.h"
 #include "queue/work_queue.h"
+#include "tools/common/identity.h"
 #include "tools/common/signals.h"
 #include "tools/config/connection.h"
 #include "tools/status/status_report.h"
@@ -87,6 +88,16 @@ class StatusCommand : public Command {
     qo.read_only = true;
     qo.create_if_missing = false;
     PGB_ASSIGN_OR_RETURN(auto q, queue::WorkQueue::Open(qo));
+    {
+      // Positions of another cluster or database would be read as this migration's: refuse.
+      // A server that cannot be reached is shown in the report instead (below).
+      MigrationCheck check = QueueCheck(qo, "status");
+      check.source_conninfo = source_;
+      check.target_conninfo = target_;
+      auto live = CheckSides(check);
+      if (!live.ok() && live.status().code() == ErrorCode::kSourceIsTarget) return live.status();
+      if (live.ok()) PGB_RETURN_IF_ERROR(CheckQueue(check, *live, q.get(), /*read_only=*/true));
+    }
     std::string location =
         kafka_brokers_.empty() ? queue_dir_ : fmt::format("kafka topic {}", qo.kafka_topic);
 

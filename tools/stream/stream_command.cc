@@ -11,6 +11,7 @@
 #include "decoder/stream.h"
 #include "decoder/type_resolver.h"
 #include "tools/apply/apply_command.h"
+#include "tools/common/identity.h"
 #include "tools/common/metrics_sampler.h"
 #include "tools/common/resource_usage.h"
 #include "tools/status/status_report.h"
@@ -51,7 +52,13 @@ class StreamCommand : public Command {
     qo.kafka_topic = kafka_topic_;
     qo.kafka_state_dir = kafka_state_dir_;
     qo.migration_name = global_->name;
-    PGB_ASSIGN_OR_RETURN(auto q, queue::WorkQueue::Open(qo));
+    MigrationCheck check = QueueCheck(qo, "stream");
+    check.source_conninfo = source_;
+    check.bind = true;
+    check.slot_must_be_idle = true;
+    check.check_positions = true;
+    PGB_ASSIGN_OR_RETURN(auto q,
+                         OpenCheckedQueue(check, [&] { return queue::WorkQueue::Open(qo); }));
     PGB_RETURN_IF_ERROR(PrepareStreamSource(source_, global_->name, tables_, q.get()));
     MetricsSamplerOptions mo;
     mo.name = global_->name;
@@ -109,17 +116,23 @@ Status PrepareStreamSource(const std::string& source, const std::string& name,
   PGB_ASSIGN_OR_RETURN(auto rc, decoder::ReplicationConnection::Connect(source, "source"));
   PGB_ASSIGN_OR_RETURN(bool exists, rc->SlotExists(name));
   if (exists) return Status::Ok();
-  PGB_ASSIGN_OR_RETURN(Lsn last_end, queue->LastEndLsn());
-  if (last_end.IsValid()) {
+  // A slot is created only for a queue that never had one and never held a transaction: the
+  // high-water mark survives trims, so an applier that trimmed the queue to empty does not make
+  // a dropped slot look new.
+  PGB_ASSIGN_OR_RETURN(bool streamed, QueueHasStreamed(queue));
+  if (streamed) {
+    PGB_ASSIGN_OR_RETURN(Lsn high, QueueHighWater(queue));
     return Status::Error(
         ErrorCode::kSlotMissing,
-        fmt::format("slot \"{}\" on {} does not exist", name, rc->Describe()),
-        fmt::format("the queue holds changes up to {}, so the slot was dropped after streaming "
-                    "began and changes since then are lost; drop the queue and the target data "
-                    "and start again with `pgbaton copy`",
-                    last_end.ToString()));
+        fmt::format("slot \"{}\" on {} does not exist, but this migration's queue was fed by "
+                    "it{}: the slot was dropped mid-migration and the changes made since are lost",
+                    name, rc->Describe(),
+                    high.IsValid() ? fmt::format(" up to {}", high.ToString()) : ""),
+        "nothing was created; start over: `pgbaton cleanup`, then `pgbaton copy` into an empty "
+        "database");
   }
   PGB_ASSIGN_OR_RETURN(auto slot, rc->CreateSlot(name, /*export_snapshot=*/false));
+  PGB_RETURN_IF_ERROR(RecordSlot(queue, name, slot.consistent_point));
   LogInfo("created slot", {{"slot", name}, {"consistent_point", slot.consistent_point.ToString()}});
   return Status::Ok();
 }

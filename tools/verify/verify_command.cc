@@ -7,6 +7,7 @@
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "tools/common/identity.h"
 #include "tools/common/signals.h"
 #include "tools/config/connection.h"
 #include "tools/verify/verify.h"
@@ -37,6 +38,15 @@ class VerifyCommand : public Command {
     options_.stop = &StopRequested();
     PGB_ASSIGN_OR_RETURN(std::string src_info, SourceConninfo(conn_));
     PGB_ASSIGN_OR_RETURN(std::string dst_info, TargetConninfo(conn_));
+    // The same database on both sides would "verify" trivially; a target filled from another
+    // source (its pgbaton.migration record says which) is not this migration's.
+    MigrationCheck check;
+    check.name = global_->name;
+    check.verb = "verify";
+    check.source_conninfo = src_info;
+    check.target_conninfo = dst_info;
+    PGB_ASSIGN_OR_RETURN(LiveSides live, CheckSides(check));
+    PGB_RETURN_IF_ERROR(CheckQueue(check, live, /*queue=*/nullptr));
     PGB_ASSIGN_OR_RETURN(PgConn source, PgConn::Connect(src_info, {.label = "source"}));
     PGB_ASSIGN_OR_RETURN(PgConn target, PgConn::Connect(dst_info, {.label = "target"}));
     LogInfo("verify started", {{"source", source.description()},

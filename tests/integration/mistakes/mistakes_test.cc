@@ -1,0 +1,456 @@
+// Operator mistakes that used to lose or duplicate changes with no error (issue 21), each against
+// real servers: a stale queue directory (target database re-created; brand-new source cluster),
+// `run` pointed at another database of the target cluster, --target equal to --source, the queue
+// directory deleted while `run` is stopped, the slot dropped (and re-created) mid-migration, and a
+// second `run` on a slot that is streaming elsewhere. Each is refused with its exit code, a message
+// naming the object and a hint; source and target are compared before and after (rows, slots,
+// origin positions) and must be unchanged; then the right command continues to a target that is
+// identical to the source row for row.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/error_code.h"
+#include "tests/support/pg_server.h"
+#include "tests/support/process.h"
+
+namespace pgbaton::mistakes::testing {
+namespace {
+
+using pgbaton::testing::ChildProcess;
+using pgbaton::testing::CommandResult;
+using pgbaton::testing::MakeTempDir;
+using pgbaton::testing::PgbatonBinary;
+using pgbaton::testing::PgServer;
+using pgbaton::testing::PgServerOptions;
+using pgbaton::testing::ProcessOptions;
+using pgbaton::testing::ReadFile;
+using pgbaton::testing::RemoveTree;
+using pgbaton::testing::RunCommand;
+
+std::unique_ptr<PgServer> Start(int major) {
+  PgServerOptions o;
+  o.major = major;
+  auto s = PgServer::Start(o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+constexpr const char* kSchema =
+    "create table accounts (id int primary key, balance int not null, owner text); "
+    "create table events (id bigserial primary key, account int, note text)";
+
+// The source database "app" with its tables and rows.
+void CreateSource(PgServer* s) {
+  ASSERT_TRUE(s->Exec("create database app").ok());
+  ASSERT_TRUE(s->Exec(kSchema, "app").ok());
+  ASSERT_TRUE(s->Exec("insert into accounts select g, g * 10, 'o' || g from "
+                      "generate_series(1, 500) g; insert into events (account, note) select "
+                      "g % 500 + 1, 'e' || g from generate_series(1, 2000) g",
+                      "app")
+                  .ok());
+}
+
+// Updates, inserts and deletes on the source: round `r` differs from every other round.
+void Write(PgServer* s, int r) {
+  ASSERT_TRUE(s->Exec(fmt::format("update accounts set balance = balance + {0} where id % 7 = {1}; "
+                                  "insert into events (account, note) select g, 'w{0}' from "
+                                  "generate_series(1, 50) g; delete from events where id % 97 = {1}",
+                                  r, r % 7),
+                      "app")
+                  .ok());
+}
+
+// Rows of both tables ("none" when the database has none of them): equal means equal contents.
+std::string Rows(PgServer* s, const std::string& db) {
+  auto has = s->Query("select to_regclass('public.accounts') is not null", db);
+  if (!has.ok()) return "error: " + has.status().ToString();
+  if (*has != "t") return "none";
+  auto v = s->Query(
+      "select (select count(*) || ':' || md5(coalesce(string_agg(t::text, ',' order by t.id), "
+      "'')) from accounts t) || ' ' || (select count(*) || ':' || md5(coalesce(string_agg("
+      "t::text, ',' order by t.id), '')) from events t)",
+      db);
+  return v.ok() ? *v : "error: " + v.status().ToString();
+}
+
+// What a refused command must not change on the source: rows, slots and their positions.
+std::string SourceState(PgServer* s, bool with_positions = true) {
+  auto slots = s->Query(
+      with_positions ? "select coalesce(string_agg(slot_name || '@' || coalesce("
+                       "confirmed_flush_lsn::text, '-'), ',' order by slot_name), 'no slots') "
+                       "from pg_replication_slots"
+                     : "select count(*) || ' slots' from pg_replication_slots");
+  return Rows(s, "app") + " | " + (slots.ok() ? *slots : slots.status().ToString());
+}
+
+// ... on the target: rows of `db` and the replication origins' positions.
+std::string TargetState(PgServer* s, const std::string& db) {
+  auto origins = s->Query(
+      "select coalesce(string_agg(external_id || '@' || remote_lsn::text, ',' order by "
+      "external_id), 'no origins') from pg_replication_origin_status");
+  return Rows(s, db) + " | " + (origins.ok() ? *origins : origins.status().ToString());
+}
+
+std::vector<std::string> Copy(PgServer* src, PgServer* dst, const std::string& dst_db,
+                              const std::string& queue) {
+  return {PgbatonBinary(),       "copy",        "--source", src->Conninfo("app"),
+          "--target",            dst->Conninfo(dst_db), "--queue-dir", queue,
+          "--progress",          "json"};
+}
+std::vector<std::string> RunArgs(PgServer* src, const std::string& target_conninfo,
+                             const std::string& queue) {
+  return {PgbatonBinary(),  "run",        "--source",        src->Conninfo("app"),
+          "--target",       target_conninfo, "--queue-dir",  queue};
+}
+// `args` with --stop-at the source's current position; a transactional message committed after
+// it lets run see a commit past that position at once.
+std::vector<std::string> StopAtNow(std::vector<std::string> args, PgServer* source) {
+  auto end = source->Query("select pg_current_wal_lsn()", "app");
+  EXPECT_TRUE(end.ok());
+  EXPECT_TRUE(
+      source->Exec("select pg_logical_emit_message(true, 'pgbaton-test', 'end')", "app").ok());
+  args.insert(args.end(), {"--stop-at", end.ok() ? *end : "0/0"});
+  return args;
+}
+
+void ExpectRefused(const CommandResult& r, ErrorCode code, const std::string& phrase) {
+  EXPECT_EQ(r.exit_code, ExitCodeOf(code)) << r.output;
+  EXPECT_NE(r.output.find(phrase), std::string::npos) << "want \"" << phrase << "\" in\n"
+                                                       << r.output;
+  EXPECT_NE(r.output.find("hint:"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("created slot"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("password"), std::string::npos) << r.output;
+}
+
+bool Exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+// Start over after a mistake that lost changes: cleanup, an empty target database, copy, run.
+void StartOver(PgServer* src, PgServer* dst, const std::string& queue) {
+  CommandResult c = RunCommand({PgbatonBinary(), "cleanup", "--source", src->Conninfo("app"),
+                                "--target", dst->Conninfo("app"), "--queue-dir", queue});
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  ASSERT_TRUE(dst->Exec("drop database app").ok());
+  ASSERT_TRUE(dst->Exec("create database app").ok());
+  CommandResult copy = RunCommand(Copy(src, dst, "app", queue));
+  ASSERT_EQ(copy.exit_code, 0) << copy.output;
+}
+
+void ExpectCaughtUp(PgServer* src, PgServer* dst, const std::string& dst_db,
+                    const std::string& queue) {
+  Write(src, 40);
+  CommandResult r = RunCommand(StopAtNow(RunArgs(src, dst->Conninfo(dst_db), queue), src));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Rows(dst, dst_db), Rows(src, "app"));
+  EXPECT_NE(Rows(src, "app"), "none");
+}
+
+// Mistake 1: a stale queue directory. Before the fix, copy exited 0 with "tables_copied":0 and
+// left the re-created target empty.
+TEST(MistakesTest, StaleQueueDirectoryIsRefusedForARecreatedTargetAndANewSourceCluster) {
+  auto source = Start(15);
+  auto target = Start(17);
+  ASSERT_TRUE(source && target);
+  CreateSource(source.get());
+  ASSERT_TRUE(target->Exec("create database app").ok());
+  std::string dir = MakeTempDir("pgbaton-mistake-stale");
+  std::string queue = dir + "/queue";
+  CommandResult first = RunCommand(Copy(source.get(), target.get(), "app", queue));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+
+  // The target database is dropped and re-created (same name, new OID).
+  ASSERT_TRUE(target->Exec("drop database app").ok());
+  ASSERT_TRUE(target->Exec("create database app").ok());
+  std::string src_before = SourceState(source.get());
+  std::string dst_before = TargetState(target.get(), "app");
+  CommandResult r = RunCommand(Copy(source.get(), target.get(), "app", queue));
+  ExpectRefused(r, ErrorCode::kIdentityMismatch,
+                "database \"app\" on target (127.0.0.1:" + std::to_string(target->port()) +
+                    "/app) was dropped and re-created");
+  EXPECT_EQ(r.output.find("\"summary\":\"done\""), std::string::npos) << r.output;
+  EXPECT_EQ(SourceState(source.get()), src_before);
+  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
+  EXPECT_EQ(Rows(target.get(), "app"), "none");
+
+  // Brand-new clusters with the old queue directory: the source is another cluster.
+  auto other = Start(15);
+  ASSERT_TRUE(other);
+  CreateSource(other.get());
+  std::string other_before = SourceState(other.get());
+  CommandResult o = RunCommand(Copy(other.get(), target.get(), "app", queue));
+  ExpectRefused(o, ErrorCode::kIdentityMismatch, "is another cluster than the one queue");
+  EXPECT_EQ(SourceState(other.get()), other_before);
+  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
+  std::printf("[mistakes] stale queue: exit %d / %d\n", r.exit_code, o.exit_code);
+
+  // The right command: remove the old migration (cleanup), copy again, run.
+  CommandResult c = RunCommand(
+      {PgbatonBinary(), "cleanup", "--source", source->Conninfo("app"), "--queue-dir", queue});
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  CommandResult again = RunCommand(Copy(source.get(), target.get(), "app", queue));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  ExpectCaughtUp(source.get(), target.get(), "app", queue);
+  RemoveTree(dir);
+}
+
+// Mistake 2: `run` against another database of the right target cluster. Before the fix it
+// applied the pending transactions there and advanced the shared origin past them.
+TEST(MistakesTest, RunAgainstAnotherDatabaseOfTheTargetClusterIsRefused) {
+  auto source = Start(13);
+  auto target = Start(18);
+  ASSERT_TRUE(source && target);
+  CreateSource(source.get());
+  ASSERT_TRUE(target->Exec("create database app3").ok());
+  std::string dir = MakeTempDir("pgbaton-mistake-otherdb");
+  std::string queue = dir + "/queue";
+  CommandResult copy = RunCommand(Copy(source.get(), target.get(), "app3", queue));
+  ASSERT_EQ(copy.exit_code, 0) << copy.output;
+  Write(source.get(), 1);
+  CommandResult run = RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app3"), queue),
+                                           source.get()));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  // Another database with the same tables, where the changes would fit.
+  ASSERT_TRUE(target->Exec("create database app").ok());
+  ASSERT_TRUE(target->Exec(kSchema, "app").ok());
+  Write(source.get(), 2);  // pending: decoded by the next run
+
+  std::string src_before = SourceState(source.get());
+  std::string app_before = TargetState(target.get(), "app");
+  std::string app3_before = TargetState(target.get(), "app3");
+  CommandResult r = RunCommand(RunArgs(source.get(), target->Conninfo("app"), queue));
+  ExpectRefused(r, ErrorCode::kIdentityMismatch,
+                "is database \"app\", but queue \"" + queue + "\" was made for database \"app3\"");
+  EXPECT_EQ(SourceState(source.get()), src_before);
+  EXPECT_EQ(TargetState(target.get(), "app"), app_before);
+  EXPECT_EQ(TargetState(target.get(), "app3"), app3_before);
+  std::printf("[mistakes] another database: exit %d\n", r.exit_code);
+
+  ExpectCaughtUp(source.get(), target.get(), "app3", queue);
+  RemoveTree(dir);
+}
+
+// Mistake 3: --target equal to --source. Before the fix `run` applied the stream back onto the
+// source. Refused before any slot, queue or record is made.
+TEST(MistakesTest, TargetEqualToSourceIsRefusedBeforeAnythingIsCreated) {
+  auto source = Start(15);
+  auto target = Start(17);
+  ASSERT_TRUE(source && target);
+  CreateSource(source.get());
+  ASSERT_TRUE(target->Exec("create database app").ok());
+  std::string dir = MakeTempDir("pgbaton-mistake-same");
+  std::string queue = dir + "/queue";
+
+  // On a fresh migration: nothing is created anywhere.
+  std::string src_before = SourceState(source.get());
+  CommandResult c = RunCommand(Copy(source.get(), source.get(), "app", queue));
+  ExpectRefused(c, ErrorCode::kSourceIsTarget, "--source and --target are the same database");
+  EXPECT_FALSE(Exists(queue));
+  CommandResult s = RunCommand(RunArgs(source.get(), source->Conninfo("app"), queue));
+  ExpectRefused(s, ErrorCode::kSourceIsTarget, "--source and --target are the same database");
+  EXPECT_FALSE(Exists(queue));
+  EXPECT_EQ(SourceState(source.get()), src_before);
+
+  // Mid-migration: the typo on a restart.
+  CommandResult copy = RunCommand(Copy(source.get(), target.get(), "app", queue));
+  ASSERT_EQ(copy.exit_code, 0) << copy.output;
+  Write(source.get(), 1);
+  src_before = SourceState(source.get());
+  std::string dst_before = TargetState(target.get(), "app");
+  // The same server under another spelling (localhost instead of 127.0.0.1).
+  std::string same = fmt::format("host=localhost port={} user=postgres dbname=app", source->port());
+  CommandResult r = RunCommand(RunArgs(source.get(), same, queue));
+  ExpectRefused(r, ErrorCode::kSourceIsTarget, "--source and --target are the same database");
+  EXPECT_EQ(SourceState(source.get()), src_before);
+  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
+  std::printf("[mistakes] source == target: exit %d\n", r.exit_code);
+
+  ExpectCaughtUp(source.get(), target.get(), "app", queue);
+  RemoveTree(dir);
+}
+
+// Mistake 4: the queue directory deleted while `run` is stopped. Before the fix `run` started a
+// fresh queue from the slot's position and the held changes (and sync LSNs) were gone.
+TEST(MistakesTest, QueueDeletedWhileRunIsStoppedIsRefusedAsQueueMissing) {
+  auto source = Start(13);
+  auto target = Start(18);
+  ASSERT_TRUE(source && target);
+  CreateSource(source.get());
+  ASSERT_TRUE(target->Exec("create database app").ok());
+  std::string dir = MakeTempDir("pgbaton-mistake-noqueue");
+  std::string queue = dir + "/queue";
+  CommandResult copy = RunCommand(Copy(source.get(), target.get(), "app", queue));
+  ASSERT_EQ(copy.exit_code, 0) << copy.output;
+  Write(source.get(), 1);
+  CommandResult run =
+      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app"), queue), source.get()));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  Write(source.get(), 2);
+  auto written = source->Query("select pg_current_wal_lsn()", "app");
+  ASSERT_TRUE(written.ok());
+  ASSERT_TRUE(
+      source->Exec("select pg_logical_emit_message(true, 'pgbaton-test', 'x')", "app").ok());
+  // Decoded into the queue but not applied: stream alone, then stop it.
+  {
+    ProcessOptions po;
+    po.stdout_path = dir + "/stream.log";
+    ChildProcess stream({PgbatonBinary(), "stream", "--source", source->Conninfo("app"),
+                         "--queue-dir", queue},
+                        po);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    bool decoded = false;
+    while (!decoded && std::chrono::steady_clock::now() < deadline) {
+      // The round-2 writes are in the queue once the slot confirmed past them.
+      auto v = source->Query(fmt::format("select confirmed_flush_lsn >= '{}' from "
+                                         "pg_replication_slots where slot_name = 'pgbaton'",
+                                         *written));
+      decoded = v.ok() && *v == "t";
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ASSERT_TRUE(decoded) << ReadFile(dir + "/stream.log");
+    stream.Signal(SIGTERM);
+    ASSERT_EQ(stream.Wait(60000), 0) << ReadFile(dir + "/stream.log");
+  }
+
+  RemoveTree(queue);
+  std::string src_before = SourceState(source.get());
+  std::string dst_before = TargetState(target.get(), "app");
+  CommandResult r = RunCommand(RunArgs(source.get(), target->Conninfo("app"), queue));
+  ExpectRefused(r, ErrorCode::kQueueMissing, "was deleted or replaced");
+  EXPECT_FALSE(Exists(queue)) << "a refused run leaves no queue directory";
+  EXPECT_EQ(SourceState(source.get()), src_before);
+  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
+  std::printf("[mistakes] queue deleted: exit %d\n", r.exit_code);
+
+  StartOver(source.get(), target.get(), queue);
+  ExpectCaughtUp(source.get(), target.get(), "app", queue);
+  RemoveTree(dir);
+}
+
+// Mistake 5: the slot dropped mid-migration (and, second, re-created behind pgbaton's back).
+// Before the fix `run` logged "created slot" and the rows written meanwhile never arrived.
+TEST(MistakesTest, SlotDroppedOrRecreatedMidMigrationIsRefusedAsSlotMissing) {
+  auto source = Start(15);
+  auto target = Start(17);
+  ASSERT_TRUE(source && target);
+  CreateSource(source.get());
+  ASSERT_TRUE(target->Exec("create database app").ok());
+  std::string dir = MakeTempDir("pgbaton-mistake-slot");
+  std::string queue = dir + "/queue";
+  CommandResult copy = RunCommand(Copy(source.get(), target.get(), "app", queue));
+  ASSERT_EQ(copy.exit_code, 0) << copy.output;
+  Write(source.get(), 1);
+  CommandResult run =
+      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app"), queue), source.get()));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+
+  ASSERT_TRUE(source->Exec("select pg_drop_replication_slot('pgbaton')").ok());
+  Write(source.get(), 2);  // lost to pgbaton
+  std::string src_before = SourceState(source.get());
+  std::string dst_before = TargetState(target.get(), "app");
+  CommandResult r = RunCommand(RunArgs(source.get(), target->Conninfo("app"), queue));
+  ExpectRefused(r, ErrorCode::kSlotMissing, "slot \"pgbaton\" on source");
+  EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
+  EXPECT_EQ(SourceState(source.get()), src_before);
+  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
+
+  // Re-created by hand: its position is past everything the queue received.
+  ASSERT_TRUE(
+      source->Exec("select pg_create_logical_replication_slot('pgbaton', 'pgoutput')", "app").ok());
+  Write(source.get(), 3);
+  src_before = SourceState(source.get());
+  CommandResult re = RunCommand(RunArgs(source.get(), target->Conninfo("app"), queue));
+  ExpectRefused(re, ErrorCode::kSlotMissing, "past everything queue");
+  EXPECT_EQ(SourceState(source.get()), src_before);
+  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
+  std::printf("[mistakes] slot dropped: exit %d, re-created: exit %d\n", r.exit_code,
+              re.exit_code);
+
+  StartOver(source.get(), target.get(), queue);
+  ExpectCaughtUp(source.get(), target.get(), "app", queue);
+  RemoveTree(dir);
+}
+
+// A second `run` on a slot streaming elsewhere: before the fix ~15 s of reconnect back-off, then
+// an origin error, and a stray queue directory. Now slot_in_use at once, naming the pid.
+TEST(MistakesTest, SecondRunOnAnActiveSlotFailsAtOnceNamingThePid) {
+  auto source = Start(13);
+  auto target = Start(18);
+  ASSERT_TRUE(source && target);
+  CreateSource(source.get());
+  ASSERT_TRUE(target->Exec("create database app").ok());
+  std::string dir = MakeTempDir("pgbaton-mistake-second");
+  std::string queue = dir + "/queue";
+  CommandResult copy = RunCommand(Copy(source.get(), target.get(), "app", queue));
+  ASSERT_EQ(copy.exit_code, 0) << copy.output;
+  ProcessOptions po;
+  po.stdout_path = dir + "/first.log";
+  ChildProcess first(RunArgs(source.get(), target->Conninfo("app"), queue), po);
+  std::string pid;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (pid.empty() && std::chrono::steady_clock::now() < deadline) {
+    auto v = source->Query("select coalesce(active_pid::text, '') from pg_replication_slots");
+    if (v.ok()) pid = *v;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(pid.empty()) << ReadFile(dir + "/first.log");
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (Rows(target.get(), "app") != Rows(source.get(), "app") &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  std::string src_before = SourceState(source.get(), /*with_positions=*/false);
+  std::string dst_rows = Rows(target.get(), "app");
+  std::string second_queue = dir + "/queue2";
+  auto t0 = std::chrono::steady_clock::now();
+  CommandResult r = RunCommand(RunArgs(source.get(), target->Conninfo("app"), second_queue));
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ExpectRefused(r, ErrorCode::kSlotInUse, "is active in process " + pid);
+  EXPECT_LT(seconds, 10.0) << "refused only after " << seconds << " s";
+  EXPECT_FALSE(Exists(second_queue)) << "a refused run leaves no queue directory";
+  EXPECT_EQ(SourceState(source.get(), false), src_before);
+  EXPECT_EQ(Rows(target.get(), "app"), dst_rows);
+  EXPECT_TRUE(first.running()) << ReadFile(dir + "/first.log");
+  std::printf("[mistakes] second run: exit %d after %.1f s\n", r.exit_code, seconds);
+
+  first.Signal(SIGTERM);
+  ASSERT_EQ(first.Wait(60000), 0) << ReadFile(dir + "/first.log");
+  ExpectCaughtUp(source.get(), target.get(), "app", queue);
+  RemoveTree(dir);
+}
+
+// A resumed copy checks the tables it recorded as copied: one emptied on the target since is
+// copied again (before the fix copy printed "done" with the table empty).
+TEST(MistakesTest, ResumedCopyCopiesAgainATableEmptiedOnTheTarget) {
+  auto source = Start(15);
+  auto target = Start(17);
+  ASSERT_TRUE(source && target);
+  CreateSource(source.get());
+  ASSERT_TRUE(target->Exec("create database app").ok());
+  std::string dir = MakeTempDir("pgbaton-mistake-emptied");
+  std::string queue = dir + "/queue";
+  CommandResult first = RunCommand(Copy(source.get(), target.get(), "app", queue));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  ASSERT_TRUE(target->Exec("truncate events", "app").ok());
+  ASSERT_NE(Rows(target.get(), "app"), Rows(source.get(), "app"));
+  CommandResult again = RunCommand(Copy(source.get(), target.get(), "app", queue));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("copying it again"), std::string::npos) << again.output;
+  EXPECT_EQ(Rows(target.get(), "app"), Rows(source.get(), "app"));
+  ExpectCaughtUp(source.get(), target.get(), "app", queue);
+  RemoveTree(dir);
+}
+
+}  // namespace
+}  // namespace pgbaton::mistakes::testing
