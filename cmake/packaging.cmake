@@ -72,6 +72,9 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "postgresql-client")
 # The release preset builds with debug information; the package ships the binary stripped.
 set(CPACK_STRIP_FILES ON)
+# `--target package_source`: a tarball of the tree without git metadata, build trees or the test
+# servers; a binary built from it reports "commit unknown".
 set(CPACK_SOURCE_GENERATOR "TGZ")
-set(CPACK_SOURCE_IGNORE_FILES "/\\\\.git" "/build/" "/\\\\.deps/" "/\\\\.cache/")
+set(CPACK_SOURCE_IGNORE_FILES
+  "^${PROJECT_SOURCE_DIR}/(\\\\.git|build|\\\\.deps|\\\\.demo|\\\\.cache)(/|$)")
 include(CPack)
