@@ -47,8 +47,8 @@ endif()
 
 # --- install layout -----------------------------------------------------------------------------
 install(TARGETS pgbaton RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
-install(FILES README.md DESTINATION "${CMAKE_INSTALL_DOCDIR}")
-install(DIRECTORY docs/ DESTINATION "${CMAKE_INSTALL_DOCDIR}")
+install(FILES "${PROJECT_SOURCE_DIR}/README.md" DESTINATION "${CMAKE_INSTALL_DOCDIR}")
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/docs/" DESTINATION "${CMAKE_INSTALL_DOCDIR}")
 
 # --- Debian package -----------------------------------------------------------------------------
 set(CPACK_GENERATOR "DEB")
