@@ -28,7 +28,9 @@ dpkg-deb -x "$deb" "$root"
 bin="$root/usr/bin/pgbaton"
 [ -x "$bin" ] && pass "usr/bin/pgbaton" || fail "no executable usr/bin/pgbaton in the package"
 
-# 3. --version: the version and the commit of the source tree (or "unknown" outside git).
+# 3. --version: the version and the commit of the source tree (or "unknown" outside git). The
+#    tree must be built at its current commit: a binary from an older commit fails here, as it
+#    should, since the package would misreport what it contains.
 version_out=$("$bin" --version) || fail "pgbaton --version exited $?"
 expected_commit=unknown
 if top=$(git -C "$SOURCE" rev-parse --show-toplevel 2>/dev/null) &&
