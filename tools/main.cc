@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "build_info.h"  // generated at build time by cmake/build_info.cmake
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "tools/apply/apply_command.h"
@@ -40,7 +41,10 @@ int Main(int argc, char** original_argv) {
   GlobalOptions global;
   CLI::App app{"pgbaton: move a live PostgreSQL database to a new major version", "pgbaton"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "pgbaton 0.1.0");
+  // "pgbaton 0.1.0 (commit 1c827fb0d5e1)": the commit the binary was built from, "-dirty" with
+  // uncommitted changes, "unknown" when built outside a git work tree (cmake/build_info.cmake).
+  app.set_version_flag("--version",
+                       fmt::format("pgbaton {} (commit {})", PGBATON_VERSION, PGBATON_GIT_COMMIT));
   app.add_option("--name", global.name, "names the slot, publication, origin and queue")
       ->envname("PGBATON_NAME")
       ->capture_default_str();
