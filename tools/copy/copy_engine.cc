@@ -193,7 +193,7 @@ Status CheckTargetEmpty(PgConn& dst, const TableInfo& t) {
 // them on the target: it is empty although the copy wrote rows. Errors: kNotFound when the table
 // itself is gone (its schema must be restored first), the target's.
 Result<bool> CopiedTableLost(PgConn& dst, const TableInfo& t, const std::string& recorded_rows) {
-  std::string q = QualifiedName(dst, t.schema, t.name);
+  std::string q = QuotedTableName(dst, t.schema, t.name);
   PGB_ASSIGN_OR_RETURN(PgResult exists, dst.ExecParams("SELECT to_regclass($1) IS NOT NULL", {q}));
   if (!exists.GetBool(0, 0)) {
     return Status::Error(
