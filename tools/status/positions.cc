@@ -58,14 +58,20 @@ Result<SourcePositions> ReadSourcePositions(PgConn& conn, const std::string& slo
 Result<Lsn> ReadAppliedPosition(PgConn& conn, const std::string& name, bool flushed) {
   Lsn best;
   // Origins: what the applier uses unless the role may not (then the table below).
-  PGB_ASSIGN_OR_RETURN(
-      PgResult origins,
+  // A role that may not call pg_replication_origin_progress has no origins of its own either:
+  // its applier keeps the position in pgbaton.progress, read below.
+  auto origins =
       conn.ExecParams("select roname, pg_catalog.pg_replication_origin_progress(roname, $2::bool) "
                       "from pg_catalog.pg_replication_origin where roname = $1 or "
                       "starts_with(roname, $1 || '-')",
-                      {name, flushed ? "true" : "false"}));
-  for (int r = 0; r < origins.rows(); ++r) {
-    if (IsOurName(name, origins.GetString(r, 0))) best = std::max(best, ParseOr(origins, r, 1));
+                      {name, flushed ? "true" : "false"});
+  if (!origins.ok() && origins.status().code() != ErrorCode::kPermission) return origins.status();
+  if (origins.ok()) {
+    for (int r = 0; r < origins->rows(); ++r) {
+      if (IsOurName(name, origins->GetString(r, 0))) {
+        best = std::max(best, ParseOr(*origins, r, 1));
+      }
+    }
   }
   // A bool result, not a string: GCC 12 sees a string moved out of Result<> as maybe
   // uninitialized when it inlines the comparison.
