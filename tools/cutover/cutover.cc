@@ -311,9 +311,11 @@ class Runner {
     check.target_conninfo = o_.target_conninfo;
     PGB_ASSIGN_OR_RETURN(LiveSides live, CheckSides(check));
     std::unique_ptr<queue::WorkQueue> q;
-    if (!o_.queue_dir.empty()) {
+    if (!o_.queue_dir.empty() || !o_.kafka_brokers.empty()) {
       queue::QueueOptions qo;
       qo.dir = o_.queue_dir;
+      qo.kafka_brokers = o_.kafka_brokers;
+      qo.kafka_topic = o_.kafka_topic;
       qo.migration_name = o_.name;
       qo.read_only = true;
       qo.create_if_missing = false;
