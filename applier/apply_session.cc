@@ -122,10 +122,10 @@ Status ApplySession::Apply(std::shared_ptr<const TxnWork> work) {
           // Rows are merged per descriptor version (the tuples' columns differ between
           // versions): updates of the same row under an older version must reach the target
           // before this one, so they are flushed first (DDL mid-transaction, e.g. DROP COLUMN).
-          bool other_version = std::any_of(
-              pending_rels_.begin(), pending_rels_.end(), [rel](const TargetRelation* p) {
-                return p != rel && p->source.id == rel->source.id;
-              });
+          bool other_version = std::any_of(pending_rels_.begin(), pending_rels_.end(),
+                                           [rel](const TargetRelation* p) {
+                                             return p != rel && p->source.id == rel->source.id;
+                                           });
           if (other_version) PGB_RETURN_IF_ERROR(FlushPending());
           AddPending(rc, work->commit_lsn);
           if (pending_.size() >= options_.max_pending_updates) {

@@ -21,10 +21,11 @@ enum class ErrorCode : int {
   kVersion = 14,       // an unsupported major version, or a target older than the source
   kSlotMissing = 20,   // the replication slot does not exist or was dropped
   kPublicationMissing = 21,  // the publication does not exist or was altered
-  kSlotInUse = 22,          // the slot is active in another process or belongs to another migration
-  kIdentityMismatch = 23,   // the queue or target records another source or target (cluster, database)
-  kSourceIsTarget = 24,     // --source and --target name the same database of the same cluster
-  kQueueMissing = 25,       // the queue was lost or replaced, or no longer holds what the target needs
+  kSlotInUse = 22,  // the slot is active in another process or belongs to another migration
+  kIdentityMismatch =
+      23,                // the queue or target records another source or target (cluster, database)
+  kSourceIsTarget = 24,  // --source and --target name the same database of the same cluster
+  kQueueMissing = 25,    // the queue was lost or replaced, or no longer holds what the target needs
   kNoReplicaIdentity = 30,  // a table has no primary key and no replica identity
   kUnsupportedType = 31,    // a value or type the target cannot take
   kSchemaChanged = 32,      // DDL on the source mid-stream; the target schema no longer matches

@@ -97,12 +97,11 @@ Result<std::optional<TargetRecord>> ReadTargetRecord(PgConn& target, const std::
                        target.QueryValue("select to_regclass('pgbaton.migration') is not null"));
   if (exists != "t") return std::optional<TargetRecord>();
   PGB_ASSIGN_OR_RETURN(
-      PgResult r,
-      target.ExecParams("select source_system_identifier, source_database, "
-                        "source_database_oid::text, slot, target_system_identifier, "
-                        "target_database, target_database_oid::text, recorded_at::text "
-                        "from pgbaton.migration where name = $1",
-                        {name}));
+      PgResult r, target.ExecParams("select source_system_identifier, source_database, "
+                                    "source_database_oid::text, slot, target_system_identifier, "
+                                    "target_database, target_database_oid::text, recorded_at::text "
+                                    "from pgbaton.migration where name = $1",
+                                    {name}));
   if (r.rows() == 0) return std::optional<TargetRecord>();
   TargetRecord t;
   t.source.system_identifier = r.GetString(0, 0);
@@ -232,7 +231,8 @@ Result<DatabaseIdentity> ReadDatabaseIdentity(PgConn& conn) {
   d.database = r.GetString(0, 0);
   d.database_oid = r.GetString(0, 1);
   // pg_control_system() may be revoked from the role: then the database OID alone decides.
-  auto sysid = conn.QueryValue("select system_identifier::text from pg_catalog.pg_control_system()");
+  auto sysid =
+      conn.QueryValue("select system_identifier::text from pg_catalog.pg_control_system()");
   if (sysid.ok()) {
     d.system_identifier = *sysid;
   } else {
@@ -308,8 +308,9 @@ Status CheckQueue(const MigrationCheck& check, const LiveSides& live, queue::Wor
     target.emplace(std::move(c));
     PGB_ASSIGN_OR_RETURN(t_record, ReadTargetRecord(*target, check.name));
     if (t_record) {
-      const std::string rec = fmt::format("the record of migration \"{}\" in {} on target (made {})",
-                                          check.name, kTargetTable, t_record->recorded_at);
+      const std::string rec =
+          fmt::format("the record of migration \"{}\" in {} on target (made {})", check.name,
+                      kTargetTable, t_record->recorded_at);
       // The source this target was filled from.
       const DatabaseIdentity* src = live.source ? &*live.source : q_source ? &*q_source : nullptr;
       if (src != nullptr) {
@@ -357,8 +358,7 @@ Status CheckQueue(const MigrationCheck& check, const LiveSides& live, queue::Wor
           fmt::format("{} is new, but target ({}) has already applied migration \"{}\" up to "
                       "{} (replication origin \"{}\"): the queue that fed it was deleted or "
                       "replaced, and what it held is lost",
-                      where, live.target->description, check.name, applied.ToString(),
-                      check.name),
+                      where, live.target->description, check.name, applied.ToString(), check.name),
           "pass the migration's own queue; if it is lost, start over with `pgbaton cleanup` "
           "and `pgbaton copy` into an empty database (or use another --name for a new "
           "migration); nothing was changed");
@@ -453,12 +453,14 @@ Result<Lsn> QueueHighWater(queue::WorkQueue* queue) {
 Result<std::string> ForgetMigration(PgConn& target, const std::string& name) {
   PGB_ASSIGN_OR_RETURN(std::string exists,
                        target.QueryValue("select to_regclass('pgbaton.migration') is not null"));
-  if (exists != "t") return std::string("migration record pgbaton.migration on target: not present");
+  if (exists != "t")
+    return std::string("migration record pgbaton.migration on target: not present");
   PGB_ASSIGN_OR_RETURN(PgResult r,
                        target.ExecParams("delete from pgbaton.migration where name = $1", {name}));
   std::string out = fmt::format("migration record \"{}\" in pgbaton.migration on target: {}", name,
                                 r.AffectedRows() > 0 ? "deleted" : "not present");
-  PGB_ASSIGN_OR_RETURN(std::string left, target.QueryValue("select count(*) from pgbaton.migration"));
+  PGB_ASSIGN_OR_RETURN(std::string left,
+                       target.QueryValue("select count(*) from pgbaton.migration"));
   if (left == "0") {
     PGB_RETURN_IF_ERROR(target.Run("drop table pgbaton.migration"));
     out += "; table dropped";

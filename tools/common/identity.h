@@ -36,12 +36,12 @@ Status CheckDistinct(const DatabaseIdentity& source, const DatabaseIdentity& tar
 
 // What a verb asks of the check.
 struct MigrationCheck {
-  std::string name = "pgbaton";  // --name: the slot, publication, origin and queue
-  std::string source_conninfo;   // "" when the verb does not connect to the source
-  std::string target_conninfo;   // "" when the verb does not connect to the target
-  std::string queue_label;       // for messages: `queue "/path"` or `kafka topic "t"`
-  std::string queue_dir;         // RocksDB directory, removed on refusal if the open created it
-  bool bind = false;             // record what is not recorded yet (copy, run, stream, apply)
+  std::string name = "pgbaton";    // --name: the slot, publication, origin and queue
+  std::string source_conninfo;     // "" when the verb does not connect to the source
+  std::string target_conninfo;     // "" when the verb does not connect to the target
+  std::string queue_label;         // for messages: `queue "/path"` or `kafka topic "t"`
+  std::string queue_dir;           // RocksDB directory, removed on refusal if the open created it
+  bool bind = false;               // record what is not recorded yet (copy, run, stream, apply)
   bool slot_must_be_idle = false;  // run, stream: kSlotInUse at once if the slot is active
   bool check_positions = false;    // run, stream, apply: the positions must chain
   // With bind: write pgbaton.migration on the target now (copy writes it after restoring the
@@ -66,11 +66,11 @@ struct LiveSides {
 // Changes nothing. Errors: the connections', kSourceIsTarget, kSlotInUse.
 Result<LiveSides> CheckSides(const MigrationCheck& check);
 
-// Checks the queue's (null: the verb has no queue) and the target's records against `live` and (with check_positions) the
-// positions; with check.bind records what is missing (in the queue unless it is read-only, and in
-// pgbaton.migration on the target). Errors: kIdentityMismatch naming the side and what changed,
-// kQueueMissing, kSlotMissing (the slot is ahead of everything the queue received: re-created),
-// the servers' and the queue's.
+// Checks the queue's (null: the verb has no queue) and the target's records against `live` and
+// (with check_positions) the positions; with check.bind records what is missing (in the queue
+// unless it is read-only, and in pgbaton.migration on the target). Errors: kIdentityMismatch naming
+// the side and what changed, kQueueMissing, kSlotMissing (the slot is ahead of everything the queue
+// received: re-created), the servers' and the queue's.
 Status CheckQueue(const MigrationCheck& check, const LiveSides& live, queue::WorkQueue* queue,
                   bool queue_read_only = false);
 

@@ -88,9 +88,9 @@ class CopyCommand : public Command {
     check.bind = true;
     check.record_on_target = false;  // after the schema restore: see CopyOptions::after_schema
     LiveSides live;
-    PGB_ASSIGN_OR_RETURN(
-        std::unique_ptr<queue::WorkQueue> q,
-        OpenCheckedQueue(check, [&] { return queue::WorkQueue::Open(qo); }, false, &live));
+    PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q,
+                         OpenCheckedQueue(
+                             check, [&] { return queue::WorkQueue::Open(qo); }, false, &live));
     o_.after_schema = [check, live] { return RecordOnTarget(check, live); };
     MetricsSamplerOptions mo;
     mo.name = global_->name;

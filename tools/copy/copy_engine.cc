@@ -320,7 +320,8 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     for (const auto& t : current.selected) {
       if (state_of(t) != kDone) continue;
       auto it = rows.find("copy/rows/" + t.Key());
-      PGB_ASSIGN_OR_RETURN(bool recopy, CopiedTableLost(dst, t, it == rows.end() ? "" : it->second));
+      PGB_ASSIGN_OR_RETURN(bool recopy,
+                           CopiedTableLost(dst, t, it == rows.end() ? "" : it->second));
       if (recopy) states["copy/state/" + t.Key()] = kCopying;
     }
   }

@@ -139,14 +139,8 @@ Result<std::string> DumpSection(const CopyOptions& options, const std::string& s
 }
 
 Status RestoreInOneTransaction(const CopyOptions& options, const std::string& sql) {
-  std::vector<std::string> argv = {options.psql,
-                                   "-X",
-                                   "-q",
-                                   "-v",
-                                   "ON_ERROR_STOP=1",
-                                   "--single-transaction",
-                                   "-f",
-                                   "-"};
+  std::vector<std::string> argv = {options.psql,           "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                                   "--single-transaction", "-f", "-"};
   PGB_ASSIGN_OR_RETURN(ConninfoAndPassword target, SeparatePassword(options.target));
   argv.push_back("--dbname=" + target.conninfo);
   PGB_ASSIGN_OR_RETURN(ProcessOutput po, RunProcess(argv, sql, PasswordEnv(target)));

@@ -60,11 +60,11 @@ Result<Lsn> ReadAppliedPosition(PgConn& conn, const std::string& name, bool flus
   // Origins: what the applier uses unless the role may not (then the table below).
   // A role that may not call pg_replication_origin_progress has no origins of its own either:
   // its applier keeps the position in pgbaton.progress, read below.
-  auto origins =
-      conn.ExecParams("select roname, pg_catalog.pg_replication_origin_progress(roname, $2::bool) "
-                      "from pg_catalog.pg_replication_origin where roname = $1 or "
-                      "starts_with(roname, $1 || '-')",
-                      {name, flushed ? "true" : "false"});
+  auto origins = conn.ExecParams(
+      "select roname, pg_catalog.pg_replication_origin_progress(roname, $2::bool) "
+      "from pg_catalog.pg_replication_origin where roname = $1 or "
+      "starts_with(roname, $1 || '-')",
+      {name, flushed ? "true" : "false"});
   if (!origins.ok() && origins.status().code() != ErrorCode::kPermission) return origins.status();
   if (origins.ok()) {
     for (int r = 0; r < origins->rows(); ++r) {

@@ -234,8 +234,7 @@ Result<StatusReport> CollectStatus(queue::WorkQueue* queue, const StatusInputs& 
         r.source_bytes_per_second_interval =
             LsnRate(previous->source->current_lsn, r.source->current_lsn, dt);
       }
-      r.queued_bytes_per_second_interval =
-          LsnRate(previous->queue_end_seen, r.queue_end_seen, dt);
+      r.queued_bytes_per_second_interval = LsnRate(previous->queue_end_seen, r.queue_end_seen, dt);
       if (r.target_known && previous->target_known) {
         r.applied_bytes_per_second_interval = LsnRate(previous->applied_lsn, r.applied_lsn, dt);
       }
@@ -336,18 +335,18 @@ nlohmann::json StatusToJson(const StatusReport& r) {
                 {"queued_bytes_per_second", OptJson(r.queued_bytes_per_second_interval)},
                 {"applied_bytes_per_second", OptJson(r.applied_bytes_per_second_interval)}};
   }
-  j["rates"] = {{"window_seconds", Round3(r.rate_span_seconds)},
-                {"from", r.rates_from},
-                {"queued_transactions_per_second", Round3(r.queued_tps)},
-                {"queued_bytes_per_second", Round3(r.queued_bytes_per_second)},
-                {"applied_transactions_per_second",
-                 r.target_known ? json(Round3(r.applied_tps)) : json(nullptr)},
-                {"applied_bytes_per_second",
-                 r.target_known ? json(Round3(r.applied_bytes_per_second)) : json(nullptr)},
-                {"source_wal_bytes_per_second",
-                 r.source_bytes_per_second ? json(Round3(*r.source_bytes_per_second))
-                                           : json(nullptr)},
-                {"interval", interval}};
+  j["rates"] = {
+      {"window_seconds", Round3(r.rate_span_seconds)},
+      {"from", r.rates_from},
+      {"queued_transactions_per_second", Round3(r.queued_tps)},
+      {"queued_bytes_per_second", Round3(r.queued_bytes_per_second)},
+      {"applied_transactions_per_second",
+       r.target_known ? json(Round3(r.applied_tps)) : json(nullptr)},
+      {"applied_bytes_per_second",
+       r.target_known ? json(Round3(r.applied_bytes_per_second)) : json(nullptr)},
+      {"source_wal_bytes_per_second",
+       r.source_bytes_per_second ? json(Round3(*r.source_bytes_per_second)) : json(nullptr)},
+      {"interval", interval}};
   j["eta"] = {{"seconds", r.eta_seconds ? json(Round3(*r.eta_seconds)) : json(nullptr)},
               {"text", r.eta_text}};
   j["last_error"] = r.last_error ? *r.last_error : json(nullptr);

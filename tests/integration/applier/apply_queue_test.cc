@@ -204,7 +204,8 @@ TEST_F(ApplyQueueTest, KillNineOfApplierAndTargetLosesAndDuplicatesNothing) {
   EXPECT_EQ(Digest("dst1"), Digest("src"));
   EXPECT_EQ(Position("dst1"), stop);
   std::printf("[apply] kills of a running applier short of the end: %d of 4\n", mid_kills);
-  EXPECT_GT(mid_kills, 0) << "every kill came after the applier had finished; the test proved nothing";
+  EXPECT_GT(mid_kills, 0)
+      << "every kill came after the applier had finished; the test proved nothing";
 }
 
 TEST_F(ApplyQueueTest, ConflictStopsWithTheRelationKeyAndLsnAndAppliesNothingAfter) {

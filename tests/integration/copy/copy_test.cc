@@ -133,8 +133,8 @@ TEST_P(CopyMatrixTest, CopiesSchemaDataIndexesAndSequencesExactly) {
     // pg_dump 15 cannot dump a newer source: a kVersion error with a hint, before any change.
     ASSERT_TRUE(dst->Exec("CREATE DATABASE newer").ok());
     ASSERT_TRUE(dst->Exec("CREATE DATABASE newer_copy").ok());
-    CommandResult v = RunCopy(*dst, "newer", *dst, "newer_copy", QueueDir(),
-                              "pgbaton", {"--progress", "json"});
+    CommandResult v =
+        RunCopy(*dst, "newer", *dst, "newer_copy", QueueDir(), "pgbaton", {"--progress", "json"});
     EXPECT_EQ(v.exit_code, 14) << v.output;
     EXPECT_NE(v.output.find("pg_dump 15"), std::string::npos) << v.output;
     EXPECT_NE(v.output.find("hint: install the PostgreSQL"), std::string::npos) << v.output;
@@ -245,8 +245,8 @@ TEST(CopyErrorsTest, FiltersReplicaIdentityAndNonEmptyTarget) {
   ASSERT_TRUE(pg->Exec("CREATE DATABASE n_src").ok());
   ASSERT_TRUE(pg->Exec("CREATE DATABASE n_dst").ok());
   ASSERT_TRUE(pg->Exec("CREATE TABLE keyless (a int, b text)", "n_src").ok());
-  CommandResult n = RunCopy(*pg, "n_src", *pg, "n_dst", QueueDir(), "noident",
-                            {"--progress", "json"});
+  CommandResult n =
+      RunCopy(*pg, "n_src", *pg, "n_dst", QueueDir(), "noident", {"--progress", "json"});
   EXPECT_EQ(n.exit_code, 30) << n.output;
   EXPECT_NE(n.output.find("table \"public.keyless\""), std::string::npos) << n.output;
   EXPECT_NE(n.output.find("REPLICA IDENTITY FULL"), std::string::npos) << n.output;

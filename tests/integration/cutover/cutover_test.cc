@@ -516,8 +516,7 @@ TEST(CutoverTest, ReverseStreamCarriesNewWritesBack) {
   std::string on_new = rows(*m.target), on_old = rows(*m.source);
   EXPECT_EQ(*m.target->Query("select string_agg(n::text, ' ' order by n) from probe", "app"),
             "1 1000 1001 1002");
-  auto written_on_old =
-      m.source->Query("select id || ':' || n from probe where n = -1", "app");
+  auto written_on_old = m.source->Query("select id || ':' || n from probe where n = -1", "app");
   ASSERT_TRUE(written_on_old.ok()) << written_on_old.status().ToString();
   EXPECT_EQ(on_old, on_new + " " + *written_on_old) << "old: " << on_old << "\nnew: " << on_new;
 }

@@ -215,7 +215,8 @@ TEST_P(StreamTest, PgbenchArrivesExactlyOnceInCommitOrder) {
     for (const auto& r : *rels) {
       if (r.name != "pgbench_accounts" || r.version != 1) continue;
       EXPECT_EQ(r.schema, "public");
-      for (const auto& c : r.columns) types.push_back(c.name + " " + c.type.schema + "|" + c.type.name);
+      for (const auto& c : r.columns)
+        types.push_back(c.name + " " + c.type.schema + "|" + c.type.name);
     }
     EXPECT_EQ(types,
               (std::vector<std::string>{"aid pg_catalog|int4", "bid pg_catalog|int4",

@@ -497,7 +497,8 @@ TEST(BadInputTest, NewTableAndValueTheTargetRefusesStopRunNamingTheRelation) {
   // source's t (polled, 60 s at most), then stop it, so that what follows starts from a known
   // target instead of accepting either of two outcomes.
   ASSERT_TRUE(target->Exec("alter table t drop constraint t_v_check", "app").ok());
-  const std::string t_rows = "select coalesce(string_agg(id || ':' || v, ' ' order by id), '') from t";
+  const std::string t_rows =
+      "select coalesce(string_agg(id || ':' || v, ' ' order by id), '') from t";
   {
     ChildProcess catch_up(args, po);
     bool same = false;

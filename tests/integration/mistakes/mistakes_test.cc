@@ -60,12 +60,13 @@ void CreateSource(PgServer* s) {
 
 // Updates, inserts and deletes on the source: round `r` differs from every other round.
 void Write(PgServer* s, int r) {
-  ASSERT_TRUE(s->Exec(fmt::format("update accounts set balance = balance + {0} where id % 7 = {1}; "
-                                  "insert into events (account, note) select g, 'w{0}' from "
-                                  "generate_series(1, 50) g; delete from events where id % 97 = {1}",
-                                  r, r % 7),
-                      "app")
-                  .ok());
+  ASSERT_TRUE(
+      s->Exec(fmt::format("update accounts set balance = balance + {0} where id % 7 = {1}; "
+                          "insert into events (account, note) select g, 'w{0}' from "
+                          "generate_series(1, 50) g; delete from events where id % 97 = {1}",
+                          r, r % 7),
+              "app")
+          .ok());
 }
 
 // Rows of both tables ("none" when the database has none of them): equal means equal contents.
@@ -101,14 +102,13 @@ std::string TargetState(PgServer* s, const std::string& db) {
 
 std::vector<std::string> Copy(PgServer* src, PgServer* dst, const std::string& dst_db,
                               const std::string& queue) {
-  return {PgbatonBinary(),       "copy",        "--source", src->Conninfo("app"),
-          "--target",            dst->Conninfo(dst_db), "--queue-dir", queue,
-          "--progress",          "json"};
+  return {PgbatonBinary(),       "copy",        "--source", src->Conninfo("app"), "--target",
+          dst->Conninfo(dst_db), "--queue-dir", queue,      "--progress",         "json"};
 }
 std::vector<std::string> RunArgs(PgServer* src, const std::string& target_conninfo,
-                             const std::string& queue) {
-  return {PgbatonBinary(),  "run",        "--source",        src->Conninfo("app"),
-          "--target",       target_conninfo, "--queue-dir",  queue};
+                                 const std::string& queue) {
+  return {PgbatonBinary(), "run",           "--source",    src->Conninfo("app"),
+          "--target",      target_conninfo, "--queue-dir", queue};
 }
 // `args` with --stop-at the source's current position; a transactional message committed after
 // it lets run see a commit past that position at once.
@@ -124,7 +124,7 @@ std::vector<std::string> StopAtNow(std::vector<std::string> args, PgServer* sour
 void ExpectRefused(const CommandResult& r, ErrorCode code, const std::string& phrase) {
   EXPECT_EQ(r.exit_code, ExitCodeOf(code)) << r.output;
   EXPECT_NE(r.output.find(phrase), std::string::npos) << "want \"" << phrase << "\" in\n"
-                                                       << r.output;
+                                                      << r.output;
   EXPECT_NE(r.output.find("hint:"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("created slot"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("password"), std::string::npos) << r.output;
@@ -216,8 +216,8 @@ TEST(MistakesTest, RunAgainstAnotherDatabaseOfTheTargetClusterIsRefused) {
   CommandResult copy = RunCommand(Copy(source.get(), target.get(), "app3", queue));
   ASSERT_EQ(copy.exit_code, 0) << copy.output;
   Write(source.get(), 1);
-  CommandResult run = RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app3"), queue),
-                                           source.get()));
+  CommandResult run =
+      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app3"), queue), source.get()));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   // Another database with the same tables, where the changes would fit.
   ASSERT_TRUE(target->Exec("create database app").ok());
@@ -303,16 +303,16 @@ TEST(MistakesTest, QueueDeletedWhileRunIsStoppedIsRefusedAsQueueMissing) {
   {
     ProcessOptions po;
     po.stdout_path = dir + "/stream.log";
-    ChildProcess stream({PgbatonBinary(), "stream", "--source", source->Conninfo("app"),
-                         "--queue-dir", queue},
-                        po);
+    ChildProcess stream(
+        {PgbatonBinary(), "stream", "--source", source->Conninfo("app"), "--queue-dir", queue}, po);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     bool decoded = false;
     while (!decoded && std::chrono::steady_clock::now() < deadline) {
       // The round-2 writes are in the queue once the slot confirmed past them.
-      auto v = source->Query(fmt::format("select confirmed_flush_lsn >= '{}' from "
-                                         "pg_replication_slots where slot_name = 'pgbaton'",
-                                         *written));
+      auto v =
+          source->Query(fmt::format("select confirmed_flush_lsn >= '{}' from "
+                                    "pg_replication_slots where slot_name = 'pgbaton'",
+                                    *written));
       decoded = v.ok() && *v == "t";
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -372,8 +372,7 @@ TEST(MistakesTest, SlotDroppedOrRecreatedMidMigrationIsRefusedAsSlotMissing) {
   ExpectRefused(re, ErrorCode::kSlotMissing, "past everything queue");
   EXPECT_EQ(SourceState(source.get()), src_before);
   EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
-  std::printf("[mistakes] slot dropped: exit %d, re-created: exit %d\n", r.exit_code,
-              re.exit_code);
+  std::printf("[mistakes] slot dropped: exit %d, re-created: exit %d\n", r.exit_code, re.exit_code);
 
   StartOver(source.get(), target.get(), queue);
   ExpectCaughtUp(source.get(), target.get(), "app", queue);
@@ -414,8 +413,7 @@ TEST(MistakesTest, SecondRunOnAnActiveSlotFailsAtOnceNamingThePid) {
   std::string second_queue = dir + "/queue2";
   auto t0 = std::chrono::steady_clock::now();
   CommandResult r = RunCommand(RunArgs(source.get(), target->Conninfo("app"), second_queue));
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ExpectRefused(r, ErrorCode::kSlotInUse, "is active in process " + pid);
   EXPECT_LT(seconds, 10.0) << "refused only after " << seconds << " s";
   EXPECT_FALSE(Exists(second_queue)) << "a refused run leaves no queue directory";

@@ -101,11 +101,11 @@ TEST(ArgvSecrets, CopyAndRunKeepPasswordsOutOfEveryCommandLine) {
                          "app")
                   .ok());
   // Source as a URI (the password percent-encoded), target as key=value (the password quoted).
-  const std::string src_uri = fmt::format("postgresql://mover:se%20cret%27{}@127.0.0.1:{}/app",
-                                          marker, source->port());
-  const std::string tgt_kv = fmt::format(
-      "host=127.0.0.1 port={} user=mover dbname=app password='se cret\\'{}'", target->port(),
-      marker);
+  const std::string src_uri =
+      fmt::format("postgresql://mover:se%20cret%27{}@127.0.0.1:{}/app", marker, source->port());
+  const std::string tgt_kv =
+      fmt::format("host=127.0.0.1 port={} user=mover dbname=app password='se cret\\'{}'",
+                  target->port(), marker);
   ProcessOptions po;
   po.env = {{"PGPASSFILE", dir + "/no-such-pgpass"}};  // the password comes from the flags only
   po.stdout_path = dir + "/copy.out";
@@ -180,8 +180,8 @@ TEST(ArgvSecrets, CopyAndRunKeepPasswordsOutOfEveryCommandLine) {
   // Nor does any log line carry it.
   run.Signal(SIGTERM);
   EXPECT_EQ(run.Wait(30000), 0) << ReadFile(run_po.stderr_path);
-  for (const std::string& f : {po.stdout_path, po.stderr_path, run_po.stdout_path,
-                               run_po.stderr_path}) {
+  for (const std::string& f :
+       {po.stdout_path, po.stderr_path, run_po.stdout_path, run_po.stderr_path}) {
     EXPECT_EQ(ReadFile(f).find(marker), std::string::npos) << f;
   }
   RemoveTree(dir);

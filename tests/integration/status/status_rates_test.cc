@@ -27,9 +27,10 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kPgbench = "/usr/lib/postgresql/15/bin/pgbench";
-constexpr int kRate = 150;         // pgbench transactions per second (-R)
-constexpr int kRateWindow = 15;    // status --rate-window
-constexpr uint64_t kSlack = 1 << 20;  // bytes of WAL a bound may be off by (keepalives, checkpoints)
+constexpr int kRate = 150;       // pgbench transactions per second (-R)
+constexpr int kRateWindow = 15;  // status --rate-window
+constexpr uint64_t kSlack =
+    1 << 20;  // bytes of WAL a bound may be off by (keepalives, checkpoints)
 
 std::unique_ptr<PgServer> Start(int major) {
   PgServerOptions o;
@@ -77,7 +78,8 @@ TEST(StatusRatesTest, RatesAgreeWithTheSourceRightAfterCopyAndUnderSteadyLoad) {
   // A source far from LSN 0: 12 segment switches put it past 0/C000000 (192 MB) at no cost.
   ASSERT_TRUE(source->Exec("create table wal_filler (i int)", "app").ok());
   for (int i = 0; i < 12; ++i) {
-    ASSERT_TRUE(source->Exec("insert into wal_filler values (1); select pg_switch_wal()", "app").ok());
+    ASSERT_TRUE(
+        source->Exec("insert into wal_filler values (1); select pg_switch_wal()", "app").ok());
   }
   ASSERT_TRUE(source->Exec("drop table wal_filler; checkpoint", "app").ok());
   CommandResult init = RunCommand({kPgbench, "-i", "-q", "-s", "1", source->Conninfo("app")});
@@ -90,8 +92,8 @@ TEST(StatusRatesTest, RatesAgreeWithTheSourceRightAfterCopyAndUnderSteadyLoad) {
   std::string queue_dir = dir + "/queue";
   // The load runs from before the copy to the end: the copy's WAL is the backlog `run` finds.
   const int64_t history_start = History(*source);
-  ChildProcess load({kPgbench, "-n", "-c", "2", "-j", "2", "-R", std::to_string(kRate), "-T",
-                     "600", source->Conninfo("app")},
+  ChildProcess load({kPgbench, "-n", "-c", "2", "-j", "2", "-R", std::to_string(kRate), "-T", "600",
+                     source->Conninfo("app")},
                     {});
   ProcessOptions copy_po;
   copy_po.stderr_path = dir + "/copy.err";
@@ -154,8 +156,7 @@ TEST(StatusRatesTest, RatesAgreeWithTheSourceRightAfterCopyAndUnderSteadyLoad) {
   while (WatchLines(watch_po.stdout_path).size() < settled_line + 8 && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  const double seconds =
-      std::chrono::duration<double>(Clock::now() - steady_from).count();
+  const double seconds = std::chrono::duration<double>(Clock::now() - steady_from).count();
   const Lsn end_lsn = SourceLsn(*source);
   const int64_t end_history = History(*source);
   ASSERT_TRUE(run.running()) << ReadFile(run_po.stderr_path);
@@ -168,9 +169,10 @@ TEST(StatusRatesTest, RatesAgreeWithTheSourceRightAfterCopyAndUnderSteadyLoad) {
 
   const double wal_rate = static_cast<double>(end_lsn.BytesSince(steady_lsn)) / seconds;
   const double txn_rate = static_cast<double>(end_history - steady_history) / seconds;
-  std::printf("figure: source WAL %.0f B/s and %.1f txn/s under pgbench -R %d (measured on the "
-              "source over %.1f s)\n",
-              wal_rate, txn_rate, kRate, seconds);
+  std::printf(
+      "figure: source WAL %.0f B/s and %.1f txn/s under pgbench -R %d (measured on the "
+      "source over %.1f s)\n",
+      wal_rate, txn_rate, kRate, seconds);
   ASSERT_GT(txn_rate, kRate / 4.0) << "pgbench fell far behind its rate: the machine is too busy";
 
   std::vector<json> lines = WatchLines(watch_po.stdout_path);
@@ -204,8 +206,8 @@ TEST(StatusRatesTest, RatesAgreeWithTheSourceRightAfterCopyAndUnderSteadyLoad) {
     SCOPED_TRACE(fmt::format("steady status line {}: {}", i, r.dump()));
     ASSERT_EQ(r["from"], "samples");
     ASSERT_GE(Num(r["window_seconds"]), kRateWindow - 5.0);
-    for (const char* key : {"queued_bytes_per_second", "applied_bytes_per_second",
-                            "source_wal_bytes_per_second"}) {
+    for (const char* key :
+         {"queued_bytes_per_second", "applied_bytes_per_second", "source_wal_bytes_per_second"}) {
       EXPECT_GE(Num(r[key]), wal_rate / 2) << key;
       EXPECT_LE(Num(r[key]), wal_rate * 2) << key;
     }
@@ -217,14 +219,15 @@ TEST(StatusRatesTest, RatesAgreeWithTheSourceRightAfterCopyAndUnderSteadyLoad) {
   }
   EXPECT_GE(checked, 5);
   const json& last = lines.back()["rates"];
-  std::printf("figure: status --rate-window %d (last line, %.1f s window): queued %.1f txn/s %.0f "
-              "B/s, applied %.1f txn/s %.0f B/s, source WAL %.0f B/s\n",
-              kRateWindow, Num(last["window_seconds"]), Num(last["queued_transactions_per_second"]),
-              Num(last["queued_bytes_per_second"]), Num(last["applied_transactions_per_second"]),
-              Num(last["applied_bytes_per_second"]), Num(last["source_wal_bytes_per_second"]));
+  std::printf(
+      "figure: status --rate-window %d (last line, %.1f s window): queued %.1f txn/s %.0f "
+      "B/s, applied %.1f txn/s %.0f B/s, source WAL %.0f B/s\n",
+      kRateWindow, Num(last["window_seconds"]), Num(last["queued_transactions_per_second"]),
+      Num(last["queued_bytes_per_second"]), Num(last["applied_transactions_per_second"]),
+      Num(last["applied_bytes_per_second"]), Num(last["source_wal_bytes_per_second"]));
   // The same figures in the text form, as an operator reads them.
-  CommandResult text = RunCommand({PgbatonBinary(), "status", "--queue-dir", queue_dir,
-                                   "--rate-window", "60"});
+  CommandResult text =
+      RunCommand({PgbatonBinary(), "status", "--queue-dir", queue_dir, "--rate-window", "60"});
   EXPECT_EQ(text.exit_code, 0) << text.output;
   EXPECT_NE(text.output.find("rates:"), std::string::npos) << text.output;
   RemoveTree(dir);

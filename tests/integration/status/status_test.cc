@@ -408,9 +408,9 @@ TEST(StatusTest, NoPasswordInLogsStatusMetricsOrProcessTitle) {
     EXPECT_EQ(page->body.find(marker), std::string::npos);
     // The next round starts a new migration: cleanup drops the slot, the origins, the record
     // on the target and the queue (a slot dropped by hand is refused as slot_missing).
-    CommandResult clean = RunCommand({PgbatonBinary(), "cleanup", "--source", src, "--target",
-                                      tgt, "--queue-dir", queue_dir},
-                                     status_po);
+    CommandResult clean = RunCommand(
+        {PgbatonBinary(), "cleanup", "--source", src, "--target", tgt, "--queue-dir", queue_dir},
+        status_po);
     ASSERT_EQ(clean.exit_code, 0) << clean.output;
     EXPECT_EQ(clean.output.find(marker), std::string::npos) << clean.output;
   }

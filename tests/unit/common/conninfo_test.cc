@@ -124,8 +124,8 @@ std::vector<ArgvCase> ArgvCases() {
       {R"(host=h password='s3\'cr\\et' user=u)", R"(host=h password='**********' user=u)", ""},
       {R"(host=h password=s3\ cr3t user=u)", R"(host=h password=******** user=u)", ""},
       {"host=h password='s3cr 3t", "host=h password='*******", ""},  // unterminated: to the end
-      {"host=h sslpassword=keyPW password=s3cr3tPW",
-       "host=h sslpassword=***** password=********", ""},
+      {"host=h sslpassword=keyPW password=s3cr3tPW", "host=h sslpassword=***** password=********",
+       ""},
       // URIs
       {"postgresql://u:s3cr3tPW@h:5432/db", "postgresql://u:********@h:5432/db", ""},
       {"postgres://u:s3cr%40t@h/db?sslmode=disable", "postgres://u:********@h/db?sslmode=disable",
@@ -167,8 +167,7 @@ TEST(ScrubPasswordsInPlaceTest, OverwritesEveryPasswordShapeAndNothingElse) {
     size_t masked = ScrubPasswordsInPlace(buf.data());
     EXPECT_EQ(buf, c.want) << "input: " << c.in;
     EXPECT_EQ(buf.size(), c.in.size()) << "the argument's length must not change: " << c.in;
-    EXPECT_EQ(masked, static_cast<size_t>(std::count(c.want.begin(), c.want.end(), '*')))
-        << c.in;
+    EXPECT_EQ(masked, static_cast<size_t>(std::count(c.want.begin(), c.want.end(), '*'))) << c.in;
     // The cases are real: libpq reads a password from the input, and after scrubbing whatever it
     // reads as a password (if anything) is stars only.
     std::string conninfo = c.in.substr(c.conninfo_prefix.size());

@@ -166,9 +166,12 @@ TEST_F(StatusQueueTest, RatesNeverCountFromAPositionNotKnownYet) {
   double t = static_cast<double>(now.UnixMicros()) / 1e6;
   auto sample = [&](double age, uint64_t queued_txns, uint64_t queued, uint64_t applied_txns,
                     uint64_t applied, uint64_t source) {
-    return json{{"t", t - age},         {"pid", 8},
-                {"queued_txns", queued_txns}, {"queued_lsn", queued},
-                {"applied_txns", applied_txns}, {"applied_lsn", applied},
+    return json{{"t", t - age},
+                {"pid", 8},
+                {"queued_txns", queued_txns},
+                {"queued_lsn", queued},
+                {"applied_txns", applied_txns},
+                {"applied_lsn", applied},
                 {"source_lsn", source}};
   };
   json samples = json::array({sample(21, 0, 0, 0, 0, 500'000'000),
