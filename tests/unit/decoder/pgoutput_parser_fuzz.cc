@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace pgbaton;
   using namespace pgbaton::decoder;
   std::string_view in(reinterpret_cast<const char*>(data), size);
-  static StaticTypeResolver types({{23, "pg_catalog.int4"}, {25, "pg_catalog.text"}});
+  static StaticTypeResolver types(
+      {{23, QualifiedName{"pg_catalog", "int4"}}, {25, QualifiedName{"pg_catalog", "text"}}});
   PgOutputParser parser;
   if (in.substr(0, kCaptureMagic.size()) != kCaptureMagic) {
     (void)parser.Parse(in);
