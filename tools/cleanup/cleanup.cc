@@ -31,11 +31,6 @@ bool IsOurName(const std::string& name, const std::string& candidate) {
                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
-bool LooksLikeQueue(const fs::path& dir) {
-  std::error_code ec;
-  return fs::exists(dir / "CURRENT", ec) || fs::exists(dir / "QUEUE_FORMAT", ec);
-}
-
 // Takes the queue writer's lock without waiting; -1 with ok when there is no lock file.
 Result<int> LockQueueDir(const std::string& dir) {
   std::string path = (fs::path(dir) / kQueueLockFile).string();
@@ -59,6 +54,12 @@ Result<int> LockQueueDir(const std::string& dir) {
 }
 
 }  // namespace
+
+bool LooksLikeQueue(const std::string& dir) {
+  std::error_code ec;
+  return fs::exists(fs::path(dir) / "CURRENT", ec) ||
+         fs::exists(fs::path(dir) / "QUEUE_FORMAT", ec);
+}
 
 Status PrepareCleanupSession(PgConn* conn) {
   PGB_RETURN_IF_ERROR(conn->Run("SET default_transaction_read_only = off"));

@@ -29,6 +29,8 @@ Result<std::string> DropSentinel(PgConn* conn, bool is_source);
 // Errors: kQueueMismatch when `dir` does not look like a pgbaton queue (no RocksDB CURRENT or
 // QUEUE_FORMAT file), kQueueLocked when a writer holds it, kIo.
 Status CheckQueueRemovable(const std::string& dir);
+// Whether `dir` holds a RocksDB queue (its CURRENT or QUEUE_FORMAT file).
+bool LooksLikeQueue(const std::string& dir);
 Result<std::string> RemoveQueueDir(const std::string& dir);
 
 }  // namespace pgbaton::tools

@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <memory>
 #include <optional>
+#include <vector>
 
 #include "common/log.h"
 #include "common/pg.h"
+#include "queue/work_queue.h"
 #include "tools/cleanup/cleanup.h"
 #include "tools/common/identity.h"
 #include "tools/config/connection.h"
@@ -28,6 +31,9 @@ class CleanupCommand : public Command {
         "cleanup", "drop the slot, publication, origins, progress rows and queue of a migration");
     AddConnectionOptions(sub, &conn_);
     sub->add_option("--queue-dir", queue_dir_, "the migration's queue directory (removed)");
+    sub->add_flag("--force", force_,
+                  "clean up even where --source or --target is another cluster or database than "
+                  "the queue or the target's pgbaton.migration records for this migration");
     return sub;
   }
 
@@ -52,11 +58,39 @@ class CleanupCommand : public Command {
       target = std::move(c);
       PGB_RETURN_IF_ERROR(PrepareCleanupSession(&*target));
     }
-    if (source && target) {
-      // Dropping "the target's" origins on the source itself would break the source's own.
-      PGB_ASSIGN_OR_RETURN(DatabaseIdentity s, ReadDatabaseIdentity(*source));
-      PGB_ASSIGN_OR_RETURN(DatabaseIdentity t, ReadDatabaseIdentity(*target));
-      PGB_RETURN_IF_ERROR(CheckDistinct(s, t));
+    std::optional<DatabaseIdentity> source_id, target_id;
+    if (source) {
+      PGB_ASSIGN_OR_RETURN(source_id, ReadDatabaseIdentity(*source));
+    }
+    if (target) {
+      PGB_ASSIGN_OR_RETURN(target_id, ReadDatabaseIdentity(*target));
+    }
+    // Dropping "the target's" origins on the source itself would break the source's own.
+    if (source_id && target_id) PGB_RETURN_IF_ERROR(CheckDistinct(*source_id, *target_id));
+    // What carries the migration's name on a server it was not made for may be another
+    // migration's: check the servers against what the queue and the target recorded.
+    {
+      std::unique_ptr<queue::WorkQueue> queue;
+      std::string queue_label = fmt::format("queue \"{}\"", queue_dir_);
+      if (!queue_dir_.empty() && LooksLikeQueue(queue_dir_)) {
+        queue::QueueOptions qo;
+        qo.dir = queue_dir_;
+        qo.migration_name = name;
+        qo.read_only = true;
+        qo.create_if_missing = false;
+        auto q = queue::WorkQueue::Open(qo);
+        if (q.ok()) {
+          queue = std::move(*q);
+        } else {
+          // An unreadable queue (another format, damaged) is still removed: the operator named it.
+          Say(fmt::format("{}: cannot read the identity it recorded ({}); not checked", queue_label,
+                          q.status().message()));
+        }
+      }
+      PGB_ASSIGN_OR_RETURN(std::vector<std::string> checked,
+                           CheckCleanupSides(name, queue_label, queue.get(), source_id, target_id,
+                                             target ? &*target : nullptr, force_));
+      for (const auto& line : checked) Say(line);
     }
     // Refuse before dropping anything while the migration is still running.
     if (source) PGB_RETURN_IF_ERROR(CheckSlotNotActive(&*source, name));
@@ -95,6 +129,7 @@ class CleanupCommand : public Command {
   GlobalOptions* global_;
   ConnectionFlags conn_;
   std::string queue_dir_;
+  bool force_ = false;
 };
 
 }  // namespace

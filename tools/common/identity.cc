@@ -450,6 +450,80 @@ Result<Lsn> QueueHighWater(queue::WorkQueue* queue) {
   return std::max(last, kept);
 }
 
+namespace {
+
+// A database dropped and re-created under the recorded name on the recorded cluster.
+bool Recreated(const DatabaseIdentity& recorded, const DatabaseIdentity& live) {
+  bool same_cluster = recorded.system_identifier.empty() || live.system_identifier.empty() ||
+                      recorded.system_identifier == live.system_identifier;
+  return same_cluster && recorded.database == live.database &&
+         recorded.database_oid != live.database_oid;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> CheckCleanupSides(const std::string& name,
+                                                   const std::string& queue_label,
+                                                   queue::WorkQueue* queue,
+                                                   const std::optional<DatabaseIdentity>& source,
+                                                   const std::optional<DatabaseIdentity>& target,
+                                                   PgConn* target_conn, bool force) {
+  struct Recorded {
+    std::string where;
+    std::optional<DatabaseIdentity> source, target;
+  };
+  std::vector<Recorded> records;
+  if (queue != nullptr) {
+    Recorded r{queue_label, {}, {}};
+    PGB_ASSIGN_OR_RETURN(r.source, GetRecord(queue, kIdentitySourceKey));
+    PGB_ASSIGN_OR_RETURN(r.target, GetRecord(queue, kIdentityTargetKey));
+    records.push_back(std::move(r));
+  }
+  if (target_conn != nullptr) {
+    PGB_ASSIGN_OR_RETURN(auto t, ReadTargetRecord(*target_conn, name));
+    if (t) {
+      records.push_back({fmt::format("the record of migration \"{}\" in {} on target (made {})",
+                                     name, kTargetTable, t->recorded_at),
+                         t->source, t->target});
+    }
+  }
+  std::vector<std::string> lines;
+  auto check = [&](const std::optional<DatabaseIdentity>& recorded,
+                   const std::optional<DatabaseIdentity>& live, const std::string& side,
+                   const std::string& where) -> Status {
+    if (!recorded || !live) return Status::Ok();
+    std::string d = Difference(*recorded, *live, side, where);
+    if (d.empty()) {
+      lines.push_back(
+          fmt::format("{} ({}): the database {} was made for", side, live->description, where));
+      return Status::Ok();
+    }
+    if (Recreated(*recorded, *live)) {
+      lines.push_back(d + "; cleaning up what it holds of \"" + name + "\"");
+      return Status::Ok();
+    }
+    if (force) {
+      lines.push_back(d + "; --force: cleaning up what it holds of \"" + name + "\" anyway");
+      return Status::Ok();
+    }
+    return Status::Error(
+        ErrorCode::kIdentityMismatch,
+        fmt::format("{}: the slot, publication and origins named \"{}\" there may belong to "
+                    "another migration",
+                    d, name),
+        fmt::format("point --{0} at the database this migration was made for (database \"{1}\", "
+                    "system identifier {2}); to drop what --{0} names anyway, add --force; "
+                    "nothing was changed",
+                    side, recorded->database,
+                    recorded->system_identifier.empty() ? "unknown" : recorded->system_identifier));
+  };
+  for (const auto& r : records) {
+    PGB_RETURN_IF_ERROR(check(r.source, source, "source", r.where));
+    PGB_RETURN_IF_ERROR(check(r.target, target, "target", r.where));
+  }
+  return lines;
+}
+
 Result<std::string> ForgetMigration(PgConn& target, const std::string& name) {
   PGB_ASSIGN_OR_RETURN(std::string exists,
                        target.QueryValue("select to_regclass('pgbaton.migration') is not null"));

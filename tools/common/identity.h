@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/pg.h"
 #include "common/status.h"
@@ -102,6 +103,19 @@ Status RecordSlot(queue::WorkQueue* queue, const std::string& slot, Lsn start);
 Result<bool> QueueHasStreamed(queue::WorkQueue* queue);
 // The highest end LSN the queue ever held durably (also after trims); Invalid when none.
 Result<Lsn> QueueHighWater(queue::WorkQueue* queue);
+// For cleanup, which drops what carries the migration's name (slot, publication, origins) on the
+// servers it is given: checks the live sides against the identities recorded in `queue` (null:
+// none given) and in pgbaton.migration on `target_conn` (null: no target given). A side that is
+// another cluster or another database than recorded is refused with kIdentityMismatch (its
+// objects of that name may be another migration's) unless `force`; a database re-created under
+// the recorded name is accepted (what it holds of that name can only be this migration's
+// leftovers). Returns lines saying what was checked, for cleanup's output. Changes nothing.
+Result<std::vector<std::string>> CheckCleanupSides(const std::string& name,
+                                                   const std::string& queue_label,
+                                                   queue::WorkQueue* queue,
+                                                   const std::optional<DatabaseIdentity>& source,
+                                                   const std::optional<DatabaseIdentity>& target,
+                                                   PgConn* target_conn, bool force);
 // Removes the migration's row from pgbaton.migration on the target (and the table when it is
 // empty): for cleanup. Returns a line saying what was done.
 Result<std::string> ForgetMigration(PgConn& target, const std::string& name);

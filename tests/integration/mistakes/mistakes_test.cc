@@ -193,13 +193,85 @@ TEST(MistakesTest, StaleQueueDirectoryIsRefusedForARecreatedTargetAndANewSourceC
   EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
   std::printf("[mistakes] stale queue: exit %d / %d\n", r.exit_code, o.exit_code);
 
-  // The right command: remove the old migration (cleanup), copy again, run.
-  CommandResult c = RunCommand(
-      {PgbatonBinary(), "cleanup", "--source", source->Conninfo("app"), "--queue-dir", queue});
+  // The right command: remove the old migration (cleanup), copy again, run. The re-created
+  // target database is accepted by cleanup: what it holds of "pgbaton" is the old migration's.
+  CommandResult c = RunCommand({PgbatonBinary(), "cleanup", "--source", source->Conninfo("app"),
+                                "--target", target->Conninfo("app"), "--queue-dir", queue});
   ASSERT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_NE(
+      c.output.find("was dropped and re-created since queue \"" + queue + "\" recorded it: OID"),
+      std::string::npos)
+      << c.output;
+  EXPECT_EQ(SourceState(source.get(), false), Rows(source.get(), "app") + " | 0 slots");
   CommandResult again = RunCommand(Copy(source.get(), target.get(), "app", queue));
   ASSERT_EQ(again.exit_code, 0) << again.output;
   ExpectCaughtUp(source.get(), target.get(), "app", queue);
+  RemoveTree(dir);
+}
+
+// cleanup drops what carries the migration's name; pointed at another cluster, that may be
+// another migration's slot. Refused against the queue's record and against the target's
+// pgbaton.migration, unchanged; --force overrides; the right servers clean up.
+TEST(MistakesTest, CleanupPointedAtAnotherClusterIsRefusedUnlessForced) {
+  auto source = Start(15);
+  auto target = Start(17);
+  auto other = Start(15);
+  ASSERT_TRUE(source && target && other);
+  CreateSource(source.get());
+  CreateSource(other.get());
+  ASSERT_TRUE(target->Exec("create database app").ok());
+  std::string dir = MakeTempDir("pgbaton-mistake-cleanup");
+  std::string queue = dir + "/queue";
+  CommandResult copy = RunCommand(Copy(source.get(), target.get(), "app", queue));
+  ASSERT_EQ(copy.exit_code, 0) << copy.output;
+  // Another migration's slot of the same name on the other cluster.
+  ASSERT_TRUE(
+      other->Exec("select pg_create_logical_replication_slot('pgbaton', 'pgoutput')", "app").ok());
+
+  std::string src_before = SourceState(source.get());
+  std::string other_before = SourceState(other.get());
+  std::string dst_before = TargetState(target.get(), "app");
+  auto record = [&] {
+    auto r = target->Query("select count(*) from pgbaton.migration", "app");
+    return r.ok() ? *r : r.status().ToString();
+  };
+  ASSERT_EQ(record(), "1");
+
+  CommandResult by_queue = RunCommand(
+      {PgbatonBinary(), "cleanup", "--source", other->Conninfo("app"), "--queue-dir", queue});
+  ExpectRefused(by_queue, ErrorCode::kIdentityMismatch,
+                "is another cluster than the one queue \"" + queue + "\" was made for");
+  EXPECT_NE(by_queue.output.find("--force"), std::string::npos) << by_queue.output;
+  CommandResult by_target =
+      RunCommand({PgbatonBinary(), "cleanup", "--source", other->Conninfo("app"), "--target",
+                  target->Conninfo("app")});
+  ExpectRefused(by_target, ErrorCode::kIdentityMismatch,
+                "the record of migration \"pgbaton\" in pgbaton.migration on target");
+  EXPECT_EQ(SourceState(other.get()), other_before);
+  EXPECT_EQ(SourceState(source.get()), src_before);
+  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
+  EXPECT_EQ(record(), "1");
+  EXPECT_TRUE(Exists(queue + "/CURRENT"));
+  std::printf("[mistakes] cleanup on another cluster: exit %d / %d\n", by_queue.exit_code,
+              by_target.exit_code);
+
+  // --force: the operator says the other cluster's "pgbaton" objects are to go.
+  CommandResult forced = RunCommand({PgbatonBinary(), "cleanup", "--source", other->Conninfo("app"),
+                                     "--queue-dir", queue, "--force"});
+  ASSERT_EQ(forced.exit_code, 0) << forced.output;
+  EXPECT_NE(forced.output.find("--force: cleaning up"), std::string::npos) << forced.output;
+  EXPECT_EQ(SourceState(other.get(), false), Rows(other.get(), "app") + " | 0 slots");
+  EXPECT_FALSE(Exists(queue));
+  EXPECT_EQ(SourceState(source.get()), src_before);
+
+  // The migration's own servers, checked against the target's record.
+  CommandResult right = RunCommand({PgbatonBinary(), "cleanup", "--source", source->Conninfo("app"),
+                                    "--target", target->Conninfo("app")});
+  ASSERT_EQ(right.exit_code, 0) << right.output;
+  EXPECT_NE(right.output.find("the database the record of migration"), std::string::npos)
+      << right.output;
+  EXPECT_EQ(SourceState(source.get(), false), Rows(source.get(), "app") + " | 0 slots");
+  EXPECT_EQ(TargetState(target.get(), "app"), Rows(target.get(), "app") + " | no origins");
   RemoveTree(dir);
 }
 
