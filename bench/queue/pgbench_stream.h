@@ -10,6 +10,7 @@
 #include <string>
 
 #include "queue/work_queue.h"
+#include "tests/unit/queue/test_records.h"
 
 namespace pgbaton::queue::bench {
 
@@ -49,10 +50,7 @@ class PgbenchStream {
   }
 
   CommitRecord Commit(uint32_t xid, uint64_t lsn) {
-    CommitRecord r;
-    r.xid = Xid{xid};
-    r.commit_lsn = Lsn(lsn);
-    r.end_lsn = Lsn(lsn + 0x30);
+    CommitRecord r = testing::MakeCommit(xid, lsn, 0x30);
     r.commit_time = PgTimestamp{static_cast<int64_t>(lsn)};
     r.change_count = 4;
     r.chunk_count = 1;

@@ -177,18 +177,11 @@ TEST(CodecTest, TruncatedRecordsAreCorrupt) {
   }
 }
 
-// A relation record in the format-1 layout (bytes built by hand from that layout: column types as
-// one "schema.name" string). It still reads: the type splits at the first dot.
+// A relation record in the format-1 layout (column types as one "schema.name" string). It still
+// reads: the type splits at the first dot.
 TEST(CodecTest, Version1RelationStillReads) {
-  const std::string v1(
-      "\x01\x03\x00\xb1\x25\x56\x73\x07\x01\x06\x70\x75\x62\x6c\x69\x63"
-      "\x01\x74\x64\x02\x02\x69\x64\x0f\x70\x67\x5f\x63\x61\x74\x61\x6c"
-      "\x6f\x67\x2e\x69\x6e\x74\x34\x17\x01\x01\x04\x68\x6f\x6d\x65\x11"
-      "\x53\x68\x6f\x70\x20\x44\x61\x74\x61\x2e\x61\x64\x64\x72\x65\x73"
-      "\x73\xf4\x80\x01\x01\x00",
-      70);
   RelationDescriptor out;
-  ASSERT_TRUE(DecodeRelation(v1, "relation 7 version 1", &out).ok());
+  ASSERT_TRUE(DecodeRelation(testing::FormatOneRelation7(), "relation 7 version 1", &out).ok());
   EXPECT_EQ(out.schema, "public");
   EXPECT_EQ(out.name, "t");
   ASSERT_EQ(out.columns.size(), 2u);
