@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The writer's lock file in a RocksDB queue directory (queue/rocksdb_queue.cc).
+// The writer's lock file in a RocksDB queue directory (kLockFile in queue/rocksdb_keys.h).
 constexpr const char* kQueueLockFile = "pgbaton.lock";
 
 // "<name>" or "<name>-<digits>": the origins and progress rows of one migration.
