@@ -3,8 +3,7 @@
 #include <fmt/format.h>
 #include <pthread.h>
 
-#include <condition_variable>
-#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -12,6 +11,7 @@
 
 #include "applier/apply_session.h"
 #include "applier/apply_work.h"
+#include "applier/channel.h"
 #include "common/log.h"
 #include "common/metrics_catalog.h"
 
@@ -20,80 +20,6 @@ namespace pgbaton::applier {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// What the coordinator sends a session.
-struct Item {
-  enum class Kind { kWork, kCommit } kind = Kind::kWork;
-  uint64_t group = 0;
-  uint64_t wait_for = 0;  // kWork: run only after this group committed
-  std::shared_ptr<const TxnWork> work;
-  Lsn lsn;  // kCommit: the group's last commit LSN and time
-  PgTimestamp time;
-  uint64_t txns = 0;  // kCommit: source transactions and changes in the group
-  uint64_t changes = 0;
-  size_t bytes = 0;
-};
-
-// State shared by the coordinator and the sessions.
-struct Shared {
-  std::mutex mu;
-  std::condition_variable cv;
-  uint64_t committed = 0;  // every group <= this committed
-  Lsn committed_lsn;
-  bool failed = false;
-  Status error;
-  ApplierStats stats;
-
-  void Fail(Status s) {
-    std::lock_guard<std::mutex> l(mu);
-    if (!failed) {
-      failed = true;
-      error = std::move(s);
-    }
-    cv.notify_all();
-  }
-};
-
-// A bounded queue of items for one session; bounded by bytes so memory stays flat whatever the
-// backlog. Push blocks while full; both ends give up when the run fails.
-class Channel {
- public:
-  Channel(Shared* shared, size_t capacity) : shared_(shared), capacity_(capacity) {}
-  bool Push(Item item) {
-    std::unique_lock<std::mutex> l(shared_->mu);
-    shared_->cv.wait(l, [&] { return shared_->failed || items_.empty() || bytes_ < capacity_; });
-    if (shared_->failed) return false;
-    bytes_ += item.bytes;
-    items_.push_back(std::move(item));
-    // Only an empty channel has a session waiting on it: wake it then, not on every item.
-    if (items_.size() == 1) shared_->cv.notify_all();
-    return true;
-  }
-  bool Pop(Item* out) {
-    std::unique_lock<std::mutex> l(shared_->mu);
-    shared_->cv.wait(l, [&] { return shared_->failed || closed_ || !items_.empty(); });
-    if (shared_->failed || items_.empty()) return false;
-    *out = std::move(items_.front());
-    items_.pop_front();
-    // Only a full channel has the coordinator waiting on it.
-    bool was_full = bytes_ >= capacity_;
-    bytes_ -= out->bytes;
-    if (was_full) shared_->cv.notify_all();
-    return true;
-  }
-  void Close() {
-    std::lock_guard<std::mutex> l(shared_->mu);
-    closed_ = true;
-    shared_->cv.notify_all();
-  }
-
- private:
-  Shared* shared_;
-  size_t capacity_;
-  std::deque<Item> items_;
-  size_t bytes_ = 0;
-  bool closed_ = false;
-};
 
 // Counts a group's changes by kind and bytes as its work is applied, into the catalogue's
 // counters once the group committed.
@@ -137,17 +63,13 @@ struct GroupMetrics {
   }
 };
 
-void SessionLoop(int worker, ApplySession* session, Channel* channel, Shared* shared) {
+void SessionLoop(int worker, ApplySession* session, Channel* channel, SharedState* shared) {
   // Named for top -H, perf and gdb (at most 15 characters).
   pthread_setname_np(pthread_self(), fmt::format("pgb-apply-{}", worker).c_str());
   Item it;
   GroupMetrics gm;
   while (channel->Pop(&it)) {
-    if (it.wait_for > 0) {
-      std::unique_lock<std::mutex> l(shared->mu);
-      shared->cv.wait(l, [&] { return shared->failed || shared->committed >= it.wait_for; });
-      if (shared->failed) return;
-    }
+    if (it.wait_for > 0 && !shared->WaitCommitted(it.wait_for)) return;
     Status s;
     if (it.kind == Item::Kind::kWork) {
       s = session->Apply(it.work);
@@ -157,24 +79,20 @@ void SessionLoop(int worker, ApplySession* session, Channel* channel, Shared* sh
       // Send and check all that need not wait (a conflict rolls the group back), then, in turn,
       // the deferred updates and the commit.
       s = session->FlushReady();
-      if (s.ok()) {
-        std::unique_lock<std::mutex> l(shared->mu);
-        shared->cv.wait(l, [&] { return shared->failed || shared->committed + 1 >= it.group; });
-        if (shared->failed) return;
-      }
-      if (s.ok()) s = session->Commit(it.lsn, it.time);
+      if (s.ok() && !shared->WaitCommitted(it.group - 1)) return;
+      if (s.ok()) s = session->Commit(it.commit.lsn, it.commit.time);
       if (s.ok()) {
         std::lock_guard<std::mutex> l(shared->mu);
         shared->committed = it.group;
-        shared->committed_lsn = it.lsn;
-        shared->stats.applied_lsn = it.lsn;
+        shared->stats.applied_lsn = it.commit.lsn;
         shared->stats.groups++;
-        shared->stats.transactions += it.txns;
-        shared->stats.changes += it.changes;
+        shared->stats.transactions += it.commit.txns;
+        shared->stats.changes += it.commit.changes;
         shared->cv.notify_all();
       }
       if (s.ok()) {
-        gm.Committed(it.txns, std::chrono::duration<double>(Clock::now() - commit_start).count());
+        gm.Committed(it.commit.txns,
+                     std::chrono::duration<double>(Clock::now() - commit_start).count());
       }
     }
     if (!s.ok()) {
@@ -182,6 +100,24 @@ void SessionLoop(int worker, ApplySession* session, Channel* channel, Shared* sh
       return;
     }
   }
+}
+
+// Calls `fn` with each chunk of the transaction `reader` reads, in order.
+Status ForEachChunk(queue::TransactionReader* reader,
+                    const std::function<Status(queue::ChangeChunk*)>& fn) {
+  queue::ChangeChunk chunk;
+  while (true) {
+    PGB_ASSIGN_OR_RETURN(bool more, reader->NextChunk(&chunk));
+    if (!more) return Status::Ok();
+    PGB_RETURN_IF_ERROR(fn(&chunk));
+  }
+}
+
+std::shared_ptr<TxnWork> NewWork(const queue::CommitRecord& commit) {
+  auto work = std::make_shared<TxnWork>();
+  work->commit_lsn = commit.commit_lsn;
+  work->commit_time = commit.commit_time;
+  return work;
 }
 
 }  // namespace
@@ -205,7 +141,33 @@ class Applier::Impl {
   }
 
  private:
+  // One run: connects, applies from the target's position until `stop`, --stop-at (`*done`) or
+  // an error, and lets the sessions drain.
   Status RunOnce(const std::atomic<bool>* stop, bool* done);
+  // Connects options_.jobs apply sessions.
+  Status OpenSessions(const ProgressStore& progress, SharedState* shared,
+                      std::vector<std::unique_ptr<ApplySession>>* sessions);
+  // The coordinator loop: reads transactions from `start` on and hands them to the sessions.
+  Status Coordinate(const std::atomic<bool>* stop, const ProgressStore& progress, Lsn start,
+                    bool* done);
+  // Between reads: trims the queue up to the target's flushed position (every trim_interval),
+  // reloads the sync LSNs (every 2 s).
+  Status Maintain(const ProgressStore& progress);
+  // No transaction to read: commits the open group; `*done` once the source is past --stop-at.
+  Status OnIdle(bool* done);
+  // A transaction too large to hold: it runs alone, chunk by chunk as it is read, after every
+  // earlier group commits.
+  Status DispatchLarge(queue::TransactionReader* reader, const queue::CommitRecord& commit);
+  // Any other transaction: read whole, placed into a group by the planner.
+  Status DispatchGrouped(queue::TransactionReader* reader, const queue::CommitRecord& commit);
+  // Hands `item` to session `worker`. Errors: when the run failed (its error is the session's).
+  Status Send(int worker, Item item);
+  // Sends the commit of `group` (nothing for 0) with open_commit_, which starts over.
+  Status SendCommit(uint64_t group);
+  // Adds the finished run's counters to total_.
+  void AddTotals(const SharedState& shared,
+                 const std::vector<std::unique_ptr<ApplySession>>& sessions);
+
   Result<TargetRelationPtr> Resolve(RelationId id, uint32_t version);
   Status LoadSyncLsns();
   // Records the queue's high-water end LSN and the trim point in its metadata before a trim.
@@ -216,13 +178,12 @@ class Applier::Impl {
   Status Resolve(std::vector<queue::Change>* changes, Lsn commit_lsn, TxnWork* work, WriteSet* ws);
   Status ResolveChanges(std::vector<queue::Change>* changes, Lsn commit_lsn, TxnWork* work,
                         WriteSet* ws);
-  bool SendCommit(uint64_t group);
 
   ApplierOptions options_;
   queue::WorkQueue* queue_;
   std::mutex stats_mu_;
-  ApplierStats total_;  // from finished runs
-  Shared* shared_ = nullptr;
+  ApplierStats total_;             // from finished runs
+  SharedState* shared_ = nullptr;  // the current run's (guarded by stats_mu_)
 
   // Per run.
   std::optional<PgConn> control_;
@@ -230,11 +191,11 @@ class Applier::Impl {
   std::unordered_map<std::string, Lsn> sync_lsns_;
   Clock::time_point sync_loaded_at_;
   Lsn high_water_, trimmed_through_;  // what RecordHighWater last wrote
+  bool trim_ = true;                  // trimming the queue (until a trim fails)
+  Clock::time_point last_trim_;
   std::vector<std::unique_ptr<Channel>> channels_;
   Planner* planner_ = nullptr;
-  Lsn group_lsn_;
-  PgTimestamp group_time_;
-  uint64_t group_txns_ = 0, group_changes_ = 0;
+  GroupCommit open_commit_;  // the open group's
   uint64_t filtered_ = 0;
 };
 
@@ -340,17 +301,35 @@ Status Applier::Impl::ResolveChanges(std::vector<queue::Change>* changes, Lsn co
   return Status::Ok();
 }
 
-bool Applier::Impl::SendCommit(uint64_t group) {
-  if (group == 0) return true;
-  Item it;
-  it.kind = Item::Kind::kCommit;
-  it.group = group;
-  it.lsn = group_lsn_;
-  it.time = group_time_;
-  it.txns = group_txns_;
-  it.changes = group_changes_;
-  group_txns_ = group_changes_ = 0;
-  return channels_[planner_->WorkerOf(group)]->Push(std::move(it));
+Status Applier::Impl::Send(int worker, Item item) {
+  if (channels_[static_cast<size_t>(worker)]->Push(std::move(item))) return Status::Ok();
+  // Only a failed run refuses items; SharedState::Fail keeps its first error, not this one.
+  return Status::Error(ErrorCode::kInternal, "the applier stopped while handing over work");
+}
+
+Status Applier::Impl::SendCommit(uint64_t group) {
+  if (group == 0) return Status::Ok();
+  Item it = Item::Commit(group, open_commit_);
+  open_commit_.txns = open_commit_.changes = 0;
+  return Send(planner_->WorkerOf(group), std::move(it));
+}
+
+Status Applier::Impl::OpenSessions(const ProgressStore& progress, SharedState* shared,
+                                   std::vector<std::unique_ptr<ApplySession>>* sessions) {
+  SessionOptions so;
+  so.skip_conflicts = options_.on_conflict == OnConflict::kSkip;
+  so.copy_min_rows = options_.copy_min_rows;
+  so.wait_committed = [shared](uint64_t group) {
+    if (shared->WaitCommitted(group)) return Status::Ok();
+    return Status::Error(ErrorCode::kInternal, "the applier stopped while a session waited");
+  };
+  for (int k = 0; k < options_.jobs; ++k) {
+    so.worker = k;
+    PGB_ASSIGN_OR_RETURN(std::unique_ptr<ApplySession> s,
+                         ApplySession::Open(options_.target_conninfo, progress, so));
+    sessions->push_back(std::move(s));
+  }
+  return Status::Ok();
 }
 
 Status Applier::Impl::RunOnce(const std::atomic<bool>* stop, bool* done) {
@@ -376,32 +355,12 @@ Status Applier::Impl::RunOnce(const std::atomic<bool>* stop, bool* done) {
     return Status::Ok();
   }
 
-  Shared shared;
+  SharedState shared;
+  std::vector<std::unique_ptr<ApplySession>> sessions;
+  PGB_RETURN_IF_ERROR(OpenSessions(progress, &shared, &sessions));
   {
     std::lock_guard<std::mutex> l(stats_mu_);
     shared_ = &shared;
-  }
-  std::vector<std::unique_ptr<ApplySession>> sessions;
-  SessionOptions so;
-  so.skip_conflicts = options_.on_conflict == OnConflict::kSkip;
-  so.copy_min_rows = options_.copy_min_rows;
-  so.wait_committed = [&shared](uint64_t group) {
-    std::unique_lock<std::mutex> l(shared.mu);
-    shared.cv.wait(l, [&] { return shared.failed || shared.committed >= group; });
-    if (shared.failed) {
-      return Status::Error(ErrorCode::kInternal, "the applier stopped while a session waited");
-    }
-    return Status::Ok();
-  };
-  for (int k = 0; k < options_.jobs; ++k) {
-    so.worker = k;
-    auto s = ApplySession::Open(options_.target_conninfo, progress, so);
-    if (!s.ok()) {
-      std::lock_guard<std::mutex> l(stats_mu_);
-      shared_ = nullptr;
-      return s.status();
-    }
-    sessions.push_back(std::move(*s));
   }
   PlannerOptions po;
   po.jobs = options_.jobs;
@@ -410,6 +369,7 @@ Status Applier::Impl::RunOnce(const std::atomic<bool>* stop, bool* done) {
   po.group_max_delay = options_.group_max_delay;
   Planner planner(po);
   planner_ = &planner;
+  open_commit_ = GroupCommit{};
   channels_.clear();
   std::vector<std::thread> threads;
   for (int k = 0; k < options_.jobs; ++k) {
@@ -418,169 +378,16 @@ Status Applier::Impl::RunOnce(const std::atomic<bool>* stop, bool* done) {
   for (int k = 0; k < options_.jobs; ++k) {
     threads.emplace_back(SessionLoop, k, sessions[k].get(), channels_[k].get(), &shared);
   }
-  group_txns_ = group_changes_ = 0;
 
-  // The coordinator loop. `status` ends it with an error; `*done` when --stop-at is reached.
-  Status status;
-  auto last_trim = Clock::now();
-  bool trim = options_.trim_queue;
-  auto cursor_r = queue_->ReadFrom(start);
-  std::unique_ptr<queue::QueueCursor> cursor;
-  if (!cursor_r.ok()) {
-    status = cursor_r.status();
-  } else {
-    cursor = std::move(*cursor_r);
-  }
-  auto failed = [&] {
-    std::lock_guard<std::mutex> l(shared.mu);
-    return shared.failed;
-  };
-  while (status.ok() && !(stop != nullptr && stop->load()) && !failed()) {
-    {
-      std::lock_guard<std::mutex> l(shared.mu);
-      planner.Committed(shared.committed);
-    }
-    auto now = Clock::now();
-    if (trim && now - last_trim >= options_.trim_interval) {
-      last_trim = now;
-      auto pos = progress.ReadPosition(*control_, /*flushed=*/true);
-      if (!pos.ok()) {
-        status = pos.status();
-        break;
-      }
-      if (pos->IsValid()) {
-        // What the queue held, and how far it is trimmed, outlive the trim: they tell a later
-        // start whether the slot and the target still chain with the queue (tools/common/
-        // identity.h).
-        Status t = RecordHighWater(*pos);
-        if (t.ok()) t = queue_->Trim(*pos);
-        if (!t.ok()) {
-          LogWarning("cannot trim the queue; leaving it to the writer", {{"error", t.message()}});
-          trim = false;
-        }
-      }
-    }
-    if (now - sync_loaded_at_ > std::chrono::seconds(2)) {
-      status = LoadSyncLsns();
-      if (!status.ok()) break;
-    }
-    auto next = cursor->Next(options_.idle_wait);
-    if (!next.ok()) {
-      status = next.status();
-      break;
-    }
-    std::unique_ptr<queue::TransactionReader> reader = std::move(*next);
-    if (reader == nullptr) {
-      // Idle: commit what is open now rather than waiting for the delay.
-      if (!SendCommit(planner.CloseIfDue(Clock::now(), /*force=*/true))) break;
-      if (options_.stop_at.IsValid()) {
-        Lsn source = Lsn::Invalid();
-        if (options_.source_position) {
-          source = options_.source_position();
-        } else {
-          auto l = queue_->LastEndLsn();
-          if (l.ok()) source = *l;
-        }
-        if (source >= options_.stop_at) {
-          *done = true;
-          break;
-        }
-      }
-      continue;
-    }
-    const queue::CommitRecord commit = reader->commit();
-    if (options_.stop_at.IsValid() && commit.commit_lsn > options_.stop_at) {
-      *done = true;
-      break;
-    }
-    if (commit.change_count > options_.big_txn_changes) {
-      // Too large to hold: it runs alone, chunk by chunk, after every earlier group commits.
-      uint64_t close_first = 0;
-      Assignment a = planner.AddBarrier(&close_first);
-      if (!SendCommit(close_first)) break;
-      bool first = true;
-      queue::ChangeChunk chunk;
-      uint64_t changes = 0;
-      while (status.ok()) {
-        auto more = reader->NextChunk(&chunk);
-        if (!more.ok()) {
-          status = more.status();
-          break;
-        }
-        if (!*more) break;
-        auto work = std::make_shared<TxnWork>();
-        work->commit_lsn = commit.commit_lsn;
-        work->commit_time = commit.commit_time;
-        status = Resolve(&chunk.changes, commit.commit_lsn, work.get(), nullptr);
-        if (!status.ok()) break;
-        changes += work->changes.size();
-        Item it{Item::Kind::kWork, a.group, first ? a.wait_for : 0, work, {}, {}, 0, 0,
-                work->bytes};
-        first = false;
-        if (!channels_[a.worker]->Push(std::move(it))) break;
-      }
-      if (!status.ok()) break;
-      group_lsn_ = commit.commit_lsn;
-      group_time_ = commit.commit_time;
-      group_txns_ = 1;
-      group_changes_ = changes;
-      if (!SendCommit(a.group)) break;
-      continue;
-    }
-    auto work = std::make_shared<TxnWork>();
-    work->commit_lsn = commit.commit_lsn;
-    work->commit_time = commit.commit_time;
-    WriteSet ws;
-    queue::ChangeChunk chunk;
-    while (status.ok()) {
-      auto more = reader->NextChunk(&chunk);
-      if (!more.ok()) {
-        status = more.status();
-        break;
-      }
-      if (!*more) break;
-      status =
-          Resolve(&chunk.changes, commit.commit_lsn, work.get(), options_.jobs > 1 ? &ws : nullptr);
-    }
-    if (!status.ok()) break;
-    uint64_t close_first = 0;
-    Assignment a =
-        planner.Add(ws, work->changes.size() + 1, work->bytes, Clock::now(), &close_first);
-    if (!SendCommit(close_first)) break;
-    for (const auto& [index, group] : a.deferred) {
-      uint64_t& after = work->changes[static_cast<size_t>(index)].after_group;
-      after = std::max(after, group);
-    }
-    group_lsn_ = commit.commit_lsn;
-    group_time_ = commit.commit_time;
-    group_txns_++;
-    group_changes_ += work->changes.size();
-    if (!work->changes.empty() || a.wait_for > 0) {
-      size_t bytes = work->bytes;
-      Item it{Item::Kind::kWork, a.group, a.wait_for, std::move(work), {}, {}, 0, 0, bytes};
-      if (!channels_[a.worker]->Push(std::move(it))) break;
-    }
-    if (!SendCommit(planner.CloseIfDue(Clock::now(), false))) break;
-  }
+  Status status = Coordinate(stop, progress, start, done);
   // Commit what is open (also on stop: it is all consistent), then let the sessions drain.
-  if (status.ok() && !failed()) SendCommit(planner.CloseIfDue(Clock::now(), /*force=*/true));
+  if (status.ok() && !shared.Failed()) {
+    status = SendCommit(planner.CloseIfDue(Clock::now(), /*force=*/true));
+  }
   if (!status.ok()) shared.Fail(status);
   for (auto& c : channels_) c->Close();
   for (auto& t : threads) t.join();
-  {
-    std::lock_guard<std::mutex> l(stats_mu_);
-    total_.transactions += shared.stats.transactions;
-    total_.changes += shared.stats.changes;
-    total_.groups += shared.stats.groups;
-    total_.filtered += filtered_;
-    if (shared.stats.applied_lsn.IsValid()) total_.applied_lsn = shared.stats.applied_lsn;
-    for (auto& s : sessions) {
-      total_.copy_rows += s->stats().copy_rows;
-      total_.skipped_conflicts += s->stats().skipped_conflicts;
-    }
-    filtered_ = 0;
-    shared_ = nullptr;
-  }
+  AddTotals(shared, sessions);
   channels_.clear();
   planner_ = nullptr;
   sessions.clear();
@@ -590,6 +397,136 @@ Status Applier::Impl::RunOnce(const std::atomic<bool>* stop, bool* done) {
     return shared.error;
   }
   return Status::Ok();
+}
+
+void Applier::Impl::AddTotals(const SharedState& shared,
+                              const std::vector<std::unique_ptr<ApplySession>>& sessions) {
+  std::lock_guard<std::mutex> l(stats_mu_);
+  total_.transactions += shared.stats.transactions;
+  total_.changes += shared.stats.changes;
+  total_.groups += shared.stats.groups;
+  total_.filtered += filtered_;
+  if (shared.stats.applied_lsn.IsValid()) total_.applied_lsn = shared.stats.applied_lsn;
+  for (const auto& s : sessions) {
+    total_.copy_rows += s->stats().copy_rows;
+    total_.skipped_conflicts += s->stats().skipped_conflicts;
+  }
+  filtered_ = 0;
+  shared_ = nullptr;
+}
+
+Status Applier::Impl::Coordinate(const std::atomic<bool>* stop, const ProgressStore& progress,
+                                 Lsn start, bool* done) {
+  trim_ = options_.trim_queue;
+  last_trim_ = Clock::now();
+  PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::QueueCursor> cursor, queue_->ReadFrom(start));
+  while (!(stop != nullptr && stop->load()) && !shared_->Failed()) {
+    {
+      std::lock_guard<std::mutex> l(shared_->mu);
+      planner_->Committed(shared_->committed);
+    }
+    PGB_RETURN_IF_ERROR(Maintain(progress));
+    // The read step: the next transaction in commit order, or none within idle_wait.
+    PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::TransactionReader> reader,
+                         cursor->Next(options_.idle_wait));
+    if (reader == nullptr) {
+      PGB_RETURN_IF_ERROR(OnIdle(done));
+      if (*done) return Status::Ok();
+      continue;
+    }
+    const queue::CommitRecord commit = reader->commit();
+    if (options_.stop_at.IsValid() && commit.commit_lsn > options_.stop_at) {
+      *done = true;
+      return Status::Ok();
+    }
+    if (commit.change_count > options_.big_txn_changes) {
+      PGB_RETURN_IF_ERROR(DispatchLarge(reader.get(), commit));
+    } else {
+      PGB_RETURN_IF_ERROR(DispatchGrouped(reader.get(), commit));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Applier::Impl::Maintain(const ProgressStore& progress) {
+  auto now = Clock::now();
+  if (trim_ && now - last_trim_ >= options_.trim_interval) {
+    last_trim_ = now;
+    PGB_ASSIGN_OR_RETURN(Lsn pos, progress.ReadPosition(*control_, /*flushed=*/true));
+    if (pos.IsValid()) {
+      // What the queue held, and how far it is trimmed, outlive the trim: they tell a later
+      // start whether the slot and the target still chain with the queue (tools/common/
+      // identity.h).
+      Status t = RecordHighWater(pos);
+      if (t.ok()) t = queue_->Trim(pos);
+      if (!t.ok()) {
+        LogWarning("cannot trim the queue; leaving it to the writer", {{"error", t.message()}});
+        trim_ = false;
+      }
+    }
+  }
+  if (now - sync_loaded_at_ > std::chrono::seconds(2)) PGB_RETURN_IF_ERROR(LoadSyncLsns());
+  return Status::Ok();
+}
+
+Status Applier::Impl::OnIdle(bool* done) {
+  // Commit what is open now rather than waiting for the delay.
+  PGB_RETURN_IF_ERROR(SendCommit(planner_->CloseIfDue(Clock::now(), /*force=*/true)));
+  if (!options_.stop_at.IsValid()) return Status::Ok();
+  Lsn source = Lsn::Invalid();
+  if (options_.source_position) {
+    source = options_.source_position();
+  } else {
+    auto l = queue_->LastEndLsn();
+    if (l.ok()) source = *l;
+  }
+  *done = source >= options_.stop_at;
+  return Status::Ok();
+}
+
+Status Applier::Impl::DispatchLarge(queue::TransactionReader* reader,
+                                    const queue::CommitRecord& commit) {
+  uint64_t close_first = 0;
+  Assignment a = planner_->AddBarrier(&close_first);
+  PGB_RETURN_IF_ERROR(SendCommit(close_first));
+  uint64_t wait_for = a.wait_for;  // the first chunk waits, the others follow it
+  uint64_t changes = 0;
+  PGB_RETURN_IF_ERROR(ForEachChunk(reader, [&](queue::ChangeChunk* chunk) -> Status {
+    std::shared_ptr<TxnWork> work = NewWork(commit);
+    PGB_RETURN_IF_ERROR(Resolve(&chunk->changes, commit.commit_lsn, work.get(), nullptr));
+    changes += work->changes.size();
+    PGB_RETURN_IF_ERROR(Send(a.worker, Item::Work(a.group, wait_for, std::move(work))));
+    wait_for = 0;
+    return Status::Ok();
+  }));
+  open_commit_ = GroupCommit{commit.commit_lsn, commit.commit_time, 1, changes};
+  return SendCommit(a.group);
+}
+
+Status Applier::Impl::DispatchGrouped(queue::TransactionReader* reader,
+                                      const queue::CommitRecord& commit) {
+  std::shared_ptr<TxnWork> work = NewWork(commit);
+  WriteSet ws;
+  WriteSet* keys = options_.jobs > 1 ? &ws : nullptr;  // one connection: nothing to schedule
+  PGB_RETURN_IF_ERROR(ForEachChunk(reader, [&](queue::ChangeChunk* chunk) {
+    return Resolve(&chunk->changes, commit.commit_lsn, work.get(), keys);
+  }));
+  uint64_t close_first = 0;
+  Assignment a =
+      planner_->Add(ws, work->changes.size() + 1, work->bytes, Clock::now(), &close_first);
+  PGB_RETURN_IF_ERROR(SendCommit(close_first));
+  for (const auto& [index, group] : a.deferred) {
+    uint64_t& after = work->changes[static_cast<size_t>(index)].after_group;
+    after = std::max(after, group);
+  }
+  open_commit_.lsn = commit.commit_lsn;
+  open_commit_.time = commit.commit_time;
+  open_commit_.txns++;
+  open_commit_.changes += work->changes.size();
+  if (!work->changes.empty() || a.wait_for > 0) {
+    PGB_RETURN_IF_ERROR(Send(a.worker, Item::Work(a.group, a.wait_for, std::move(work))));
+  }
+  return SendCommit(planner_->CloseIfDue(Clock::now(), /*force=*/false));
 }
 
 Status Applier::Impl::Run(const std::atomic<bool>* stop) {
@@ -614,23 +551,5 @@ Applier::Applier(const ApplierOptions& options, queue::WorkQueue* queue)
 Applier::~Applier() = default;
 Status Applier::Run(const std::atomic<bool>* stop) { return impl_->Run(stop); }
 ApplierStats Applier::stats() const { return impl_->stats(); }
-
-Result<Lsn> ReadTargetPosition(PgConn& conn, const std::string& name, bool flushed) {
-  PGB_ASSIGN_OR_RETURN(std::string has_table,
-                       conn.QueryValue("select to_regclass('pgbaton.progress') is not null"));
-  Lsn best;
-  for (ProgressMode m : {ProgressMode::kOrigin, ProgressMode::kTable}) {
-    if (m == ProgressMode::kTable && has_table != "t") continue;
-    PGB_ASSIGN_OR_RETURN(ProgressStore store, ProgressStore::ForReading(name, m));
-    Result<Lsn> l = store.ReadPosition(conn, flushed);
-    // A role that may not read origins has none of its own: its applier uses the table.
-    if (!l.ok() && m == ProgressMode::kOrigin && l.status().code() == ErrorCode::kPermission) {
-      continue;
-    }
-    if (!l.ok()) return l.status();
-    best = std::max(best, *l);
-  }
-  return best;
-}
 
 }  // namespace pgbaton::applier

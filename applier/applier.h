@@ -20,7 +20,7 @@
 #include <string>
 
 #include "applier/planner.h"
-#include "applier/progress.h"
+#include "applier/progress.h"  // ReadTargetPosition, for the applier's users
 #include "common/status.h"
 #include "common/types.h"
 #include "queue/work_queue.h"
@@ -82,9 +82,5 @@ class Applier {
   class Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Reads the target's position for migration `name` (the highest origin / progress row), e.g.
-// for status and cutover. Errors: the connection's.
-Result<Lsn> ReadTargetPosition(PgConn& conn, const std::string& name, bool flushed);
 
 }  // namespace pgbaton::applier

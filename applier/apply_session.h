@@ -1,8 +1,9 @@
 // One apply connection to the target. Statements are prepared once per relation and column
-// set and sent in libpq pipeline mode; runs of inserts into one relation go as COPY (which cannot
-// be pipelined: the pipeline segment is ended first). Conflicts (an UPDATE / DELETE matching no
-// row, a duplicate key) are found before COMMIT, so a conflicting group is rolled back whole.
-// Not thread-safe: one thread drives one session.
+// set and sent in libpq pipeline mode; runs of inserts into one relation go as multi-row INSERTs
+// or COPY (apply_session_insert.cc), updates of rows whose key is their only unique index are
+// merged per row and sent as multi-row UPDATEs (apply_session_update.cc). Conflicts (an UPDATE /
+// DELETE matching no row, a duplicate key) are found before COMMIT, so a conflicting group is
+// rolled back whole. Not thread-safe: one thread drives one session.
 #pragma once
 
 #include <functional>
@@ -13,6 +14,7 @@
 
 #include "applier/apply_work.h"
 #include "applier/progress.h"
+#include "applier/row_key.h"
 #include "applier/sql_builder.h"
 #include "common/pg.h"
 #include "common/status.h"
@@ -50,8 +52,10 @@ class ApplySession {
   ~ApplySession();
 
   // Sends the changes of `work` (opening a target transaction first if none is open). Results
-  // are checked at the next sync. Errors: kApplyConflict, kServerError, kConnection, ...
-  Status Apply(std::shared_ptr<const TxnWork> work);
+  // are checked at the next sync. The session owns `work` from here on: merged updates are moved
+  // out of it, so that afterwards only each change's kind and the work's bytes are meaningful.
+  // Errors: kApplyConflict, kServerError, kConnection, ...
+  Status Apply(std::shared_ptr<TxnWork> work);
   // Sends whatever is buffered and checks every result so far: after OK the open transaction
   // holds all changes applied without conflict. Waits first for the groups deferred updates
   // depend on.
@@ -81,6 +85,11 @@ class ApplySession {
 
   ApplySession() = default;
   Status Begin();
+  // Holds `rc` back in the insert run, or sends it (apply_session_insert.cc).
+  Status ApplyInsert(const ResolvedChange& rc, Lsn lsn);
+  // Merges `*rc` into the pending updates (taking it), or sends it after what it must follow
+  // (apply_session_update.cc).
+  Status ApplyUpdateOrDelete(ResolvedChange* rc, Lsn lsn);
   Status SendRow(const ResolvedChange& rc, Lsn lsn);
   Status SendTruncate(const ResolvedChange& rc, Lsn lsn);
   Status SendControl(const std::string& sql, const std::vector<const std::string*>& params);
@@ -116,15 +125,18 @@ class ApplySession {
   struct Pending {
     ResolvedChange rc;  // owns the merged new tuple; rc.after_group: the newest wait merged in
     Lsn lsn;            // of the newest update merged in
+    uint64_t seq = 0;   // when the row's first update came (orders rows the key order ties)
   };
-  void AddPending(const ResolvedChange& rc, Lsn lsn);
+  using PendingRows = std::unordered_map<RowKey, Pending, RowKey::Hasher>;
+  // Takes `rc` (a Mergeable update) as its row's first pending update, or merges it into it.
+  Status AddPending(ResolvedChange&& rc, Lsn lsn);
   // Sends the merged updates: all of them (waiting for their groups first), or with
   // `ready_only` those that need no wait, keeping the others merged.
   Status FlushPending(bool ready_only = false);
-  std::vector<Pending> pending_;
-  std::unordered_map<std::string, size_t> pending_index_;  // relation + key -> pending_ index
-  std::vector<const TargetRelation*> pending_rels_;
-  std::vector<std::vector<Pending>> sent_pending_;  // sent, results not read yet
+  PendingRows pending_;
+  uint64_t pending_seq_ = 0;
+  std::vector<const TargetRelation*> pending_rels_;  // the descriptors pending_ holds rows of
+  std::vector<std::vector<Pending>> sent_pending_;   // sent, results not read yet
   // Merged updates of one relation and column set, sent as one multi-row UPDATE.
   struct UpdateBatch {
     const TargetRelation* rel = nullptr;

@@ -1,6 +1,7 @@
 // The unit of work the applier's coordinator hands to an apply session: (a piece of) one source
 // transaction whose changes are already filtered (per-table sync LSN) and matched to target
-// relations. Shared between the coordinator and one session; immutable once handed over.
+// relations. Built by the coordinator; once handed over, the session alone uses it (and may move
+// changes out of it: see ApplySession::Apply).
 #pragma once
 
 #include <cstddef>
@@ -29,7 +30,7 @@ struct TxnWork {
   size_t bytes = 0;  // approximate memory held, for the coordinator's bounds
 };
 
-// Approximate bytes a change holds in memory.
+// Approximate bytes a change holds in memory (for TxnWork::bytes and the session's insert runs).
 size_t ApproxBytes(const queue::Change& change);
 
 }  // namespace pgbaton::applier

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -115,6 +116,24 @@ Result<Lsn> ProgressStore::ReadPosition(PgConn& conn, bool flushed) const {
     if (!IsOurName(name_, res.GetString(r, 0)) || res.IsNull(r, 1)) continue;
     PGB_ASSIGN_OR_RETURN(Lsn l, Lsn::Parse(res.Get(r, 1)));
     best = std::max(best, l);
+  }
+  return best;
+}
+
+Result<Lsn> ReadTargetPosition(PgConn& conn, const std::string& name, bool flushed) {
+  PGB_ASSIGN_OR_RETURN(std::string has_table,
+                       conn.QueryValue("select to_regclass('pgbaton.progress') is not null"));
+  Lsn best;
+  for (ProgressMode m : {ProgressMode::kOrigin, ProgressMode::kTable}) {
+    if (m == ProgressMode::kTable && has_table != "t") continue;
+    PGB_ASSIGN_OR_RETURN(ProgressStore store, ProgressStore::ForReading(name, m));
+    Result<Lsn> l = store.ReadPosition(conn, flushed);
+    // A role that may not read origins has none of its own: its applier uses the table.
+    if (!l.ok() && m == ProgressMode::kOrigin && l.status().code() == ErrorCode::kPermission) {
+      continue;
+    }
+    if (!l.ok()) return l.status();
+    best = std::max(best, *l);
   }
   return best;
 }

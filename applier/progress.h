@@ -56,4 +56,8 @@ class ProgressStore {
   ProgressMode mode_ = ProgressMode::kOrigin;
 };
 
+// Reads the target's position for migration `name` (the highest origin / progress row), e.g.
+// for status and cutover. Errors: the connection's.
+Result<Lsn> ReadTargetPosition(PgConn& conn, const std::string& name, bool flushed);
+
 }  // namespace pgbaton::applier

@@ -274,28 +274,6 @@ void AppendCopyRow(const queue::Tuple& tuple, const std::vector<int>& cols, std:
   *out += '\n';
 }
 
-bool Mergeable(const TargetRelation& rel, const queue::Change& c) {
-  if (c.kind != ChangeKind::kUpdate || c.old_tuple || !c.new_tuple || !rel.HasKey()) {
-    return false;
-  }
-  if (rel.source.identity != queue::ReplicaIdentity::kDefault &&
-      rel.source.identity != queue::ReplicaIdentity::kIndex) {
-    return false;
-  }
-  if (c.new_tuple->size() != rel.columns.size()) return false;
-  std::vector<int> key = rel.key_columns;
-  std::sort(key.begin(), key.end());
-  for (const auto& idx : rel.unique_indexes) {
-    std::vector<int> a = idx;
-    std::sort(a.begin(), a.end());
-    if (idx.empty() || a != key) return false;
-  }
-  for (int k : rel.key_columns) {
-    if ((*c.new_tuple)[k].kind != ValueKind::kText) return false;
-  }
-  return true;
-}
-
 std::vector<int> UpdateColumns(const TargetRelation& rel, const queue::Tuple& tuple) {
   std::vector<int> cols;
   for (size_t i = 0; i < rel.columns.size() && i < tuple.size(); ++i) {
@@ -374,6 +352,20 @@ void AppendArrayElement(const queue::Value& v, bool first, std::string* out) {
     *out += c;
   }
   *out += '"';
+}
+
+std::vector<std::string> ColumnArrays(const std::vector<int>& cols,
+                                      const std::vector<const queue::Tuple*>& tuples) {
+  std::vector<std::string> arrays(cols.size());
+  for (size_t i = 0; i < cols.size(); ++i) {
+    std::string& a = arrays[i];
+    a.reserve(tuples.size() * 8);
+    a += '{';
+    for (size_t r = 0; r < tuples.size(); ++r)
+      AppendArrayElement((*tuples[r])[cols[i]], r == 0, &a);
+    a += '}';
+  }
+  return arrays;
 }
 
 std::string DescribeKey(const TargetRelation& rel, const queue::Change& change) {

@@ -60,12 +60,6 @@ void AppendCopyRow(const queue::Tuple& tuple, const std::vector<int>& cols, std:
 // The columns an INSERT of `tuple` writes (all but target-generated ones).
 std::vector<int> InsertColumns(const TargetRelation& rel, const queue::Tuple& tuple);
 
-// True for an UPDATE that keeps its key (no old tuple), sends every column, and whose relation's
-// only unique index is that key (identity DEFAULT / USING INDEX): such updates of one row can be
-// merged, and those of different rows commute, within a target transaction (user triggers and
-// foreign keys are off there). The apply session merges them and the scheduler may defer them.
-bool Mergeable(const TargetRelation& rel, const queue::Change& change);
-
 // Many updates of one relation in one statement, one row per array element:
 //   UPDATE t SET a = v.a FROM unnest($1::type_a[], $2::type_key[]) AS v(a, key) WHERE t.key = v.key
 // Parameters: one array literal per write column, then one per key column (see
@@ -88,6 +82,10 @@ std::vector<int> UpdateColumns(const TargetRelation& rel, const queue::Tuple& tu
 // Appends `v` as one element of an array literal ("text" quoted and escaped, NULL bare), with a
 // ',' first unless `first`.
 void AppendArrayElement(const queue::Value& v, bool first, std::string* out);
+// One array literal per column of `cols` (see AppendArrayElement), over `tuples` in order: the
+// parameters of BuildBatchInsertSql, and of BuildBatchUpdateSql with the key columns last.
+std::vector<std::string> ColumnArrays(const std::vector<int>& cols,
+                                      const std::vector<const queue::Tuple*>& tuples);
 
 // "(id)=(5)": the change's key (old key when it has one, else the new row's; every column for
 // relations without a key), for conflict messages. Values are cut to 64 bytes each.

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -277,6 +278,28 @@ Result<TargetRelation> LoadTargetRelation(PgConn& conn, const queue::RelationDes
     t.unique_indexes.push_back(cols_of_index);
   }
   return t;
+}
+
+bool Mergeable(const TargetRelation& rel, const queue::Change& c) {
+  if (c.kind != queue::ChangeKind::kUpdate || c.old_tuple || !c.new_tuple || !rel.HasKey()) {
+    return false;
+  }
+  if (rel.source.identity != queue::ReplicaIdentity::kDefault &&
+      rel.source.identity != queue::ReplicaIdentity::kIndex) {
+    return false;
+  }
+  if (c.new_tuple->size() != rel.columns.size()) return false;
+  std::vector<int> key = rel.key_columns;
+  std::sort(key.begin(), key.end());
+  for (const auto& idx : rel.unique_indexes) {
+    std::vector<int> a = idx;
+    std::sort(a.begin(), a.end());
+    if (idx.empty() || a != key) return false;
+  }
+  for (int k : rel.key_columns) {
+    if ((*c.new_tuple)[k].kind != queue::ValueKind::kText) return false;
+  }
+  return true;
 }
 
 }  // namespace pgbaton::applier

@@ -45,6 +45,12 @@ struct TargetRelation {
 
 using TargetRelationPtr = std::shared_ptr<const TargetRelation>;
 
+// True for an UPDATE that keeps its key (no old tuple), sends every column, and whose relation's
+// only unique index is that key (identity DEFAULT / USING INDEX): such updates of one row can be
+// merged, and those of different rows commute, within a target transaction (user triggers and
+// foreign keys are off there). The apply session merges them and the scheduler may defer them.
+bool Mergeable(const TargetRelation& rel, const queue::Change& change);
+
 // Builds a TargetRelation from a descriptor alone, with no catalog lookups: every column is
 // written, no unique index beyond the replica identity; every name and both parts of every type
 // double-quoted (QuoteIdent). For tests and the SQL golden files.

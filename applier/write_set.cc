@@ -1,65 +1,25 @@
 #include "applier/write_set.h"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <string>
 
-#include "applier/sql_builder.h"
+#include "applier/row_key.h"
 
 namespace pgbaton::applier {
 
 namespace {
 
-using queue::ValueKind;
-
-// Hashes a tagged sequence of strings; lengths are mixed in so ("ab","c") != ("a","bc").
-class KeyHasher {
- public:
-  explicit KeyHasher(char tag) { buf_.push_back(tag); }
-  void Add(std::string_view s) {
-    uint32_t n = static_cast<uint32_t>(s.size());
-    buf_.append(reinterpret_cast<const char*>(&n), sizeof n);
-    buf_.append(s);
-  }
-  void AddNull() { buf_.push_back('\xff'); }
-  uint64_t Hash() const { return XXH3_64bits(buf_.data(), buf_.size()); }
-
- private:
-  std::string buf_;
-};
-
 uint64_t RelationHash(const TargetRelation& rel) {
-  KeyHasher h('R');
+  KeyBytes h('R');
   h.Add(rel.qualified_name);
   return h.Hash();
 }
 
 uint64_t IndexHash(const TargetRelation& rel, const std::vector<int>& cols) {
-  KeyHasher h('I');
+  KeyBytes h('I');
   h.Add(rel.qualified_name);
   for (int c : cols) h.Add(rel.columns[c].name);
   return h.Hash();
-}
-
-// The key of `cols` in `t`, or false when a value is unknown (unchanged TOAST).
-bool RowKeyHash(const TargetRelation& rel, const std::vector<int>& cols, const queue::Tuple& t,
-                uint64_t* out) {
-  KeyHasher h('K');
-  h.Add(rel.qualified_name);
-  for (int c : cols) {
-    if (c >= static_cast<int>(t.size())) return false;
-    h.Add(rel.columns[c].name);
-    const queue::Value& v = t[c];
-    if (v.kind == ValueKind::kUnchangedToast) return false;
-    if (v.kind == ValueKind::kNull) {
-      h.AddNull();
-    } else {
-      h.Add(v.data);
-    }
-  }
-  *out = h.Hash();
-  return true;
 }
 
 bool Contains(const std::vector<int>& set, const std::vector<int>& cols) {
@@ -72,7 +32,7 @@ bool Contains(const std::vector<int>& set, const std::vector<int>& cols) {
 }  // namespace
 
 WriteKey GlobalKey(bool exclusive) {
-  static const uint64_t kGlobal = KeyHasher('G').Hash();
+  static const uint64_t kGlobal = KeyBytes('G').Hash();
   return WriteKey{kGlobal, exclusive};
 }
 
@@ -92,14 +52,13 @@ void AddChangeKeys(const TargetRelation& rel, const queue::Change& change, Write
   const queue::Tuple* old_t = change.old_tuple ? &*change.old_tuple : nullptr;
   const queue::Tuple* new_t = change.new_tuple ? &*change.new_tuple : nullptr;
   bool full_old = old_t != nullptr && !change.old_is_key_only;
-  uint64_t h = 0;
   size_t first_row_key = out->size();
   // The row's identity key: old (when sent) and new.
   if (rel.HasKey()) {
     for (const queue::Tuple* t : {old_t, new_t}) {
-      if (t != nullptr && RowKeyHash(rel, rel.key_columns, *t, &h)) {
-        out->push_back(WriteKey{h, true});
-      }
+      if (t == nullptr) continue;
+      if (auto key = RowKey::Of(rel, rel.key_columns, *t))
+        out->push_back(WriteKey{key->Hash(), true});
     }
   }
   // Every unique index: new values, old values when known; otherwise the whole index.
@@ -108,18 +67,19 @@ void AddChangeKeys(const TargetRelation& rel, const queue::Change& change, Write
     bool known_old = !modifies || full_old || Contains(rel.key_columns, idx);
     bool known_new = true;
     if (new_t != nullptr) {
-      if (RowKeyHash(rel, idx, *new_t, &h)) {
-        out->push_back(WriteKey{h, true});
+      if (auto key = RowKey::Of(rel, idx, *new_t)) {
+        out->push_back(WriteKey{key->Hash(), true});
       } else {
         known_new = false;
       }
     }
     if (modifies && known_old) {
       const queue::Tuple* ot = old_t != nullptr ? old_t : new_t;  // no old: key unchanged
-      if (ot == nullptr || !RowKeyHash(rel, idx, *ot, &h)) {
+      std::optional<RowKey> key = ot != nullptr ? RowKey::Of(rel, idx, *ot) : std::nullopt;
+      if (!key) {
         known_old = false;
       } else {
-        out->push_back(WriteKey{h, true});
+        out->push_back(WriteKey{key->Hash(), true});
       }
     }
     out->push_back(WriteKey{idx_hash, !(known_old && known_new)});

@@ -18,9 +18,9 @@ namespace pgbaton::applier {
 struct WriteKey {
   uint64_t hash = 0;
   bool exclusive = false;
-  // The row key of a mergeable update (see Mergeable in sql_builder.h): the index of that change
-  // in its transaction, else -1. A conflict on such a key need not hold the whole transaction
-  // back: the session sends that one update after the conflicting group committed.
+  // The row key of a mergeable update (see Mergeable in target_relation.h): the index of that
+  // change in its transaction, else -1. A conflict on such a key need not hold the whole
+  // transaction back: the session sends that one update after the conflicting group committed.
   int32_t deferrable_change = -1;
 };
 using WriteSet = std::vector<WriteKey>;

@@ -184,9 +184,22 @@ void Assembler::Commit(Txn* t, Lsn commit_lsn, Lsn end_lsn, PgTimestamp time) {
   ++committed_;
 }
 
-Status Assembler::Add(const PgOutputMessage& message, Lsn wal_start) {
+Result<queue::Change> Assembler::RowChange(queue::ChangeKind kind, RelationId relation,
+                                           Lsn wal_start) const {
+  const char* what = kind == queue::ChangeKind::kInsert   ? "insert"
+                     : kind == queue::ChangeKind::kUpdate ? "update"
+                                                          : "delete";
+  queue::Change c;
+  c.kind = kind;
+  c.relation = relation;
+  PGB_ASSIGN_OR_RETURN(c.relation_version, VersionOf(relation, what, wal_start));
+  return c;
+}
+
+Status Assembler::Add(PgOutputMessage&& message, Lsn wal_start) {
+  // Tuples and strings are moved out of `message` into the queue's change.
   return std::visit(
-      [&](const auto& m) -> Status {
+      [&](auto& m) -> Status {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, BeginMsg>) {
           if (current_.has_value()) return ProtocolError("begin inside a transaction", wal_start);
@@ -204,7 +217,7 @@ Status Assembler::Add(const PgOutputMessage& message, Lsn wal_start) {
           Txn* t = current_.has_value() ? &*current_ : nullptr;
           if (t == nullptr && stream_block_.has_value()) t = &streamed_[stream_block_->value];
           if (t == nullptr) return ProtocolError("origin outside a transaction", wal_start);
-          t->origin = m.name;
+          t->origin = std::move(m.name);
           t->origin_lsn = m.origin_lsn;
           return Status::Ok();
         } else if constexpr (std::is_same_v<T, RelationMsg>) {
@@ -213,32 +226,26 @@ Status Assembler::Add(const PgOutputMessage& message, Lsn wal_start) {
           type_messages_[m.oid] = QualifiedName{m.schema.empty() ? "pg_catalog" : m.schema, m.name};
           return Status::Ok();
         } else if constexpr (std::is_same_v<T, InsertMsg>) {
-          queue::Change c;
-          c.kind = queue::ChangeKind::kInsert;
-          c.relation = m.relation;
-          PGB_ASSIGN_OR_RETURN(c.relation_version, VersionOf(m.relation, "insert", wal_start));
-          c.new_tuple = m.new_tuple;
           size_t bytes = 32 + TupleBytes(m.new_tuple);
+          PGB_ASSIGN_OR_RETURN(queue::Change c,
+                               RowChange(queue::ChangeKind::kInsert, m.relation, wal_start));
+          c.new_tuple = std::move(m.new_tuple);
           return AddChange(m.xid, std::move(c), bytes, wal_start);
         } else if constexpr (std::is_same_v<T, UpdateMsg>) {
-          queue::Change c;
-          c.kind = queue::ChangeKind::kUpdate;
-          c.relation = m.relation;
-          PGB_ASSIGN_OR_RETURN(c.relation_version, VersionOf(m.relation, "update", wal_start));
-          c.old_tuple = m.old_tuple;
-          c.old_is_key_only = m.old_kind == 'K';
-          c.new_tuple = m.new_tuple;
           size_t bytes =
               32 + TupleBytes(m.new_tuple) + (m.old_tuple ? TupleBytes(*m.old_tuple) : 0);
+          PGB_ASSIGN_OR_RETURN(queue::Change c,
+                               RowChange(queue::ChangeKind::kUpdate, m.relation, wal_start));
+          c.old_tuple = std::move(m.old_tuple);
+          c.old_is_key_only = m.old_kind == 'K';
+          c.new_tuple = std::move(m.new_tuple);
           return AddChange(m.xid, std::move(c), bytes, wal_start);
         } else if constexpr (std::is_same_v<T, DeleteMsg>) {
-          queue::Change c;
-          c.kind = queue::ChangeKind::kDelete;
-          c.relation = m.relation;
-          PGB_ASSIGN_OR_RETURN(c.relation_version, VersionOf(m.relation, "delete", wal_start));
-          c.old_tuple = m.old_tuple;
-          c.old_is_key_only = m.old_kind == 'K';
           size_t bytes = 32 + TupleBytes(m.old_tuple);
+          PGB_ASSIGN_OR_RETURN(queue::Change c,
+                               RowChange(queue::ChangeKind::kDelete, m.relation, wal_start));
+          c.old_tuple = std::move(m.old_tuple);
+          c.old_is_key_only = m.old_kind == 'K';
           return AddChange(m.xid, std::move(c), bytes, wal_start);
         } else if constexpr (std::is_same_v<T, TruncateMsg>) {
           queue::Change c;
@@ -254,9 +261,9 @@ Status Assembler::Add(const PgOutputMessage& message, Lsn wal_start) {
         } else if constexpr (std::is_same_v<T, LogicalMsg>) {
           queue::Change c;
           c.kind = queue::ChangeKind::kMessage;
-          c.message_prefix = m.prefix;
-          c.message_content = m.content;
           size_t bytes = 32 + m.prefix.size() + m.content.size();
+          c.message_prefix = std::move(m.prefix);
+          c.message_content = std::move(m.content);
           if (m.transactional) return AddChange(m.xid, std::move(c), bytes, wal_start);
           // A non-transactional message is a transaction of its own, at its LSN.
           if (m.lsn <= options_.skip_through || m.lsn <= last_commit_lsn_) {

@@ -51,10 +51,11 @@ class Assembler {
   Assembler(TypeResolver* types, AssemblerOptions options,
             const std::vector<queue::RelationDescriptor>& known = {});
 
-  // Feeds one message that started at `wal_start` in WAL. Errors: kProtocol naming the message
-  // and the LSN (a change for an unknown relation, a commit without a begin, a two-phase
-  // message), kNotFound / kConnection from the type resolver.
-  Status Add(const PgOutputMessage& message, Lsn wal_start);
+  // Feeds one message that started at `wal_start` in WAL; its tuples and strings are moved into
+  // the records. Errors: kProtocol naming the message and the LSN (a change for an unknown
+  // relation, a commit without a begin, a two-phase message), kNotFound / kConnection from the
+  // type resolver.
+  Status Add(PgOutputMessage&& message, Lsn wal_start);
 
   // The records produced so far and not yet taken, and their approximate size in bytes.
   const queue::RecordBatch& batch() const { return batch_; }
@@ -86,6 +87,8 @@ class Assembler {
   Status AddChange(std::optional<Xid> stream_xid, queue::Change change, size_t bytes,
                    Lsn wal_start);
   Status OnRelation(const RelationMsg& m, Lsn wal_start);
+  // An INSERT / UPDATE / DELETE of `relation` at its newest descriptor version, tuples not set.
+  Result<queue::Change> RowChange(queue::ChangeKind kind, RelationId relation, Lsn wal_start) const;
   Result<uint32_t> VersionOf(RelationId id, const char* what, Lsn wal_start) const;
   Result<Txn*> TxnFor(std::optional<Xid> stream_xid, const char* what, Lsn wal_start);
   void CloseChunk(Txn* t);

@@ -169,7 +169,7 @@ class Session {
     }
     ++stats_->messages;
     size_t commits_before = asm_->batch().commits.size();
-    PGB_RETURN_IF_ERROR(asm_->Add(*parsed, x.wal_start));
+    PGB_RETURN_IF_ERROR(asm_->Add(std::move(*parsed), x.wal_start));
     // Children looked up once: WithLabels takes a lock, the increment does not.
     static metrics::Counter* const decoded_bytes =
         metrics::CatalogMetrics().bytes_total->WithLabels({metrics::kStageDecoded});

@@ -57,7 +57,7 @@ void BM_ParseAndAssemble(benchmark::State& state) {
     for (const auto& m : msgs) {
       if (m.payload.empty()) continue;
       auto r = p.Parse(m.payload);
-      if (!r.ok() || !a.Add(*r, m.wal_start).ok()) state.SkipWithError("parse failed");
+      if (!r.ok() || !a.Add(std::move(*r), m.wal_start).ok()) state.SkipWithError("parse failed");
       if (a.batch_bytes() > (8 << 20)) benchmark::DoNotOptimize(a.TakeBatch());
     }
     benchmark::DoNotOptimize(a.TakeBatch());

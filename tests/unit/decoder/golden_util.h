@@ -46,7 +46,7 @@ inline Status AssembleCapture(const std::vector<CapturedMessage>& msgs, FakeWork
   for (const auto& m : msgs) {
     if (m.payload.empty()) continue;
     PGB_ASSIGN_OR_RETURN(auto parsed, parser.Parse(m.payload));
-    PGB_RETURN_IF_ERROR(a.Add(parsed, m.wal_start));
+    PGB_RETURN_IF_ERROR(a.Add(std::move(parsed), m.wal_start));
     if (++n % every == 0 && !a.batch().empty()) PGB_RETURN_IF_ERROR(q->Append(a.TakeBatch()));
   }
   if (!a.batch().empty()) PGB_RETURN_IF_ERROR(q->Append(a.TakeBatch()));

@@ -58,7 +58,7 @@ TEST(ParserMutationTest, TruncationsAndBitFlips) {
             // A flipped message that still parses goes to the assembler, which must either
             // take it or refuse it cleanly.
             Assembler scratch(&types, {.chunk_bytes = 1 << 16, .skip_through = Lsn()});
-            (void)scratch.Add(*r, m.wal_start);
+            (void)scratch.Add(std::move(*r), m.wal_start);
             ++parsed;
           } else {
             ++errors;
@@ -67,7 +67,7 @@ TEST(ParserMutationTest, TruncationsAndBitFlips) {
         }
         auto r = p.Parse(m.payload);
         ASSERT_TRUE(r.ok()) << r.status().ToString();
-        (void)a.Add(*r, m.wal_start);
+        (void)a.Add(std::move(*r), m.wal_start);
         if (++n % 64 == 0) a.TakeBatch();
       }
     }

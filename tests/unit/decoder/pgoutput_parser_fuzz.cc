@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& m : *msgs) {
     auto r = parser.Parse(m.payload);
     if (!r.ok()) continue;
-    (void)assembler.Add(*r, m.wal_start);
+    (void)assembler.Add(std::move(*r), m.wal_start);
     if (assembler.batch_bytes() > (1 << 16)) (void)assembler.TakeBatch();
   }
   return 0;
