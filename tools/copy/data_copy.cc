@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -31,7 +32,7 @@ Status SnapshotLost(const SnapshotRef& snap, const Status& cause) {
                        "copied at a new snapshot");
 }
 
-Result<PgConn> OpenSource(const CopyOptions& o, const SnapshotRef& snap, int worker) {
+Result<PgConn> OpenSourceOnce(const CopyOptions& o, const SnapshotRef& snap, int worker) {
   ConnectOptions co;
   co.label = "source";
   co.application_name = fmt::format("pgbaton copy {}", worker);
@@ -43,6 +44,19 @@ Result<PgConn> OpenSource(const CopyOptions& o, const SnapshotRef& snap, int wor
     return SnapshotLost(snap, st);
   }
   return src;
+}
+
+// A worker's source session importing the snapshot. A session that ends while it connects or
+// imports (terminated, or its connection broke) is opened again, up to kSourceRetries times:
+// the snapshot stays importable while the session that exported it lives.
+Result<PgConn> OpenSource(const CopyOptions& o, const SnapshotRef& snap, int worker) {
+  for (int attempt = 0;; ++attempt) {
+    auto src = OpenSourceOnce(o, snap, worker);
+    if (src.ok() || src.status().code() != ErrorCode::kConnection || attempt >= kSourceRetries) {
+      return src;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt + 1)));
+  }
 }
 
 // A worker's source session ended mid-copy (`cause`) and the snapshot could not be imported
