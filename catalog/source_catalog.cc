@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <string_view>
+
 namespace pgbaton::catalog {
 
 namespace {
@@ -33,6 +35,15 @@ constexpr const char* kTableSelect =
     "LEFT JOIN pg_catalog.pg_class rc ON rc.oid = pg_catalog.pg_partition_root(c.oid) "
     "LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace "
     "WHERE c.relkind IN ('r', 'p') AND ";
+
+// Relations in user schemas matching `where`: schema, name, then `columns`.
+Result<PgResult> UserRelations(PgConn& conn, std::string_view columns, std::string_view where,
+                               std::string_view order_by) {
+  return conn.Exec(fmt::format(
+      "SELECT n.nspname, c.relname{} FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+      "ON n.oid = c.relnamespace WHERE {} AND {} ORDER BY {}",
+      columns, where, kUserSchema, order_by));
+}
 
 UserTable TableAt(const PgResult& res, int r) {
   UserTable t;
@@ -72,13 +83,11 @@ Result<std::optional<UserTable>> FindTable(PgConn& conn, const QualifiedName& na
 }
 
 Result<std::vector<QualifiedName>> ListPopulatedMatviews(PgConn& conn) {
-  PGB_ASSIGN_OR_RETURN(
-      PgResult res,
-      conn.Exec(fmt::format("SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
-                            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-                            "WHERE c.relkind = 'm' AND c.relispopulated AND {} AND NOT {} "
-                            "ORDER BY c.oid",
-                            kUserSchema, kExtensionMember)));
+  PGB_ASSIGN_OR_RETURN(PgResult res,
+                       UserRelations(conn, "",
+                                     fmt::format("c.relkind = 'm' AND c.relispopulated AND NOT {}",
+                                                 kExtensionMember),
+                                     "c.oid"));
   std::vector<QualifiedName> out;
   for (int r = 0; r < res.rows(); ++r) out.push_back({res.GetString(r, 0), res.GetString(r, 1)});
   return out;
@@ -87,12 +96,10 @@ Result<std::vector<QualifiedName>> ListPopulatedMatviews(PgConn& conn) {
 Result<std::vector<Sequence>> ListSequences(PgConn& conn) {
   PGB_ASSIGN_OR_RETURN(
       PgResult res,
-      conn.Exec(fmt::format("SELECT n.nspname, c.relname, {}, "
-                            "pg_catalog.has_sequence_privilege(c.oid, 'SELECT') "
-                            "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
-                            "ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND {} "
-                            "ORDER BY n.nspname, c.relname",
-                            kExtensionMember, kUserSchema)));
+      UserRelations(
+          conn,
+          fmt::format(", {}, pg_catalog.has_sequence_privilege(c.oid, 'SELECT')", kExtensionMember),
+          "c.relkind = 'S'", "n.nspname, c.relname"));
   std::vector<Sequence> out;
   for (int r = 0; r < res.rows(); ++r) {
     Sequence s;
