@@ -1,6 +1,8 @@
 // The source catalogue against a real server: which tables are user tables and what is known of
 // each, sequence values read on one database and written on another (called, never called,
-// restarted), sequences a role may not read, publications of oddly named tables.
+// restarted), sequences a role may not read, a publication of a partitioned root (what a
+// filtered copy creates) and of a table that is not there. (Oddly named tables in a publication:
+// tests/integration/decoder/slot_snapshot_test.cc.)
 #include "catalog/source_catalog.h"
 
 #include <gtest/gtest.h>
@@ -153,6 +155,33 @@ TEST_P(SourceCatalogTest, AnUnreadableSequenceIsNamed) {
   EXPECT_NE(s.message().find("sequence \"public\".\"secret\" on "), std::string::npos)
       << s.message();
   EXPECT_NE(s.message().find(" is not readable"), std::string::npos) << s.message();
+}
+
+TEST_P(SourceCatalogTest, PublicationOfAPartitionedRootOrOfATableThatIsNotThere) {
+  ASSERT_TRUE(server_
+                  ->Exec("create table p (id int primary key) partition by range (id);"
+                         "create table p1 partition of p for values from (0) to (10)")
+                  .ok());
+  PgConn conn = Connect();
+  auto created = catalog::EnsurePublication(conn, "Mig \"x\"", {QualifiedName{"public", "p"}});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_TRUE(*created);
+  auto root = conn.QueryValue(
+      "select count(*) from pg_publication_rel r join pg_publication p on p.oid = r.prpubid "
+      "where p.pubname = 'Mig \"x\"' and r.prrelid = 'public.p'::regclass");
+  ASSERT_TRUE(root.ok()) << root.status().ToString();
+  EXPECT_EQ(*root, "1");
+  auto all = conn.QueryValue("select puballtables from pg_publication where pubname = 'Mig \"x\"'");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, "f");
+
+  auto missing = catalog::EnsurePublication(conn, "other", {QualifiedName{"public", "nope"}});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("creating publication \"other\""), std::string::npos)
+      << missing.status().message();
+  auto exists = catalog::PublicationExists(conn, "other");
+  ASSERT_TRUE(exists.ok());
+  EXPECT_FALSE(*exists);
 }
 
 INSTANTIATE_TEST_SUITE_P(Majors, SourceCatalogTest, ::testing::Values(13, 17),
