@@ -180,13 +180,6 @@ Result<std::string> PgConn::QueryValue(std::string_view sql,
   return res.GetString(0, 0);
 }
 
-std::string PgConn::QuoteIdent(std::string_view ident) const {
-  char* q = PQescapeIdentifier(conn_.get(), ident.data(), ident.size());
-  std::string out = q != nullptr ? q : "";
-  PQfreemem(q);
-  return out;
-}
-
 std::string PgConn::QuoteLiteral(std::string_view literal) const {
   char* q = PQescapeLiteral(conn_.get(), literal.data(), literal.size());
   std::string out = q != nullptr ? q : "";

@@ -80,8 +80,8 @@ class PgConn {
   int ServerVersionNum() const { return PQserverVersion(conn_.get()); }
   int ServerMajor() const { return PQserverVersion(conn_.get()) / 10000; }
 
-  // Quotes an identifier / literal for this connection's encoding.
-  std::string QuoteIdent(std::string_view ident) const;
+  // Quotes a literal for this connection (its encoding and standard_conforming_strings).
+  // Identifiers need no connection: common/sql_ident.h.
   std::string QuoteLiteral(std::string_view literal) const;
 
   // Converts the state of this connection plus an optional failed result into a Status.

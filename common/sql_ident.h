@@ -1,8 +1,10 @@
-// SQL identifiers built without a connection: the one quoting rule pgbaton uses where no PgConn
-// is at hand (with a connection, PgConn::QuoteIdent quotes the same way and also checks the
-// encoding). Every identifier is double-quoted, `"` doubled, like libpq's PQescapeIdentifier:
-// no list of keywords is kept, so a name is right whatever PostgreSQL reserves now or later.
-// All functions are pure and thread-safe.
+// SQL identifiers: the one quoting rule pgbaton uses for every name it puts in SQL (the applier's
+// statements, copy, verify, cutover, the replication commands). Every identifier is
+// double-quoted, `"` doubled, as libpq's PQescapeIdentifier does: no list of keywords is kept,
+// so a name is right whatever PostgreSQL reserves now or later, and no connection is needed (in
+// every client encoding PostgreSQL accepts, `"` is never part of a multibyte character). Names
+// shown to people are quoted the server's way, only where needed (pg_catalog.quote_ident, e.g.
+// catalog::UserTable::display). All functions are pure and thread-safe.
 #pragma once
 
 #include <compare>

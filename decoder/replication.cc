@@ -153,7 +153,7 @@ Status ReplicationConnection::TranslateError(Status s, const std::string& slot) 
 
 Result<ExportedSnapshot> ReplicationConnection::CreateSlot(const std::string& slot,
                                                            bool export_snapshot, bool two_phase) {
-  std::string ident = conn_.QuoteIdent(slot);
+  std::string ident = QuoteIdent(slot);
   std::string sql;
   if (server_major() >= 15) {
     std::string opts = fmt::format("SNAPSHOT '{}'", export_snapshot ? "export" : "nothing");
@@ -175,7 +175,7 @@ Result<ExportedSnapshot> ReplicationConnection::CreateSlot(const std::string& sl
 }
 
 Status ReplicationConnection::DropSlot(const std::string& slot) {
-  auto res = conn_.Exec(fmt::format("DROP_REPLICATION_SLOT {} WAIT", conn_.QuoteIdent(slot)));
+  auto res = conn_.Exec(fmt::format("DROP_REPLICATION_SLOT {} WAIT", QuoteIdent(slot)));
   return TranslateError(res.status(), slot);
 }
 
@@ -190,7 +190,7 @@ Result<bool> ReplicationConnection::SlotExists(const std::string& slot) {
 Status ReplicationConnection::StartReplication(const std::string& slot, Lsn start,
                                                const PgOutputOptions& options) {
   slot_ = slot;
-  std::string sql = fmt::format("START_REPLICATION SLOT {} LOGICAL {} {}", conn_.QuoteIdent(slot),
+  std::string sql = fmt::format("START_REPLICATION SLOT {} LOGICAL {} {}", QuoteIdent(slot),
                                 start.ToString(), FormatPgOutputOptions(options));
   PgResult res(PQexec(conn_.raw(), sql.c_str()));
   if (res.raw() != nullptr && PQresultStatus(res.raw()) == PGRES_COPY_BOTH) return Status::Ok();
@@ -253,38 +253,6 @@ Result<std::unique_ptr<SnapshotHolder>> SnapshotHolder::Create(std::string_view 
   PGB_ASSIGN_OR_RETURN(h->conn_, ReplicationConnection::Connect(conninfo, "source"));
   PGB_ASSIGN_OR_RETURN(h->info_, h->conn_->CreateSlot(slot, /*export_snapshot=*/true));
   return h;
-}
-
-Result<bool> PublicationExists(PgConn& conn, const std::string& name) {
-  // Simple protocol: `conn` may be a replication connection.
-  PGB_ASSIGN_OR_RETURN(PgResult res, conn.Exec("select 1 from pg_publication where pubname = " +
-                                               conn.QuoteLiteral(name)));
-  return res.rows() > 0;
-}
-
-Result<bool> EnsurePublication(PgConn& conn, const std::string& name,
-                               const std::vector<QualifiedName>& tables) {
-  PGB_ASSIGN_OR_RETURN(bool exists, PublicationExists(conn, name));
-  if (exists) return false;
-  std::string sql = fmt::format("CREATE PUBLICATION {}", conn.QuoteIdent(name));
-  if (tables.empty()) {
-    sql += " FOR ALL TABLES";
-  } else {
-    sql += " FOR TABLE ";
-    for (size_t i = 0; i < tables.size(); ++i) {
-      if (i > 0) sql += ", ";
-      sql += conn.QuoteIdent(tables[i].schema) + "." + conn.QuoteIdent(tables[i].name);
-    }
-  }
-  auto res = conn.Exec(sql);
-  if (!res.ok()) {
-    return res.status().WithContext(fmt::format("publication \"{}\"", name));
-  }
-  return true;
-}
-
-Status DropPublication(PgConn& conn, const std::string& name) {
-  return conn.Run(fmt::format("DROP PUBLICATION IF EXISTS {}", conn.QuoteIdent(name)));
 }
 
 Status CheckLogicalDecoding(PgConn& conn) {

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "common/pg.h"
-#include "common/sql_ident.h"
 #include "common/status.h"
 #include "common/types.h"
 
@@ -119,14 +118,6 @@ class SnapshotHolder {
   std::unique_ptr<ReplicationConnection> conn_;
   ExportedSnapshot info_;
 };
-
-// Publications, over a normal (non-replication) connection.
-// Creates `name` FOR ALL TABLES, or FOR TABLE `tables` (schema and name apart), unless it
-// exists. Returns true if it was created. Errors: kPermission, kNotFound (a table).
-Result<bool> EnsurePublication(PgConn& conn, const std::string& name,
-                               const std::vector<QualifiedName>& tables);
-Result<bool> PublicationExists(PgConn& conn, const std::string& name);
-Status DropPublication(PgConn& conn, const std::string& name);
 
 // Checks wal_level = logical. Errors: kServerConfig with a hint.
 Status CheckLogicalDecoding(PgConn& conn);

@@ -7,8 +7,10 @@
 #include <set>
 #include <thread>
 
+#include "catalog/source_catalog.h"
 #include "common/log.h"
 #include "common/metrics_catalog.h"
+#include "common/sql_ident.h"
 #include "decoder/assembler.h"
 #include "decoder/pgoutput_parser.h"
 
@@ -76,7 +78,7 @@ class PgSource : public ReplicationSource {
                     "its changes since then are lost to pgbaton: add it back (ALTER PUBLICATION "
                     "{} ADD TABLE {}) and run again, then bring that table on the target back in "
                     "line with the source before cutover (or start over with pgbaton copy)",
-                    check_conn_->QuoteIdent(publication_), first));
+                    QuoteIdent(publication_), first));
   }
 
  private:
@@ -250,7 +252,7 @@ SourceFactory PgSourceFactory(std::string conninfo, std::string slot, std::strin
           "the slot was dropped or never created: changes made since it went missing are lost; "
           "drop the queue and the target data and start the migration again with `pgbaton copy`");
     }
-    PGB_ASSIGN_OR_RETURN(bool pub_exists, PublicationExists(conn->conn(), publication));
+    PGB_ASSIGN_OR_RETURN(bool pub_exists, catalog::PublicationExists(conn->conn(), publication));
     if (!pub_exists) {
       return Status::Error(
           ErrorCode::kPublicationMissing,

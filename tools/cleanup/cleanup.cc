@@ -11,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "catalog/source_catalog.h"
+
 namespace pgbaton::tools {
 
 namespace fs = std::filesystem;
@@ -101,11 +103,9 @@ Result<std::string> DropSlot(PgConn* source, const std::string& name) {
 }
 
 Result<std::string> DropPublication(PgConn* source, const std::string& name) {
-  PGB_ASSIGN_OR_RETURN(
-      PgResult r,
-      source->ExecParams("SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1", {name}));
-  if (r.rows() == 0) return fmt::format("publication \"{}\" on source: already gone", name);
-  PGB_RETURN_IF_ERROR(source->Run("DROP PUBLICATION IF EXISTS " + source->QuoteIdent(name)));
+  PGB_ASSIGN_OR_RETURN(bool exists, catalog::PublicationExists(*source, name));
+  if (!exists) return fmt::format("publication \"{}\" on source: already gone", name);
+  PGB_RETURN_IF_ERROR(catalog::DropPublication(*source, name));
   return fmt::format("publication \"{}\" on source: dropped", name);
 }
 

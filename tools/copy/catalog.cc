@@ -8,6 +8,8 @@
 #include <map>
 #include <set>
 
+#include "catalog/source_catalog.h"
+
 namespace pgbaton::tools::copy {
 namespace {
 
@@ -18,12 +20,6 @@ bool Matches(const std::string& pattern, const std::string& schema, const std::s
   std::string full = schema + "." + table;
   return fnmatch(pattern.c_str(), full.c_str(), 0) == 0;
 }
-
-// User relations only: not catalogs, not toast or temp schemas, not members of an extension.
-constexpr const char* kUserRelation =
-    "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast' "
-    "AND n.nspname !~ '^pg_temp_' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE "
-    "d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')";
 
 }  // namespace
 
@@ -37,40 +33,24 @@ bool TableFilter::Selects(const std::string& schema, const std::string& table) c
   return true;
 }
 
-std::string QuotedTableName(const PgConn& conn, const std::string& schema,
-                            const std::string& name) {
-  return conn.QuoteIdent(schema) + "." + conn.QuoteIdent(name);
-}
-
 Result<TableList> ListTables(PgConn& conn, const TableFilter& filter) {
-  std::string sql = fmt::format(
-      "SELECT c.oid, n.nspname, c.relname, coalesce(rn.nspname, n.nspname), "
-      "coalesce(rc.relname, c.relname), pg_relation_size(c.oid), c.relreplident, "
-      "EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), "
-      "(SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
-      "  AND a.attnum = i.indkey[0] WHERE i.indrelid = c.oid AND i.indisprimary "
-      "  AND i.indnatts = 1 AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, "
-      "  'int8'::regtype)) "
-      "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-      "LEFT JOIN pg_class rc ON rc.oid = pg_partition_root(c.oid) "
-      "LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace "
-      "WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND {} "
-      "ORDER BY pg_relation_size(c.oid) DESC, n.nspname, c.relname",
-      kUserRelation);
-  PGB_ASSIGN_OR_RETURN(PgResult res, conn.Exec(sql));
+  PGB_ASSIGN_OR_RETURN(std::vector<catalog::UserTable> all, catalog::ListUserTables(conn));
+  // Biggest first (the longest copies start first), then by name as listed.
+  std::stable_sort(all.begin(), all.end(),
+                   [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
   TableList out;
   std::map<uint32_t, size_t> by_oid;
-  for (int r = 0; r < res.rows(); ++r) {
+  for (const auto& u : all) {
+    if (!u.Streamed() || u.extension_member) continue;
     TableInfo t;
-    t.oid = static_cast<uint32_t>(res.GetInt(r, 0));
-    t.schema = res.GetString(r, 1);
-    t.name = res.GetString(r, 2);
-    t.root_schema = res.GetString(r, 3);
-    t.root_name = res.GetString(r, 4);
-    t.bytes = static_cast<uint64_t>(res.GetInt(r, 5));
-    t.replica_identity = res.Get(r, 6).empty() ? 'd' : res.Get(r, 6)[0];
-    t.has_primary_key = res.GetBool(r, 7);
-    t.int_key = res.GetString(r, 8);
+    t.oid = u.oid;
+    t.schema = u.name.schema;
+    t.name = u.name.name;
+    t.root_schema = u.root.schema;
+    t.root_name = u.root.name;
+    t.bytes = u.bytes;
+    t.has_identity = u.HasIdentity();
+    t.int_key = u.int_key;
     if (filter.Selects(t.root_schema, t.root_name)) {
       by_oid[t.oid] = out.selected.size();
       out.selected.push_back(std::move(t));
@@ -109,15 +89,15 @@ Result<TableList> ListTables(PgConn& conn, const TableFilter& filter) {
   };
   for (auto& t : out.selected) t.binary_safe = true;
 
+  std::string oids;
+  for (const auto& t : out.selected) oids += (oids.empty() ? "" : ",") + std::to_string(t.oid);
   PGB_ASSIGN_OR_RETURN(
       PgResult cols,
       conn.Exec(fmt::format("SELECT a.attrelid, a.attname, a.atttypid, "
                             "format_type(a.atttypid, NULL) FROM pg_attribute a "
-                            "JOIN pg_class c ON c.oid = a.attrelid "
-                            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                            "WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped "
-                            "AND a.attgenerated = '' AND {} ORDER BY a.attrelid, a.attnum",
-                            kUserRelation)));
+                            "WHERE a.attrelid = ANY('{{{}}}'::oid[]) AND a.attnum > 0 AND NOT "
+                            "a.attisdropped AND a.attgenerated = '' ORDER BY a.attrelid, a.attnum",
+                            oids)));
   for (int r = 0; r < cols.rows(); ++r) {
     auto it = by_oid.find(static_cast<uint32_t>(cols.GetInt(r, 0)));
     if (it == by_oid.end()) continue;
@@ -128,30 +108,6 @@ Result<TableList> ListTables(PgConn& conn, const TableFilter& filter) {
       t.text_reason = cols.GetString(r, 1) + " " + cols.GetString(r, 3);
     }
   }
-  return out;
-}
-
-Result<std::vector<SequenceInfo>> ListSequences(PgConn& conn) {
-  PGB_ASSIGN_OR_RETURN(
-      PgResult res,
-      conn.Exec(fmt::format("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
-                            "ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND {} "
-                            "ORDER BY 1, 2",
-                            kUserRelation)));
-  std::vector<SequenceInfo> out;
-  for (int r = 0; r < res.rows(); ++r) out.push_back({res.GetString(r, 0), res.GetString(r, 1)});
-  return out;
-}
-
-Result<std::vector<std::pair<std::string, std::string>>> ListPopulatedMatviews(PgConn& conn) {
-  PGB_ASSIGN_OR_RETURN(
-      PgResult res,
-      conn.Exec(fmt::format("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
-                            "ON n.oid = c.relnamespace WHERE c.relkind = 'm' AND "
-                            "c.relispopulated AND {} ORDER BY c.oid",
-                            kUserRelation)));
-  std::vector<std::pair<std::string, std::string>> out;
-  for (int r = 0; r < res.rows(); ++r) out.emplace_back(res.GetString(r, 0), res.GetString(r, 1));
   return out;
 }
 

@@ -1,7 +1,8 @@
-// What the initial copy reads from the source catalog: the tables to copy (leaf relations that
-// hold rows, with their columns, size and replica identity), sequences and extensions, and the
-// --include/--exclude filters. Every query runs on a connection the caller has put inside the
-// copy's snapshot, so the list is exactly what that snapshot holds.
+// What the initial copy reads from the source catalog on top of the shared catalogue
+// (catalog/source_catalog.h): the tables to copy (leaf relations that hold rows, with their
+// columns and whether their types have one binary form), extensions, and
+// the --include/--exclude filters. Every query runs on a connection the caller has put inside
+// the copy's snapshot, so the list is exactly what that snapshot holds.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "common/pg.h"
+#include "common/sql_ident.h"
 #include "common/status.h"
 
 namespace pgbaton::tools::copy {
@@ -21,8 +23,7 @@ struct TableInfo {
   std::string root_name;
   std::vector<std::string> columns;  // raw names of copied columns (no generated ones), in order
   uint64_t bytes = 0;                // heap size on disk (an estimate of what COPY moves)
-  char replica_identity = 'd';       // pg_class.relreplident
-  bool has_primary_key = false;
+  bool has_identity = false;         // catalog::UserTable::HasIdentity
   std::string int_key;  // a single-column integer primary key, for key ranges on 13 ("" if none)
   // Every column's type has the same binary form on any major: a built-in type (or an array of
   // one) with binary send and receive functions, an enum, or a domain over one of those. Arrays
@@ -36,16 +37,7 @@ struct TableInfo {
   // "schema.name" unquoted: the key used in the queue's metadata and in filters.
   std::string Key() const { return schema + "." + name; }
   std::string RootKey() const { return root_schema + "." + root_name; }
-  // Whether updates and deletes on this table can be replicated.
-  bool HasIdentity() const {
-    return replica_identity == 'f' || replica_identity == 'i' ||
-           (replica_identity == 'd' && has_primary_key);
-  }
-};
-
-struct SequenceInfo {
-  std::string schema;
-  std::string name;
+  QualifiedName Root() const { return {root_schema, root_name}; }
 };
 
 // Glob filters on "schema.table" (`*`, `?`, `[...]`). A pattern without a dot matches the table
@@ -68,21 +60,12 @@ struct TableList {
   std::vector<TableInfo> excluded;  // left out by the filter (pg_dump skips them too)
 };
 
-// Every user table that holds rows (relkind 'r', permanent, not an extension's), split by
-// `filter`. Errors: the connection's (kConnection, kPermission, ...).
+// Every user table that holds rows (catalog::UserTable::Streamed, not an extension's), biggest
+// first, split by `filter`. Errors: the connection's (kConnection, kPermission, ...).
 Result<TableList> ListTables(PgConn& conn, const TableFilter& filter);
-
-// Every user sequence (not an extension's).
-Result<std::vector<SequenceInfo>> ListSequences(PgConn& conn);
-
-// Materialized views that are populated on the source, oldest first, as (schema, name).
-Result<std::vector<std::pair<std::string, std::string>>> ListPopulatedMatviews(PgConn& conn);
 
 // Extensions installed on the source (except plpgsql) that the target cannot create.
 // Errors: kNotFound naming the first missing one, with a hint to install it on the target.
 Status CheckExtensions(PgConn& source, PgConn& target);
-
-// "schema"."name" quoted for `conn`.
-std::string QuotedTableName(const PgConn& conn, const std::string& schema, const std::string& name);
 
 }  // namespace pgbaton::tools::copy

@@ -11,8 +11,10 @@
 #include <mutex>
 #include <set>
 
+#include "catalog/source_catalog.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "common/sql_ident.h"
 #include "tools/common/identity.h"
 #include "tools/copy/catalog.h"
 #include "tools/copy/data_copy.h"
@@ -96,11 +98,11 @@ Status CheckVersions(const CopyOptions& o, PgConn& src, PgConn& dst) {
 Status CheckIdentity(const PgConn& src, const std::vector<TableInfo>& tables) {
   std::vector<const TableInfo*> bad;
   for (const auto& t : tables) {
-    if (!t.HasIdentity()) bad.push_back(&t);
+    if (!t.has_identity) bad.push_back(&t);
   }
   if (bad.empty()) return Status::Ok();
   const TableInfo& t = *bad.front();
-  std::string q = QuotedTableName(src, t.schema, t.name);
+  std::string q = QuoteQualified(t.schema, t.name);
   std::string others;
   if (bad.size() > 1) {
     others = fmt::format(" (and {} more:", bad.size() - 1);
@@ -120,24 +122,14 @@ Status CheckIdentity(const PgConn& src, const std::vector<TableInfo>& tables) {
 // Creates the publication unless it exists: FOR ALL TABLES, or the selected roots when filtering.
 Status EnsurePublication(const CopyOptions& o, PgConn& src, const TableFilter& filter,
                          const std::vector<TableInfo>& selected) {
-  PGB_ASSIGN_OR_RETURN(PgResult exists, src.ExecParams("SELECT 1 FROM pg_publication WHERE "
-                                                       "pubname = $1",
-                                                       {o.name}));
-  if (exists.rows() > 0) return Status::Ok();
-  std::string sql = fmt::format("CREATE PUBLICATION {} FOR ALL TABLES", src.QuoteIdent(o.name));
+  std::vector<QualifiedName> roots;
   if (filter.filtering()) {
-    std::set<std::string> roots;
-    std::string list;
+    std::set<QualifiedName> seen;
     for (const auto& t : selected) {
-      if (!roots.insert(t.RootKey()).second) continue;
-      if (!list.empty()) list += ", ";
-      list += QuotedTableName(src, t.root_schema, t.root_name);
+      if (seen.insert(t.Root()).second) roots.push_back(t.Root());
     }
-    sql = fmt::format("CREATE PUBLICATION {} FOR TABLE {}", src.QuoteIdent(o.name), list);
   }
-  Status st = src.Run(sql);
-  if (!st.ok()) return st.WithContext(fmt::format("creating publication \"{}\"", o.name));
-  return Status::Ok();
+  return catalog::EnsurePublication(src, o.name, roots).status();
 }
 
 Result<PgConn> OpenSnapshotSession(const CopyOptions& o, const SnapshotRef& snap) {
@@ -158,14 +150,14 @@ Result<PgConn> OpenSnapshotSession(const CopyOptions& o, const SnapshotRef& snap
 Result<bool> TargetHasAll(PgConn& dst, const std::vector<TableInfo>& tables) {
   for (const auto& t : tables) {
     PGB_ASSIGN_OR_RETURN(PgResult r, dst.ExecParams("SELECT to_regclass($1) IS NOT NULL",
-                                                    {QuotedTableName(dst, t.schema, t.name)}));
+                                                    {QuoteQualified(t.schema, t.name)}));
     if (!r.GetBool(0, 0)) return false;
   }
   return true;
 }
 
 Status CheckTargetEmpty(PgConn& dst, const TableInfo& t) {
-  std::string q = QuotedTableName(dst, t.schema, t.name);
+  std::string q = QuoteQualified(t.schema, t.name);
   auto r = dst.QueryValue(fmt::format("SELECT EXISTS (SELECT 1 FROM ONLY {})", q));
   if (!r.ok()) {
     if (r.status().code() == ErrorCode::kNotFound) {
@@ -193,7 +185,7 @@ Status CheckTargetEmpty(PgConn& dst, const TableInfo& t) {
 // them on the target: it is empty although the copy wrote rows. Errors: kNotFound when the table
 // itself is gone (its schema must be restored first), the target's.
 Result<bool> CopiedTableLost(PgConn& dst, const TableInfo& t, const std::string& recorded_rows) {
-  std::string q = QuotedTableName(dst, t.schema, t.name);
+  std::string q = QuoteQualified(t.schema, t.name);
   PGB_ASSIGN_OR_RETURN(PgResult exists, dst.ExecParams("SELECT to_regclass($1) IS NOT NULL", {q}));
   if (!exists.GetBool(0, 0)) {
     return Status::Error(
@@ -218,20 +210,16 @@ Result<bool> CopiedTableLost(PgConn& dst, const TableInfo& t, const std::string&
 // selected tables: a table there was not made by this copy. Checked before anything is created
 // on either side.
 Status CheckTargetFresh(PgConn& dst, const std::vector<TableInfo>& tables) {
-  PGB_ASSIGN_OR_RETURN(
-      PgResult res,
-      dst.Exec("SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON "
-               "n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN "
-               "('pg_catalog', 'information_schema')"));
+  PGB_ASSIGN_OR_RETURN(std::vector<catalog::UserTable> on_target, catalog::ListUserTables(dst));
   std::set<std::string> present;
-  for (int r = 0; r < res.rows(); ++r) present.insert(res.GetString(r, 0));
+  for (const auto& u : on_target) present.insert(u.Key());
   std::vector<const TableInfo*> there;
   for (const auto& t : tables) {
     if (present.count(t.Key()) > 0) there.push_back(&t);
   }
   if (there.empty()) return Status::Ok();
   const TableInfo& t = *there.front();
-  std::string q = QuotedTableName(dst, t.schema, t.name);
+  std::string q = QuoteQualified(t.schema, t.name);
   PGB_ASSIGN_OR_RETURN(std::string rows,
                        dst.QueryValue(fmt::format("SELECT EXISTS (SELECT 1 FROM ONLY {})", q)));
   std::string others = there.size() > 1
@@ -269,22 +257,14 @@ void LogCopyFormats(const CopyOptions& o, const std::vector<TableInfo>& tables) 
   LogInfo("copy format: binary where every column type has the same binary form on both majors", f);
 }
 
-Status CopySequences(PgConn& src, PgConn& dst, const std::vector<SequenceInfo>& seqs,
-                     Progress* progress) {
-  for (const auto& s : seqs) {
-    std::string qs = QuotedTableName(src, s.schema, s.name);
-    PGB_ASSIGN_OR_RETURN(PgResult exists,
-                         dst.ExecParams("SELECT to_regclass($1) IS NOT NULL", {qs}));
-    if (exists.GetBool(0, 0)) {
-      PGB_ASSIGN_OR_RETURN(PgResult v,
-                           src.Exec(fmt::format("SELECT last_value, is_called FROM {}", qs)));
-      PGB_RETURN_IF_ERROR(dst.ExecParams("SELECT pg_catalog.setval($1::regclass, $2, $3)",
-                                         {qs, v.GetString(0, 0), v.GetString(0, 1)})
-                              .status());
-    }
-    progress->ItemDone();
-  }
-  return Status::Ok();
+// Sets the target's sequences to the source's values. A sequence the target lacks was left out
+// of the copied schema by the filter.
+Status CopySequences(PgConn& src, PgConn& dst, std::vector<catalog::Sequence> seqs) {
+  PGB_ASSIGN_OR_RETURN(std::vector<QualifiedName> missing, catalog::MissingOn(dst, seqs));
+  std::set<QualifiedName> left_out(missing.begin(), missing.end());
+  std::erase_if(seqs, [&](const catalog::Sequence& s) { return left_out.count(s.name) > 0; });
+  PGB_RETURN_IF_ERROR(catalog::ReadValues(src, &seqs));
+  return catalog::WriteValues(dst, seqs);
 }
 
 }  // namespace
@@ -438,7 +418,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
         PGB_RETURN_IF_ERROR(CheckTargetEmpty(dst, t));
       } else {
         PGB_RETURN_IF_ERROR(
-            dst.Run(fmt::format("TRUNCATE ONLY {}", QuotedTableName(dst, t.schema, t.name))));
+            dst.Run(fmt::format("TRUNCATE ONLY {}", QuoteQualified(t.schema, t.name))));
       }
       job.tables.push_back(t);
     }
@@ -495,9 +475,12 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     // Sequences are not transactional (inside the snapshot a read sees the current value too):
     // read now, after every table's data, a value is at least any key the copied rows hold.
     // Cutover sets them again once writers are fenced.
-    PGB_ASSIGN_OR_RETURN(std::vector<SequenceInfo> seqs, ListSequences(src));
+    PGB_ASSIGN_OR_RETURN(std::vector<catalog::Sequence> seqs, catalog::ListSequences(src));
+    // An extension's sequences are its own business (pg_dump leaves them out too).
+    std::erase_if(seqs, [](const catalog::Sequence& s) { return s.extension_member; });
     progress->BeginPhase("sequences", seqs.size());
-    PGB_RETURN_IF_ERROR(CopySequences(src, dst, seqs, progress));
+    PGB_RETURN_IF_ERROR(CopySequences(src, dst, seqs));
+    for (size_t i = 0; i < seqs.size(); ++i) progress->ItemDone();
     PGB_RETURN_IF_ERROR(meta.Put("copy/phase/sequences", kDone));
   }
 
@@ -516,19 +499,19 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     // pg_dump puts materialized view contents in the data section: refresh them here, after the
     // indexes. One may read another, so a refresh that fails on an unpopulated one is retried
     // after the others.
-    PGB_ASSIGN_OR_RETURN(auto mvs, ListPopulatedMatviews(src));
+    PGB_ASSIGN_OR_RETURN(auto mvs, catalog::ListPopulatedMatviews(src));
     progress->BeginPhase("matviews", mvs.size());
-    std::vector<std::pair<std::string, std::string>> pending = mvs;
+    std::vector<QualifiedName> pending = mvs;
     Status last;
     for (size_t pass = 0; pass <= mvs.size() && !pending.empty(); ++pass) {
-      std::vector<std::pair<std::string, std::string>> failed;
-      for (const auto& [schema, name] : pending) {
-        std::string q = QuotedTableName(dst, schema, name);
+      std::vector<QualifiedName> failed;
+      for (const QualifiedName& mv : pending) {
+        std::string q = QuoteQualified(mv);
         PGB_ASSIGN_OR_RETURN(PgResult exists,
                              dst.ExecParams("SELECT to_regclass($1) IS NOT NULL", {q}));
         if (exists.GetBool(0, 0)) last = dst.Run("REFRESH MATERIALIZED VIEW " + q);
         if (exists.GetBool(0, 0) && !last.ok()) {
-          failed.emplace_back(schema, name);
+          failed.push_back(mv);
         } else {
           progress->ItemDone();
         }
@@ -538,7 +521,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     }
     if (!pending.empty()) {
       return last.WithContext(fmt::format("refreshing materialized view \"{}.{}\" on target",
-                                          pending.front().first, pending.front().second));
+                                          pending.front().schema, pending.front().name));
     }
     PGB_RETURN_IF_ERROR(meta.Put("copy/phase/matviews", kDone));
   }

@@ -8,17 +8,19 @@
 #include <mutex>
 #include <thread>
 
+#include "common/sql_ident.h"
+
 namespace pgbaton::tools::copy {
 namespace {
 
 // How often one chunk is retried on a new source session when its session ends under it.
 constexpr int kSourceRetries = 3;
 
-std::string ColumnList(const PgConn& c, const TableInfo& t) {
+std::string ColumnList(const TableInfo& t) {
   std::string out;
   for (const auto& col : t.columns) {
     if (!out.empty()) out += ", ";
-    out += c.QuoteIdent(col);
+    out += QuoteIdent(col);
   }
   return out;
 }
@@ -92,21 +94,20 @@ void AbortCopyIn(PgConn& dst, const char* why) {
 // `counted` receives the bytes added to `p` (so a retried chunk can take them back).
 Status CopyChunk(PgConn& src, PgConn& dst, const TableInfo& t, const Chunk& c, bool binary,
                  TableProgress* p, uint64_t* counted) {
-  std::string table_src = QuotedTableName(src, t.schema, t.name);
+  std::string table_src = QuoteQualified(t.schema, t.name);
   std::string format = binary ? " WITH (FORMAT binary)" : "";
   std::string src_sql =
-      c.where.empty()
-          ? fmt::format("COPY {} ({}) TO STDOUT{}", table_src, ColumnList(src, t), format)
-          : fmt::format("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}", ColumnList(src, t),
-                        table_src, c.where, format);
-  std::string table_dst = QuotedTableName(dst, t.schema, t.name);
+      c.where.empty() ? fmt::format("COPY {} ({}) TO STDOUT{}", table_src, ColumnList(t), format)
+                      : fmt::format("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}",
+                                    ColumnList(t), table_src, c.where, format);
+  std::string table_dst = QuoteQualified(t.schema, t.name);
   // A whole table is emptied and loaded in one transaction, which lets COPY FREEZE write rows
   // already frozen (no hint-bit rewrite or anti-wraparound vacuum on the target later).
   bool whole = c.where.empty();
   std::string opts;
   if (binary) opts = "FORMAT binary";
   if (whole) opts += opts.empty() ? "FREEZE" : ", FREEZE";
-  std::string dst_sql = fmt::format("COPY {} ({}) FROM STDIN{}", table_dst, ColumnList(dst, t),
+  std::string dst_sql = fmt::format("COPY {} ({}) FROM STDIN{}", table_dst, ColumnList(t),
                                     opts.empty() ? "" : " WITH (" + opts + ")");
   std::string what = fmt::format("copying table \"{}\"{}", t.Key(),
                                  whole ? "" : fmt::format(" range ({})", c.where));
@@ -198,10 +199,10 @@ Result<std::vector<Chunk>> PlanChunks(PgConn& conn, const std::vector<TableInfo>
       }
       continue;
     }
-    std::string key = conn.QuoteIdent(t.int_key);
+    std::string key = QuoteIdent(t.int_key);
     PGB_ASSIGN_OR_RETURN(PgResult mm,
                          conn.Exec(fmt::format("SELECT min({0}), max({0}) FROM ONLY {1}", key,
-                                               QuotedTableName(conn, t.schema, t.name))));
+                                               QuoteQualified(t.schema, t.name))));
     if (mm.IsNull(0, 0)) {
       out.push_back({i, "", t.bytes});
       continue;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/pg.h"
+#include "common/sql_ident.h"
 #include "tools/copy/catalog.h"
 
 namespace pgbaton::tools::copy {
@@ -127,7 +128,7 @@ void EarlyIndexBuilder::Worker(int id) {
         std::lock_guard<std::mutex> l(mu_);
         t = analyze_[i - kAnalyze];
       }
-      st = conn->Run(fmt::format("ANALYZE {}", QuotedTableName(*conn, t.first, t.second)));
+      st = conn->Run(fmt::format("ANALYZE {}", QuoteQualified(t.first, t.second)));
       if (st.ok()) {
         std::lock_guard<std::mutex> l(mu_);
         analyzed_.insert(t.first + "." + t.second);
@@ -188,15 +189,14 @@ Status AnalyzeTables(const CopyOptions& options,
                      Progress* progress) {
   std::vector<size_t> order(tables.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  return RunOnTarget(
-      options, options.jobs, order,
-      fmt::format("SET maintenance_work_mem = '{}'", options.maintenance_work_mem),
-      [&](size_t i, PgConn& conn) -> Status {
-        PGB_RETURN_IF_ERROR(conn.Run(
-            fmt::format("ANALYZE {}", QuotedTableName(conn, tables[i].first, tables[i].second))));
-        if (progress) progress->ItemDone();
-        return Status::Ok();
-      });
+  return RunOnTarget(options, options.jobs, order,
+                     fmt::format("SET maintenance_work_mem = '{}'", options.maintenance_work_mem),
+                     [&](size_t i, PgConn& conn) -> Status {
+                       PGB_RETURN_IF_ERROR(conn.Run(fmt::format(
+                           "ANALYZE {}", QuoteQualified(tables[i].first, tables[i].second))));
+                       if (progress) progress->ItemDone();
+                       return Status::Ok();
+                     });
 }
 
 }  // namespace pgbaton::tools::copy

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/sql_ident.h"
+
 namespace pgbaton::tools::copy {
 
 Result<std::unique_ptr<SlotSnapshot>> SlotSnapshot::Create(const std::string& conninfo,
@@ -30,9 +32,9 @@ Result<std::unique_ptr<SlotSnapshot>> SlotSnapshot::Create(const std::string& co
   std::string sql =
       conn.ServerMajor() >= 15
           ? fmt::format("CREATE_REPLICATION_SLOT {} TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')",
-                        conn.QuoteIdent(slot))
+                        QuoteIdent(slot))
           : fmt::format("CREATE_REPLICATION_SLOT {} TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT",
-                        conn.QuoteIdent(slot));
+                        QuoteIdent(slot));
   auto res = conn.Exec(sql);
   if (!res.ok()) {
     const Status& st = res.status();

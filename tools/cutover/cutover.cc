@@ -11,9 +11,11 @@
 #include <thread>
 
 #include "applier/applier.h"
+#include "catalog/source_catalog.h"
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "common/sql_ident.h"
 #include "queue/work_queue.h"
 #include "tools/common/identity.h"
 #include "tools/common/signals.h"
@@ -112,7 +114,7 @@ Status EnsureSentinelTable(PgConn& source, PgConn& target, const std::string& pu
     PGB_RETURN_IF_ERROR(source
                             .Run(fmt::format("alter publication {} add table "
                                              "pgbaton.cutover_sentinel",
-                                             source.QuoteIdent(publication)))
+                                             QuoteIdent(publication)))
                             .WithContext("adding pgbaton.cutover_sentinel to the publication"));
   }
   return Status::Ok();
@@ -203,60 +205,20 @@ Status WaitApplied(std::optional<PgConn>& target, const std::string& target_conn
   }
 }
 
-struct SequenceValue {
-  std::string qualified;  // quoted schema.name
-  std::optional<std::string> last_value;
-  std::string start_value;
-};
-
-Result<std::vector<SequenceValue>> ReadSequences(PgConn& source) {
-  PGB_ASSIGN_OR_RETURN(
-      PgResult res,
-      source.Exec("select schemaname, sequencename, last_value, start_value, "
-                  "pg_catalog.has_sequence_privilege(format('%I.%I', schemaname, sequencename), "
-                  "'select') from pg_catalog.pg_sequences order by 1, 2"));
-  std::vector<SequenceValue> out;
-  for (int r = 0; r < res.rows(); ++r) {
-    std::string q = source.QuoteIdent(res.Get(r, 0)) + "." + source.QuoteIdent(res.Get(r, 1));
-    if (!res.GetBool(r, 4)) {
-      return Status::Error(ErrorCode::kPermission,
-                           fmt::format("sequence {} on source is not readable", q),
-                           "grant SELECT on the sequences to the cutover's source role");
-    }
-    out.push_back({q, res.GetOptional(r, 2), res.GetString(r, 3)});
-  }
-  return out;
+// Every source sequence with its value now. Errors: kPermission naming one the role may not read.
+Result<std::vector<catalog::Sequence>> ReadSequences(PgConn& source) {
+  PGB_ASSIGN_OR_RETURN(std::vector<catalog::Sequence> seqs, catalog::ListSequences(source));
+  PGB_RETURN_IF_ERROR(catalog::ReadValues(source, &seqs));
+  return seqs;
 }
 
-Status WriteSequences(PgConn& target, const std::vector<SequenceValue>& seqs) {
-  if (seqs.empty()) return Status::Ok();
-  std::string sql;
-  for (const auto& s : seqs) {
-    // A sequence never called on the source (last_value null) is reset to its start, not
-    // called, so that its first nextval on the target returns the start value.
-    sql += fmt::format(
-        "select pg_catalog.setval({}::regclass, {}, {});", target.QuoteLiteral(s.qualified),
-        s.last_value ? *s.last_value : s.start_value, s.last_value ? "true" : "false");
-  }
-  Status st = target.Run(sql);
-  if (!st.ok()) {
-    return st.WithContext("copying sequence values to target")
-        .WithHint("every source sequence must exist on the target (the schema copy creates them)");
-  }
-  return Status::Ok();
-}
-
-Status CheckSequencesOnTarget(PgConn& target, const std::vector<SequenceValue>& seqs) {
-  for (const auto& s : seqs) {
-    PGB_ASSIGN_OR_RETURN(std::string ok,
-                         target.QueryValue("select to_regclass($1) is not null", {s.qualified}));
-    if (ok != "t") {
-      return Status::Error(ErrorCode::kNotFound,
-                           fmt::format("sequence {} does not exist on target", s.qualified),
-                           "copy the schema to the target (pgbaton copy) before the cutover");
-    }
-  }
-  return Status::Ok();
+Status CheckSequencesOnTarget(PgConn& target, const std::vector<catalog::Sequence>& seqs) {
+  PGB_ASSIGN_OR_RETURN(std::vector<QualifiedName> missing, catalog::MissingOn(target, seqs));
+  if (missing.empty()) return Status::Ok();
+  return Status::Error(
+      ErrorCode::kNotFound,
+      fmt::format("sequence {} does not exist on target", QuoteQualified(missing.front())),
+      "copy the schema to the target (pgbaton copy) before the cutover");
 }
 
 void StoreReport(const CutoverOptions& o, CutoverReport* report) {
@@ -449,7 +411,7 @@ class Runner {
     // --- sequences ---
     t = Clock::now();
     auto fresh = ReadSequences(*source_);
-    s = fresh.ok() ? WriteSequences(*target_, *fresh) : fresh.status();
+    s = fresh.ok() ? catalog::WriteValues(*target_, *fresh) : fresh.status();
     if (!s.ok()) return Fail("sequences", t, s);
     r_->sequences = static_cast<int>(fresh->size());
     Add("sequences", t, fmt::format("{} sequence values copied", fresh->size()));

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "catalog/source_catalog.h"
 #include "common/conninfo.h"
 #include "common/pg.h"
 
@@ -88,17 +89,10 @@ Status CheckReverse(const ReverseOptions& o) {
 
 Result<ReverseStarted> StartReverse(const ReverseOptions& o) {
   PGB_ASSIGN_OR_RETURN(PgConn fresh, Connect(o.new_conninfo, "target"));
-  PGB_ASSIGN_OR_RETURN(std::string has_pub,
-                       fresh.QueryValue("select count(*) from pg_catalog.pg_publication where "
-                                        "pubname = $1",
-                                        {o.name}));
   ReverseStarted out;
-  if (has_pub == "0") {
-    PGB_RETURN_IF_ERROR(
-        fresh.Run(fmt::format("create publication {} for all tables", fresh.QuoteIdent(o.name)))
-            .WithContext("creating the reverse publication on target"));
-    out.created_publication = true;
-  }
+  Result<bool> created = catalog::EnsurePublication(fresh, o.name, {});
+  if (!created.ok()) return created.status().WithContext("the reverse publication on target");
+  out.created_publication = *created;
   PGB_RETURN_IF_ERROR(fresh
                           .ExecParams("select pg_catalog.pg_create_logical_replication_slot($1, "
                                       "'pgoutput')",
@@ -187,9 +181,8 @@ Status StopReverse(const ReverseOptions& o, const ReverseStarted& started,
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (started.created_publication) {
-    PGB_RETURN_IF_ERROR(
-        fresh.Run(fmt::format("drop publication if exists {}", fresh.QuoteIdent(o.name)))
-            .WithContext("dropping the reverse publication on target"));
+    PGB_RETURN_IF_ERROR(catalog::DropPublication(fresh, o.name)
+                            .WithContext("dropping the reverse publication on target"));
   }
   return Status::Ok();
 }

@@ -16,6 +16,7 @@
 
 #include "common/conninfo.h"
 #include "common/log.h"
+#include "common/sql_ident.h"
 #include "tools/cutover/pgbouncer_ini.h"
 
 namespace pgbaton::tools::cutover {
@@ -173,7 +174,7 @@ class PgBouncerFence : public Fence {
   Status Apply(PgConn&) override {
     PGB_RETURN_IF_ERROR(EnsureConnected());
     paused_ = true;  // from here on, Undo must RESUME (even a PAUSE still waiting)
-    Status s = AdminCommand(*admin_, "PAUSE " + admin_->QuoteIdent(db_), ctx_.timeout);
+    Status s = AdminCommand(*admin_, "PAUSE " + QuoteIdent(db_), ctx_.timeout);
     if (!s.ok()) {
       // The console is still busy with PAUSE: RESUME from a fresh connection.
       admin_.reset();
@@ -189,7 +190,7 @@ class PgBouncerFence : public Fence {
   Status Resume() {
     if (!paused_) return Status::Ok();
     PGB_RETURN_IF_ERROR(EnsureConnected());
-    Status s = AdminCommand(*admin_, "RESUME " + admin_->QuoteIdent(db_), ctx_.timeout);
+    Status s = AdminCommand(*admin_, "RESUME " + QuoteIdent(db_), ctx_.timeout);
     if (!s.ok() && s.message().find("not paused") == std::string::npos) return s;
     paused_ = false;
     return Status::Ok();
@@ -258,7 +259,7 @@ class RolesFence : public Fence {
                           {ArrayLiteral(roles_)}));
     for (int i = 0; i < res.rows(); ++i) {
       std::string role = res.GetString(i, 0);
-      Status s = source.Run("alter role " + source.QuoteIdent(role) + " nologin");
+      Status s = source.Run("alter role " + QuoteIdent(role) + " nologin");
       if (!s.ok()) {
         Status u = Undo(source);
         if (!u.ok()) LogError("could not undo the roles fence", {{"error", u.message()}});
@@ -279,7 +280,7 @@ class RolesFence : public Fence {
   Status Undo(PgConn& source) override {
     Status first = Status::Ok();
     while (!disabled_.empty()) {
-      Status s = source.Run("alter role " + source.QuoteIdent(disabled_.back()) + " login");
+      Status s = source.Run("alter role " + QuoteIdent(disabled_.back()) + " login");
       if (!s.ok() && first.ok()) first = s;
       if (!s.ok()) break;
       disabled_.pop_back();
@@ -330,7 +331,7 @@ class ReadOnlyFence : public Fence {
       std::string s = prev.GetString(0, 0);
       previous_ = s.substr(s.find('=') + 1);
     }
-    Status s = source.Run("alter database " + source.QuoteIdent(database_) +
+    Status s = source.Run("alter database " + QuoteIdent(database_) +
                           " set default_transaction_read_only = on");
     if (!s.ok()) return FenceFailed(s, "ALTER DATABASE ... SET default_transaction_read_only");
     set_ = true;
@@ -355,7 +356,7 @@ class ReadOnlyFence : public Fence {
 
   Status Undo(PgConn& source) override {
     if (!set_) return Status::Ok();
-    std::string db = source.QuoteIdent(database_);
+    std::string db = QuoteIdent(database_);
     Status s =
         previous_.has_value()
             ? source.Run(fmt::format("alter database {} set default_transaction_read_only "
@@ -476,8 +477,7 @@ class PgBouncerFlip : public Flip {
       if (!w.ok()) LogError("could not restore pgbouncer.ini", {{"error", w.message()}});
       return FlipFailed(s, "pgbouncer RELOAD");
     }
-    s = AdminCommand(*fence_->admin(), "RESUME " + fence_->admin()->QuoteIdent(fence_->db()),
-                     ctx_.timeout);
+    s = AdminCommand(*fence_->admin(), "RESUME " + QuoteIdent(fence_->db()), ctx_.timeout);
     if (!s.ok()) return FlipFailed(s, "pgbouncer RESUME after pointing at the new cluster");
     fence_->set_resumed();
     return Status::Ok();
@@ -537,11 +537,11 @@ class RolesFlip : public Flip {
 
   Status Run(PgConn& target) override {
     for (const auto& r : roles_) {
-      Status s = target.Run("alter role " + target.QuoteIdent(r) + " login");
+      Status s = target.Run("alter role " + QuoteIdent(r) + " login");
       if (!s.ok()) {
         // Leave the new cluster as it was: the writers go back to the old one.
         for (const auto& done : enabled_) {
-          (void)target.Run("alter role " + target.QuoteIdent(done) + " nologin");
+          (void)target.Run("alter role " + QuoteIdent(done) + " nologin");
         }
         return FlipFailed(s, fmt::format("ALTER ROLE \"{}\" LOGIN on target", r));
       }

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "catalog/source_catalog.h"
 #include "common/pg.h"
 
 namespace pgbaton::tools {
@@ -34,9 +35,20 @@ class Checker {
              const std::vector<std::optional<std::string>>& params = {}) {
     Result<PgResult> r = params.empty() ? conn.Exec(sql) : conn.ExecParams(sql, params);
     if (!r.ok()) {
-      Add(std::string(check), Severity::kError,
-          fmt::format("could not run the check: {}", r.status().message()),
-          "grant the role read access to the system catalogs, or run preflight as a superuser");
+      CouldNotRun(check, r.status());
+      return false;
+    }
+    *out = std::move(r).value();
+    return true;
+  }
+
+  // The user tables of `conn` (catalog::ListUserTables); a failure is a finding of each check
+  // in `checks`.
+  bool Tables(PgConn& conn, std::initializer_list<std::string_view> checks,
+              std::vector<catalog::UserTable>* out) {
+    Result<std::vector<catalog::UserTable>> r = catalog::ListUserTables(conn);
+    if (!r.ok()) {
+      for (std::string_view check : checks) CouldNotRun(check, r.status());
       return false;
     }
     *out = std::move(r).value();
@@ -44,6 +56,12 @@ class Checker {
   }
 
  private:
+  void CouldNotRun(std::string_view check, const Status& status) {
+    Add(std::string(check), Severity::kError,
+        fmt::format("could not run the check: {}", status.message()),
+        "grant the role read access to the system catalogs, or run preflight as a superuser");
+  }
+
   PreflightReport* report_;
 };
 
@@ -172,25 +190,19 @@ void CheckSourceSettings(PgConn& src, Checker& c) {
 // Tables that logical replication cannot stream, and objects it does not carry.
 void CheckSourceObjects(PgConn& src, Checker& c, std::vector<std::string>* extensions) {
   PgResult r;
-  // Ordinary and partitioned tables in user schemas. A partitioned parent needs no identity of
-  // its own (changes are published per partition), its partitions do.
-  if (c.Query(src, "source.replica_identity",
-              "select format('%I.%I', n.nspname, c.relname), c.relreplident "
-              "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-              "where c.relkind = 'r' and c.relpersistence = 'p' "
-              "and n.nspname not in ('pg_catalog', 'information_schema') "
-              "and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%' "
-              "and (c.relreplident = 'n' or (c.relreplident = 'd' and not exists ("
-              "  select 1 from pg_index i where i.indrelid = c.oid and i.indisprimary)) "
-              "  or (c.relreplident = 'i' and not exists ("
-              "  select 1 from pg_index i where i.indrelid = c.oid and i.indisreplident))) "
-              "order by 1",
-              &r)) {
-    if (r.rows() == 0) {
+  // Leaf tables in user schemas. A partitioned parent needs no identity of its own (changes are
+  // published per partition), its partitions do.
+  std::vector<catalog::UserTable> tables;
+  if (c.Tables(src, {"source.replica_identity", "source.unlogged_tables"}, &tables)) {
+    std::vector<std::string> no_identity, unlogged;
+    for (const auto& t : tables) {
+      if (t.Streamed() && !t.HasIdentity()) no_identity.push_back(t.display);
+      if (t.persistence == 'u') unlogged.push_back(t.display);
+    }
+    if (no_identity.empty()) {
       c.Ok("source.replica_identity", "every source table has a primary key or replica identity");
     }
-    for (int i = 0; i < r.rows(); ++i) {
-      std::string table = r.GetString(i, 0);
+    for (const std::string& table : no_identity) {
       c.Add("source.replica_identity", Severity::kError,
             fmt::format("table {} has no primary key and no replica identity: its UPDATEs and "
                         "DELETEs cannot be replicated",
@@ -200,16 +212,8 @@ void CheckSourceObjects(PgConn& src, Checker& c, std::vector<std::string>* exten
                         table),
             table);
     }
-  }
-
-  if (c.Query(src, "source.unlogged_tables",
-              "select format('%I.%I', n.nspname, c.relname) from pg_class c "
-              "join pg_namespace n on n.oid = c.relnamespace "
-              "where c.relkind in ('r', 'p') and c.relpersistence = 'u' order by 1",
-              &r)) {
-    if (r.rows() == 0) c.Ok("source.unlogged_tables", "no unlogged tables");
-    for (int i = 0; i < r.rows(); ++i) {
-      std::string table = r.GetString(i, 0);
+    if (unlogged.empty()) c.Ok("source.unlogged_tables", "no unlogged tables");
+    for (const std::string& table : unlogged) {
       c.Add("source.unlogged_tables", Severity::kError,
             fmt::format("table {} is unlogged: its changes never reach the WAL, so they cannot be "
                         "streamed",
@@ -384,18 +388,19 @@ void CheckTarget(PgConn& src, PgConn& tgt, const std::vector<std::string>& exten
     if (all) c.Ok("target.extensions", "every source extension is available on the target");
   }
 
-  // Empty, or already holding the schema (a resumed copy, or a schema loaded by hand).
-  const char* kTables =
-      "select format('%I.%I', n.nspname, c.relname) from pg_class c "
-      "join pg_namespace n on n.oid = c.relnamespace "
-      "where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') "
-      "and n.nspname not like 'pg\\_toast%' and n.nspname <> 'pgbaton' order by 1";
-  PgResult src_tables, tgt_tables;
-  if (c.Query(src, "target.schema", kTables, &src_tables) &&
-      c.Query(tgt, "target.schema", kTables, &tgt_tables)) {
-    std::set<std::string> s, t;
-    for (int i = 0; i < src_tables.rows(); ++i) s.insert(src_tables.GetString(i, 0));
-    for (int i = 0; i < tgt_tables.rows(); ++i) t.insert(tgt_tables.GetString(i, 0));
+  // Empty, or already holding the schema (a resumed copy, or a schema loaded by hand). pgbaton's
+  // own schema (the cutover sentinel) is not part of it.
+  auto names = [](const std::vector<catalog::UserTable>& tables) {
+    std::set<std::string> out;
+    for (const auto& t : tables) {
+      if (t.name.schema != "pgbaton") out.insert(t.display);
+    }
+    return out;
+  };
+  std::vector<catalog::UserTable> src_tables, tgt_tables;
+  if (c.Tables(src, {"target.schema"}, &src_tables) &&
+      c.Tables(tgt, {"target.schema"}, &tgt_tables)) {
+    std::set<std::string> s = names(src_tables), t = names(tgt_tables);
     if (t.empty()) {
       c.Ok("target.schema", "target database is empty");
     } else {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "catalog/source_catalog.h"
 #include "common/log.h"
 #include "common/sql_ident.h"
 #include "decoder/replication.h"
@@ -110,7 +111,7 @@ Status PrepareStreamSource(const std::string& source, const std::string& name,
                          ParseQualifiedName(text, "public", "--publication-tables"));
     tables.push_back(std::move(t));
   }
-  PGB_ASSIGN_OR_RETURN(bool created, decoder::EnsurePublication(conn, name, tables));
+  PGB_ASSIGN_OR_RETURN(bool created, catalog::EnsurePublication(conn, name, tables));
   if (created) LogInfo("created publication", {{"publication", name}});
 
   PGB_ASSIGN_OR_RETURN(auto rc, decoder::ReplicationConnection::Connect(source, "source"));

@@ -8,6 +8,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "catalog/source_catalog.h"
 #include "common/sql_ident.h"
 
 namespace pgbaton::tools {
@@ -22,14 +23,7 @@ struct Column {
   bool collatable = false;
 };
 
-struct TableInfo {
-  std::string schema;
-  std::string name;
-  std::string oid;
-  bool partitioned = false;
-  // schema.name as the server quotes it (quote_ident: quoted only where needed), for output.
-  std::string display;
-};
+using catalog::UserTable;
 
 // Output settings that make row text identical on every major: dates, times, floats, bytea and
 // money print the same way whatever the server's or the role's defaults are.
@@ -42,23 +36,6 @@ constexpr const char* kSessionSetup =
 Status StartSnapshot(PgConn* conn) {
   return conn->Run(kSessionSetup).WithContext(conn->label() + ": starting the snapshot");
 }
-
-constexpr const char* kListTables = R"sql(
-SELECT c.oid, n.nspname, c.relname, c.relkind = 'p',
-       quote_ident(n.nspname) || '.' || quote_ident(c.relname)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'r'
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY 2, 3)sql";
-
-constexpr const char* kFindTable = R"sql(
-SELECT c.oid, n.nspname, c.relname, c.relkind = 'p',
-       quote_ident(n.nspname) || '.' || quote_ident(c.relname)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p'))sql";
 
 constexpr const char* kColumns = R"sql(
 SELECT attname, format_type(atttypid, atttypmod), attcollation <> 0
@@ -76,18 +53,6 @@ FROM idx, unnest(idx.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
 JOIN pg_attribute a ON a.attrelid = $1::oid AND a.attnum = k.attnum
 ORDER BY k.ord)sql";
 
-std::string TableName(const PgConn& c, const TableInfo& t) {
-  return c.QuoteIdent(t.schema) + "." + c.QuoteIdent(t.name);
-}
-
-Result<std::optional<TableInfo>> FindTable(PgConn* conn, const std::string& schema,
-                                           const std::string& name) {
-  PGB_ASSIGN_OR_RETURN(PgResult r, conn->ExecParams(kFindTable, {schema, name}));
-  if (r.rows() == 0) return std::optional<TableInfo>();
-  return std::optional<TableInfo>(TableInfo{r.GetString(0, 1), r.GetString(0, 2), r.GetString(0, 0),
-                                            r.GetBool(0, 3), r.GetString(0, 4)});
-}
-
 Result<std::vector<Column>> QueryColumns(PgConn* conn, const char* sql, const std::string& oid) {
   PGB_ASSIGN_OR_RETURN(PgResult r, conn->ExecParams(sql, {oid}));
   std::vector<Column> out;
@@ -100,19 +65,18 @@ Result<std::vector<Column>> QueryColumns(PgConn* conn, const char* sql, const st
 // Builds the SQL for one table, identical on both sides (names resolved on the source).
 class TableSql {
  public:
-  TableSql(const PgConn& conn, const TableInfo& t, std::vector<Column> columns,
-           std::vector<Column> key)
+  TableSql(const UserTable& t, std::vector<Column> columns, std::vector<Column> key)
       : key_(std::move(key)) {
-    from_ = std::string(t.partitioned ? "" : "ONLY ") + TableName(conn, t);
+    from_ = std::string(t.partitioned ? "" : "ONLY ") + QuoteQualified(t.name);
     row_ = "ROW(";
     for (size_t i = 0; i < columns.size(); ++i) {
-      row_ += (i ? ", " : "") + conn.QuoteIdent(columns[i].name);
+      row_ += (i ? ", " : "") + QuoteIdent(columns[i].name);
     }
     row_ += ")::text";
     // Keys compare in the "C" collation so that both sides (whose libc may differ) agree on
     // which rows fall in a range.
     for (size_t i = 0; i < key_.size(); ++i) {
-      std::string col = conn.QuoteIdent(key_[i].name);
+      std::string col = QuoteIdent(key_[i].name);
       key_names_.push_back(key_[i].name);
       key_order_ += (i ? ", " : "") + col + (key_[i].collatable ? " COLLATE \"C\"" : "");
       key_text_ += (i ? ", " : "") + col + "::text";
@@ -241,12 +205,14 @@ Status CompareRange(PgConn* source, PgConn* target, const TableSql& sql, const s
   return Status::Ok();
 }
 
-Result<TableResult> VerifyTable(PgConn* source, PgConn* target, const TableInfo& st,
-                                const TableInfo& tt, const VerifyOptions& options) {
+Result<TableResult> VerifyTable(PgConn* source, PgConn* target, const UserTable& st,
+                                const UserTable& tt, const VerifyOptions& options) {
   TableResult result;
   result.name = st.display;
-  PGB_ASSIGN_OR_RETURN(std::vector<Column> columns, QueryColumns(source, kColumns, st.oid));
-  PGB_ASSIGN_OR_RETURN(std::vector<Column> target_columns, QueryColumns(target, kColumns, tt.oid));
+  PGB_ASSIGN_OR_RETURN(std::vector<Column> columns,
+                       QueryColumns(source, kColumns, std::to_string(st.oid)));
+  PGB_ASSIGN_OR_RETURN(std::vector<Column> target_columns,
+                       QueryColumns(target, kColumns, std::to_string(tt.oid)));
   for (const auto& c : columns) {
     bool found = std::any_of(target_columns.begin(), target_columns.end(),
                              [&](const Column& t) { return t.name == c.name; });
@@ -258,8 +224,9 @@ Result<TableResult> VerifyTable(PgConn* source, PgConn* target, const TableInfo&
                            "of pgbaton copy or add the column");
     }
   }
-  PGB_ASSIGN_OR_RETURN(std::vector<Column> key, QueryColumns(source, kKeyColumns, st.oid));
-  TableSql sql(*source, st, columns, key);
+  PGB_ASSIGN_OR_RETURN(std::vector<Column> key,
+                       QueryColumns(source, kKeyColumns, std::to_string(st.oid)));
+  TableSql sql(st, columns, key);
   for (const auto& k : key) result.key.push_back(k.name);
 
   PGB_ASSIGN_OR_RETURN(PgResult count, source->Exec(sql.Count()));
@@ -336,17 +303,16 @@ Result<VerifyReport> VerifyTables(PgConn* source, PgConn* target, const VerifyOp
   PGB_RETURN_IF_ERROR(StartSnapshot(source));
   PGB_RETURN_IF_ERROR(StartSnapshot(target));
 
-  std::vector<TableInfo> tables;
+  std::vector<UserTable> tables;
   if (options.tables.empty()) {
-    PGB_ASSIGN_OR_RETURN(PgResult r, source->Exec(kListTables));
-    for (int i = 0; i < r.rows(); ++i) {
-      tables.push_back(TableInfo{r.GetString(i, 1), r.GetString(i, 2), r.GetString(i, 0),
-                                 r.GetBool(i, 3), r.GetString(i, 4)});
-    }
+    // Every leaf table, unlogged ones too (their rows are compared like any other), but not an
+    // extension's (CREATE EXTENSION fills those on each side).
+    PGB_ASSIGN_OR_RETURN(tables, catalog::ListUserTables(*source));
+    std::erase_if(tables, [](const UserTable& t) { return t.partitioned || t.extension_member; });
   } else {
     for (const auto& text : options.tables) {
       PGB_ASSIGN_OR_RETURN(QualifiedName name, ParseQualifiedName(text, "public", "--tables"));
-      PGB_ASSIGN_OR_RETURN(std::optional<TableInfo> t, FindTable(source, name.schema, name.name));
+      PGB_ASSIGN_OR_RETURN(std::optional<UserTable> t, catalog::FindTable(*source, name));
       if (!t) {
         return Status::Error(
             ErrorCode::kNotFound,
@@ -358,10 +324,10 @@ Result<VerifyReport> VerifyTables(PgConn* source, PgConn* target, const VerifyOp
   }
 
   // Every table must exist on the target before anything is compared.
-  std::vector<TableInfo> target_tables;
+  std::vector<UserTable> target_tables;
   std::vector<std::string> missing;
   for (const auto& t : tables) {
-    PGB_ASSIGN_OR_RETURN(std::optional<TableInfo> tt, FindTable(target, t.schema, t.name));
+    PGB_ASSIGN_OR_RETURN(std::optional<UserTable> tt, catalog::FindTable(*target, t.name));
     if (!tt) {
       missing.push_back(t.display);
     } else {

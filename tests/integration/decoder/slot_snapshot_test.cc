@@ -3,6 +3,7 @@
 // committed before the slot's consistent point.
 #include <gtest/gtest.h>
 
+#include "catalog/source_catalog.h"
 #include "decoder/replication.h"
 #include "tests/support/pg_server.h"
 
@@ -59,14 +60,14 @@ TEST_P(SlotSnapshotTest, ExportedSnapshotLivesWithTheHolder) {
   // A publication: created once, then found, then dropped.
   auto conn = s.Connect();
   ASSERT_TRUE(conn.ok());
-  auto created = decoder::EnsurePublication(*conn, "pub", {QualifiedName{"public", "t"}});
+  auto created = catalog::EnsurePublication(*conn, "pub", {QualifiedName{"public", "t"}});
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   EXPECT_TRUE(*created);
-  auto twice = decoder::EnsurePublication(*conn, "pub", {});
+  auto twice = catalog::EnsurePublication(*conn, "pub", {});
   ASSERT_TRUE(twice.ok());
   EXPECT_FALSE(*twice);
-  ASSERT_TRUE(decoder::DropPublication(*conn, "pub").ok());
-  auto gone = decoder::PublicationExists(*conn, "pub");
+  ASSERT_TRUE(catalog::DropPublication(*conn, "pub").ok());
+  auto gone = catalog::PublicationExists(*conn, "pub");
   ASSERT_TRUE(gone.ok());
   EXPECT_FALSE(*gone);
   // Tables whose names hold dots, quotes and spaces are published as themselves (the list was
@@ -75,7 +76,7 @@ TEST_P(SlotSnapshotTest, ExportedSnapshotLivesWithTheHolder) {
       conn->Run("create schema \"a.b\"; create table \"a.b\".\"c \"\"d\"\".e\" (id int primary "
                 "key); create table public.\"user\" (id int primary key)")
           .ok());
-  auto odd = decoder::EnsurePublication(
+  auto odd = catalog::EnsurePublication(
       *conn, "pub \"odd\"", {QualifiedName{"a.b", "c \"d\".e"}, QualifiedName{"public", "user"}});
   ASSERT_TRUE(odd.ok()) << odd.status().ToString();
   auto listed = conn->QueryValue(
