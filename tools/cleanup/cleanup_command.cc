@@ -13,6 +13,7 @@
 #include "tools/cleanup/cleanup.h"
 #include "tools/common/identity.h"
 #include "tools/config/connection.h"
+#include "tools/config/queue_flags.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -30,7 +31,7 @@ class CleanupCommand : public Command {
     CLI::App* sub = app->add_subcommand(
         "cleanup", "drop the slot, publication, origins, progress rows and queue of a migration");
     AddConnectionOptions(sub, &conn_);
-    sub->add_option("--queue-dir", queue_dir_, "the migration's queue directory (removed)");
+    queue_.Register(sub, {.kafka = false, .dir_help = "the migration's queue directory (removed)"});
     sub->add_flag("--force", force_,
                   "clean up even where --source or --target is another cluster or database than "
                   "the queue or the target's pgbaton.migration records for this migration");
@@ -39,7 +40,7 @@ class CleanupCommand : public Command {
 
   Status Run() override {
     const std::string& name = global_->name;
-    if (conn_.source.empty() && conn_.target.empty() && queue_dir_.empty()) {
+    if (conn_.source.empty() && conn_.target.empty() && queue_.dir.empty()) {
       return Status::Error(ErrorCode::kUsage, "cleanup: nothing to clean",
                            "give --source, --target and/or --queue-dir");
     }
@@ -71,11 +72,9 @@ class CleanupCommand : public Command {
     // migration's: check the servers against what the queue and the target recorded.
     {
       std::unique_ptr<queue::WorkQueue> queue;
-      std::string queue_label = fmt::format("queue \"{}\"", queue_dir_);
-      if (!queue_dir_.empty() && LooksLikeQueue(queue_dir_)) {
-        queue::QueueOptions qo;
-        qo.dir = queue_dir_;
-        qo.migration_name = name;
+      std::string queue_label = fmt::format("queue \"{}\"", queue_.dir);
+      if (!queue_.dir.empty() && LooksLikeQueue(queue_.dir)) {
+        queue::QueueOptions qo = queue_.ToOptions(name);
         qo.read_only = true;
         qo.create_if_missing = false;
         auto q = queue::WorkQueue::Open(qo);
@@ -94,7 +93,7 @@ class CleanupCommand : public Command {
     }
     // Refuse before dropping anything while the migration is still running.
     if (source) PGB_RETURN_IF_ERROR(CheckSlotNotActive(&*source, name));
-    if (!queue_dir_.empty()) PGB_RETURN_IF_ERROR(CheckQueueRemovable(queue_dir_));
+    if (!queue_.dir.empty()) PGB_RETURN_IF_ERROR(CheckQueueRemovable(queue_.dir));
 
     // Every step is idempotent ("already gone"), so a cleanup that stops half-way is finished
     // by running it again. The slot goes last on the source: while anything else is left, the
@@ -120,7 +119,7 @@ class CleanupCommand : public Command {
       PGB_RETURN_IF_ERROR(step(DropProgress(&*target, name)).status());
       PGB_RETURN_IF_ERROR(step(DropSentinel(&*target, false)).status());
     }
-    if (!queue_dir_.empty()) PGB_RETURN_IF_ERROR(step(RemoveQueueDir(queue_dir_)).status());
+    if (!queue_.dir.empty()) PGB_RETURN_IF_ERROR(step(RemoveQueueDir(queue_.dir)).status());
     LogInfo("cleanup done", {{"name", name}});
     return Status::Ok();
   }
@@ -128,7 +127,7 @@ class CleanupCommand : public Command {
  private:
   GlobalOptions* global_;
   ConnectionFlags conn_;
-  std::string queue_dir_;
+  QueueFlags queue_;
   bool force_ = false;
 };
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "tools/config/connection.h"
 #include "tools/preflight/preflight.h"
 
 namespace pgbaton::tools {
@@ -20,12 +21,7 @@ class PreflightCommand : public Command {
         "preflight",
         "check both clusters and list every blocker with its fix (exit 0 only when "
         "a migration can start)");
-    sub->add_option("--source", options_.source, "source conninfo or URI (the old cluster)")
-        ->envname("PGBATON_SOURCE")
-        ->required();
-    sub->add_option("--target", options_.target, "target conninfo or URI (the new cluster)")
-        ->envname("PGBATON_TARGET")
-        ->required();
+    AddConnectionOptions(sub, &conn_, Need::kRequired, Need::kRequired);
     sub->add_flag("--json", json_, "print the findings as one JSON document");
     sub->add_flag("--no-owner", options_.no_owner,
                   "check as for copy --no-owner: the schema's owners need not exist on the "
@@ -35,6 +31,8 @@ class PreflightCommand : public Command {
 
   Status Run() override {
     options_.name = global_->name;
+    PGB_ASSIGN_OR_RETURN(options_.source, SourceConninfo(conn_));
+    PGB_ASSIGN_OR_RETURN(options_.target, TargetConninfo(conn_));
     PreflightReport report = RunPreflight(options_);
     if (json_) {
       PrintJson(report);
@@ -133,6 +131,7 @@ class PreflightCommand : public Command {
   }
 
   GlobalOptions* global_;
+  ConnectionFlags conn_;
   PreflightOptions options_;
   bool json_ = false;
 };

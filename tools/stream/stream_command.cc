@@ -14,6 +14,9 @@
 #include "tools/common/identity.h"
 #include "tools/common/metrics_sampler.h"
 #include "tools/common/resource_usage.h"
+#include "tools/common/signals.h"
+#include "tools/config/connection.h"
+#include "tools/config/queue_flags.h"
 #include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
@@ -25,11 +28,8 @@ class StreamCommand : public Command {
 
   CLI::App* Register(CLI::App* app) override {
     CLI::App* sub = app->add_subcommand("stream", "stream the source's changes into the queue");
-    sub->add_option("--source", source_, "connection string of the old cluster")->required();
-    sub->add_option("--queue-dir", queue_dir_, "the RocksDB work queue directory");
-    sub->add_option("--kafka-brokers", kafka_brokers_, "Kafka bootstrap servers (host:port,...)");
-    sub->add_option("--kafka-topic", kafka_topic_, "Kafka topic of the queue");
-    sub->add_option("--kafka-state-dir", kafka_state_dir_, "local state for the Kafka writer");
+    AddConnectionOptions(sub, &conn_, Need::kRequired, Need::kNone);
+    queue_.Register(sub);
     sub->add_option("--publication-tables", tables_,
                     "publish only these tables (schema.table, a part with dots or capitals in "
                     "double quotes), comma-separated; default: all")
@@ -42,41 +42,34 @@ class StreamCommand : public Command {
   }
 
   Status Run() override {
-    if (queue_dir_.empty() && kafka_brokers_.empty()) {
-      return Status::Error(ErrorCode::kUsage, "stream: no queue given",
-                           "pass --queue-dir DIR (or --kafka-brokers and --kafka-topic)");
-    }
-    queue::QueueOptions qo;
-    qo.dir = queue_dir_;
-    qo.kafka_brokers = kafka_brokers_;
-    qo.kafka_topic = kafka_topic_;
-    qo.kafka_state_dir = kafka_state_dir_;
-    qo.migration_name = global_->name;
+    PGB_RETURN_IF_ERROR(queue_.Check("stream"));
+    PGB_ASSIGN_OR_RETURN(std::string source, SourceConninfo(conn_));
+    queue::QueueOptions qo = queue_.ToOptions(global_->name);
     MigrationCheck check = QueueCheck(qo, "stream");
-    check.source_conninfo = source_;
+    check.source_conninfo = source;
     check.bind = true;
     check.slot_must_be_idle = true;
     check.check_positions = true;
     PGB_ASSIGN_OR_RETURN(auto q,
                          OpenCheckedQueue(check, [&] { return queue::WorkQueue::Open(qo); }));
-    PGB_RETURN_IF_ERROR(PrepareStreamSource(source_, global_->name, tables_, q.get()));
+    PGB_RETURN_IF_ERROR(PrepareStreamSource(source, global_->name, tables_, q.get()));
     MetricsSamplerOptions mo;
     mo.name = global_->name;
-    mo.source_conninfo = source_;
+    mo.source_conninfo = source;
     mo.queue = q.get();
-    mo.record_samples = kafka_brokers_.empty();  // RocksDB: metadata writes are thread-safe
+    mo.record_samples = !queue_.kafka();  // RocksDB: metadata writes are thread-safe
     PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
 
-    // The same handlers as apply and run: the first signal stops cleanly, a second at once.
-    std::atomic<bool>* stop = InstallStopSignals();
+    // The first signal stops cleanly, a second at once (tools/common/signals.h).
+    InstallSignalHandlers();
 
-    decoder::PgTypeResolver types(source_);
+    decoder::PgTypeResolver types(source);
     decoder::StreamOptions so;
     so.batch_max_delay = std::chrono::milliseconds(batch_delay_ms_);
     decoder::StreamStats stats;
     Status s = decoder::RunStream(q.get(), &types,
-                                  decoder::PgSourceFactory(source_, global_->name, global_->name),
-                                  so, stop, &stats);
+                                  decoder::PgSourceFactory(source, global_->name, global_->name),
+                                  so, &StopRequested(), &stats);
     LogInfo("decoder stopped", WithResourceUsage({{"transactions", stats.transactions},
                                                   {"skipped_resent", stats.skipped},
                                                   {"appends", stats.appends},
@@ -89,7 +82,8 @@ class StreamCommand : public Command {
 
  private:
   GlobalOptions* global_;
-  std::string source_, queue_dir_, kafka_brokers_, kafka_topic_, kafka_state_dir_;
+  ConnectionFlags conn_;
+  QueueFlags queue_;
   std::vector<std::string> tables_;
   int batch_delay_ms_ = 50;
   MetricsOptions metrics_;
