@@ -7,12 +7,12 @@
 #include "queue/work_queue.h"
 #include "tools/common/apply_flags.h"
 #include "tools/common/identity.h"
+#include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
 #include "tools/common/resource_usage.h"
 #include "tools/common/signals.h"
 #include "tools/config/connection.h"
 #include "tools/config/queue_flags.h"
-#include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
 

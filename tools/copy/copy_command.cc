@@ -9,13 +9,13 @@
 #include "common/log.h"
 #include "queue/work_queue.h"
 #include "tools/common/identity.h"
+#include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
 #include "tools/config/connection.h"
 #include "tools/config/queue_flags.h"
 #include "tools/copy/copy_engine.h"
 #include "tools/copy/copy_options.h"
 #include "tools/copy/progress.h"
-#include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
 namespace {

@@ -11,16 +11,15 @@
 #include "decoder/stream.h"
 #include "decoder/type_resolver.h"
 #include "queue/work_queue.h"
-#include "tools/apply/apply_command.h"
 #include "tools/common/apply_flags.h"
 #include "tools/common/identity.h"
+#include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
 #include "tools/common/resource_usage.h"
 #include "tools/common/signals.h"
+#include "tools/common/stream_source.h"
 #include "tools/config/connection.h"
 #include "tools/config/queue_flags.h"
-#include "tools/status/status_report.h"
-#include "tools/stream/stream_command.h"
 
 namespace pgbaton::tools {
 namespace {

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tools/common/metrics_sampler.h"
-#include "tools/status/positions.h"
+#include "tools/common/positions.h"
 
 namespace pgbaton::tools {
 namespace {
