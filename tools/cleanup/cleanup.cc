@@ -12,7 +12,7 @@
 
 #include "applier/progress.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::cleanup {
 
 namespace fs = std::filesystem;
 
@@ -249,4 +249,4 @@ Result<std::string> RemoveQueueDir(const std::string& dir) {
   return fmt::format("queue \"{}\": removed", dir);
 }
 
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::cleanup

@@ -51,13 +51,13 @@ class CleanupCommand : public Command {
       source = std::move(c);
       // After a read-only fence the old database defaults to read-only transactions: cleanup's
       // own statements are writes (DROP PUBLICATION, DROP TABLE), so its session opts out.
-      PGB_RETURN_IF_ERROR(PrepareCleanupSession(&*source));
+      PGB_RETURN_IF_ERROR(cleanup::PrepareCleanupSession(&*source));
     }
     if (!conn_.target.empty()) {
       PGB_ASSIGN_OR_RETURN(std::string info, TargetConninfo(conn_));
       PGB_ASSIGN_OR_RETURN(PgConn c, PgConn::Connect(info, {.label = "target"}));
       target = std::move(c);
-      PGB_RETURN_IF_ERROR(PrepareCleanupSession(&*target));
+      PGB_RETURN_IF_ERROR(cleanup::PrepareCleanupSession(&*target));
     }
     std::optional<DatabaseIdentity> source_id, target_id;
     if (source) {
@@ -73,7 +73,7 @@ class CleanupCommand : public Command {
     {
       std::unique_ptr<queue::WorkQueue> queue;
       std::string queue_label = fmt::format("queue \"{}\"", queue_.dir);
-      if (!queue_.dir.empty() && LooksLikeQueue(queue_.dir)) {
+      if (!queue_.dir.empty() && cleanup::LooksLikeQueue(queue_.dir)) {
         queue::QueueOptions qo = queue_.ToOptions(name);
         qo.read_only = true;
         qo.create_if_missing = false;
@@ -92,8 +92,8 @@ class CleanupCommand : public Command {
       for (const auto& line : checked) Say(line);
     }
     // Refuse before dropping anything while the migration is still running.
-    if (source) PGB_RETURN_IF_ERROR(CheckSlotNotActive(&*source, name));
-    if (!queue_.dir.empty()) PGB_RETURN_IF_ERROR(CheckQueueRemovable(queue_.dir));
+    if (source) PGB_RETURN_IF_ERROR(cleanup::CheckSlotNotActive(&*source, name));
+    if (!queue_.dir.empty()) PGB_RETURN_IF_ERROR(cleanup::CheckQueueRemovable(queue_.dir));
 
     // Every step is idempotent ("already gone"), so a cleanup that stops half-way is finished
     // by running it again. The slot goes last on the source: while anything else is left, the
@@ -109,17 +109,18 @@ class CleanupCommand : public Command {
           "what is already gone");
     };
     if (source) {
-      PGB_RETURN_IF_ERROR(step(DropPublication(&*source, name)).status());
-      PGB_RETURN_IF_ERROR(step(DropSentinel(&*source, true)).status());
-      PGB_RETURN_IF_ERROR(step(DropSlot(&*source, name)).status());
+      PGB_RETURN_IF_ERROR(step(cleanup::DropPublication(&*source, name)).status());
+      PGB_RETURN_IF_ERROR(step(cleanup::DropSentinel(&*source, true)).status());
+      PGB_RETURN_IF_ERROR(step(cleanup::DropSlot(&*source, name)).status());
     }
     if (target) {
-      PGB_RETURN_IF_ERROR(step(DropOrigins(&*target, name)).status());
+      PGB_RETURN_IF_ERROR(step(cleanup::DropOrigins(&*target, name)).status());
       PGB_RETURN_IF_ERROR(step(ForgetMigration(*target, name)).status());
-      PGB_RETURN_IF_ERROR(step(DropProgress(&*target, name)).status());
-      PGB_RETURN_IF_ERROR(step(DropSentinel(&*target, false)).status());
+      PGB_RETURN_IF_ERROR(step(cleanup::DropProgress(&*target, name)).status());
+      PGB_RETURN_IF_ERROR(step(cleanup::DropSentinel(&*target, false)).status());
     }
-    if (!queue_.dir.empty()) PGB_RETURN_IF_ERROR(step(RemoveQueueDir(queue_.dir)).status());
+    if (!queue_.dir.empty())
+      PGB_RETURN_IF_ERROR(step(cleanup::RemoveQueueDir(queue_.dir)).status());
     LogInfo("cleanup done", {{"name", name}});
     return Status::Ok();
   }

@@ -8,7 +8,7 @@
 
 #include "common/pg.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::preflight {
 
 namespace {
 
@@ -502,4 +502,4 @@ PreflightReport RunPreflight(const PreflightOptions& options) {
   return report;
 }
 
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::preflight

@@ -33,7 +33,7 @@ class PreflightCommand : public Command {
     options_.name = global_->name;
     PGB_ASSIGN_OR_RETURN(options_.source, SourceConninfo(conn_));
     PGB_ASSIGN_OR_RETURN(options_.target, TargetConninfo(conn_));
-    PreflightReport report = RunPreflight(options_);
+    preflight::PreflightReport report = preflight::RunPreflight(options_);
     if (json_) {
       PrintJson(report);
     } else {
@@ -46,14 +46,14 @@ class PreflightCommand : public Command {
     if (!report.CanStart()) {
       return Status::Error(
           ErrorCode::kPreflightFailed,
-          fmt::format("preflight found {} blocker(s)", report.CountOf(Severity::kError)),
+          fmt::format("preflight found {} blocker(s)", report.CountOf(preflight::Severity::kError)),
           "fix each blocker above and run preflight again");
     }
     return Status::Ok();
   }
 
  private:
-  static void PrintHuman(const PreflightReport& r) {
+  static void PrintHuman(const preflight::PreflightReport& r) {
     bool color = isatty(STDOUT_FILENO) != 0;
     auto paint = [color](const char* code, std::string_view text) {
       return color ? fmt::format("\033[{}m{}\033[0m", code, text) : std::string(text);
@@ -65,27 +65,27 @@ class PreflightCommand : public Command {
                                                        r.target.version)
                                          : "unreachable";
     fmt::print("pgbaton preflight\n  source: {}\n  target: {}\n\n", src, tgt);
-    for (const Finding& f : r.findings) {
+    for (const preflight::Finding& f : r.findings) {
       std::string tag;
       switch (f.severity) {
-        case Severity::kOk:
+        case preflight::Severity::kOk:
           tag = paint("32", "ok   ");
           break;
-        case Severity::kInfo:
+        case preflight::Severity::kInfo:
           tag = paint("36", "info ");
           break;
-        case Severity::kWarning:
+        case preflight::Severity::kWarning:
           tag = paint("33", "warn ");
           break;
-        case Severity::kError:
+        case preflight::Severity::kError:
           tag = paint("31", "FAIL ");
           break;
       }
       fmt::print("  {} {}\n", tag, f.message);
       if (!f.fix.empty()) fmt::print("        fix: {}\n", f.fix);
     }
-    int errors = r.CountOf(Severity::kError);
-    int warnings = r.CountOf(Severity::kWarning);
+    int errors = r.CountOf(preflight::Severity::kError);
+    int warnings = r.CountOf(preflight::Severity::kWarning);
     if (r.CanStart()) {
       fmt::print("\nresult: ready, a migration can start ({} warning(s))\n", warnings);
     } else {
@@ -94,9 +94,9 @@ class PreflightCommand : public Command {
     std::fflush(stdout);
   }
 
-  static void PrintJson(const PreflightReport& r) {
+  static void PrintJson(const preflight::PreflightReport& r) {
     nlohmann::json j;
-    auto server = [](const ServerInfo& s) {
+    auto server = [](const preflight::ServerInfo& s) {
       nlohmann::json o;
       o["reachable"] = s.reachable;
       if (s.reachable) {
@@ -109,13 +109,13 @@ class PreflightCommand : public Command {
     j["ready"] = r.CanStart();
     j["source"] = server(r.source);
     j["target"] = server(r.target);
-    j["errors"] = r.CountOf(Severity::kError);
-    j["warnings"] = r.CountOf(Severity::kWarning);
+    j["errors"] = r.CountOf(preflight::Severity::kError);
+    j["warnings"] = r.CountOf(preflight::Severity::kWarning);
     j["findings"] = nlohmann::json::array();
-    for (const Finding& f : r.findings) {
+    for (const preflight::Finding& f : r.findings) {
       nlohmann::json o;
       o["check"] = f.check;
-      o["severity"] = SeverityName(f.severity);
+      o["severity"] = preflight::SeverityName(f.severity);
       o["message"] = f.message;
       if (!f.fix.empty()) o["fix"] = f.fix;
       if (!f.object.empty()) o["object"] = f.object;
@@ -132,7 +132,7 @@ class PreflightCommand : public Command {
 
   GlobalOptions* global_;
   ConnectionFlags conn_;
-  PreflightOptions options_;
+  preflight::PreflightOptions options_;
   bool json_ = false;
 };
 

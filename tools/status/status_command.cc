@@ -92,9 +92,9 @@ class StatusCommand : public Command {
 
     if (watch_) InstallSignalHandlers();
     const bool tty = isatty(STDOUT_FILENO) != 0;
-    std::optional<StatusReport> previous;
+    std::optional<status::StatusReport> previous;
     while (true) {
-      StatusInputs in;
+      status::StatusInputs in;
       in.name = global_->name;
       in.queue_location = location;
       in.rate_window_seconds = rate_window_seconds_;
@@ -106,17 +106,17 @@ class StatusCommand : public Command {
         in.target_label = DescribeConninfo(target_);
         in.target = Connection(target_, "target", &target_conn_, &in.target_error);
       }
-      PGB_ASSIGN_OR_RETURN(StatusReport r,
-                           CollectStatus(q.get(), in, previous ? &*previous : nullptr));
+      PGB_ASSIGN_OR_RETURN(status::StatusReport r,
+                           status::CollectStatus(q.get(), in, previous ? &*previous : nullptr));
       // A connection that failed during the queries is opened again next time.
       if (!r.source_error.empty()) source_conn_.reset();
       if (!r.target_error.empty()) target_conn_.reset();
       if (json_) {
-        std::string line = StatusToJson(r).dump(watch_ ? -1 : 2);
+        std::string line = status::StatusToJson(r).dump(watch_ ? -1 : 2);
         std::printf("%s\n", line.c_str());
       } else {
         if (watch_ && tty) std::fputs("\033[H\033[2J", stdout);
-        std::fputs(StatusToText(r).c_str(), stdout);
+        std::fputs(status::StatusToText(r).c_str(), stdout);
         if (watch_ && !tty) std::fputs("\n", stdout);
       }
       std::fflush(stdout);

@@ -12,7 +12,7 @@
 #include "common/log.h"
 #include "tools/common/metrics_sampler.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::status {
 namespace {
 
 using nlohmann::json;
@@ -445,4 +445,4 @@ std::string StatusToText(const StatusReport& r) {
   return out;
 }
 
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::status

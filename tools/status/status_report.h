@@ -16,7 +16,7 @@
 #include "tools/common/last_error.h"
 #include "tools/common/positions.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::status {
 
 struct StatusInputs {
   std::string name;            // the migration (slot and origin names)
@@ -104,4 +104,4 @@ std::string StatusToText(const StatusReport& r);
 // "caught up", "unknown" or a duration like "1h02m03s".
 std::string FormatEta(std::optional<double> seconds, uint64_t lag_bytes);
 
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::status

@@ -10,7 +10,7 @@
 
 #include "common/sql_ident.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::verify {
 
 namespace {
 
@@ -455,4 +455,4 @@ std::string FormatReportJson(const VerifyReport& report) {
   return j.dump(2) + "\n";
 }
 
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::verify

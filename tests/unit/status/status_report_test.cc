@@ -11,7 +11,7 @@
 #include "tools/common/metrics_sampler.h"
 #include "tools/common/positions.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::status {
 namespace {
 
 using nlohmann::json;
@@ -231,4 +231,4 @@ TEST_F(StatusQueueTest, RatesNeverCountFromAPositionNotKnownYet) {
 }
 
 }  // namespace
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::status
