@@ -12,19 +12,6 @@ namespace pgbaton::applier {
 
 namespace {
 
-// "<name>" or "<name>-<digits>": the names this migration's apply connections use.
-bool IsOurName(const std::string& base, const std::string& candidate) {
-  if (candidate == base) return true;
-  if (candidate.size() <= base.size() + 1 || candidate.compare(0, base.size(), base) != 0 ||
-      candidate[base.size()] != '-') {
-    return false;
-  }
-  for (size_t i = base.size() + 1; i < candidate.size(); ++i) {
-    if (candidate[i] < '0' || candidate[i] > '9') return false;
-  }
-  return true;
-}
-
 Status CreateOrigins(PgConn& conn, const ProgressStore& store, int jobs) {
   for (int k = 0; k < jobs; ++k) {
     PGB_RETURN_IF_ERROR(
@@ -37,6 +24,18 @@ Status CreateOrigins(PgConn& conn, const ProgressStore& store, int jobs) {
 }
 
 }  // namespace
+
+bool IsProgressName(const std::string& name, const std::string& candidate) {
+  if (candidate == name) return true;
+  if (candidate.size() <= name.size() + 1 || candidate.compare(0, name.size(), name) != 0 ||
+      candidate[name.size()] != '-') {
+    return false;
+  }
+  for (size_t i = name.size() + 1; i < candidate.size(); ++i) {
+    if (candidate[i] < '0' || candidate[i] > '9') return false;
+  }
+  return true;
+}
 
 std::string ProgressStore::NameOf(int worker) const {
   return worker == 0 ? name_ : fmt::format("{}-{}", name_, worker);
@@ -113,7 +112,7 @@ Result<Lsn> ProgressStore::ReadPosition(PgConn& conn, bool flushed) const {
                             {name_}));
   Lsn best;
   for (int r = 0; r < res.rows(); ++r) {
-    if (!IsOurName(name_, res.GetString(r, 0)) || res.IsNull(r, 1)) continue;
+    if (!IsProgressName(name_, res.GetString(r, 0)) || res.IsNull(r, 1)) continue;
     PGB_ASSIGN_OR_RETURN(Lsn l, Lsn::Parse(res.Get(r, 1)));
     best = std::max(best, l);
   }
@@ -121,8 +120,9 @@ Result<Lsn> ProgressStore::ReadPosition(PgConn& conn, bool flushed) const {
 }
 
 Result<Lsn> ReadTargetPosition(PgConn& conn, const std::string& name, bool flushed) {
-  PGB_ASSIGN_OR_RETURN(std::string has_table,
-                       conn.QueryValue("select to_regclass('pgbaton.progress') is not null"));
+  PGB_ASSIGN_OR_RETURN(
+      std::string has_table,
+      conn.QueryValue("select pg_catalog.to_regclass('pgbaton.progress') is not null"));
   Lsn best;
   for (ProgressMode m : {ProgressMode::kOrigin, ProgressMode::kTable}) {
     if (m == ProgressMode::kTable && has_table != "t") continue;

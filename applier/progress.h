@@ -56,8 +56,16 @@ class ProgressStore {
   ProgressMode mode_ = ProgressMode::kOrigin;
 };
 
-// Reads the target's position for migration `name` (the highest origin / progress row), e.g.
-// for status and cutover. Errors: the connection's.
+// Whether `candidate` names an origin or progress row of migration `name`: "<name>" or
+// "<name>-<digits>" (ProgressStore::NameOf), so that migration "app" never counts "app-old"'s.
+// For the readers here, status and cleanup. Pure; thread-safe.
+bool IsProgressName(const std::string& name, const std::string& candidate);
+
+// Reads the target's position for migration `name` (the highest origin / progress row, the
+// higher of both where both exist; Invalid when nothing was applied yet), for status, the
+// metrics sampler and cutover. With `flushed`, origins count only what is flushed to the
+// target's WAL. A role that may not read origins is read from pgbaton.progress alone.
+// Errors: the connection's.
 Result<Lsn> ReadTargetPosition(PgConn& conn, const std::string& name, bool flushed);
 
 }  // namespace pgbaton::applier

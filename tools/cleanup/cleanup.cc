@@ -5,15 +5,15 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
+#include "applier/progress.h"
 #include "catalog/source_catalog.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::cleanup {
 
 namespace fs = std::filesystem;
 
@@ -21,17 +21,6 @@ namespace {
 
 // The writer's lock file in a RocksDB queue directory (kLockFile in queue/rocksdb_keys.h).
 constexpr const char* kQueueLockFile = "pgbaton.lock";
-
-// "<name>" or "<name>-<digits>": the origins and progress rows of one migration.
-bool IsOurName(const std::string& name, const std::string& candidate) {
-  if (candidate == name) return true;
-  if (candidate.size() <= name.size() + 1 || candidate.compare(0, name.size(), name) != 0 ||
-      candidate[name.size()] != '-') {
-    return false;
-  }
-  return std::all_of(candidate.begin() + static_cast<long>(name.size()) + 1, candidate.end(),
-                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
-}
 
 // Takes the queue writer's lock without waiting; -1 with ok when there is no lock file.
 Result<int> LockQueueDir(const std::string& dir) {
@@ -118,7 +107,7 @@ Result<std::string> DropOrigins(PgConn* target, const std::string& name) {
   std::vector<std::string> dropped;
   for (int i = 0; i < r.rows(); ++i) {
     std::string origin = r.GetString(i, 0);
-    if (!IsOurName(name, origin)) continue;
+    if (!applier::IsProgressName(name, origin)) continue;
     Status s = target
                    ->ExecParams(
                        "SELECT pg_catalog.pg_replication_origin_drop(roname) FROM "
@@ -156,7 +145,7 @@ Result<std::string> DropProgress(PgConn* target, const std::string& name) {
   int others = 0;
   for (int i = 0; i < rows.rows(); ++i) {
     std::string n = rows.GetString(i, 0);
-    if (IsOurName(name, n)) {
+    if (applier::IsProgressName(name, n)) {
       ours.emplace_back(n);
     } else {
       ++others;
@@ -259,4 +248,4 @@ Result<std::string> RemoveQueueDir(const std::string& dir) {
   return fmt::format("queue \"{}\": removed", dir);
 }
 
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::cleanup

@@ -7,7 +7,7 @@
 #include "common/pg.h"
 #include "common/status.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::cleanup {
 
 // Makes `conn` fit for cleanup's writes: SET default_transaction_read_only = off (the old database
 // keeps that default after a read-only fence), then checks the session can write. Errors:
@@ -33,4 +33,4 @@ Status CheckQueueRemovable(const std::string& dir);
 bool LooksLikeQueue(const std::string& dir);
 Result<std::string> RemoveQueueDir(const std::string& dir);
 
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::cleanup

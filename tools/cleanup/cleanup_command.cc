@@ -13,6 +13,7 @@
 #include "tools/cleanup/cleanup.h"
 #include "tools/common/identity.h"
 #include "tools/config/connection.h"
+#include "tools/config/queue_flags.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -30,7 +31,7 @@ class CleanupCommand : public Command {
     CLI::App* sub = app->add_subcommand(
         "cleanup", "drop the slot, publication, origins, progress rows and queue of a migration");
     AddConnectionOptions(sub, &conn_);
-    sub->add_option("--queue-dir", queue_dir_, "the migration's queue directory (removed)");
+    queue_.Register(sub, {.kafka = false, .dir_help = "the migration's queue directory (removed)"});
     sub->add_flag("--force", force_,
                   "clean up even where --source or --target is another cluster or database than "
                   "the queue or the target's pgbaton.migration records for this migration");
@@ -39,7 +40,7 @@ class CleanupCommand : public Command {
 
   Status Run() override {
     const std::string& name = global_->name;
-    if (conn_.source.empty() && conn_.target.empty() && queue_dir_.empty()) {
+    if (conn_.source.empty() && conn_.target.empty() && queue_.dir.empty()) {
       return Status::Error(ErrorCode::kUsage, "cleanup: nothing to clean",
                            "give --source, --target and/or --queue-dir");
     }
@@ -50,13 +51,13 @@ class CleanupCommand : public Command {
       source = std::move(c);
       // After a read-only fence the old database defaults to read-only transactions: cleanup's
       // own statements are writes (DROP PUBLICATION, DROP TABLE), so its session opts out.
-      PGB_RETURN_IF_ERROR(PrepareCleanupSession(&*source));
+      PGB_RETURN_IF_ERROR(cleanup::PrepareCleanupSession(&*source));
     }
     if (!conn_.target.empty()) {
       PGB_ASSIGN_OR_RETURN(std::string info, TargetConninfo(conn_));
       PGB_ASSIGN_OR_RETURN(PgConn c, PgConn::Connect(info, {.label = "target"}));
       target = std::move(c);
-      PGB_RETURN_IF_ERROR(PrepareCleanupSession(&*target));
+      PGB_RETURN_IF_ERROR(cleanup::PrepareCleanupSession(&*target));
     }
     std::optional<DatabaseIdentity> source_id, target_id;
     if (source) {
@@ -71,11 +72,9 @@ class CleanupCommand : public Command {
     // migration's: check the servers against what the queue and the target recorded.
     {
       std::unique_ptr<queue::WorkQueue> queue;
-      std::string queue_label = fmt::format("queue \"{}\"", queue_dir_);
-      if (!queue_dir_.empty() && LooksLikeQueue(queue_dir_)) {
-        queue::QueueOptions qo;
-        qo.dir = queue_dir_;
-        qo.migration_name = name;
+      std::string queue_label = fmt::format("queue \"{}\"", queue_.dir);
+      if (!queue_.dir.empty() && cleanup::LooksLikeQueue(queue_.dir)) {
+        queue::QueueOptions qo = queue_.ToOptions(name);
         qo.read_only = true;
         qo.create_if_missing = false;
         auto q = queue::WorkQueue::Open(qo);
@@ -93,8 +92,8 @@ class CleanupCommand : public Command {
       for (const auto& line : checked) Say(line);
     }
     // Refuse before dropping anything while the migration is still running.
-    if (source) PGB_RETURN_IF_ERROR(CheckSlotNotActive(&*source, name));
-    if (!queue_dir_.empty()) PGB_RETURN_IF_ERROR(CheckQueueRemovable(queue_dir_));
+    if (source) PGB_RETURN_IF_ERROR(cleanup::CheckSlotNotActive(&*source, name));
+    if (!queue_.dir.empty()) PGB_RETURN_IF_ERROR(cleanup::CheckQueueRemovable(queue_.dir));
 
     // Every step is idempotent ("already gone"), so a cleanup that stops half-way is finished
     // by running it again. The slot goes last on the source: while anything else is left, the
@@ -110,17 +109,18 @@ class CleanupCommand : public Command {
           "what is already gone");
     };
     if (source) {
-      PGB_RETURN_IF_ERROR(step(DropPublication(&*source, name)).status());
-      PGB_RETURN_IF_ERROR(step(DropSentinel(&*source, true)).status());
-      PGB_RETURN_IF_ERROR(step(DropSlot(&*source, name)).status());
+      PGB_RETURN_IF_ERROR(step(cleanup::DropPublication(&*source, name)).status());
+      PGB_RETURN_IF_ERROR(step(cleanup::DropSentinel(&*source, true)).status());
+      PGB_RETURN_IF_ERROR(step(cleanup::DropSlot(&*source, name)).status());
     }
     if (target) {
-      PGB_RETURN_IF_ERROR(step(DropOrigins(&*target, name)).status());
+      PGB_RETURN_IF_ERROR(step(cleanup::DropOrigins(&*target, name)).status());
       PGB_RETURN_IF_ERROR(step(ForgetMigration(*target, name)).status());
-      PGB_RETURN_IF_ERROR(step(DropProgress(&*target, name)).status());
-      PGB_RETURN_IF_ERROR(step(DropSentinel(&*target, false)).status());
+      PGB_RETURN_IF_ERROR(step(cleanup::DropProgress(&*target, name)).status());
+      PGB_RETURN_IF_ERROR(step(cleanup::DropSentinel(&*target, false)).status());
     }
-    if (!queue_dir_.empty()) PGB_RETURN_IF_ERROR(step(RemoveQueueDir(queue_dir_)).status());
+    if (!queue_.dir.empty())
+      PGB_RETURN_IF_ERROR(step(cleanup::RemoveQueueDir(queue_.dir)).status());
     LogInfo("cleanup done", {{"name", name}});
     return Status::Ok();
   }
@@ -128,7 +128,7 @@ class CleanupCommand : public Command {
  private:
   GlobalOptions* global_;
   ConnectionFlags conn_;
-  std::string queue_dir_;
+  QueueFlags queue_;
   bool force_ = false;
 };
 

@@ -7,9 +7,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "applier/progress.h"
 #include "common/log.h"
 #include "common/pg.h"
-#include "tools/status/positions.h"
+#include "tools/common/positions.h"
 
 namespace pgbaton::tools {
 
@@ -111,7 +112,7 @@ void MetricsSampler::SampleOnce() {
   PgConn* t = Open(options_.target_conninfo, "target", &conns_->target);
   std::optional<Lsn> applied_pos;
   if (t != nullptr) {
-    auto a = ReadAppliedPosition(*t, options_.name, /*flushed=*/false);
+    auto a = applier::ReadTargetPosition(*t, options_.name, /*flushed=*/false);
     if (a.ok()) {
       applied_pos = *a;
     } else {

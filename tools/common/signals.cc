@@ -50,6 +50,8 @@ void InstallSignalHandlers() {
 
 const std::atomic<bool>& StopRequested() { return g_stop; }
 
+void RequestStop() { g_stop.store(true); }
+
 int StopSignal() { return g_signal.load(); }
 
 void ResetStopRequestForTesting() {

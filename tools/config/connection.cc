@@ -26,16 +26,18 @@ std::string Quote(std::string_view v) {
 
 }  // namespace
 
-void AddConnectionOptions(CLI::App* sub, ConnectionFlags* flags, bool source, bool target) {
-  if (source) {
+void AddConnectionOptions(CLI::App* sub, ConnectionFlags* flags, Need source, Need target) {
+  if (source != Need::kNone) {
     sub->add_option("--source", flags->source,
-                    "old cluster: libpq conninfo or URI (PG* variables and .pgpass apply)");
+                    "old cluster: libpq conninfo or URI (PG* variables and .pgpass apply)")
+        ->required(source == Need::kRequired);
     sub->add_option("--source-password-file", flags->source_password_file,
                     "file whose first line is the source password");
   }
-  if (target) {
+  if (target != Need::kNone) {
     sub->add_option("--target", flags->target,
-                    "new cluster: libpq conninfo or URI (PG* variables and .pgpass apply)");
+                    "new cluster: libpq conninfo or URI (PG* variables and .pgpass apply)")
+        ->required(target == Need::kRequired);
     sub->add_option("--target-password-file", flags->target_password_file,
                     "file whose first line is the target password");
   }

@@ -1,7 +1,9 @@
 // --source / --target for every verb that talks to the clusters, and where their passwords come
-// from. A password never has to be typed on the command line (where `ps` shows it): libpq's
-// PGPASSWORD/PGPASSFILE/.pgpass work as usual, and --source-password-file / --target-password-file
-// (or PGBATON_SOURCE_PASSWORD_FILE, or the config file) name a file holding just the password.
+// from. Every verb that connects registers them here, so each takes the same flags, the same
+// PGBATON_SOURCE / PGBATON_TARGET / PGBATON_{SOURCE,TARGET}_PASSWORD_FILE variables and the same
+// config keys (tools/config/config.h derives both from the flag names). A password never has to
+// be typed on the command line (where `ps` shows it): libpq's PGPASSWORD/PGPASSFILE/.pgpass work
+// as usual, and --source-password-file / --target-password-file name a file holding just it.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -19,9 +21,16 @@ struct ConnectionFlags {
   std::string target_password_file;  // --target-password-file
 };
 
+// Whether a verb takes one side's flags, and whether that side must be given.
+enum class Need {
+  kNone,      // the verb does not connect to that side: no flags
+  kOptional,  // flags registered; an empty conninfo skips that side (cleanup, status)
+  kRequired,  // --source / --target is required (from a flag, the environment or the file)
+};
+
 // Adds --source/--source-password-file and/or --target/--target-password-file to `sub`.
-void AddConnectionOptions(CLI::App* sub, ConnectionFlags* flags, bool source = true,
-                          bool target = true);
+void AddConnectionOptions(CLI::App* sub, ConnectionFlags* flags, Need source = Need::kOptional,
+                          Need target = Need::kOptional);
 
 // The conninfo to connect with: `conninfo` plus the password read from `password_file` when one
 // is given (the file's first line, without its newline). `label` ("source", "target") names the

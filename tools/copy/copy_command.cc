@@ -9,11 +9,13 @@
 #include "common/log.h"
 #include "queue/work_queue.h"
 #include "tools/common/identity.h"
+#include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
+#include "tools/config/connection.h"
+#include "tools/config/queue_flags.h"
 #include "tools/copy/copy_engine.h"
 #include "tools/copy/copy_options.h"
 #include "tools/copy/progress.h"
-#include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -25,14 +27,9 @@ class CopyCommand : public Command {
   CLI::App* Register(CLI::App* app) override {
     CLI::App* sub = app->add_subcommand(
         "copy", "initial copy: publication, slot and snapshot, schema, data, indexes (resumable)");
-    sub->add_option("--source", o_.source, "conninfo of the old cluster")->required();
-    sub->add_option("--target", o_.target, "conninfo of the new cluster")->required();
-    sub->add_option("--queue-dir", o_.queue_dir,
-                    "the work queue; its metadata records the copy's progress");
-    sub->add_option("--kafka-brokers", kafka_brokers_,
-                    "a Kafka queue instead: bootstrap servers (host:port,...); the copy's "
-                    "progress and per-table sync LSNs go to <topic>.meta");
-    sub->add_option("--kafka-topic", kafka_topic_, "Kafka topic of the queue");
+    AddConnectionOptions(sub, &conn_, Need::kRequired, Need::kRequired);
+    // On Kafka the copy's progress and per-table sync LSNs go to <topic>.meta.
+    queue_.Register(sub, {.dir_help = "the work queue; its metadata records the copy's progress"});
     sub->add_option("--jobs,-j", o_.jobs, "parallel connections per side")
         ->capture_default_str()
         ->check(CLI::Range(1, 256));
@@ -64,20 +61,11 @@ class CopyCommand : public Command {
 
   Status Run() override {
     o_.name = global_->name;
-    if (o_.queue_dir.empty() == kafka_brokers_.empty()) {
-      return Status::Error(ErrorCode::kUsage, "copy: give one queue",
-                           "pass --queue-dir DIR, or --kafka-brokers and --kafka-topic for the "
-                           "Kafka queue that stream and apply use");
-    }
-    if (!kafka_brokers_.empty() && kafka_topic_.empty()) {
-      return Status::Error(ErrorCode::kUsage, "copy: --kafka-brokers needs --kafka-topic",
-                           "pass the topic that stream and apply use");
-    }
-    queue::QueueOptions qo;
-    qo.dir = o_.queue_dir;
-    qo.kafka_brokers = kafka_brokers_;
-    qo.kafka_topic = kafka_topic_;
-    qo.migration_name = global_->name;
+    PGB_RETURN_IF_ERROR(queue_.Check("copy"));
+    PGB_ASSIGN_OR_RETURN(o_.source, SourceConninfo(conn_));
+    PGB_ASSIGN_OR_RETURN(o_.target, TargetConninfo(conn_));
+    o_.queue_dir = queue_.dir;
+    queue::QueueOptions qo = queue_.ToOptions(global_->name);
     // Both servers and the queue must belong to this migration before anything is created; a
     // refused copy leaves no new queue directory behind (tools/common/identity.h).
     std::error_code ec;
@@ -122,7 +110,8 @@ class CopyCommand : public Command {
  private:
   GlobalOptions* global_;
   copy::CopyOptions o_;
-  std::string kafka_brokers_, kafka_topic_;
+  ConnectionFlags conn_;
+  QueueFlags queue_;
   std::string progress_ = "auto";
   MetricsOptions metrics_;
 };

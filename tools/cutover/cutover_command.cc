@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "tools/config/connection.h"
+#include "tools/config/queue_flags.h"
 #include "tools/cutover/cutover.h"
 
 namespace pgbaton::tools {
@@ -44,15 +46,9 @@ class CutoverCommand : public Command {
   CLI::App* Register(CLI::App* app) override {
     CLI::App* sub = app->add_subcommand(
         "cutover", "fence writers, drain, copy sequences and flip writers to the new cluster");
-    sub->add_option("--source", o_.source_conninfo, "connection string of the old cluster")
-        ->required();
-    sub->add_option("--target", o_.target_conninfo, "connection string of the new cluster")
-        ->required();
-    sub->add_option("--queue-dir", o_.queue_dir,
-                    "the migration's queue (the timeline is kept there)");
-    sub->add_option("--kafka-brokers", o_.kafka_brokers,
-                    "or its Kafka queue: bootstrap servers (host:port,...)");
-    sub->add_option("--kafka-topic", o_.kafka_topic, "Kafka topic of the queue");
+    AddConnectionOptions(sub, &conn_, Need::kRequired, Need::kRequired);
+    queue_.Register(sub, {.kafka_state_dir = false,
+                          .dir_help = "the migration's queue (the timeline is kept there)"});
     sub->add_option("--fence", o_.fence,
                     "how writers are fenced: pgbouncer:ADMIN_CONNINFO, roles:R1,R2 or readonly")
         ->required();
@@ -83,15 +79,12 @@ class CutoverCommand : public Command {
 
   Status Run() override {
     o_.name = global_->name;
-    if (o_.queue_dir.empty() == o_.kafka_brokers.empty()) {
-      return Status::Error(ErrorCode::kUsage, "cutover: give the migration's queue",
-                           "pass --queue-dir DIR, or --kafka-brokers and --kafka-topic (the "
-                           "flags stream and apply run with)");
-    }
-    if (!o_.kafka_brokers.empty() && o_.kafka_topic.empty()) {
-      return Status::Error(ErrorCode::kUsage, "cutover: --kafka-brokers needs --kafka-topic",
-                           "pass the topic that stream and apply use");
-    }
+    PGB_RETURN_IF_ERROR(queue_.Check("cutover"));
+    PGB_ASSIGN_OR_RETURN(o_.source_conninfo, SourceConninfo(conn_));
+    PGB_ASSIGN_OR_RETURN(o_.target_conninfo, TargetConninfo(conn_));
+    o_.queue_dir = queue_.dir;
+    o_.kafka_brokers = queue_.kafka_brokers;
+    o_.kafka_topic = queue_.kafka_topic;
     if (o_.reverse && o_.queue_dir.empty() && o_.reverse_queue_dir.empty()) {
       return Status::Error(ErrorCode::kUsage,
                            "cutover: --reverse over a Kafka queue needs --reverse-queue-dir",
@@ -110,6 +103,8 @@ class CutoverCommand : public Command {
  private:
   GlobalOptions* global_;
   cutover::CutoverOptions o_;
+  ConnectionFlags conn_;
+  QueueFlags queue_;
   std::string max_lag_ = "1s";
   std::string timeout_ = "60s";
   bool json_ = false;

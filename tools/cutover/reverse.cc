@@ -34,9 +34,20 @@ std::string Binary(const ReverseOptions& o) {
 }
 
 // The reverse `run`'s argv. Its conninfos, passwords included, go in its environment
-// (PGBATON_SOURCE, PGBATON_TARGET: see Env) where `ps` does not show them.
+// (PGBATON_SOURCE, PGBATON_TARGET: see Env) where `ps` does not show them. The empty password
+// files keep a PGBATON_*_PASSWORD_FILE variable or config key it inherits from this process,
+// which names the forward sides' files, from replacing those passwords.
 std::vector<std::string> Argv(const ReverseOptions& o) {
-  return {Binary(o), "--name", o.name, "run", "--queue-dir", o.queue_dir};
+  return {Binary(o),
+          "--name",
+          o.name,
+          "run",
+          "--queue-dir",
+          o.queue_dir,
+          "--source-password-file",
+          "",
+          "--target-password-file",
+          ""};
 }
 
 std::map<std::string, std::string> Env(const ReverseOptions& o) {
@@ -47,7 +58,8 @@ std::string Shown(const ReverseOptions& o) {
   std::string out;
   for (const auto& [name, value] : Env(o)) out += name + "='" + MaskConninfo(value) + "' ";
   for (const auto& a : Argv(o)) {
-    out += (out.back() == ' ' ? "" : " ") + (a.find(' ') != std::string::npos ? "'" + a + "'" : a);
+    out += (out.back() == ' ' ? "" : " ") +
+           (a.empty() || a.find(' ') != std::string::npos ? "'" + a + "'" : a);
   }
   return out;
 }

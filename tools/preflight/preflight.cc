@@ -9,7 +9,7 @@
 #include "catalog/source_catalog.h"
 #include "common/pg.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::preflight {
 
 namespace {
 
@@ -507,4 +507,4 @@ PreflightReport RunPreflight(const PreflightOptions& options) {
   return report;
 }
 
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::preflight

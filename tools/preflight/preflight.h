@@ -8,7 +8,7 @@
 
 #include "common/status.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::preflight {
 
 enum class Severity { kOk, kInfo, kWarning, kError };
 
@@ -52,4 +52,4 @@ PreflightReport RunPreflight(const PreflightOptions& options);
 
 std::string_view SeverityName(Severity s);
 
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::preflight

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "tools/config/connection.h"
 #include "tools/preflight/preflight.h"
 
 namespace pgbaton::tools {
@@ -20,12 +21,7 @@ class PreflightCommand : public Command {
         "preflight",
         "check both clusters and list every blocker with its fix (exit 0 only when "
         "a migration can start)");
-    sub->add_option("--source", options_.source, "source conninfo or URI (the old cluster)")
-        ->envname("PGBATON_SOURCE")
-        ->required();
-    sub->add_option("--target", options_.target, "target conninfo or URI (the new cluster)")
-        ->envname("PGBATON_TARGET")
-        ->required();
+    AddConnectionOptions(sub, &conn_, Need::kRequired, Need::kRequired);
     sub->add_flag("--json", json_, "print the findings as one JSON document");
     sub->add_flag("--no-owner", options_.no_owner,
                   "check as for copy --no-owner: the schema's owners need not exist on the "
@@ -35,7 +31,9 @@ class PreflightCommand : public Command {
 
   Status Run() override {
     options_.name = global_->name;
-    PreflightReport report = RunPreflight(options_);
+    PGB_ASSIGN_OR_RETURN(options_.source, SourceConninfo(conn_));
+    PGB_ASSIGN_OR_RETURN(options_.target, TargetConninfo(conn_));
+    preflight::PreflightReport report = preflight::RunPreflight(options_);
     if (json_) {
       PrintJson(report);
     } else {
@@ -48,14 +46,14 @@ class PreflightCommand : public Command {
     if (!report.CanStart()) {
       return Status::Error(
           ErrorCode::kPreflightFailed,
-          fmt::format("preflight found {} blocker(s)", report.CountOf(Severity::kError)),
+          fmt::format("preflight found {} blocker(s)", report.CountOf(preflight::Severity::kError)),
           "fix each blocker above and run preflight again");
     }
     return Status::Ok();
   }
 
  private:
-  static void PrintHuman(const PreflightReport& r) {
+  static void PrintHuman(const preflight::PreflightReport& r) {
     bool color = isatty(STDOUT_FILENO) != 0;
     auto paint = [color](const char* code, std::string_view text) {
       return color ? fmt::format("\033[{}m{}\033[0m", code, text) : std::string(text);
@@ -67,27 +65,27 @@ class PreflightCommand : public Command {
                                                        r.target.version)
                                          : "unreachable";
     fmt::print("pgbaton preflight\n  source: {}\n  target: {}\n\n", src, tgt);
-    for (const Finding& f : r.findings) {
+    for (const preflight::Finding& f : r.findings) {
       std::string tag;
       switch (f.severity) {
-        case Severity::kOk:
+        case preflight::Severity::kOk:
           tag = paint("32", "ok   ");
           break;
-        case Severity::kInfo:
+        case preflight::Severity::kInfo:
           tag = paint("36", "info ");
           break;
-        case Severity::kWarning:
+        case preflight::Severity::kWarning:
           tag = paint("33", "warn ");
           break;
-        case Severity::kError:
+        case preflight::Severity::kError:
           tag = paint("31", "FAIL ");
           break;
       }
       fmt::print("  {} {}\n", tag, f.message);
       if (!f.fix.empty()) fmt::print("        fix: {}\n", f.fix);
     }
-    int errors = r.CountOf(Severity::kError);
-    int warnings = r.CountOf(Severity::kWarning);
+    int errors = r.CountOf(preflight::Severity::kError);
+    int warnings = r.CountOf(preflight::Severity::kWarning);
     if (r.CanStart()) {
       fmt::print("\nresult: ready, a migration can start ({} warning(s))\n", warnings);
     } else {
@@ -96,9 +94,9 @@ class PreflightCommand : public Command {
     std::fflush(stdout);
   }
 
-  static void PrintJson(const PreflightReport& r) {
+  static void PrintJson(const preflight::PreflightReport& r) {
     nlohmann::json j;
-    auto server = [](const ServerInfo& s) {
+    auto server = [](const preflight::ServerInfo& s) {
       nlohmann::json o;
       o["reachable"] = s.reachable;
       if (s.reachable) {
@@ -111,13 +109,13 @@ class PreflightCommand : public Command {
     j["ready"] = r.CanStart();
     j["source"] = server(r.source);
     j["target"] = server(r.target);
-    j["errors"] = r.CountOf(Severity::kError);
-    j["warnings"] = r.CountOf(Severity::kWarning);
+    j["errors"] = r.CountOf(preflight::Severity::kError);
+    j["warnings"] = r.CountOf(preflight::Severity::kWarning);
     j["findings"] = nlohmann::json::array();
-    for (const Finding& f : r.findings) {
+    for (const preflight::Finding& f : r.findings) {
       nlohmann::json o;
       o["check"] = f.check;
-      o["severity"] = SeverityName(f.severity);
+      o["severity"] = preflight::SeverityName(f.severity);
       o["message"] = f.message;
       if (!f.fix.empty()) o["fix"] = f.fix;
       if (!f.object.empty()) o["object"] = f.object;
@@ -133,7 +131,8 @@ class PreflightCommand : public Command {
   }
 
   GlobalOptions* global_;
-  PreflightOptions options_;
+  ConnectionFlags conn_;
+  preflight::PreflightOptions options_;
   bool json_ = false;
 };
 

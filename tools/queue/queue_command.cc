@@ -10,6 +10,7 @@
 
 #include "common/sql_ident.h"
 #include "queue/work_queue.h"
+#include "tools/config/queue_flags.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -135,9 +136,8 @@ class QueueCommand : public Command {
     CLI::App* q = app->add_subcommand("queue", "look into the work queue");
     q->require_subcommand(1);
     inspect_ = q->add_subcommand("inspect", "print the transactions in the queue");
-    inspect_->add_option("--queue-dir", dir_, "the RocksDB queue directory");
-    inspect_->add_option("--kafka-brokers", brokers_, "Kafka bootstrap servers host:port,...");
-    inspect_->add_option("--kafka-topic", topic_, "Kafka topic of the queue (default: --name)");
+    // The Kafka reader's local state goes to a directory of its own, removed afterwards.
+    queue_.Register(inspect_, {.kafka_state_dir = false, .topic_defaults_to_name = true});
     inspect_->add_option("--from", from_,
                          "print transactions committed after this LSN, e.g. 16/B374D848");
     inspect_->add_option("--limit", limit_, "stop after this many transactions (0: all)");
@@ -147,23 +147,17 @@ class QueueCommand : public Command {
   }
 
   Status Run() override {
-    if (dir_.empty() == brokers_.empty()) {
-      return Status::Error(ErrorCode::kUsage, "queue inspect needs exactly one queue",
-                           "pass --queue-dir DIR, or --kafka-brokers and --kafka-topic");
-    }
+    PGB_RETURN_IF_ERROR(queue_.Check("queue inspect"));
     Lsn from;
     if (!from_.empty()) {
       PGB_ASSIGN_OR_RETURN(from, Lsn::Parse(from_));
     }
-    queue::QueueOptions o;
-    o.dir = dir_;
-    o.kafka_brokers = brokers_;
-    o.kafka_topic = topic_.empty() ? global_->name : topic_;
+    queue::QueueOptions o = queue_.ToOptions(global_->name);
     o.read_only = true;
     o.create_if_missing = false;
     o.migration_name = "";  // inspect any queue
     std::string state_dir;
-    if (!brokers_.empty()) {
+    if (queue_.kafka()) {
       char tmpl[] = "/tmp/pgbaton-inspect-XXXXXX";
       if (mkdtemp(tmpl)) state_dir = o.kafka_state_dir = tmpl;
     }
@@ -312,7 +306,8 @@ class QueueCommand : public Command {
 
   GlobalOptions* global_;
   CLI::App* inspect_ = nullptr;
-  std::string dir_, brokers_, topic_, from_;
+  QueueFlags queue_;
+  std::string from_;
   uint64_t limit_ = 0;
   bool json_ = false;
   bool relations_ = false;

@@ -11,12 +11,15 @@
 #include "decoder/stream.h"
 #include "decoder/type_resolver.h"
 #include "queue/work_queue.h"
-#include "tools/apply/apply_command.h"
+#include "tools/common/apply_flags.h"
 #include "tools/common/identity.h"
+#include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
 #include "tools/common/resource_usage.h"
-#include "tools/status/status_report.h"
-#include "tools/stream/stream_command.h"
+#include "tools/common/signals.h"
+#include "tools/common/stream_source.h"
+#include "tools/config/connection.h"
+#include "tools/config/queue_flags.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -28,12 +31,9 @@ class RunCommand : public Command {
   CLI::App* Register(CLI::App* app) override {
     CLI::App* sub =
         app->add_subcommand("run", "stream the source and apply onto the target, in one process");
-    sub->add_option("--source", source_, "connection string of the old cluster")->required();
-    flags_.Register(sub, /*with_stop_at=*/true);
-    sub->add_option("--queue-dir", queue_dir_, "the RocksDB work queue directory");
-    sub->add_option("--kafka-brokers", kafka_brokers_, "Kafka bootstrap servers (host:port,...)");
-    sub->add_option("--kafka-topic", kafka_topic_, "Kafka topic of the queue");
-    sub->add_option("--kafka-state-dir", kafka_state_dir_, "local state for the Kafka queue");
+    AddConnectionOptions(sub, &conn_, Need::kRequired, Need::kRequired);
+    flags_.Register(sub);
+    queue_.Register(sub);
     sub->add_option("--publication-tables", tables_,
                     "publish only these tables (schema.table), comma-separated; default: all")
         ->delimiter(',');
@@ -45,17 +45,11 @@ class RunCommand : public Command {
   }
 
   Status Run() override {
-    if (queue_dir_.empty() && kafka_brokers_.empty()) {
-      return Status::Error(ErrorCode::kUsage, "run: no queue given",
-                           "pass --queue-dir DIR (or --kafka-brokers and --kafka-topic)");
-    }
-    PGB_ASSIGN_OR_RETURN(applier::ApplierOptions options, flags_.ToOptions(global_->name));
-    queue::QueueOptions qo;
-    qo.dir = queue_dir_;
-    qo.kafka_brokers = kafka_brokers_;
-    qo.kafka_topic = kafka_topic_;
-    qo.kafka_state_dir = kafka_state_dir_;
-    qo.migration_name = global_->name;
+    PGB_RETURN_IF_ERROR(queue_.Check("run"));
+    PGB_ASSIGN_OR_RETURN(source_, SourceConninfo(conn_));
+    PGB_ASSIGN_OR_RETURN(std::string target, TargetConninfo(conn_));
+    PGB_ASSIGN_OR_RETURN(applier::ApplierOptions options, flags_.ToOptions(global_->name, target));
+    queue::QueueOptions qo = queue_.ToOptions(global_->name);
     // Before anything is created: the servers and the queue belong to this migration, the slot
     // is not streaming elsewhere, the positions chain (tools/common/identity.h).
     MigrationCheck check = QueueCheck(qo, "run");
@@ -72,10 +66,10 @@ class RunCommand : public Command {
     mo.source_conninfo = source_;
     mo.target_conninfo = options.target_conninfo;
     mo.queue = q.get();
-    mo.record_samples = kafka_brokers_.empty();  // RocksDB: metadata writes are thread-safe
+    mo.record_samples = !queue_.kafka();  // RocksDB: metadata writes are thread-safe
     PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
 
-    std::atomic<bool>* stop = InstallStopSignals();
+    InstallSignalHandlers();
     std::atomic<bool> decoder_stop{false};
     Status decoder_status;
     decoder::StreamStats dstats;
@@ -87,7 +81,7 @@ class RunCommand : public Command {
       decoder_status = decoder::RunStream(
           q.get(), &types, decoder::PgSourceFactory(source_, global_->name, global_->name), so,
           &decoder_stop, &dstats);
-      if (!decoder_status.ok()) stop->store(true);  // the applier drains what it has and stops
+      if (!decoder_status.ok()) RequestStop();  // the applier drains what it has and stops
     });
 
     // --stop-at when nothing more commits: the slot's confirmed position says how far the
@@ -118,7 +112,7 @@ class RunCommand : public Command {
     };
 
     applier::Applier applier(options, q.get());
-    Status s = applier.Run(stop);
+    Status s = applier.Run(&StopRequested());
     decoder_stop.store(true);
     decoder_thread.join();
     applier::ApplierStats st = applier.stats();
@@ -136,8 +130,10 @@ class RunCommand : public Command {
 
  private:
   GlobalOptions* global_;
+  ConnectionFlags conn_;
   ApplyFlags flags_;
-  std::string source_, queue_dir_, kafka_brokers_, kafka_topic_, kafka_state_dir_;
+  QueueFlags queue_;
+  std::string source_;  // resolved from conn_ (with the password file's password)
   std::vector<std::string> tables_;
   int batch_delay_ms_ = 50;
   MetricsOptions metrics_;

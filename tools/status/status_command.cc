@@ -14,6 +14,7 @@
 #include "tools/common/identity.h"
 #include "tools/common/signals.h"
 #include "tools/config/connection.h"
+#include "tools/config/queue_flags.h"
 #include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
@@ -50,10 +51,7 @@ class StatusCommand : public Command {
   CLI::App* Register(CLI::App* app) override {
     CLI::App* sub = app->add_subcommand(
         "status", "show each stage's position, the lag, rates, ETA and the slot's WAL");
-    sub->add_option("--queue-dir", queue_dir_, "the RocksDB work queue directory");
-    sub->add_option("--kafka-brokers", kafka_brokers_, "Kafka bootstrap servers (host:port,...)");
-    sub->add_option("--kafka-topic", kafka_topic_, "Kafka topic of the queue (default: --name)");
-    sub->add_option("--kafka-state-dir", kafka_state_dir_, "local state for the Kafka reader");
+    queue_.Register(sub, {.topic_defaults_to_name = true});
     AddConnectionOptions(sub, &conn_);
     sub->add_flag("--json", json_, "print JSON (one object; one line per refresh with --watch)");
     sub->add_flag("--watch", watch_, "refresh until interrupted");
@@ -67,10 +65,7 @@ class StatusCommand : public Command {
   }
 
   Status Run() override {
-    if (queue_dir_.empty() && kafka_brokers_.empty()) {
-      return Status::Error(ErrorCode::kUsage, "status: no queue given",
-                           "pass --queue-dir DIR (or --kafka-brokers and --kafka-topic)");
-    }
+    PGB_RETURN_IF_ERROR(queue_.Check("status"));
     PGB_ASSIGN_OR_RETURN(auto interval, ParseInterval(interval_));
     if (!conn_.source.empty()) {
       PGB_ASSIGN_OR_RETURN(source_, SourceConninfo(conn_));
@@ -79,12 +74,7 @@ class StatusCommand : public Command {
       PGB_ASSIGN_OR_RETURN(target_, TargetConninfo(conn_));
     }
 
-    queue::QueueOptions qo;
-    qo.dir = queue_dir_;
-    qo.kafka_brokers = kafka_brokers_;
-    qo.kafka_topic = kafka_topic_.empty() ? global_->name : kafka_topic_;
-    qo.kafka_state_dir = kafka_state_dir_;
-    qo.migration_name = global_->name;
+    queue::QueueOptions qo = queue_.ToOptions(global_->name);
     qo.read_only = true;
     qo.create_if_missing = false;
     PGB_ASSIGN_OR_RETURN(auto q, queue::WorkQueue::Open(qo));
@@ -98,14 +88,13 @@ class StatusCommand : public Command {
       if (!live.ok() && live.status().code() == ErrorCode::kSourceIsTarget) return live.status();
       if (live.ok()) PGB_RETURN_IF_ERROR(CheckQueue(check, *live, q.get(), /*read_only=*/true));
     }
-    std::string location =
-        kafka_brokers_.empty() ? queue_dir_ : fmt::format("kafka topic {}", qo.kafka_topic);
+    std::string location = queue_.Describe(global_->name);
 
     if (watch_) InstallSignalHandlers();
     const bool tty = isatty(STDOUT_FILENO) != 0;
-    std::optional<StatusReport> previous;
+    std::optional<status::StatusReport> previous;
     while (true) {
-      StatusInputs in;
+      status::StatusInputs in;
       in.name = global_->name;
       in.queue_location = location;
       in.rate_window_seconds = rate_window_seconds_;
@@ -117,17 +106,17 @@ class StatusCommand : public Command {
         in.target_label = DescribeConninfo(target_);
         in.target = Connection(target_, "target", &target_conn_, &in.target_error);
       }
-      PGB_ASSIGN_OR_RETURN(StatusReport r,
-                           CollectStatus(q.get(), in, previous ? &*previous : nullptr));
+      PGB_ASSIGN_OR_RETURN(status::StatusReport r,
+                           status::CollectStatus(q.get(), in, previous ? &*previous : nullptr));
       // A connection that failed during the queries is opened again next time.
       if (!r.source_error.empty()) source_conn_.reset();
       if (!r.target_error.empty()) target_conn_.reset();
       if (json_) {
-        std::string line = StatusToJson(r).dump(watch_ ? -1 : 2);
+        std::string line = status::StatusToJson(r).dump(watch_ ? -1 : 2);
         std::printf("%s\n", line.c_str());
       } else {
         if (watch_ && tty) std::fputs("\033[H\033[2J", stdout);
-        std::fputs(StatusToText(r).c_str(), stdout);
+        std::fputs(status::StatusToText(r).c_str(), stdout);
         if (watch_ && !tty) std::fputs("\n", stdout);
       }
       std::fflush(stdout);
@@ -159,7 +148,7 @@ class StatusCommand : public Command {
   }
 
   GlobalOptions* global_;
-  std::string queue_dir_, kafka_brokers_, kafka_topic_, kafka_state_dir_;
+  QueueFlags queue_;
   ConnectionFlags conn_;
   std::string source_, target_;
   bool json_ = false;

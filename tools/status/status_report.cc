@@ -6,12 +6,13 @@
 #include <chrono>
 #include <cmath>
 
+#include "applier/progress.h"
 #include "common/conninfo.h"
 #include "common/error_code.h"
 #include "common/log.h"
 #include "tools/common/metrics_sampler.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::status {
 namespace {
 
 using nlohmann::json;
@@ -137,18 +138,6 @@ std::optional<double> LsnRate(Lsn before, Lsn after, double seconds) {
 
 }  // namespace
 
-void RecordLastError(queue::WorkQueue* queue, const std::string& verb, const Status& status) {
-  if (queue == nullptr || status.ok()) return;
-  json e = {{"verb", verb},
-            {"code", std::string(ErrorCodeName(status.code()))},
-            {"exit_code", status.exit_code()},
-            {"message", ScrubSecrets(status.message())},
-            {"hint", ScrubSecrets(status.hint())},
-            {"time", PgTimestamp::Now().ToString()}};
-  Status s = queue->PutMeta(kLastErrorMetaKey, e.dump());
-  if (!s.ok()) LogWarning("could not record the last error in the queue", {{"error", s.message()}});
-}
-
 std::string FormatEta(std::optional<double> seconds, uint64_t lag_bytes) {
   if (lag_bytes == 0) return "caught up";
   if (!seconds) return "unknown";
@@ -172,8 +161,8 @@ Result<StatusReport> CollectStatus(queue::WorkQueue* queue, const StatusInputs& 
 
   // Target first: the queue scan needs the applied position.
   if (in.target != nullptr) {
-    auto applied = ReadAppliedPosition(*in.target, in.name, /*flushed=*/false);
-    auto flushed = applied.ok() ? ReadAppliedPosition(*in.target, in.name, true) : applied;
+    auto applied = applier::ReadTargetPosition(*in.target, in.name, /*flushed=*/false);
+    auto flushed = applied.ok() ? applier::ReadTargetPosition(*in.target, in.name, true) : applied;
     if (applied.ok() && flushed.ok()) {
       r.target_known = true;
       r.applied_lsn = *applied;
@@ -456,4 +445,4 @@ std::string StatusToText(const StatusReport& r) {
   return out;
 }
 
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::status

@@ -13,17 +13,10 @@
 #include "common/status.h"
 #include "common/types.h"
 #include "queue/work_queue.h"
-#include "tools/status/positions.h"
+#include "tools/common/last_error.h"
+#include "tools/common/positions.h"
 
-namespace pgbaton::tools {
-
-// The queue key where long-running verbs record their final error (a JSON object with verb,
-// code, exit_code, message, hint, time).
-inline constexpr const char* kLastErrorMetaKey = "status/last_error";
-
-// Records `status` (when it is an error) as the queue's last error, for `pgbaton status`. Best
-// effort: a failure to write is logged as a warning, never returned. Not for read-only queues.
-void RecordLastError(queue::WorkQueue* queue, const std::string& verb, const Status& status);
+namespace pgbaton::tools::status {
 
 struct StatusInputs {
   std::string name;            // the migration (slot and origin names)
@@ -111,4 +104,4 @@ std::string StatusToText(const StatusReport& r);
 // "caught up", "unknown" or a duration like "1h02m03s".
 std::string FormatEta(std::optional<double> seconds, uint64_t lag_bytes);
 
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::status

@@ -11,7 +11,7 @@
 #include "catalog/source_catalog.h"
 #include "common/sql_ident.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::verify {
 
 namespace {
 
@@ -421,4 +421,4 @@ std::string FormatReportJson(const VerifyReport& report) {
   return j.dump(2) + "\n";
 }
 
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::verify

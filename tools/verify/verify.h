@@ -14,7 +14,7 @@
 #include "common/pg.h"
 #include "common/status.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::verify {
 
 struct VerifyOptions {
   std::vector<std::string> tables;  // "schema.table" (or "table" = public.table); empty: all
@@ -64,4 +64,4 @@ Result<VerifyReport> VerifyTables(PgConn* source, PgConn* target, const VerifyOp
 std::string FormatReport(const VerifyReport& report);
 std::string FormatReportJson(const VerifyReport& report);
 
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::verify

@@ -52,8 +52,9 @@ class VerifyCommand : public Command {
     LogInfo("verify started", {{"source", source.description()},
                                {"target", target.description()},
                                {"name", global_->name}});
-    PGB_ASSIGN_OR_RETURN(VerifyReport report, VerifyTables(&source, &target, options_));
-    std::string text = json_ ? FormatReportJson(report) : FormatReport(report);
+    PGB_ASSIGN_OR_RETURN(verify::VerifyReport report,
+                         verify::VerifyTables(&source, &target, options_));
+    std::string text = json_ ? verify::FormatReportJson(report) : verify::FormatReport(report);
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     int differ = report.differing_tables();
@@ -70,7 +71,7 @@ class VerifyCommand : public Command {
  private:
   GlobalOptions* global_;
   ConnectionFlags conn_;
-  VerifyOptions options_;
+  verify::VerifyOptions options_;
   bool json_ = false;
 };
 

@@ -60,7 +60,7 @@ for page in pgbaton pgbaton-preflight pgbaton-copy pgbaton-cutover pgbaton-queue
     fail "man page $page(1) missing or not roff in usr/share/man/man1"
   fi
 done
-if zcat "$man1/pgbaton-preflight.1.gz" 2>/dev/null | grep -q 'source conninfo or URI'; then
+if zcat "$man1/pgbaton-preflight.1.gz" 2>/dev/null | grep -q 'first line is the source password'; then
   pass "pgbaton-preflight(1) carries the --help text"
 else
   fail "pgbaton-preflight(1) does not carry the text of 'pgbaton preflight --help'"

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "common/conninfo.h"
+#include "tools/config/queue_flags.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -83,6 +84,60 @@ TEST_F(ConnectionTest, Errors) {
   auto bad = ResolveConninfo("source", "host=x bogus", path_);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), ErrorCode::kUsage);
+}
+
+// The connection and queue flags as a verb registers them: environment and required sides.
+TEST(ConnectionFlagsTest, RequiredSidesAndNoFlagsForAnUnusedSide) {
+  CLI::App app;
+  ConnectionFlags conn;
+  AddConnectionOptions(&app, &conn, Need::kRequired, Need::kNone);
+  EXPECT_NE(app.get_option_no_throw("--source"), nullptr);
+  EXPECT_NE(app.get_option_no_throw("--source-password-file"), nullptr);
+  EXPECT_EQ(app.get_option_no_throw("--target"), nullptr);
+  EXPECT_EQ(app.get_option_no_throw("--target-password-file"), nullptr);
+  EXPECT_THROW(app.parse(std::vector<std::string>{}), CLI::RequiredError);
+  app.parse(std::vector<std::string>{"/tmp/pw", "--source-password-file", "host=a", "--source"});
+  EXPECT_EQ(conn.source, "host=a");
+  EXPECT_EQ(conn.source_password_file, "/tmp/pw");
+}
+
+Status CheckQueue(std::vector<std::string> reversed_args, QueueFlagsUse use = {}) {
+  CLI::App app;
+  QueueFlags q;
+  q.Register(&app, use);
+  app.parse(reversed_args);
+  return q.Check("stream");
+}
+
+TEST(QueueFlagsTest, ExactlyOneQueue) {
+  Status none = CheckQueue({});
+  EXPECT_EQ(none.code(), ErrorCode::kUsage);
+  EXPECT_EQ(none.message(), "stream: no queue given");
+  EXPECT_EQ(CheckQueue({"/q", "--queue-dir"}).code(), ErrorCode::kOk);
+  Status both = CheckQueue({"k:9092", "--kafka-brokers", "/q", "--queue-dir"});
+  EXPECT_EQ(both.code(), ErrorCode::kUsage);
+  EXPECT_NE(both.message().find("give one queue"), std::string::npos) << both.message();
+  Status no_topic = CheckQueue({"k:9092", "--kafka-brokers"});
+  EXPECT_EQ(no_topic.code(), ErrorCode::kUsage);
+  EXPECT_NE(no_topic.message().find("needs --kafka-topic"), std::string::npos);
+  EXPECT_EQ(CheckQueue({"k:9092", "--kafka-brokers"}, {.topic_defaults_to_name = true}).code(),
+            ErrorCode::kOk);
+  EXPECT_THROW(CheckQueue({"k:9092", "--kafka-brokers"}, {.kafka = false}), CLI::ParseError);
+}
+
+TEST(QueueFlagsTest, ToOptions) {
+  CLI::App app;
+  QueueFlags q;
+  q.Register(&app, {.topic_defaults_to_name = true});
+  app.parse(std::vector<std::string>{"/st", "--kafka-state-dir", "k:9092", "--kafka-brokers"});
+  queue::QueueOptions o = q.ToOptions("app");
+  EXPECT_EQ(o.kafka_brokers, "k:9092");
+  EXPECT_EQ(o.kafka_topic, "app");  // defaulted to --name
+  EXPECT_EQ(o.kafka_state_dir, "/st");
+  EXPECT_EQ(o.migration_name, "app");
+  EXPECT_TRUE(o.dir.empty());
+  EXPECT_FALSE(o.read_only);
+  EXPECT_EQ(q.Describe("app"), "kafka topic app");
 }
 
 }  // namespace

@@ -22,6 +22,19 @@ TEST(SignalsTest, FirstSignalSetsTheFlag) {
   ResetStopRequestForTesting();
 }
 
+// RequestStop (run, when its decoder fails) stops like a first signal but is not one: the next
+// real signal is still the first, a clean stop rather than an exit.
+TEST(SignalsTest, RequestStopSetsTheFlagWithoutCountingASignal) {
+  InstallSignalHandlers();
+  ResetStopRequestForTesting();
+  RequestStop();
+  EXPECT_TRUE(StopRequested().load());
+  EXPECT_EQ(StopSignal(), 0);
+  raise(SIGTERM);  // would exit the test binary if it counted as the second
+  EXPECT_EQ(StopSignal(), SIGTERM);
+  ResetStopRequestForTesting();
+}
+
 TEST(SignalsDeathTest, SecondSignalExitsWithInterrupted) {
   EXPECT_EXIT(
       {

@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "tools/common/metrics_sampler.h"
-#include "tools/status/positions.h"
+#include "tools/common/positions.h"
 
-namespace pgbaton::tools {
+namespace pgbaton::tools::status {
 namespace {
 
 using nlohmann::json;
@@ -231,4 +231,4 @@ TEST_F(StatusQueueTest, RatesNeverCountFromAPositionNotKnownYet) {
 }
 
 }  // namespace
-}  // namespace pgbaton::tools
+}  // namespace pgbaton::tools::status

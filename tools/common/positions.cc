@@ -1,4 +1,4 @@
-#include "tools/status/positions.h"
+#include "tools/common/positions.h"
 
 #include <algorithm>
 #include <chrono>
@@ -15,16 +15,6 @@ Lsn ParseOr(const PgResult& res, int row, int col) {
 uint64_t Minus(Lsn a, Lsn b) {
   if (!a.IsValid() || !b.IsValid() || a <= b) return 0;
   return a.value() - b.value();
-}
-
-bool IsOurName(const std::string& name, const std::string& found) {
-  if (found == name) return true;
-  if (found.size() <= name.size() + 1 || found.compare(0, name.size(), name) != 0 ||
-      found[name.size()] != '-') {
-    return false;
-  }
-  return std::all_of(found.begin() + static_cast<std::ptrdiff_t>(name.size()) + 1, found.end(),
-                     [](char c) { return c >= '0' && c <= '9'; });
 }
 
 }  // namespace
@@ -53,40 +43,6 @@ Result<SourcePositions> ReadSourcePositions(PgConn& conn, const std::string& slo
   p.sent_lsn = ParseOr(res, 0, 6);
   p.wal_held_bytes = Minus(p.current_lsn, p.restart_lsn);
   return p;
-}
-
-Result<Lsn> ReadAppliedPosition(PgConn& conn, const std::string& name, bool flushed) {
-  Lsn best;
-  // Origins: what the applier uses unless the role may not (then the table below).
-  // A role that may not call pg_replication_origin_progress has no origins of its own either:
-  // its applier keeps the position in pgbaton.progress, read below.
-  auto origins = conn.ExecParams(
-      "select roname, pg_catalog.pg_replication_origin_progress(roname, $2::bool) "
-      "from pg_catalog.pg_replication_origin where roname = $1 or "
-      "starts_with(roname, $1 || '-')",
-      {name, flushed ? "true" : "false"});
-  if (!origins.ok() && origins.status().code() != ErrorCode::kPermission) return origins.status();
-  if (origins.ok()) {
-    for (int r = 0; r < origins->rows(); ++r) {
-      if (IsOurName(name, origins->GetString(r, 0))) {
-        best = std::max(best, ParseOr(*origins, r, 1));
-      }
-    }
-  }
-  // A bool result, not a string: GCC 12 sees a string moved out of Result<> as maybe
-  // uninitialized when it inlines the comparison.
-  PGB_ASSIGN_OR_RETURN(PgResult has_table,
-                       conn.Exec("select pg_catalog.to_regclass('pgbaton.progress') is not null"));
-  if (has_table.rows() == 1 && has_table.GetBool(0, 0)) {
-    PGB_ASSIGN_OR_RETURN(PgResult rows,
-                         conn.ExecParams("select name, lsn::text from pgbaton.progress where "
-                                         "name = $1 or starts_with(name, $1 || '-')",
-                                         {name}));
-    for (int r = 0; r < rows.rows(); ++r) {
-      if (IsOurName(name, rows.GetString(r, 0))) best = std::max(best, ParseOr(rows, r, 1));
-    }
-  }
-  return best;
 }
 
 Result<std::optional<queue::CommitRecord>> OldestUnapplied(queue::WorkQueue* queue, Lsn applied) {

@@ -30,11 +30,8 @@ struct SourcePositions {
 // false). Errors: the connection's (kConnection, kPermission...).
 Result<SourcePositions> ReadSourcePositions(PgConn& conn, const std::string& slot);
 
-// The highest commit LSN the target holds for migration `name`, from its replication origins
-// ("<name>", "<name>-<k>") or, when the applier keeps its progress in the table pgbaton.progress,
-// from that table (the higher of both). Invalid when nothing was applied yet. `flushed`: origins
-// only count what is flushed to the target's WAL. Errors: the connection's.
-Result<Lsn> ReadAppliedPosition(PgConn& conn, const std::string& name, bool flushed);
+// The target's applied position is applier::ReadTargetPosition (applier/progress.h): the
+// applier's own reader of the origins and progress rows it writes.
 
 // The oldest committed transaction in `queue` with commit_lsn > `applied` (nullopt when the
 // target has applied everything the queue holds). Errors: the queue's.
