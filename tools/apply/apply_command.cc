@@ -11,6 +11,7 @@
 #include "tools/common/metrics_sampler.h"
 #include "tools/common/resource_usage.h"
 #include "tools/common/signals.h"
+#include "tools/common/startup_retry.h"
 #include "tools/config/connection.h"
 #include "tools/config/queue_flags.h"
 
@@ -41,7 +42,14 @@ class ApplyCommand : public Command {
     check.target_conninfo = options.target_conninfo;
     check.bind = true;
     check.check_positions = true;
-    PGB_ASSIGN_OR_RETURN(LiveSides live, CheckSides(check));
+    // The first signal stops cleanly, a second at once (tools/common/signals.h); one that comes
+    // while a start-up check waits for a server ends the wait.
+    InstallSignalHandlers();
+    LiveSides live;
+    PGB_RETURN_IF_ERROR(RetryWhileUnreachable("identity checks", [&]() -> Status {
+      PGB_ASSIGN_OR_RETURN(live, CheckSides(check));
+      return Status::Ok();
+    }));
     auto q = queue::WorkQueue::Open(qo);
     if (!q.ok() && q.status().code() == ErrorCode::kQueueLocked) {
       // The decoder holds the queue (`pgbaton stream` running): follow it read-only; it trims.
@@ -51,14 +59,14 @@ class ApplyCommand : public Command {
       q = queue::WorkQueue::Open(qo);
     }
     if (!q.ok()) return q.status();
-    PGB_RETURN_IF_ERROR(CheckQueue(check, live, q->get(), qo.read_only));
+    PGB_RETURN_IF_ERROR(RetryWhileUnreachable(
+        "position checks", [&] { return CheckQueue(check, live, q->get(), qo.read_only); }));
     MetricsSamplerOptions mo;
     mo.name = global_->name;
     mo.target_conninfo = options.target_conninfo;
     mo.queue = q->get();
     mo.record_samples = !qo.read_only && !queue_.kafka();
     PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
-    InstallSignalHandlers();
     applier::Applier applier(options, q->get());
     Status s = applier.Run(&StopRequested());
     applier::ApplierStats st = applier.stats();

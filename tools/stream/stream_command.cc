@@ -10,6 +10,7 @@
 #include "tools/common/metrics_sampler.h"
 #include "tools/common/resource_usage.h"
 #include "tools/common/signals.h"
+#include "tools/common/startup_retry.h"
 #include "tools/common/stream_source.h"
 #include "tools/config/connection.h"
 #include "tools/config/queue_flags.h"
@@ -45,18 +46,23 @@ class StreamCommand : public Command {
     check.bind = true;
     check.slot_must_be_idle = true;
     check.check_positions = true;
-    PGB_ASSIGN_OR_RETURN(auto q,
-                         OpenCheckedQueue(check, [&] { return queue::WorkQueue::Open(qo); }));
-    PGB_RETURN_IF_ERROR(PrepareStreamSource(source, global_->name, tables_, q.get()));
+    // The first signal stops cleanly, a second at once (tools/common/signals.h); one that comes
+    // while a start-up check waits for a server ends the wait.
+    InstallSignalHandlers();
+    std::unique_ptr<queue::WorkQueue> q;
+    PGB_RETURN_IF_ERROR(RetryWhileUnreachable("identity and position checks", [&]() -> Status {
+      PGB_ASSIGN_OR_RETURN(q, OpenCheckedQueue(check, [&] { return queue::WorkQueue::Open(qo); }));
+      return Status::Ok();
+    }));
+    PGB_RETURN_IF_ERROR(RetryWhileUnreachable("publication and slot", [&] {
+      return PrepareStreamSource(source, global_->name, tables_, q.get());
+    }));
     MetricsSamplerOptions mo;
     mo.name = global_->name;
     mo.source_conninfo = source;
     mo.queue = q.get();
     mo.record_samples = !queue_.kafka();  // RocksDB: metadata writes are thread-safe
     PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
-
-    // The first signal stops cleanly, a second at once (tools/common/signals.h).
-    InstallSignalHandlers();
 
     decoder::PgTypeResolver types(source);
     decoder::StreamOptions so;
