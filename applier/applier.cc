@@ -153,8 +153,10 @@ class Applier::Impl {
   // Between reads: trims the queue up to the target's flushed position (every trim_interval),
   // reloads the sync LSNs (every 2 s).
   Status Maintain(const ProgressStore& progress);
-  // No transaction to read: commits the open group; `*done` once the source is past --stop-at.
-  Status OnIdle(bool* done);
+  // No transaction to read: commits the open group; `*done` once the source is past --stop-at
+  // and this run has read every transaction the queue holds (`read_through`: the commit LSN of
+  // the last one read, or where the run started).
+  Status OnIdle(Lsn read_through, bool* done);
   // A transaction too large to hold: it runs alone, chunk by chunk as it is read, after every
   // earlier group commits.
   Status DispatchLarge(queue::TransactionReader* reader, const queue::CommitRecord& commit);
@@ -420,6 +422,7 @@ Status Applier::Impl::Coordinate(const std::atomic<bool>* stop, const ProgressSt
   trim_ = options_.trim_queue;
   last_trim_ = Clock::now();
   PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::QueueCursor> cursor, queue_->ReadFrom(start));
+  Lsn read_through = start;
   while (!(stop != nullptr && stop->load()) && !shared_->Failed()) {
     {
       std::lock_guard<std::mutex> l(shared_->mu);
@@ -430,11 +433,12 @@ Status Applier::Impl::Coordinate(const std::atomic<bool>* stop, const ProgressSt
     PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::TransactionReader> reader,
                          cursor->Next(options_.idle_wait));
     if (reader == nullptr) {
-      PGB_RETURN_IF_ERROR(OnIdle(done));
+      PGB_RETURN_IF_ERROR(OnIdle(read_through, done));
       if (*done) return Status::Ok();
       continue;
     }
     const queue::CommitRecord commit = reader->commit();
+    read_through = commit.commit_lsn;
     if (options_.stop_at.IsValid() && commit.commit_lsn > options_.stop_at) {
       *done = true;
       return Status::Ok();
@@ -469,7 +473,7 @@ Status Applier::Impl::Maintain(const ProgressStore& progress) {
   return Status::Ok();
 }
 
-Status Applier::Impl::OnIdle(bool* done) {
+Status Applier::Impl::OnIdle(Lsn read_through, bool* done) {
   // Commit what is open now rather than waiting for the delay.
   PGB_RETURN_IF_ERROR(SendCommit(planner_->CloseIfDue(Clock::now(), /*force=*/true)));
   if (!options_.stop_at.IsValid()) return Status::Ok();
@@ -480,7 +484,13 @@ Status Applier::Impl::OnIdle(bool* done) {
     auto l = queue_->LastEndLsn();
     if (l.ok()) source = *l;
   }
-  *done = source >= options_.stop_at;
+  if (source < options_.stop_at) return Status::Ok();
+  // The source is past --stop-at, so the queue holds every transaction up to it (the slot
+  // confirms only what the queue holds durably). A transaction appended between the empty read
+  // and that look at the source is still unread: stop only when nothing newer than what this
+  // run read is in the queue (the next read takes it, and a commit past --stop-at ends the run).
+  PGB_ASSIGN_OR_RETURN(Lsn last, queue_->LastCommitLsn());
+  *done = !last.IsValid() || last <= read_through;
   return Status::Ok();
 }
 
