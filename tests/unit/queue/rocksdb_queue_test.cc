@@ -10,7 +10,7 @@
 
 #include "queue/codec.h"
 #include "queue/work_queue.h"
-#include "tests/unit/queue/test_records.h"
+#include "tests/support/queue_records.h"
 #include "tests/unit/queue/work_queue_conformance.h"
 
 namespace pgbaton::queue {

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "queue/codec.h"
-#include "tests/unit/queue/test_records.h"
+#include "tests/support/queue_records.h"
 
 namespace pgbaton::queue::testing {
 

@@ -12,7 +12,7 @@
 #include "queue/kafka_client.h"
 #include "queue/work_queue.h"
 #include "tests/support/kafka_broker.h"
-#include "tests/unit/queue/test_records.h"
+#include "tests/support/queue_records.h"
 #include "tests/unit/queue/work_queue_conformance.h"
 
 namespace pgbaton::queue {
