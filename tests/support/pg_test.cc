@@ -52,6 +52,16 @@ Status DumpAndRestore(const PgServer& source, const PgServer& target, const std:
   return Status::Ok();
 }
 
+std::vector<std::string> StopAtNow(std::vector<std::string> args, const PgServer& source,
+                                   const std::string& db) {
+  auto end = source.Query("select pg_current_wal_lsn()", db);
+  EXPECT_TRUE(end.ok()) << end.status().ToString();
+  Status message = source.Exec("select pg_logical_emit_message(true, 'pgbaton-test', 'end')", db);
+  EXPECT_TRUE(message.ok()) << message.ToString();
+  args.insert(args.end(), {"--stop-at", end.ok() ? *end : "0/0"});
+  return args;
+}
+
 Result<std::string> TableDigest(PgConn& conn, const std::string& table) {
   return conn.QueryValue(
       fmt::format("select count(*) || ':' || md5(coalesce(string_agg(x::text, "

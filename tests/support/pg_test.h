@@ -40,6 +40,12 @@ std::unique_ptr<PgServer> StartServer(int major, PgServerOptions options = {});
 Status DumpAndRestore(const PgServer& source, const PgServer& target, const std::string& db,
                       bool schema_only, const ProcessOptions& process = {});
 
+// `args` (a pgbaton run or apply command line) with --stop-at the current WAL position of
+// `source`; a transactional message committed right after it lets the command see a commit past
+// that position at once. Records a test failure when the source cannot be queried.
+std::vector<std::string> StopAtNow(std::vector<std::string> args, const PgServer& source,
+                                   const std::string& db = "app");
+
 // "rows:md5" of `table`'s rows as text, ordered by that text: equal digests mean equal contents.
 // `table` goes into the SQL as written (quote a name that needs it). Errors: the query's.
 Result<std::string> TableDigest(PgConn& conn, const std::string& table);

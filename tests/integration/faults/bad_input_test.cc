@@ -24,6 +24,13 @@ namespace {
 
 std::string Rows(PgServer* s) { return TableDigest(*s, "app", "t"); }
 
+// `pgbaton run` from `source` to `target` (database "app") with its queue in `dir`/queue.
+std::vector<std::string> RunArgs(PgServer* source, PgServer* target, const std::string& dir) {
+  return {PgbatonBinary(),         "run",         "--source",
+          source->Conninfo("app"), "--target",    target->Conninfo("app"),
+          "--queue-dir",           dir + "/queue"};
+}
+
 TEST(BadInputTest, AddColumnOnTheSourceStopsRunNamingTheRelationAndResumesAfterTheTargetDdl) {
   auto source = StartServer(15);
   auto target = StartServer(17);
@@ -33,9 +40,7 @@ TEST(BadInputTest, AddColumnOnTheSourceStopsRunNamingTheRelationAndResumesAfterT
     ASSERT_TRUE(s->Exec("create table t (id int primary key, v int)", "app").ok());
   }
   std::string dir = MakeTempDir("pgbaton-faults-ddl");
-  std::vector<std::string> args = {PgbatonBinary(),         "run",         "--source",
-                                   source->Conninfo("app"), "--target",    target->Conninfo("app"),
-                                   "--queue-dir",           dir + "/queue"};
+  std::vector<std::string> args = RunArgs(source.get(), target.get(), dir);
   ProcessOptions po;
   po.stdout_path = dir + "/run.log";
   ChildProcess run(args, po);
@@ -75,24 +80,6 @@ TEST(BadInputTest, AddColumnOnTheSourceStopsRunNamingTheRelationAndResumesAfterT
   EXPECT_EQ(m.exit_code, ExitCodeOf(ErrorCode::kQueueMismatch)) << m.output;
   EXPECT_NE(m.output.find("hint:"), std::string::npos) << m.output;
   RemoveTree(dir);
-}
-
-// Starts `pgbaton run` from `source` to `target` (database "app") with its log in `dir`/run.log
-// and waits until its slot exists.
-std::vector<std::string> RunArgs(PgServer* source, PgServer* target, const std::string& dir) {
-  return {PgbatonBinary(),         "run",         "--source",
-          source->Conninfo("app"), "--target",    target->Conninfo("app"),
-          "--queue-dir",           dir + "/queue"};
-}
-// `args` with --stop-at the source's current position; a transactional message committed after
-// it lets run see a commit past that position at once.
-std::vector<std::string> StopAtNow(std::vector<std::string> args, PgServer* source) {
-  auto end = source->Query("select pg_current_wal_lsn()", "app");
-  EXPECT_TRUE(end.ok());
-  EXPECT_TRUE(
-      source->Exec("select pg_logical_emit_message(true, 'pgbaton-test', 'end')", "app").ok());
-  args.insert(args.end(), {"--stop-at", end.ok() ? *end : "0/0"});
-  return args;
 }
 
 // DROP COLUMN on the source: before the fix the applier matched columns by name only, so rows of
@@ -146,7 +133,7 @@ TEST(BadInputTest, DropColumnOnTheSourceStopsRunNamingTheColumnAndResumesAfterTh
               applied.c_str());
 
   ASSERT_TRUE(target->Exec("alter table t drop column b", "app").ok());
-  CommandResult r = RunCommand(StopAtNow(args, source.get()));
+  CommandResult r = RunCommand(StopAtNow(args, *source));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(Rows(target.get()), Rows(source.get()));
   EXPECT_EQ(Rows(source.get()).substr(0, 4), "102:");
@@ -199,7 +186,7 @@ TEST(BadInputTest, ColumnTypeChangedOnTheSourceStopsRunNamingBothTypesAndResumes
               applied.c_str());
 
   ASSERT_TRUE(target->Exec("alter table t alter column v type numeric(12,4)", "app").ok());
-  CommandResult r = RunCommand(StopAtNow(args, source.get()));
+  CommandResult r = RunCommand(StopAtNow(args, *source));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(Rows(target.get()), Rows(source.get()));
   EXPECT_EQ(*target->Query("select v from t where id = 101", "app"), "1.2345");
@@ -296,7 +283,7 @@ TEST(BadInputTest, TableRemovedFromThePublicationStopsRunNamingItUntilItIsAddedB
   // pgbaton (the hint says so: the operator must bring u back in line).
   ASSERT_TRUE(source->Exec("alter publication pgbaton add table u", "app").ok());
   ASSERT_TRUE(source->Exec("insert into u values (3); insert into t values (3)", "app").ok());
-  CommandResult r = RunCommand(StopAtNow(args, source.get()));
+  CommandResult r = RunCommand(StopAtNow(args, *source));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(*target->Query("select string_agg(id::text, ',' order by id) from t", "app"), "1,2,3");
   EXPECT_EQ(*target->Query("select string_agg(id::text, ',' order by id) from u", "app"), "1,3");
@@ -435,9 +422,7 @@ TEST(BadInputTest, NewTableAndValueTheTargetRefusesStopRunNamingTheRelation) {
   ASSERT_TRUE(
       target->Exec("create table t (id int primary key, v int check (v < 1000))", "app").ok());
   std::string dir = MakeTempDir("pgbaton-faults-refuse");
-  std::vector<std::string> args = {PgbatonBinary(),         "run",         "--source",
-                                   source->Conninfo("app"), "--target",    target->Conninfo("app"),
-                                   "--queue-dir",           dir + "/queue"};
+  std::vector<std::string> args = RunArgs(source.get(), target.get(), dir);
   ProcessOptions po;
   po.stdout_path = dir + "/run.log";
   ChildProcess run(args, po);

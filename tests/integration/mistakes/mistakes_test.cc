@@ -87,16 +87,6 @@ std::vector<std::string> RunArgs(PgServer* src, const std::string& target_connin
   return {PgbatonBinary(), "run",           "--source",    src->Conninfo("app"),
           "--target",      target_conninfo, "--queue-dir", queue};
 }
-// `args` with --stop-at the source's current position; a transactional message committed after
-// it lets run see a commit past that position at once.
-std::vector<std::string> StopAtNow(std::vector<std::string> args, PgServer* source) {
-  auto end = source->Query("select pg_current_wal_lsn()", "app");
-  EXPECT_TRUE(end.ok());
-  EXPECT_TRUE(
-      source->Exec("select pg_logical_emit_message(true, 'pgbaton-test', 'end')", "app").ok());
-  args.insert(args.end(), {"--stop-at", end.ok() ? *end : "0/0"});
-  return args;
-}
 
 void ExpectRefused(const CommandResult& r, ErrorCode code, const std::string& phrase) {
   EXPECT_EQ(r.exit_code, ExitCodeOf(code)) << r.output;
@@ -126,7 +116,7 @@ void StartOver(PgServer* src, PgServer* dst, const std::string& queue) {
 void ExpectCaughtUp(PgServer* src, PgServer* dst, const std::string& dst_db,
                     const std::string& queue) {
   Write(src, 40);
-  CommandResult r = RunCommand(StopAtNow(RunArgs(src, dst->Conninfo(dst_db), queue), src));
+  CommandResult r = RunCommand(StopAtNow(RunArgs(src, dst->Conninfo(dst_db), queue), *src));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(Rows(dst, dst_db), Rows(src, "app"));
   EXPECT_NE(Rows(src, "app"), "none");
@@ -266,7 +256,7 @@ TEST(MistakesTest, RunAgainstAnotherDatabaseOfTheTargetClusterIsRefused) {
   ASSERT_EQ(copy.exit_code, 0) << copy.output;
   Write(source.get(), 1);
   CommandResult run =
-      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app3"), queue), source.get()));
+      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app3"), queue), *source));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   // Another database with the same tables, where the changes would fit.
   ASSERT_TRUE(target->Exec("create database app").ok());
@@ -341,7 +331,7 @@ TEST(MistakesTest, QueueDeletedWhileRunIsStoppedIsRefusedAsQueueMissing) {
   ASSERT_EQ(copy.exit_code, 0) << copy.output;
   Write(source.get(), 1);
   CommandResult run =
-      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app"), queue), source.get()));
+      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app"), queue), *source));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   Write(source.get(), 2);
   auto written = source->Query("select pg_current_wal_lsn()", "app");
@@ -399,7 +389,7 @@ TEST(MistakesTest, SlotDroppedOrRecreatedMidMigrationIsRefusedAsSlotMissing) {
   ASSERT_EQ(copy.exit_code, 0) << copy.output;
   Write(source.get(), 1);
   CommandResult run =
-      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app"), queue), source.get()));
+      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app"), queue), *source));
   ASSERT_EQ(run.exit_code, 0) << run.output;
 
   ASSERT_TRUE(source->Exec("select pg_drop_replication_slot('pgbaton')").ok());

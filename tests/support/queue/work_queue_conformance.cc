@@ -1,5 +1,5 @@
 // The contract tests every WorkQueue backend passes; see work_queue_conformance.h.
-#include "tests/unit/queue/work_queue_conformance.h"
+#include "tests/support/queue/work_queue_conformance.h"
 
 #include <fmt/format.h>
 
