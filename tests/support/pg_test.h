@@ -1,6 +1,8 @@
 // GoogleTest helpers over PgServer that many suites need: start a server of a major or fail the
-// test, wait until a replication slot exists, and compare tables row for row by a digest of their
-// ordered rows. Build on these rather than on local copies in each test file.
+// test, wait until a replication slot exists, copy a database with pg_dump | psql, stop a command
+// at the source's current position, compare tables row for row by a digest of their ordered rows,
+// and write to the source in the background like an application. Build on these rather than on
+// local copies in each test file.
 #pragma once
 
 #include <gtest/gtest.h>
