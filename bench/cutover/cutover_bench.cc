@@ -16,11 +16,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "tests/integration/cutover/cutover_fixture.h"
+#include "tests/support/cutover_fixture.h"
 
 using pgbaton::Status;
-using pgbaton::cutover_testing::Migration;
-using pgbaton::cutover_testing::Probe;
+using pgbaton::testing::cutover::Migration;
+using pgbaton::testing::cutover::Probe;
 namespace t = pgbaton::testing;
 
 namespace {

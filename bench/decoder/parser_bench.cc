@@ -5,8 +5,8 @@
 #include <string>
 
 #include "decoder/assembler.h"
-#include "decoder/capture_file.h"
 #include "decoder/pgoutput_parser.h"
+#include "tests/support/capture_file.h"
 
 namespace pgbaton::decoder {
 namespace {

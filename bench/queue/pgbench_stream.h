@@ -10,7 +10,7 @@
 #include <string>
 
 #include "queue/work_queue.h"
-#include "tests/unit/queue/test_records.h"
+#include "tests/support/queue_records.h"
 
 namespace pgbaton::queue::bench {
 

@@ -13,14 +13,16 @@
 
 namespace pgbaton::testing {
 
+// Every field has a default member initializer, so designated initializers may name only some:
+// StartServer(17, {.ssl = true}).
 struct PgServerOptions {
   int major = 15;
   // postgresql.conf settings added to the defaults below (wal_level=logical, 10 slots/senders).
-  std::map<std::string, std::string> settings;
+  std::map<std::string, std::string> settings{};
   // Lines put in front of pg_hba.conf's (which otherwise trusts every local connection).
-  std::string hba_prefix;
+  std::string hba_prefix{};
   // Password for the "postgres" superuser; when set, loopback TCP uses scram-sha-256.
-  std::string superuser_password;
+  std::string superuser_password{};
   // TLS: a test CA and a server certificate for 127.0.0.1/localhost are generated, ssl=on, and
   // loopback TCP accepts only TLS connections (hostssl).
   bool ssl = false;

@@ -14,6 +14,7 @@
 #include "queue/work_queue.h"
 #include "tests/integration/applier/sql_workload.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
 namespace pgbaton::applier::testing {
@@ -27,15 +28,14 @@ using pgbaton::testing::PgServer;
 using pgbaton::testing::ProcessOptions;
 using pgbaton::testing::RemoveTree;
 using pgbaton::testing::RunCommand;
+using pgbaton::testing::StartServer;
+using pgbaton::testing::TablesDigest;
 
 class ApplyQueueTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    pgbaton::testing::PgServerOptions o;
-    o.major = 17;
-    auto s = PgServer::Start(o);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    server_ = std::move(*s);
+    server_ = StartServer(17);
+    ASSERT_TRUE(server_);
     for (const char* db : {"src", "dst1", "dst2"}) {
       ASSERT_TRUE(server_->Exec(fmt::format("create database {}", db)).ok());
       Status st = server_->Exec(WorkloadSchema(), db);
@@ -92,7 +92,7 @@ class ApplyQueueTest : public ::testing::Test {
     auto c = server_->Connect(db);
     EXPECT_TRUE(c.ok());
     if (!c.ok()) return "";
-    auto d = TableDigest(&*c);
+    auto d = TablesDigest(*c, WorkloadTables());
     EXPECT_TRUE(d.ok()) << d.status().ToString();
     return d.ok() ? *d : "";
   }

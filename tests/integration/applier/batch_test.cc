@@ -14,6 +14,7 @@
 #include "common/error_code.h"
 #include "common/types.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
 namespace pgbaton::applier::testing {
@@ -23,9 +24,10 @@ using pgbaton::testing::CommandResult;
 using pgbaton::testing::MakeTempDir;
 using pgbaton::testing::PgbatonBinary;
 using pgbaton::testing::PgServer;
-using pgbaton::testing::PgServerOptions;
 using pgbaton::testing::RemoveTree;
 using pgbaton::testing::RunCommand;
+using pgbaton::testing::StartServer;
+using pgbaton::testing::TablesDigest;
 
 constexpr const char* kSchema = R"sql(
 create domain positive as int check (value > 0);
@@ -47,11 +49,8 @@ class BatchTest : public ::testing::Test {
  protected:
   void SetUp() override {
     for (auto [major, out] : {std::pair{15, &source_}, std::pair{17, &target_}}) {
-      PgServerOptions o;
-      o.major = major;
-      auto s = PgServer::Start(o);
-      ASSERT_TRUE(s.ok()) << s.status().ToString();
-      *out = std::move(*s);
+      *out = StartServer(major);
+      ASSERT_TRUE(*out);
       ASSERT_TRUE((*out)->Exec("create database app").ok());
       ASSERT_TRUE((*out)->Exec(kSchema, "app").ok());
     }
@@ -90,18 +89,7 @@ class BatchTest : public ::testing::Test {
                        target_->Conninfo("app"), "--queue-dir", queue_dir_, "--stop-at",
                        stop.ToString()});
   }
-  std::string Digest(PgServer* s) {
-    std::string out;
-    for (const auto& t : kTables) {
-      auto d = s->Query(
-          fmt::format("select count(*) || ':' || coalesce(md5(string_agg(x::text, '|' order by "
-                      "x::text)), '-') from {} x",
-                      t),
-          "app");
-      out += t + "=" + (d.ok() ? *d : d.status().ToString()) + " ";
-    }
-    return out;
-  }
+  std::string Digest(PgServer* s) { return TablesDigest(*s, "app", kTables); }
   std::string Quote(const std::string& v) {
     std::string q = "E'";
     for (char c : v) {

@@ -14,6 +14,7 @@
 
 #include "tests/integration/applier/sql_workload.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
 namespace pgbaton::applier::testing {
@@ -24,10 +25,12 @@ using pgbaton::testing::CommandResult;
 using pgbaton::testing::MakeTempDir;
 using pgbaton::testing::PgbatonBinary;
 using pgbaton::testing::PgServer;
-using pgbaton::testing::PgServerOptions;
 using pgbaton::testing::ProcessOptions;
 using pgbaton::testing::RemoveTree;
 using pgbaton::testing::RunCommand;
+using pgbaton::testing::StartServer;
+using pgbaton::testing::TablesDigest;
+using pgbaton::testing::WaitForSlot;
 
 struct Majors {
   int source;
@@ -35,14 +38,6 @@ struct Majors {
 };
 
 class RunEndToEndTest : public ::testing::TestWithParam<Majors> {};
-
-std::unique_ptr<PgServer> StartServer(int major) {
-  PgServerOptions o;
-  o.major = major;
-  auto s = PgServer::Start(o);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::move(*s) : nullptr;
-}
 
 TEST_P(RunEndToEndTest, MixedWorkloadWithKillsMatchesRowForRow) {
   auto source = StartServer(GetParam().source);
@@ -52,11 +47,8 @@ TEST_P(RunEndToEndTest, MixedWorkloadWithKillsMatchesRowForRow) {
   ASSERT_TRUE(target->Exec("create database app").ok());
   ASSERT_TRUE(source->Exec(WorkloadSchema(), "app").ok());
   // The target's schema, as a DBA would make it.
-  CommandResult dump = RunCommand(
-      {"bash", "-c",
-       fmt::format("set -o pipefail; pg_dump --schema-only '{}' | psql -q -v ON_ERROR_STOP=1 '{}'",
-                   source->Conninfo("app"), target->Conninfo("app"))});
-  ASSERT_EQ(dump.exit_code, 0) << dump.output;
+  Status dump = pgbaton::testing::DumpAndRestore(*source, *target, "app", /*schema_only=*/true);
+  ASSERT_TRUE(dump.ok()) << dump.ToString();
 
   std::string queue_dir = MakeTempDir("pgbaton-run-e2e");
   std::vector<std::string> args = {PgbatonBinary(),    "run",
@@ -77,12 +69,7 @@ TEST_P(RunEndToEndTest, MixedWorkloadWithKillsMatchesRowForRow) {
     ChildProcess p(args, po);
     if (round == 0) {
       // The target is empty like the source only up to the slot's start: load once it exists.
-      for (int i = 0; i < 200; ++i) {
-        auto n = source->Query("select count(*) from pg_replication_slots", "app");
-        if (n.ok() && *n == "1") break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      ASSERT_EQ(*source->Query("select count(*) from pg_replication_slots", "app"), "1");
+      ASSERT_TRUE(WaitForSlot(*source, "", std::chrono::seconds(10)));
     }
     // Load while it runs.
     auto batch = w.Run(120, /*conflict_heavy=*/round % 2 == 1);
@@ -108,8 +95,8 @@ TEST_P(RunEndToEndTest, MixedWorkloadWithKillsMatchesRowForRow) {
     // Mid-stream: the target (quiet now that run is dead) is behind the source.
     auto tc = target->Connect("app");
     ASSERT_TRUE(tc.ok()) << tc.status().ToString();
-    auto src_now = TableDigest(&*c);
-    auto dst_now = TableDigest(&*tc);
+    auto src_now = TablesDigest(*c, WorkloadTables());
+    auto dst_now = TablesDigest(*tc, WorkloadTables());
     ASSERT_TRUE(src_now.ok() && dst_now.ok());
     killed_behind += *src_now != *dst_now;
   }
@@ -132,12 +119,12 @@ TEST_P(RunEndToEndTest, MixedWorkloadWithKillsMatchesRowForRow) {
 
   auto tc = target->Connect("app");
   ASSERT_TRUE(tc.ok());
-  auto want = TableDigest(&*c);
-  auto got = TableDigest(&*tc);
+  auto want = TablesDigest(*c, WorkloadTables());
+  auto got = TablesDigest(*tc, WorkloadTables());
   ASSERT_TRUE(want.ok() && got.ok());
   EXPECT_EQ(*got, *want);
   EXPECT_NE(want->find("t_default:"), std::string::npos);
-  EXPECT_EQ(want->find("t_default:0/"), std::string::npos) << "the workload wrote nothing";
+  EXPECT_EQ(want->find("t_default:0:"), std::string::npos) << "the workload wrote nothing";
   RemoveTree(queue_dir);
 }
 

@@ -316,17 +316,4 @@ Result<queue::RecordBatch> SqlWorkload::Truncate(const std::string& table, uint8
   return batch;
 }
 
-Result<std::string> TableDigest(PgConn* conn) {
-  std::string out;
-  for (const auto& t : WorkloadTables()) {
-    PGB_ASSIGN_OR_RETURN(
-        std::string md5,
-        conn->QueryValue(fmt::format("select count(*) || '/' || md5(coalesce(string_agg(r::text, "
-                                     "',' order by r::text), '')) from {} r",
-                                     t)));
-    out += t + ":" + md5 + ";";
-  }
-  return out;
-}
-
 }  // namespace pgbaton::applier::testing

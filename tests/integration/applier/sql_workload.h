@@ -53,7 +53,4 @@ class SqlWorkload {
   std::vector<queue::RelationDescriptor> pending_relations_;
 };
 
-// md5 of each table's rows (ordered by their text) on one database, joined "table:md5;...".
-Result<std::string> TableDigest(PgConn* conn);
-
 }  // namespace pgbaton::applier::testing

@@ -14,18 +14,10 @@
 #include <random>
 #include <thread>
 
-#include "tests/integration/copy/copy_fixture.h"
+#include "tests/support/copy_fixture.h"
 
 namespace pgbaton::testing::copy {
 namespace {
-
-std::unique_ptr<PgServer> StartServer(int major) {
-  PgServerOptions options;
-  options.major = major;
-  auto s = PgServer::Start(options);
-  EXPECT_TRUE(s.ok()) << "PostgreSQL " << major << ": " << s.status().ToString();
-  return s.ok() ? std::move(*s) : nullptr;
-}
 
 // Whether `pid` is stopped (state T in /proc/PID/stat).
 bool Stopped(pid_t pid) {
@@ -192,33 +184,12 @@ TEST(CopySnapshotTest, LostMidDataUnderWritesThenRunAgainAndStream) {
   ASSERT_TRUE(src->Exec(kWriteSchema, "app").ok());
   ASSERT_TRUE(dst->Exec("CREATE DATABASE app").ok());
 
-  std::atomic<bool> stop{false};
-  std::atomic<int> txns{0};
-  std::string writer_error;
-  std::thread writer([&] {
-    auto conn = src->Connect("app");
-    if (!conn.ok()) {
-      writer_error = conn.status().ToString();
-      return;
-    }
-    std::mt19937 rng(7);
-    while (!stop) {
-      int id = 1 + static_cast<int>(rng() % 30000);
-      Status st =
-          conn->Run(fmt::format("BEGIN; UPDATE acc SET bal = bal + 1 WHERE id = {0}; "
-                                "INSERT INTO hist (acc_id, delta) VALUES ({0}, 1); COMMIT",
-                                id));
-      if (!st.ok()) {
-        writer_error = st.ToString();
-        return;
-      }
-      ++txns;
-    }
+  BackgroundWriter writer(src->Conninfo("app"), 7, [](std::mt19937& rng, int) {
+    return fmt::format(
+        "BEGIN; UPDATE acc SET bal = bal + 1 WHERE id = {0}; "
+        "INSERT INTO hist (acc_id, delta) VALUES ({0}, 1); COMMIT",
+        1 + static_cast<int>(rng() % 30000));
   });
-  auto stop_writer = [&] {
-    stop = true;
-    if (writer.joinable()) writer.join();
-  };
 
   QueueDir qdir;
   const std::vector<std::string> flags = {"--jobs", "2",          "--chunk-bytes",
@@ -239,10 +210,10 @@ TEST(CopySnapshotTest, LostMidDataUnderWritesThenRunAgainAndStream) {
 
   CommandResult again = RunCopy(*src, "app", *dst, "app", qdir, "pgbaton", flags);
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  int during = txns.load();
+  int during = writer.committed();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  stop_writer();
-  ASSERT_TRUE(writer_error.empty()) << writer_error;
+  writer.Stop();
+  ASSERT_EQ(writer.error(), "");
   EXPECT_GT(during, 20);
 
   // The copy alone: the target's sequence is at or past every key copied into hist.

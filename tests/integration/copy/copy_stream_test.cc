@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "common/types.h"
-#include "tests/integration/copy/copy_fixture.h"
+#include "tests/support/copy_fixture.h"
 
 namespace pgbaton::testing::copy {
 namespace {
@@ -28,54 +28,28 @@ CREATE TABLE sentinel (id int PRIMARY KEY);
 )SQL";
 
 TEST(CopyStreamTest, WritesDuringAResumedCopyAreStreamedAndAppliedExactlyOnce) {
-  PgServerOptions so;
-  so.major = 15;
-  auto src = PgServer::Start(so);
-  ASSERT_TRUE(src.ok()) << src.status().ToString();
-  PgServerOptions to;
-  to.major = 17;
-  auto dst = PgServer::Start(to);
-  ASSERT_TRUE(dst.ok()) << dst.status().ToString();
-  ASSERT_TRUE((*src)->Exec("CREATE DATABASE app").ok());
-  ASSERT_TRUE((*src)->Exec(kSchema, "app").ok());
-  ASSERT_TRUE((*dst)->Exec("CREATE DATABASE app").ok());
+  auto src = StartServer(15);
+  auto dst = StartServer(17);
+  ASSERT_TRUE(src && dst);
+  ASSERT_TRUE(src->Exec("CREATE DATABASE app").ok());
+  ASSERT_TRUE(src->Exec(kSchema, "app").ok());
+  ASSERT_TRUE(dst->Exec("CREATE DATABASE app").ok());
 
   // The writer: small transactions of updates, inserts and deletes until told to stop.
-  std::atomic<bool> stop{false};
-  std::atomic<int> txns{0};
-  std::string writer_error;
-  std::thread writer([&] {
-    auto conn = (*src)->Connect("app");
-    if (!conn.ok()) {
-      writer_error = conn.status().ToString();
-      return;
-    }
-    std::mt19937 rng(42);
-    while (!stop) {
-      int id = 1 + static_cast<int>(rng() % 30000);
-      int d = static_cast<int>(rng() % 100) - 50;
-      std::string sql = fmt::format(
-          "BEGIN; UPDATE acc SET bal = bal + {1} WHERE id = {0}; "
-          "INSERT INTO hist (acc_id, delta) VALUES ({0}, {1}); "
-          "INSERT INTO small VALUES ('k{2}', {1}) ON CONFLICT (k) DO UPDATE SET v = small.v + 1; ",
-          id, d, rng() % 200);
-      if (rng() % 10 == 0) sql += fmt::format("DELETE FROM acc WHERE id = {}; ", 1 + rng() % 30000);
-      if (rng() % 10 == 1)
-        sql += fmt::format("INSERT INTO acc VALUES ({}, 1, 'new') ON CONFLICT DO NOTHING; ",
-                           30000 + txns.load());
-      sql += "COMMIT";
-      Status st = conn->Run(sql);
-      if (!st.ok()) {
-        writer_error = st.ToString();
-        return;
-      }
-      ++txns;
-    }
+  BackgroundWriter writer(src->Conninfo("app"), 42, [](std::mt19937& rng, int committed) {
+    int id = 1 + static_cast<int>(rng() % 30000);
+    int d = static_cast<int>(rng() % 100) - 50;
+    std::string sql = fmt::format(
+        "BEGIN; UPDATE acc SET bal = bal + {1} WHERE id = {0}; "
+        "INSERT INTO hist (acc_id, delta) VALUES ({0}, {1}); "
+        "INSERT INTO small VALUES ('k{2}', {1}) ON CONFLICT (k) DO UPDATE SET v = small.v + 1; ",
+        id, d, rng() % 200);
+    if (rng() % 10 == 0) sql += fmt::format("DELETE FROM acc WHERE id = {}; ", 1 + rng() % 30000);
+    if (rng() % 10 == 1)
+      sql += fmt::format("INSERT INTO acc VALUES ({}, 1, 'new') ON CONFLICT DO NOTHING; ",
+                         30000 + committed);
+    return sql + "COMMIT";
   });
-  auto stop_writer = [&] {
-    stop = true;
-    if (writer.joinable()) writer.join();
-  };
 
   QueueDir qdir;
   // One job: chunks run biggest table first, so the crash below finds "acc" done and the small
@@ -85,15 +59,15 @@ TEST(CopyStreamTest, WritesDuringAResumedCopyAreStreamedAndAppliedExactlyOnce) {
   // Killed when the big table is done and the three small ones are not: those are copied
   // again at a later snapshot while the writer keeps writing to them.
   crash.insert(crash.end(), {"--crash-at", "table:public.acc"});
-  CommandResult killed = RunCopy(**src, "app", **dst, "app", qdir, "pgbaton", crash);
+  CommandResult killed = RunCopy(*src, "app", *dst, "app", qdir, "pgbaton", crash);
   EXPECT_EQ(killed.signal, SIGKILL) << killed.output;
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  CommandResult resumed = RunCopy(**src, "app", **dst, "app", qdir, "pgbaton", flags);
+  CommandResult resumed = RunCopy(*src, "app", *dst, "app", qdir, "pgbaton", flags);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  stop_writer();
+  writer.Stop();
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
-  ASSERT_TRUE(writer_error.empty()) << writer_error;
-  EXPECT_GT(txns.load(), 20);
+  ASSERT_EQ(writer.error(), "");
+  EXPECT_GT(writer.committed(), 20);
 
   auto meta = QueueMeta(qdir, "pgbaton", "sync_lsn/");
   ASSERT_EQ(meta.size(), 4u);
@@ -105,21 +79,21 @@ TEST(CopyStreamTest, WritesDuringAResumedCopyAreStreamedAndAppliedExactlyOnce) {
 
   // A sentinel transaction ends the run: every writer transaction ended before l1; the sentinel
   // commits after it and before l2.
-  std::string l1 = *(*src)->Query("SELECT pg_current_wal_insert_lsn()::text", "app");
-  ASSERT_TRUE((*src)->Exec("INSERT INTO sentinel VALUES (1)", "app").ok());
-  std::string l2 = *(*src)->Query("SELECT pg_current_wal_lsn()::text", "app");
+  std::string l1 = *src->Query("SELECT pg_current_wal_insert_lsn()::text", "app");
+  ASSERT_TRUE(src->Exec("INSERT INTO sentinel VALUES (1)", "app").ok());
+  std::string l2 = *src->Query("SELECT pg_current_wal_lsn()::text", "app");
 
   ProcessOptions po;
   po.stdout_path = qdir.path() + ".stream.log";
   ChildProcess stream({PgbatonBinary(), "--name", "pgbaton", "stream", "--source",
-                       (*src)->Conninfo("app"), "--queue-dir", qdir},
+                       src->Conninfo("app"), "--queue-dir", qdir},
                       po);
   bool caught_up = false;
   for (int i = 0; i < 600 && !caught_up; ++i) {
-    auto r = (*src)->Query("SELECT confirmed_flush_lsn > '" + l1 +
-                               "'::pg_lsn FROM pg_replication_slots "
-                               "WHERE slot_name = 'pgbaton'",
-                           "app");
+    auto r = src->Query("SELECT confirmed_flush_lsn > '" + l1 +
+                            "'::pg_lsn FROM pg_replication_slots "
+                            "WHERE slot_name = 'pgbaton'",
+                        "app");
     caught_up = r.ok() && *r == "t";
     if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -129,10 +103,10 @@ TEST(CopyStreamTest, WritesDuringAResumedCopyAreStreamedAndAppliedExactlyOnce) {
                          << ReadFile(qdir.path() + ".stream.log");
 
   CommandResult apply = RunCommand({PgbatonBinary(), "--name", "pgbaton", "apply", "--target",
-                                    (*dst)->Conninfo("app"), "--queue-dir", qdir, "--stop-at", l2});
+                                    dst->Conninfo("app"), "--queue-dir", qdir, "--stop-at", l2});
   ASSERT_EQ(apply.exit_code, 0) << apply.output;
   for (const char* t : {"public.acc", "public.hist", "public.small", "public.sentinel"}) {
-    EXPECT_EQ(TableDigest(**src, "app", t), TableDigest(**dst, "app", t)) << t;
+    EXPECT_EQ(TableDigest(*src, "app", t), TableDigest(*dst, "app", t)) << t;
   }
 }
 

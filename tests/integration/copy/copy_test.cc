@@ -7,18 +7,10 @@
 #include <memory>
 
 #include "common/types.h"
-#include "tests/integration/copy/copy_fixture.h"
+#include "tests/support/copy_fixture.h"
 
 namespace pgbaton::testing::copy {
 namespace {
-
-std::unique_ptr<PgServer> StartServer(int major) {
-  PgServerOptions options;
-  options.major = major;
-  auto s = PgServer::Start(options);
-  EXPECT_TRUE(s.ok()) << "PostgreSQL " << major << ": " << s.status().ToString();
-  return s.ok() ? std::move(*s) : nullptr;
-}
 
 Lsn ParseLsn(const std::string& text) {
   auto l = Lsn::Parse(text);

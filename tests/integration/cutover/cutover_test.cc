@@ -9,14 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/integration/cutover/cutover_fixture.h"
+#include "tests/support/cutover_fixture.h"
 
-namespace pgbaton::cutover_testing {
+namespace pgbaton::testing::cutover {
 namespace {
-
-using testing::ChildProcess;
-using testing::CommandResult;
-using testing::ProcessOptions;
 
 constexpr int kOld = 15;
 constexpr int kNew = 17;
@@ -522,4 +518,4 @@ TEST(CutoverTest, ReverseStreamCarriesNewWritesBack) {
 }
 
 }  // namespace
-}  // namespace pgbaton::cutover_testing
+}  // namespace pgbaton::testing::cutover

@@ -4,9 +4,9 @@
 
 #include <vector>
 
-#include "decoder/capture_file.h"
 #include "decoder/pgoutput_parser.h"
 #include "decoder/replication.h"
+#include "tests/support/capture_file.h"
 
 namespace pgbaton::testing {
 namespace {

@@ -1,6 +1,6 @@
 // The golden workload: schema and transactions that make a server send every pgoutput message
 // kind pgbaton handles over a wide set of types, and a recorder that captures the raw XLogData
-// payloads of a pgoutput slot into the capture file format (decoder/capture_file.h).
+// payloads of a pgoutput slot into the capture file format (tests/support/capture_file.h).
 #pragma once
 
 #include <string>

@@ -4,8 +4,8 @@
 
 #include <cstdio>
 
-#include "decoder/capture_file.h"
 #include "decoder/pgoutput_parser.h"
+#include "tests/support/capture_file.h"
 
 using namespace pgbaton;
 using namespace pgbaton::decoder;

@@ -6,6 +6,7 @@
 #include "catalog/source_catalog.h"
 #include "decoder/replication.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 
 namespace pgbaton::testing {
 namespace {
@@ -13,11 +14,9 @@ namespace {
 class SlotSnapshotTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(SlotSnapshotTest, ExportedSnapshotLivesWithTheHolder) {
-  PgServerOptions o;
-  o.major = GetParam();
-  auto server = PgServer::Start(o);
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
-  PgServer& s = **server;
+  auto server = StartServer(GetParam());
+  ASSERT_TRUE(server);
+  PgServer& s = *server;
   ASSERT_TRUE(s.Exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)").ok());
 
   auto holder = decoder::SnapshotHolder::Create(s.Conninfo(), "snapslot");

@@ -16,60 +16,35 @@
 #include "common/error_code.h"
 #include "common/types.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
-namespace pgbaton::faults::testing {
+namespace pgbaton::testing::faults {
 namespace {
 
-using pgbaton::testing::ChildProcess;
-using pgbaton::testing::CommandResult;
-using pgbaton::testing::FreePort;
-using pgbaton::testing::MakeTempDir;
-using pgbaton::testing::PgbatonBinary;
-using pgbaton::testing::PgServer;
-using pgbaton::testing::PgServerOptions;
-using pgbaton::testing::ProcessOptions;
-using pgbaton::testing::ReadFile;
-using pgbaton::testing::RemoveTree;
-using pgbaton::testing::RunCommand;
-using pgbaton::testing::WriteFile;
+std::string Rows(PgServer* s) { return TableDigest(*s, "app", "t"); }
 
-std::unique_ptr<PgServer> Start(int major, const std::string& password = "") {
-  PgServerOptions o;
-  o.major = major;
-  o.superuser_password = password;
-  auto s = PgServer::Start(o);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::move(*s) : nullptr;
-}
-
-std::string Rows(PgServer* s) {
-  auto v = s->Query(
-      "select count(*) || ':' || coalesce(md5(string_agg(t::text, ',' order by t::text)), '-') "
-      "from t",
-      "app");
-  return v.ok() ? *v : v.status().ToString();
+// `pgbaton run` from `source` to `target` (database "app") with its queue in `dir`/queue.
+std::vector<std::string> RunArgs(PgServer* source, PgServer* target, const std::string& dir) {
+  return {PgbatonBinary(),         "run",         "--source",
+          source->Conninfo("app"), "--target",    target->Conninfo("app"),
+          "--queue-dir",           dir + "/queue"};
 }
 
 TEST(BadInputTest, AddColumnOnTheSourceStopsRunNamingTheRelationAndResumesAfterTheTargetDdl) {
-  auto source = Start(15);
-  auto target = Start(17);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
   ASSERT_TRUE(source && target);
   for (PgServer* s : {source.get(), target.get()}) {
     ASSERT_TRUE(s->Exec("create database app").ok());
     ASSERT_TRUE(s->Exec("create table t (id int primary key, v int)", "app").ok());
   }
   std::string dir = MakeTempDir("pgbaton-faults-ddl");
-  std::vector<std::string> args = {PgbatonBinary(),         "run",         "--source",
-                                   source->Conninfo("app"), "--target",    target->Conninfo("app"),
-                                   "--queue-dir",           dir + "/queue"};
+  std::vector<std::string> args = RunArgs(source.get(), target.get(), dir);
   ProcessOptions po;
   po.stdout_path = dir + "/run.log";
   ChildProcess run(args, po);
-  for (int i = 0; i < 300; ++i) {
-    if (*source->Query("select count(*) from pg_replication_slots") == "1") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  ASSERT_TRUE(WaitForSlot(*source)) << ReadFile(dir + "/run.log");
   ASSERT_TRUE(source->Exec("insert into t select g, g from generate_series(1, 100) g", "app").ok());
   ASSERT_TRUE(source->Exec("alter table t add column w text", "app").ok());
   ASSERT_TRUE(source->Exec("insert into t values (101, 101, 'new shape')", "app").ok());
@@ -107,39 +82,13 @@ TEST(BadInputTest, AddColumnOnTheSourceStopsRunNamingTheRelationAndResumesAfterT
   RemoveTree(dir);
 }
 
-// Starts `pgbaton run` from `source` to `target` (database "app") with its log in `dir`/run.log
-// and waits until its slot exists.
-std::vector<std::string> RunArgs(PgServer* source, PgServer* target, const std::string& dir) {
-  return {PgbatonBinary(),         "run",         "--source",
-          source->Conninfo("app"), "--target",    target->Conninfo("app"),
-          "--queue-dir",           dir + "/queue"};
-}
-void WaitForSlot(PgServer* source) {
-  for (int i = 0; i < 300; ++i) {
-    auto n = source->Query("select count(*) from pg_replication_slots");
-    if (n.ok() && *n == "1") return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ADD_FAILURE() << "no slot after 30 s";
-}
-// `args` with --stop-at the source's current position; a transactional message committed after
-// it lets run see a commit past that position at once.
-std::vector<std::string> StopAtNow(std::vector<std::string> args, PgServer* source) {
-  auto end = source->Query("select pg_current_wal_lsn()", "app");
-  EXPECT_TRUE(end.ok());
-  EXPECT_TRUE(
-      source->Exec("select pg_logical_emit_message(true, 'pgbaton-test', 'end')", "app").ok());
-  args.insert(args.end(), {"--stop-at", end.ok() ? *end : "0/0"});
-  return args;
-}
-
 // DROP COLUMN on the source: before the fix the applier matched columns by name only, so rows of
 // the new shape were applied with the dropped column left at its target default. The transaction
 // with the DDL also changes the table before it (old shape): on the rerun after the target DDL
 // those changes apply without the dropped column.
 TEST(BadInputTest, DropColumnOnTheSourceStopsRunNamingTheColumnAndResumesAfterTheTargetDdl) {
-  auto source = Start(15);
-  auto target = Start(17);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
   ASSERT_TRUE(source && target);
   for (PgServer* s : {source.get(), target.get()}) {
     ASSERT_TRUE(s->Exec("create database app").ok());
@@ -151,7 +100,7 @@ TEST(BadInputTest, DropColumnOnTheSourceStopsRunNamingTheColumnAndResumesAfterTh
   ProcessOptions po;
   po.stdout_path = dir + "/run.log";
   ChildProcess run(args, po);
-  WaitForSlot(source.get());
+  ASSERT_TRUE(WaitForSlot(*source));
   ASSERT_TRUE(
       source->Exec("insert into t select g, g, 'b' || g from generate_series(1, 100) g", "app")
           .ok());
@@ -184,7 +133,7 @@ TEST(BadInputTest, DropColumnOnTheSourceStopsRunNamingTheColumnAndResumesAfterTh
               applied.c_str());
 
   ASSERT_TRUE(target->Exec("alter table t drop column b", "app").ok());
-  CommandResult r = RunCommand(StopAtNow(args, source.get()));
+  CommandResult r = RunCommand(StopAtNow(args, *source));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(Rows(target.get()), Rows(source.get()));
   EXPECT_EQ(Rows(source.get()).substr(0, 4), "102:");
@@ -195,8 +144,8 @@ TEST(BadInputTest, DropColumnOnTheSourceStopsRunNamingTheColumnAndResumesAfterTh
 // type, 1.2345 would silently become 1.23. Run stops naming both types; after the same DDL on the
 // target the rerun applies the queued changes of both shapes.
 TEST(BadInputTest, ColumnTypeChangedOnTheSourceStopsRunNamingBothTypesAndResumesAfterTheTargetDdl) {
-  auto source = Start(15);
-  auto target = Start(17);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
   ASSERT_TRUE(source && target);
   for (PgServer* s : {source.get(), target.get()}) {
     ASSERT_TRUE(s->Exec("create database app").ok());
@@ -207,7 +156,7 @@ TEST(BadInputTest, ColumnTypeChangedOnTheSourceStopsRunNamingBothTypesAndResumes
   ProcessOptions po;
   po.stdout_path = dir + "/run.log";
   ChildProcess run(args, po);
-  WaitForSlot(source.get());
+  ASSERT_TRUE(WaitForSlot(*source));
   ASSERT_TRUE(
       source->Exec("insert into t select g, g + 0.25 from generate_series(1, 100) g", "app").ok());
   ASSERT_TRUE(source
@@ -237,7 +186,7 @@ TEST(BadInputTest, ColumnTypeChangedOnTheSourceStopsRunNamingBothTypesAndResumes
               applied.c_str());
 
   ASSERT_TRUE(target->Exec("alter table t alter column v type numeric(12,4)", "app").ok());
-  CommandResult r = RunCommand(StopAtNow(args, source.get()));
+  CommandResult r = RunCommand(StopAtNow(args, *source));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(Rows(target.get()), Rows(source.get()));
   EXPECT_EQ(*target->Query("select v from t where id = 101", "app"), "1.2345");
@@ -258,8 +207,8 @@ bool WaitFor(PgServer* s, const std::string& sql, const std::string& want) {
 // the target column the source does not send yet is not taken for a dropped one. Run logs a
 // warning and goes on; after the same DDL on the source, the rows of the new shape apply.
 TEST(BadInputTest, ColumnAddedOnTheTargetAheadOfTheSourceIsWarnedAboutAndApplies) {
-  auto source = Start(15);
-  auto target = Start(17);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
   ASSERT_TRUE(source && target);
   for (PgServer* s : {source.get(), target.get()}) {
     ASSERT_TRUE(s->Exec("create database app").ok());
@@ -271,7 +220,7 @@ TEST(BadInputTest, ColumnAddedOnTheTargetAheadOfTheSourceIsWarnedAboutAndApplies
   ProcessOptions po;
   po.stdout_path = dir + "/run.log";
   ChildProcess run(args, po);
-  WaitForSlot(source.get());
+  ASSERT_TRUE(WaitForSlot(*source));
   ASSERT_TRUE(source->Exec("insert into t select g, g from generate_series(1, 50) g", "app").ok());
   // Applied before the source DDL, so the queue holds no version with w yet: the warning case.
   ASSERT_TRUE(WaitFor(target.get(), "select count(*) from t", "50")) << ReadFile(dir + "/run.log");
@@ -296,8 +245,8 @@ TEST(BadInputTest, ColumnAddedOnTheTargetAheadOfTheSourceIsWarnedAboutAndApplies
 // stop arriving. Run stops with kPublicationMissing naming the publication and the table, and a
 // rerun refuses too (the queue remembers the table) until the table is in the publication again.
 TEST(BadInputTest, TableRemovedFromThePublicationStopsRunNamingItUntilItIsAddedBack) {
-  auto source = Start(15);
-  auto target = Start(17);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
   ASSERT_TRUE(source && target);
   for (PgServer* s : {source.get(), target.get()}) {
     ASSERT_TRUE(s->Exec("create database app").ok());
@@ -312,7 +261,7 @@ TEST(BadInputTest, TableRemovedFromThePublicationStopsRunNamingItUntilItIsAddedB
   ProcessOptions po;
   po.stdout_path = dir + "/run.log";
   ChildProcess run(args, po);
-  WaitForSlot(source.get());
+  ASSERT_TRUE(WaitForSlot(*source));
   ASSERT_TRUE(source->Exec("insert into t values (1); insert into u values (1)", "app").ok());
   ASSERT_TRUE(WaitFor(target.get(), "select count(*) from u", "1"));
 
@@ -334,7 +283,7 @@ TEST(BadInputTest, TableRemovedFromThePublicationStopsRunNamingItUntilItIsAddedB
   // pgbaton (the hint says so: the operator must bring u back in line).
   ASSERT_TRUE(source->Exec("alter publication pgbaton add table u", "app").ok());
   ASSERT_TRUE(source->Exec("insert into u values (3); insert into t values (3)", "app").ok());
-  CommandResult r = RunCommand(StopAtNow(args, source.get()));
+  CommandResult r = RunCommand(StopAtNow(args, *source));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(*target->Query("select string_agg(id::text, ',' order by id) from t", "app"), "1,2,3");
   EXPECT_EQ(*target->Query("select string_agg(id::text, ',' order by id) from u", "app"), "1,3");
@@ -346,8 +295,8 @@ TEST(BadInputTest, TableRemovedFromThePublicationStopsRunNamingItUntilItIsAddedB
 // queue that `pgbaton stream` wrote): `pgbaton apply` stops with kQueueCorrupt naming the
 // record's commit LSN, and nothing of that transaction or after it reaches the target.
 TEST(BadInputTest, CorruptQueueRecordStopsApplyNamingItsCommitLsn) {
-  auto source = Start(15);
-  auto target = Start(17);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
   ASSERT_TRUE(source && target);
   for (PgServer* s : {source.get(), target.get()}) {
     ASSERT_TRUE(s->Exec("create database app").ok());
@@ -360,7 +309,7 @@ TEST(BadInputTest, CorruptQueueRecordStopsApplyNamingItsCommitLsn) {
   ChildProcess stream(
       {PgbatonBinary(), "stream", "--source", source->Conninfo("app"), "--queue-dir", queue_dir},
       po);
-  WaitForSlot(source.get());
+  ASSERT_TRUE(WaitForSlot(*source));
   ASSERT_TRUE(source->Exec("insert into t values (1, 'a')", "app").ok());
   ASSERT_TRUE(source->Exec("insert into t values (2, 'b'), (3, 'b')", "app").ok());
   auto before_last = source->Query("select pg_current_wal_lsn()", "app");
@@ -424,7 +373,7 @@ TEST(BadInputTest, CorruptQueueRecordStopsApplyNamingItsCommitLsn) {
 }
 
 TEST(BadInputTest, WrongPasswordAndUnreachableHostAndBadFlags) {
-  auto source = Start(15, "right-secret");
+  auto source = StartServer(15, {.superuser_password = "right-secret"});
   ASSERT_TRUE(source);
   std::string dir = MakeTempDir("pgbaton-faults-auth");
   std::string bad = fmt::format(
@@ -463,8 +412,8 @@ TEST(BadInputTest, WrongPasswordAndUnreachableHostAndBadFlags) {
 // A new table on the source and a value only the target refuses (a CHECK constraint the source
 // lacks): run stops with an error naming the relation, and nothing after it is applied.
 TEST(BadInputTest, NewTableAndValueTheTargetRefusesStopRunNamingTheRelation) {
-  auto source = Start(15);
-  auto target = Start(17);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
   ASSERT_TRUE(source && target);
   for (PgServer* s : {source.get(), target.get()}) {
     ASSERT_TRUE(s->Exec("create database app").ok());
@@ -473,16 +422,11 @@ TEST(BadInputTest, NewTableAndValueTheTargetRefusesStopRunNamingTheRelation) {
   ASSERT_TRUE(
       target->Exec("create table t (id int primary key, v int check (v < 1000))", "app").ok());
   std::string dir = MakeTempDir("pgbaton-faults-refuse");
-  std::vector<std::string> args = {PgbatonBinary(),         "run",         "--source",
-                                   source->Conninfo("app"), "--target",    target->Conninfo("app"),
-                                   "--queue-dir",           dir + "/queue"};
+  std::vector<std::string> args = RunArgs(source.get(), target.get(), dir);
   ProcessOptions po;
   po.stdout_path = dir + "/run.log";
   ChildProcess run(args, po);
-  for (int i = 0; i < 300; ++i) {
-    if (*source->Query("select count(*) from pg_replication_slots") == "1") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  ASSERT_TRUE(WaitForSlot(*source)) << ReadFile(dir + "/run.log");
   ASSERT_TRUE(source->Exec("insert into t values (1, 1)", "app").ok());
   ASSERT_TRUE(source->Exec("insert into t values (2, 5000)", "app").ok());
   ASSERT_TRUE(source->Exec("insert into t values (3, 3)", "app").ok());
@@ -531,4 +475,4 @@ TEST(BadInputTest, NewTableAndValueTheTargetRefusesStopRunNamingTheRelation) {
 }
 
 }  // namespace
-}  // namespace pgbaton::faults::testing
+}  // namespace pgbaton::testing::faults

@@ -18,13 +18,11 @@
 #include <random>
 #include <thread>
 
-#include "tests/integration/faults/fault_fixture.h"
+#include "tests/support/fault_fixture.h"
+#include "tests/support/pg_test.h"
 
-namespace pgbaton::faults::testing {
+namespace pgbaton::testing::faults {
 namespace {
-
-using pgbaton::testing::CommandResult;
-using pgbaton::testing::RunCommand;
 
 enum class Fault {
   kKillRun,
@@ -70,7 +68,7 @@ TEST_P(CrashMatrixTest, EveryRoundEndsIdentical) {
   FaultEnv& env = **env_or;
   Supervisor run(env.RunArgs(), env.dir + "/run");
   run.Start();
-  ASSERT_TRUE(env.WaitForSlot().ok()) << run.LastLog();
+  ASSERT_TRUE(pgbaton::testing::WaitForSlot(*env.source)) << run.LastLog();
   ASSERT_TRUE(env.Fill().ok());
 
   // The schedule (fault points, down times) comes from one seed: printed, and settable with
@@ -191,4 +189,4 @@ INSTANTIATE_TEST_SUITE_P(Faults, CrashMatrixTest,
                          [](const ::testing::TestParamInfo<Fault>& i) { return Name(i.param); });
 
 }  // namespace
-}  // namespace pgbaton::faults::testing
+}  // namespace pgbaton::testing::faults

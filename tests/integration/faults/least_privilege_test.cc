@@ -12,27 +12,13 @@
 #include <thread>
 
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
-namespace pgbaton::faults::testing {
+namespace pgbaton::testing::faults {
 namespace {
 
-using pgbaton::testing::ChildProcess;
-using pgbaton::testing::MakeTempDir;
-using pgbaton::testing::PgbatonBinary;
-using pgbaton::testing::PgServer;
-using pgbaton::testing::PgServerOptions;
-using pgbaton::testing::ProcessOptions;
-using pgbaton::testing::ReadFile;
-using pgbaton::testing::RemoveTree;
-
-std::string Rows(PgServer* s) {
-  auto v = s->Query(
-      "select count(*) || ':' || coalesce(md5(string_agg(t::text, ',' order by t::text)), '-') "
-      "from t",
-      "app");
-  return v.ok() ? *v : v.status().ToString();
-}
+std::string Rows(PgServer* s) { return TableDigest(*s, "app", "t"); }
 
 struct Case {
   int source;
@@ -43,15 +29,11 @@ struct Case {
 class LeastPrivilegeTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(LeastPrivilegeTest, RunWithReplicationSelectSourceRoleAndNonSuperuserTargetOwner) {
-  PgServerOptions so;
-  so.major = GetParam().source;
-  auto source = PgServer::Start(so);
-  PgServerOptions to;
-  to.major = GetParam().target;
-  auto target = PgServer::Start(to);
-  ASSERT_TRUE(source.ok() && target.ok());
-  PgServer* src = source->get();
-  PgServer* dst = target->get();
+  auto source = StartServer(GetParam().source);
+  auto target = StartServer(GetParam().target);
+  ASSERT_TRUE(source && target);
+  PgServer* src = source.get();
+  PgServer* dst = target.get();
   ASSERT_TRUE(src->Exec("create database app").ok());
   ASSERT_TRUE(src->Exec("create role mig_src login replication").ok());
   ASSERT_TRUE(src->Exec("create table t (id int primary key, v text); "
@@ -123,4 +105,4 @@ INSTANTIATE_TEST_SUITE_P(Majors, LeastPrivilegeTest,
                          });
 
 }  // namespace
-}  // namespace pgbaton::faults::testing
+}  // namespace pgbaton::testing::faults

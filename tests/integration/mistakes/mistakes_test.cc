@@ -19,29 +19,11 @@
 
 #include "common/error_code.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
-namespace pgbaton::mistakes::testing {
+namespace pgbaton::testing::mistakes {
 namespace {
-
-using pgbaton::testing::ChildProcess;
-using pgbaton::testing::CommandResult;
-using pgbaton::testing::MakeTempDir;
-using pgbaton::testing::PgbatonBinary;
-using pgbaton::testing::PgServer;
-using pgbaton::testing::PgServerOptions;
-using pgbaton::testing::ProcessOptions;
-using pgbaton::testing::ReadFile;
-using pgbaton::testing::RemoveTree;
-using pgbaton::testing::RunCommand;
-
-std::unique_ptr<PgServer> Start(int major) {
-  PgServerOptions o;
-  o.major = major;
-  auto s = PgServer::Start(o);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::move(*s) : nullptr;
-}
 
 constexpr const char* kSchema =
     "create table accounts (id int primary key, balance int not null, owner text); "
@@ -74,12 +56,7 @@ std::string Rows(PgServer* s, const std::string& db) {
   auto has = s->Query("select to_regclass('public.accounts') is not null", db);
   if (!has.ok()) return "error: " + has.status().ToString();
   if (*has != "t") return "none";
-  auto v = s->Query(
-      "select (select count(*) || ':' || md5(coalesce(string_agg(t::text, ',' order by t.id), "
-      "'')) from accounts t) || ' ' || (select count(*) || ':' || md5(coalesce(string_agg("
-      "t::text, ',' order by t.id), '')) from events t)",
-      db);
-  return v.ok() ? *v : "error: " + v.status().ToString();
+  return TablesDigest(*s, db, {"accounts", "events"});
 }
 
 // What a refused command must not change on the source: rows, slots and their positions.
@@ -110,16 +87,6 @@ std::vector<std::string> RunArgs(PgServer* src, const std::string& target_connin
   return {PgbatonBinary(), "run",           "--source",    src->Conninfo("app"),
           "--target",      target_conninfo, "--queue-dir", queue};
 }
-// `args` with --stop-at the source's current position; a transactional message committed after
-// it lets run see a commit past that position at once.
-std::vector<std::string> StopAtNow(std::vector<std::string> args, PgServer* source) {
-  auto end = source->Query("select pg_current_wal_lsn()", "app");
-  EXPECT_TRUE(end.ok());
-  EXPECT_TRUE(
-      source->Exec("select pg_logical_emit_message(true, 'pgbaton-test', 'end')", "app").ok());
-  args.insert(args.end(), {"--stop-at", end.ok() ? *end : "0/0"});
-  return args;
-}
 
 void ExpectRefused(const CommandResult& r, ErrorCode code, const std::string& phrase) {
   EXPECT_EQ(r.exit_code, ExitCodeOf(code)) << r.output;
@@ -149,7 +116,7 @@ void StartOver(PgServer* src, PgServer* dst, const std::string& queue) {
 void ExpectCaughtUp(PgServer* src, PgServer* dst, const std::string& dst_db,
                     const std::string& queue) {
   Write(src, 40);
-  CommandResult r = RunCommand(StopAtNow(RunArgs(src, dst->Conninfo(dst_db), queue), src));
+  CommandResult r = RunCommand(StopAtNow(RunArgs(src, dst->Conninfo(dst_db), queue), *src));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(Rows(dst, dst_db), Rows(src, "app"));
   EXPECT_NE(Rows(src, "app"), "none");
@@ -158,8 +125,8 @@ void ExpectCaughtUp(PgServer* src, PgServer* dst, const std::string& dst_db,
 // Mistake 1: a stale queue directory. Before the fix, copy exited 0 with "tables_copied":0 and
 // left the re-created target empty.
 TEST(MistakesTest, StaleQueueDirectoryIsRefusedForARecreatedTargetAndANewSourceCluster) {
-  auto source = Start(15);
-  auto target = Start(17);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
   ASSERT_TRUE(source && target);
   CreateSource(source.get());
   ASSERT_TRUE(target->Exec("create database app").ok());
@@ -183,7 +150,7 @@ TEST(MistakesTest, StaleQueueDirectoryIsRefusedForARecreatedTargetAndANewSourceC
   EXPECT_EQ(Rows(target.get(), "app"), "none");
 
   // Brand-new clusters with the old queue directory: the source is another cluster.
-  auto other = Start(15);
+  auto other = StartServer(15);
   ASSERT_TRUE(other);
   CreateSource(other.get());
   std::string other_before = SourceState(other.get());
@@ -213,9 +180,9 @@ TEST(MistakesTest, StaleQueueDirectoryIsRefusedForARecreatedTargetAndANewSourceC
 // another migration's slot. Refused against the queue's record and against the target's
 // pgbaton.migration, unchanged; --force overrides; the right servers clean up.
 TEST(MistakesTest, CleanupPointedAtAnotherClusterIsRefusedUnlessForced) {
-  auto source = Start(15);
-  auto target = Start(17);
-  auto other = Start(15);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
+  auto other = StartServer(15);
   ASSERT_TRUE(source && target && other);
   CreateSource(source.get());
   CreateSource(other.get());
@@ -278,8 +245,8 @@ TEST(MistakesTest, CleanupPointedAtAnotherClusterIsRefusedUnlessForced) {
 // Mistake 2: `run` against another database of the right target cluster. Before the fix it
 // applied the pending transactions there and advanced the shared origin past them.
 TEST(MistakesTest, RunAgainstAnotherDatabaseOfTheTargetClusterIsRefused) {
-  auto source = Start(13);
-  auto target = Start(18);
+  auto source = StartServer(13);
+  auto target = StartServer(18);
   ASSERT_TRUE(source && target);
   CreateSource(source.get());
   ASSERT_TRUE(target->Exec("create database app3").ok());
@@ -289,7 +256,7 @@ TEST(MistakesTest, RunAgainstAnotherDatabaseOfTheTargetClusterIsRefused) {
   ASSERT_EQ(copy.exit_code, 0) << copy.output;
   Write(source.get(), 1);
   CommandResult run =
-      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app3"), queue), source.get()));
+      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app3"), queue), *source));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   // Another database with the same tables, where the changes would fit.
   ASSERT_TRUE(target->Exec("create database app").ok());
@@ -314,8 +281,8 @@ TEST(MistakesTest, RunAgainstAnotherDatabaseOfTheTargetClusterIsRefused) {
 // Mistake 3: --target equal to --source. Before the fix `run` applied the stream back onto the
 // source. Refused before any slot, queue or record is made.
 TEST(MistakesTest, TargetEqualToSourceIsRefusedBeforeAnythingIsCreated) {
-  auto source = Start(15);
-  auto target = Start(17);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
   ASSERT_TRUE(source && target);
   CreateSource(source.get());
   ASSERT_TRUE(target->Exec("create database app").ok());
@@ -353,8 +320,8 @@ TEST(MistakesTest, TargetEqualToSourceIsRefusedBeforeAnythingIsCreated) {
 // Mistake 4: the queue directory deleted while `run` is stopped. Before the fix `run` started a
 // fresh queue from the slot's position and the held changes (and sync LSNs) were gone.
 TEST(MistakesTest, QueueDeletedWhileRunIsStoppedIsRefusedAsQueueMissing) {
-  auto source = Start(13);
-  auto target = Start(18);
+  auto source = StartServer(13);
+  auto target = StartServer(18);
   ASSERT_TRUE(source && target);
   CreateSource(source.get());
   ASSERT_TRUE(target->Exec("create database app").ok());
@@ -364,7 +331,7 @@ TEST(MistakesTest, QueueDeletedWhileRunIsStoppedIsRefusedAsQueueMissing) {
   ASSERT_EQ(copy.exit_code, 0) << copy.output;
   Write(source.get(), 1);
   CommandResult run =
-      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app"), queue), source.get()));
+      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app"), queue), *source));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   Write(source.get(), 2);
   auto written = source->Query("select pg_current_wal_lsn()", "app");
@@ -411,8 +378,8 @@ TEST(MistakesTest, QueueDeletedWhileRunIsStoppedIsRefusedAsQueueMissing) {
 // Mistake 5: the slot dropped mid-migration (and, second, re-created behind pgbaton's back).
 // Before the fix `run` logged "created slot" and the rows written meanwhile never arrived.
 TEST(MistakesTest, SlotDroppedOrRecreatedMidMigrationIsRefusedAsSlotMissing) {
-  auto source = Start(15);
-  auto target = Start(17);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
   ASSERT_TRUE(source && target);
   CreateSource(source.get());
   ASSERT_TRUE(target->Exec("create database app").ok());
@@ -422,7 +389,7 @@ TEST(MistakesTest, SlotDroppedOrRecreatedMidMigrationIsRefusedAsSlotMissing) {
   ASSERT_EQ(copy.exit_code, 0) << copy.output;
   Write(source.get(), 1);
   CommandResult run =
-      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app"), queue), source.get()));
+      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app"), queue), *source));
   ASSERT_EQ(run.exit_code, 0) << run.output;
 
   ASSERT_TRUE(source->Exec("select pg_drop_replication_slot('pgbaton')").ok());
@@ -454,8 +421,8 @@ TEST(MistakesTest, SlotDroppedOrRecreatedMidMigrationIsRefusedAsSlotMissing) {
 // A second `run` on a slot streaming elsewhere: before the fix ~15 s of reconnect back-off, then
 // an origin error, and a stray queue directory. Now slot_in_use at once, naming the pid.
 TEST(MistakesTest, SecondRunOnAnActiveSlotFailsAtOnceNamingThePid) {
-  auto source = Start(13);
-  auto target = Start(18);
+  auto source = StartServer(13);
+  auto target = StartServer(18);
   ASSERT_TRUE(source && target);
   CreateSource(source.get());
   ASSERT_TRUE(target->Exec("create database app").ok());
@@ -503,8 +470,8 @@ TEST(MistakesTest, SecondRunOnAnActiveSlotFailsAtOnceNamingThePid) {
 // A resumed copy checks the tables it recorded as copied: one emptied on the target since is
 // copied again (before the fix copy printed "done" with the table empty).
 TEST(MistakesTest, ResumedCopyCopiesAgainATableEmptiedOnTheTarget) {
-  auto source = Start(15);
-  auto target = Start(17);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
   ASSERT_TRUE(source && target);
   CreateSource(source.get());
   ASSERT_TRUE(target->Exec("create database app").ok());
@@ -523,4 +490,4 @@ TEST(MistakesTest, ResumedCopyCopiesAgainATableEmptiedOnTheTarget) {
 }
 
 }  // namespace
-}  // namespace pgbaton::mistakes::testing
+}  // namespace pgbaton::testing::mistakes

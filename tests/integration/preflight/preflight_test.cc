@@ -5,6 +5,7 @@
 
 #include "common/error_code.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
 namespace pgbaton::testing {
@@ -15,18 +16,6 @@ ProcessOptions StderrTo(const std::string& path) {
   ProcessOptions o;
   o.stderr_path = path;
   return o;
-}
-
-std::unique_ptr<PgServer> StartServer(int major, std::map<std::string, std::string> settings = {}) {
-  PgServerOptions o;
-  o.major = major;
-  o.settings = std::move(settings);
-  auto s = PgServer::Start(o);
-  if (!s.ok()) {
-    ADD_FAILURE() << s.status().ToString();
-    return nullptr;
-  }
-  return std::move(s).value();
 }
 
 CommandResult Preflight(const std::string& source, const std::string& target, bool json) {
@@ -77,7 +66,7 @@ TEST(Preflight, ReadyPairPassesWithExitZero) {
 }
 
 TEST(Preflight, WalLevelReplicaIsABlocker) {
-  auto src = StartServer(15, {{"wal_level", "replica"}});
+  auto src = StartServer(15, {.settings = {{"wal_level", "replica"}}});
   auto tgt = StartServer(17);
   ASSERT_TRUE(src && tgt);
   CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), true);

@@ -6,7 +6,7 @@
 
 #include "queue/work_queue.h"
 #include "tests/support/process.h"
-#include "tests/unit/queue/test_records.h"
+#include "tests/support/queue_records.h"
 
 namespace pgbaton::queue {
 namespace {

@@ -19,6 +19,7 @@
 
 #include "tests/integration/schema/schema_gen.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
 namespace pgbaton::schema_testing {
@@ -28,7 +29,6 @@ using testing::ChildProcess;
 using testing::CommandResult;
 using testing::PgbatonBinary;
 using testing::PgServer;
-using testing::PgServerOptions;
 using testing::ProcessOptions;
 using testing::RunCommand;
 
@@ -102,17 +102,13 @@ TEST_P(SchemaQuotingTest, CopyRunVerifyCutoverKeepEveryRow) {
   std::fprintf(stderr, "PGBATON_SCHEMA_SEED=%llu\n", static_cast<unsigned long long>(seed));
   SchemaGenerator gen(seed, GetParam().source);
 
-  PgServerOptions so, to;
-  so.major = GetParam().source;
-  to.major = GetParam().target;
-  auto source = PgServer::Start(so);
-  ASSERT_TRUE(source.ok()) << source.status().ToString();
-  auto target = PgServer::Start(to);
-  ASSERT_TRUE(target.ok()) << target.status().ToString();
-  ASSERT_TRUE((*source)->Exec("create database app").ok());
-  ASSERT_TRUE((*target)->Exec("create database app").ok());
+  auto source = pgbaton::testing::StartServer(GetParam().source);
+  auto target = pgbaton::testing::StartServer(GetParam().target);
+  ASSERT_TRUE(source && target);
+  ASSERT_TRUE(source->Exec("create database app").ok());
+  ASSERT_TRUE(target->Exec("create database app").ok());
 
-  auto src = (*source)->Connect("app");
+  auto src = source->Connect("app");
   ASSERT_TRUE(src.ok()) << src.status().ToString();
   std::string all_ddl;
   for (const std::string& sql : gen.ddl()) all_ddl += sql + ";\n";
@@ -140,7 +136,7 @@ TEST_P(SchemaQuotingTest, CopyRunVerifyCutoverKeepEveryRow) {
       std::remove((dir + ".run.log").c_str());
     }
   } cleanup{queue_dir};
-  std::string source_ci = (*source)->Conninfo("app"), target_ci = (*target)->Conninfo("app");
+  std::string source_ci = source->Conninfo("app"), target_ci = target->Conninfo("app");
   CommandResult copy = RunCommand({PgbatonBinary(), "copy", "--source", source_ci, "--target",
                                    target_ci, "--queue-dir", queue_dir});
   ASSERT_EQ(copy.exit_code, 0) << copy.output;
@@ -173,12 +169,12 @@ TEST_P(SchemaQuotingTest, CopyRunVerifyCutoverKeepEveryRow) {
   }
 
   // Caught up: every table identical (bounded wait; `run` must stay up).
-  auto want = Digests(**source, tables);
+  auto want = Digests(*source, tables);
   ASSERT_TRUE(want.ok()) << want.status().ToString();
   Result<std::map<std::string, std::string>> got = std::map<std::string, std::string>();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
   while (std::chrono::steady_clock::now() < deadline && run.running()) {
-    got = Digests(**target, tables);
+    got = Digests(*target, tables);
     if (got.ok() && *got == *want) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
@@ -227,8 +223,8 @@ TEST_P(SchemaQuotingTest, CopyRunVerifyCutoverKeepEveryRow) {
       "select string_agg(quote_ident(schemaname) || '.' || quote_ident(indexname), ', ' order by "
       "schemaname collate \"C\", indexname collate \"C\") from pg_indexes where schemaname not in "
       "('pg_catalog', 'information_schema', 'pgbaton')";
-  auto source_indexes = (*source)->Query(indexes, "app");
-  auto target_indexes = (*target)->Query(indexes, "app");
+  auto source_indexes = source->Query(indexes, "app");
+  auto target_indexes = target->Query(indexes, "app");
   ASSERT_TRUE(source_indexes.ok() && target_indexes.ok());
   EXPECT_NE(source_indexes->find("\"Shop Data\"."), std::string::npos) << *source_indexes;
   EXPECT_EQ(*target_indexes, *source_indexes);
@@ -240,13 +236,13 @@ TEST_P(SchemaQuotingTest, CopyRunVerifyCutoverKeepEveryRow) {
   run.Signal(SIGTERM);
   if (run.Wait(20000) == -2) run.Kill();
 
-  auto final_source = Digests(**source, tables);
-  auto final_target = Digests(**target, tables);
+  auto final_source = Digests(*source, tables);
+  auto final_target = Digests(*target, tables);
   ASSERT_TRUE(final_source.ok() && final_target.ok());
   EXPECT_EQ(*final_target, *final_source) << Show(*final_target) << "source:\n"
                                           << Show(*final_source);
-  auto seq_source = SequenceValues(**source);
-  auto seq_target = SequenceValues(**target);
+  auto seq_source = SequenceValues(*source);
+  auto seq_target = SequenceValues(*target);
   ASSERT_TRUE(seq_source.ok()) << seq_source.status().ToString();
   ASSERT_TRUE(seq_target.ok()) << seq_target.status().ToString();
   EXPECT_GT(seq_source->size(), gen.Sequences().size());  // and the identity sequence

@@ -19,21 +19,13 @@
 #include <vector>
 
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
 namespace pgbaton::testing {
 namespace {
 
 constexpr const char* kPgBin = "/usr/lib/postgresql/15/bin";
-
-std::unique_ptr<PgServer> Start(int major, const std::string& password) {
-  PgServerOptions o;
-  o.major = major;
-  o.superuser_password = password;  // loopback TCP then asks every role for scram-sha-256
-  auto s = PgServer::Start(o);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::move(*s) : nullptr;
-}
 
 // /proc/PID/cmdline with the NULs between arguments shown as spaces ("" when gone).
 std::string Cmdline(pid_t pid) {
@@ -62,13 +54,7 @@ std::map<pid_t, std::string> ChildrenOf(pid_t parent) {
   return out;
 }
 
-std::string Digest(const PgServer& s) {
-  auto v = s.Query(
-      "select count(*) || ':' || coalesce(md5(string_agg(t::text, ',' order by t.id)), '') "
-      "from items t",
-      "app");
-  return v.ok() ? *v : v.status().ToString();
-}
+std::string Digest(const PgServer& s) { return TableDigest(s, "app", "items"); }
 
 // A pg_dump or psql that waits a second before it becomes the real one: the same argv, the same
 // environment, long enough alive for the test to read its /proc/PID/cmdline every time.
@@ -82,8 +68,9 @@ std::string SlowWrapper(const std::string& dir, const std::string& program) {
 TEST(ArgvSecrets, CopyAndRunKeepPasswordsOutOfEveryCommandLine) {
   ASSERT_EQ(std::getenv("PGPASSWORD"), nullptr) << "the test needs libpq to find no password";
   const std::string marker = fmt::format("Mk{}q", ::getpid());
-  auto source = Start(15, "Su" + marker);
-  auto target = Start(17, "Tu" + marker);
+  // A superuser password: loopback TCP then asks every role for scram-sha-256.
+  auto source = StartServer(15, {.superuser_password = "Su" + marker});
+  auto target = StartServer(17, {.superuser_password = "Tu" + marker});
   ASSERT_TRUE(source && target);
   std::string dir = MakeTempDir("pgbaton-argv-pw");
   // A role of each side with a password holding a space and a quote.

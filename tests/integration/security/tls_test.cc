@@ -6,30 +6,19 @@
 
 #include "common/error_code.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
 namespace pgbaton::testing {
 namespace {
-
-std::unique_ptr<PgServer> StartServer(int major, bool ssl) {
-  PgServerOptions o;
-  o.major = major;
-  o.ssl = ssl;
-  auto s = PgServer::Start(o);
-  if (!s.ok()) {
-    ADD_FAILURE() << s.status().ToString();
-    return nullptr;
-  }
-  return std::move(s).value();
-}
 
 std::string VerifyFull(const PgServer& s, const std::string& ca) {
   return s.Conninfo() + " sslmode=verify-full sslrootcert=" + ca;
 }
 
 TEST(Tls, VerifyFullAgainstTheTestCaConnectsBothSides) {
-  auto src = StartServer(15, true);
-  auto tgt = StartServer(17, true);
+  auto src = StartServer(15, {.ssl = true});
+  auto tgt = StartServer(17, {.ssl = true});
   ASSERT_TRUE(src && tgt);
   // The servers accept only TLS on TCP: a plain connection is refused, so success below means TLS.
   auto plain = PgConn::Connect(src->Conninfo() + " sslmode=disable");
@@ -57,8 +46,8 @@ TEST(Tls, VerifyFullAgainstTheTestCaConnectsBothSides) {
 }
 
 TEST(Tls, WrongCertificateAuthorityFailsNamingTheSide) {
-  auto src = StartServer(15, true);
-  auto tgt = StartServer(17, true);
+  auto src = StartServer(15, {.ssl = true});
+  auto tgt = StartServer(17, {.ssl = true});
   ASSERT_TRUE(src && tgt);
   // The target's CA did not sign the source's certificate.
   CommandResult r =
@@ -70,8 +59,8 @@ TEST(Tls, WrongCertificateAuthorityFailsNamingTheSide) {
 }
 
 TEST(Tls, RequireAgainstAServerWithoutTlsFailsClearly) {
-  auto src = StartServer(15, false);
-  auto tgt = StartServer(17, false);
+  auto src = StartServer(15);
+  auto tgt = StartServer(17);
   ASSERT_TRUE(src && tgt);
   CommandResult r = RunCommand({PgbatonBinary(), "preflight", "--source",
                                 src->Conninfo() + " sslmode=require", "--target", tgt->Conninfo()});

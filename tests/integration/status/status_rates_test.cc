@@ -18,6 +18,7 @@
 
 #include "common/types.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
 namespace pgbaton::testing {
@@ -31,14 +32,6 @@ constexpr int kRate = 150;       // pgbench transactions per second (-R)
 constexpr int kRateWindow = 15;  // status --rate-window
 constexpr uint64_t kSlack =
     1 << 20;  // bytes of WAL a bound may be off by (keepalives, checkpoints)
-
-std::unique_ptr<PgServer> Start(int major) {
-  PgServerOptions o;
-  o.major = major;
-  auto s = PgServer::Start(o);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::move(*s) : nullptr;
-}
 
 Lsn QueryLsn(const PgServer& s, const std::string& sql) {
   auto v = s.Query(sql, "app");
@@ -70,8 +63,8 @@ std::vector<json> WatchLines(const std::string& path) {
 double Num(const json& v) { return v.is_number() ? v.get<double>() : -1; }
 
 TEST(StatusRatesTest, RatesAgreeWithTheSourceRightAfterCopyAndUnderSteadyLoad) {
-  auto source = Start(15);
-  auto target = Start(17);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
   ASSERT_TRUE(source && target);
   ASSERT_TRUE(source->Exec("create database app").ok());
   ASSERT_TRUE(target->Exec("create database app").ok());

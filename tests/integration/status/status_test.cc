@@ -19,6 +19,7 @@
 #include "common/types.h"
 #include "queue/work_queue.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 #include "tests/support/prometheus_server.h"
 
@@ -28,31 +29,25 @@ namespace {
 using nlohmann::json;
 using pgbaton::testing::ChildProcess;
 using pgbaton::testing::CommandResult;
+using pgbaton::testing::DumpAndRestore;
 using pgbaton::testing::FreePort;
 using pgbaton::testing::HttpGet;
 using pgbaton::testing::MakeTempDir;
 using pgbaton::testing::PgbatonBinary;
 using pgbaton::testing::PgServer;
-using pgbaton::testing::PgServerOptions;
 using pgbaton::testing::ProcessOptions;
 using pgbaton::testing::PrometheusServer;
 using pgbaton::testing::ReadFile;
 using pgbaton::testing::RemoveTree;
 using pgbaton::testing::RunCommand;
+using pgbaton::testing::StartServer;
+using pgbaton::testing::TableDigest;
+using pgbaton::testing::WaitForSlot;
 using pgbaton::testing::WriteFile;
 
 constexpr const char* kPgbench = "/usr/lib/postgresql/15/bin/pgbench";
 const char* const kTables[] = {"pgbench_accounts", "pgbench_branches", "pgbench_tellers",
                                "pgbench_history"};
-
-std::unique_ptr<PgServer> Start(int major, const std::string& password = "") {
-  PgServerOptions o;
-  o.major = major;
-  o.superuser_password = password;
-  auto s = PgServer::Start(o);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::move(*s) : nullptr;
-}
 
 // Key=value conninfo without a password (the password comes from elsewhere).
 std::string Bare(const PgServer& s, const std::string& db) {
@@ -71,29 +66,8 @@ void PrepareDatabases(PgServer* source, PgServer* target,
   ASSERT_EQ(init.exit_code, 0) << init.output;
   // pgbench_history has no key: give it a full replica identity like a DBA would.
   ASSERT_TRUE(source->Exec("alter table pgbench_history replica identity full", "app").ok());
-  CommandResult dump =
-      RunCommand({"bash", "-c",
-                  fmt::format("set -o pipefail; pg_dump '{0}' | psql -q -v ON_ERROR_STOP=1 '{1}'",
-                              source->Conninfo("app"), target->Conninfo("app"))},
-                 po);
-  ASSERT_EQ(dump.exit_code, 0) << dump.output;
-}
-
-std::string TableDigest(const PgServer& s, const std::string& table) {
-  auto v = s.Query(fmt::format("select count(*) || ':' || coalesce(md5(string_agg(t::text, "
-                               "E'\\n' order by t::text)), '') from {} t",
-                               table),
-                   "app");
-  return v.ok() ? *v : v.status().ToString();
-}
-
-bool WaitForSlot(const PgServer& source) {
-  for (int i = 0; i < 600; ++i) {
-    auto n = source.Query("select count(*) from pg_replication_slots where slot_name = 'pgbaton'");
-    if (n.ok() && *n == "1") return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  Status dump = DumpAndRestore(*source, *target, "app", /*schema_only=*/false, po);
+  ASSERT_TRUE(dump.ok()) << dump.ToString();
 }
 
 Lsn ParseLsn(const json& v) {
@@ -128,8 +102,8 @@ Result<json> StatusJson(const std::vector<std::string>& args, const ProcessOptio
 }
 
 TEST(StatusTest, RunUnderPgbenchWithPrometheusAndStatus) {
-  auto source = Start(15);
-  auto target = Start(17);
+  auto source = StartServer(15);
+  auto target = StartServer(17);
   ASSERT_TRUE(source && target);
   PrepareDatabases(source.get(), target.get(), {});
   if (HasFatalFailure()) return;
@@ -143,7 +117,7 @@ TEST(StatusTest, RunUnderPgbenchWithPrometheusAndStatus) {
                     target->Conninfo("app"), "--queue-dir", queue_dir, "--apply-jobs", "2",
                     "--metrics-addr", fmt::format("127.0.0.1:{}", port)},
                    run_po);
-  ASSERT_TRUE(WaitForSlot(*source)) << ReadFile(dir + "/run.log");
+  ASSERT_TRUE(WaitForSlot(*source, "pgbaton")) << ReadFile(dir + "/run.log");
 
   testing::PrometheusOptions popt;
   popt.targets = {fmt::format("127.0.0.1:{}", port)};
@@ -300,8 +274,10 @@ TEST(StatusTest, RunUnderPgbenchWithPrometheusAndStatus) {
   }
   EXPECT_GE(n, 2) << lines;
 
-  for (const char* t : kTables) EXPECT_EQ(TableDigest(*target, t), TableDigest(*source, t)) << t;
-  EXPECT_NE(TableDigest(*source, "pgbench_history").substr(0, 2), "0:") << "pgbench wrote nothing";
+  for (const char* t : kTables)
+    EXPECT_EQ(TableDigest(*target, "app", t), TableDigest(*source, "app", t)) << t;
+  EXPECT_NE(TableDigest(*source, "app", "pgbench_history").substr(0, 2), "0:")
+      << "pgbench wrote nothing";
   RemoveTree(dir);
 }
 
@@ -309,8 +285,8 @@ TEST(StatusTest, RunUnderPgbenchWithPrometheusAndStatus) {
 // --source / --target.
 TEST(StatusTest, NoPasswordInLogsStatusMetricsOrProcessTitle) {
   const std::string marker = fmt::format("Secret{}Marker", ::getpid());
-  auto source = Start(15, marker + "S");
-  auto target = Start(17, marker + "T");
+  auto source = StartServer(15, {.superuser_password = marker + "S"});
+  auto target = StartServer(17, {.superuser_password = marker + "T"});
   ASSERT_TRUE(source && target);
   PrepareDatabases(source.get(), target.get(), {});
   if (HasFatalFailure()) return;
@@ -340,7 +316,7 @@ TEST(StatusTest, NoPasswordInLogsStatusMetricsOrProcessTitle) {
         {PgbatonBinary(), "--log-level", "debug", "run", "--source", src, "--target", tgt,
          "--queue-dir", queue_dir, "--metrics-addr", fmt::format("127.0.0.1:{}", port)},
         run_po);
-    ASSERT_TRUE(WaitForSlot(*source)) << ReadFile(run_po.stderr_path);
+    ASSERT_TRUE(WaitForSlot(*source, "pgbaton")) << ReadFile(run_po.stderr_path);
     CommandResult load =
         RunCommand({kPgbench, "-n", "-c", "2", "-t", "200", source->Conninfo("app")}, {});
     ASSERT_EQ(load.exit_code, 0) << load.output;

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "decoder/assembler.h"
-#include "decoder/capture_file.h"
 #include "decoder/type_resolver.h"
+#include "tests/support/capture_file.h"
 #include "tests/unit/decoder/fake_work_queue.h"
 
 namespace pgbaton::decoder::testing {

@@ -1,6 +1,6 @@
 // libFuzzer target for the pgoutput parser and the assembler behind it. Input: either one raw
-// message, or a capture file (decoder/capture_file.h) whose messages go through one parser and
-// one assembler in order, so the golden captures are the seed corpus:
+// message, or a capture file (tests/support/capture_file.h) whose messages go through one parser
+// and one assembler in order, so the golden captures are the seed corpus:
 //   CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DPGBATON_FUZZ=ON
 //   cmake --build build/fuzz --target pgoutput_parser_fuzz
 //   mkdir -p seeds corpus; for f in tests/data/pgoutput/*/*.bin; do cp $f seeds/${f//\//_}; done
@@ -12,8 +12,8 @@
 #include <string_view>
 
 #include "decoder/assembler.h"
-#include "decoder/capture_file.h"
 #include "decoder/pgoutput_parser.h"
+#include "tests/support/capture_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace pgbaton;

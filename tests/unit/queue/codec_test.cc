@@ -5,7 +5,7 @@
 
 #include <random>
 
-#include "tests/unit/queue/test_records.h"
+#include "tests/support/queue_records.h"
 
 namespace pgbaton::queue {
 namespace {

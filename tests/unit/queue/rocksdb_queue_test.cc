@@ -1,6 +1,6 @@
 // The RocksDB WorkQueue against a real RocksDB in a temporary directory: the WorkQueueConformance
-// suite (work_queue_conformance.h), and what only this backend promises: trimming frees the disk,
-// one writer holds the lock, a corrupt record names its LSN.
+// suite (tests/support/queue/work_queue_conformance.h), and what only this backend promises:
+// trimming frees the disk, one writer holds the lock, a corrupt record names its LSN.
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 #include <unistd.h>
@@ -10,8 +10,8 @@
 
 #include "queue/codec.h"
 #include "queue/work_queue.h"
-#include "tests/unit/queue/test_records.h"
-#include "tests/unit/queue/work_queue_conformance.h"
+#include "tests/support/queue/work_queue_conformance.h"
+#include "tests/support/queue_records.h"
 
 namespace pgbaton::queue {
 namespace {

@@ -17,9 +17,10 @@
 #include <thread>
 
 #include "queue/work_queue.h"
-#include "tests/integration/copy/copy_fixture.h"
+#include "tests/support/copy_fixture.h"
 #include "tests/support/kafka_broker.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
 namespace pgbaton::testing {
@@ -46,18 +47,13 @@ TEST(KafkaMigrationTest, ResumedCopyNewTableAndCutoverOverKafka) {
   ASSERT_TRUE(broker.ok()) << broker.status().ToString();
   const std::string brokers = (*broker)->Brokers();
   const std::string topic = "k1";
-  PgServerOptions so;
-  so.major = 15;
-  auto src = PgServer::Start(so);
-  ASSERT_TRUE(src.ok()) << src.status().ToString();
-  PgServerOptions to;
-  to.major = 17;
-  auto dst = PgServer::Start(to);
-  ASSERT_TRUE(dst.ok()) << dst.status().ToString();
-  ASSERT_TRUE((*src)->Exec("CREATE DATABASE app").ok());
-  ASSERT_TRUE((*src)->Exec(kSchema, "app").ok());
-  ASSERT_TRUE((*dst)->Exec("CREATE DATABASE app").ok());
-  const std::string source = (*src)->Conninfo("app"), target = (*dst)->Conninfo("app");
+  auto src = StartServer(15);
+  auto dst = StartServer(17);
+  ASSERT_TRUE(src && dst);
+  ASSERT_TRUE(src->Exec("CREATE DATABASE app").ok());
+  ASSERT_TRUE(src->Exec(kSchema, "app").ok());
+  ASSERT_TRUE(dst->Exec("CREATE DATABASE app").ok());
+  const std::string source = src->Conninfo("app"), target = dst->Conninfo("app");
   const std::vector<std::string> kafka = {"--kafka-brokers", brokers, "--kafka-topic", topic};
   auto with_kafka = [&](std::vector<std::string> argv) {
     argv.insert(argv.end(), kafka.begin(), kafka.end());
@@ -65,36 +61,15 @@ TEST(KafkaMigrationTest, ResumedCopyNewTableAndCutoverOverKafka) {
   };
 
   // Small transactions on every table until told to stop.
-  std::atomic<bool> stop{false};
-  std::atomic<int> txns{0};
-  std::string writer_error;
-  std::thread writer([&] {
-    auto conn = (*src)->Connect("app");
-    if (!conn.ok()) {
-      writer_error = conn.status().ToString();
-      return;
-    }
-    std::mt19937 rng(7);
-    while (!stop) {
-      int id = 1 + static_cast<int>(rng() % 30000);
-      std::string sql = fmt::format(
-          "BEGIN; UPDATE acc SET bal = bal + 1 WHERE id = {0}; "
-          "INSERT INTO small VALUES ('k{1}', 1) ON CONFLICT (k) DO UPDATE SET v = small.v + 1; "
-          "INSERT INTO other VALUES ({2}, {0}) ON CONFLICT (id) DO UPDATE SET v = excluded.v; "
-          "COMMIT",
-          id, rng() % 100, txns.load() % 500);
-      Status st = conn->Run(sql);
-      if (!st.ok()) {
-        writer_error = st.ToString();
-        return;
-      }
-      ++txns;
-    }
+  BackgroundWriter writer(src->Conninfo("app"), 7, [](std::mt19937& rng, int committed) {
+    int id = 1 + static_cast<int>(rng() % 30000);
+    return fmt::format(
+        "BEGIN; UPDATE acc SET bal = bal + 1 WHERE id = {0}; "
+        "INSERT INTO small VALUES ('k{1}', 1) ON CONFLICT (k) DO UPDATE SET v = small.v + 1; "
+        "INSERT INTO other VALUES ({2}, {0}) ON CONFLICT (id) DO UPDATE SET v = excluded.v; "
+        "COMMIT",
+        id, rng() % 100, committed % 500);
   });
-  auto stop_writer = [&] {
-    stop = true;
-    if (writer.joinable()) writer.join();
-  };
 
   // The copy records its progress and sync LSNs in the Kafka meta topic. Killed once the big
   // table is done: the small ones are copied again at a later snapshot while the writer writes.
@@ -139,23 +114,22 @@ TEST(KafkaMigrationTest, ResumedCopyNewTableAndCutoverOverKafka) {
   // Mid-stream, a new table on both sides; its rows come through Kafka.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const char* fresh = "CREATE TABLE fresh (id int PRIMARY KEY, v text)";
-  ASSERT_TRUE((*dst)->Exec(fresh, "app").ok());
-  ASSERT_TRUE((*src)->Exec(fresh, "app").ok());
+  ASSERT_TRUE(dst->Exec(fresh, "app").ok());
+  ASSERT_TRUE(src->Exec(fresh, "app").ok());
   ASSERT_TRUE(
-      (*src)
-          ->Exec("INSERT INTO fresh SELECT i, md5(i::text) FROM generate_series(1, 500) i", "app")
+      src->Exec("INSERT INTO fresh SELECT i, md5(i::text) FROM generate_series(1, 500) i", "app")
           .ok());
-  ASSERT_TRUE((*src)->Exec("UPDATE fresh SET v = 'changed' WHERE id % 7 = 0", "app").ok());
+  ASSERT_TRUE(src->Exec("UPDATE fresh SET v = 'changed' WHERE id % 7 = 0", "app").ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  stop_writer();
-  ASSERT_TRUE(writer_error.empty()) << writer_error;
-  EXPECT_GT(txns.load(), 20);
+  writer.Stop();
+  ASSERT_EQ(writer.error(), "");
+  EXPECT_GT(writer.committed(), 20);
 
   const std::vector<std::string> tables = {"public.acc", "public.small", "public.other",
                                            "public.fresh"};
   auto same = [&] {
     for (const auto& t : tables) {
-      if (TableDigest(**src, "app", t) != TableDigest(**dst, "app", t)) return false;
+      if (TableDigest(*src, "app", t) != TableDigest(*dst, "app", t)) return false;
     }
     return true;
   };
@@ -200,10 +174,10 @@ TEST(KafkaMigrationTest, ResumedCopyNewTableAndCutoverOverKafka) {
   if (stream.Wait(15000) == -2) stream.Kill();
   if (apply.Wait(15000) == -2) apply.Kill();
   for (const auto& t : tables) {
-    EXPECT_EQ(TableDigest(**src, "app", t), TableDigest(**dst, "app", t)) << t;
+    EXPECT_EQ(TableDigest(*src, "app", t), TableDigest(*dst, "app", t)) << t;
   }
-  EXPECT_EQ(TableDigest(**src, "app", "pgbaton.cutover_sentinel"),
-            TableDigest(**dst, "app", "pgbaton.cutover_sentinel"));
+  EXPECT_EQ(TableDigest(*src, "app", "pgbaton.cutover_sentinel"),
+            TableDigest(*dst, "app", "pgbaton.cutover_sentinel"));
   EXPECT_EQ(ReadFile(apo.stdout_path).find("is not in kafka topic"), std::string::npos)
       << logs_text();
   // The applier skipped the changes already in the re-copied tables' rows: the resumed copy's

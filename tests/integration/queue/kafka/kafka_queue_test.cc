@@ -1,5 +1,5 @@
 // The Kafka WorkQueue against a real one-node KRaft broker (tests/support/kafka_broker.h): the
-// WorkQueueConformance suite (tests/unit/queue/work_queue_conformance.h), and what only this
+// WorkQueueConformance suite (tests/support/queue/work_queue_conformance.h), and what only this
 // backend meets: queue inspect reading the topic, a broker restart mid-stream, no broker at all.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -12,8 +12,8 @@
 #include "queue/kafka_client.h"
 #include "queue/work_queue.h"
 #include "tests/support/kafka_broker.h"
-#include "tests/unit/queue/test_records.h"
-#include "tests/unit/queue/work_queue_conformance.h"
+#include "tests/support/queue/work_queue_conformance.h"
+#include "tests/support/queue_records.h"
 
 namespace pgbaton::queue {
 namespace {

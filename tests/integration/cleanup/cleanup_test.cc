@@ -12,6 +12,7 @@
 
 #include "queue/work_queue.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
 namespace pgbaton::testing {
@@ -24,16 +25,9 @@ using queue::WorkQueue;
 class CleanupTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    PgServerOptions so;
-    so.major = 15;
-    auto s = PgServer::Start(so);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    source_ = s->release();
-    PgServerOptions to;
-    to.major = 17;
-    auto t = PgServer::Start(to);
-    ASSERT_TRUE(t.ok()) << t.status().ToString();
-    target_ = t->release();
+    source_ = StartServer(15).release();
+    target_ = StartServer(17).release();
+    ASSERT_TRUE(source_ && target_);
     ASSERT_TRUE(source_->Exec("CREATE TABLE t (id int PRIMARY KEY)").ok());
   }
   static void TearDownTestSuite() {

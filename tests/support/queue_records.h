@@ -1,7 +1,7 @@
 // Builders of queue records for the queue tests and benchmarks: relations, changes, chunks and
 // commits, and the bytes of a relation record as a format-1 build wrote it. Header-only, no
 // GoogleTest (the benchmarks use it too); reading a queue back is ReadAll in
-// work_queue_conformance.h.
+// queue/work_queue_conformance.h.
 #pragma once
 
 #include <string>

@@ -14,6 +14,7 @@
 
 #include "queue/work_queue.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
 namespace pgbaton::testing {
@@ -63,12 +64,8 @@ std::vector<QueuedTxn> ReadQueue(const std::string& dir) {
 class StreamTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
-    PgServerOptions o;
-    o.major = GetParam();
-    o.settings["logical_decoding_work_mem"] = "1MB";
-    auto s = PgServer::Start(o);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    server_ = std::move(*s);
+    server_ = StartServer(GetParam(), {.settings = {{"logical_decoding_work_mem", "1MB"}}});
+    ASSERT_TRUE(server_);
     queue_dir_ = MakeTempDir("pgbaton-decoder-q");
     log_ = queue_dir_ + ".log";
   }
@@ -356,13 +353,10 @@ INSTANTIATE_TEST_SUITE_P(Pg15, StreamSingleTest, ::testing::Values(15),
                          [](const auto& info) { return "pg" + std::to_string(info.param); });
 
 TEST(StreamConfigTest, WalLevelReplicaIsAServerConfigError) {
-  PgServerOptions o;
-  o.settings["wal_level"] = "replica";
-  auto s = PgServer::Start(o);
-  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto s = StartServer(15, {.settings = {{"wal_level", "replica"}}});
+  ASSERT_TRUE(s);
   std::string dir = MakeTempDir("pgbaton-decoder-q");
-  auto r =
-      RunCommand({PgbatonBinary(), "stream", "--source", (*s)->Conninfo(), "--queue-dir", dir});
+  auto r = RunCommand({PgbatonBinary(), "stream", "--source", s->Conninfo(), "--queue-dir", dir});
   RemoveTree(dir);
   EXPECT_EQ(r.exit_code, 13) << r.output;
   EXPECT_NE(r.output.find("wal_level = replica"), std::string::npos) << r.output;

@@ -1,5 +1,5 @@
 // The contract tests every WorkQueue backend passes; see work_queue_conformance.h.
-#include "tests/unit/queue/work_queue_conformance.h"
+#include "tests/support/queue/work_queue_conformance.h"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "queue/codec.h"
-#include "tests/unit/queue/test_records.h"
+#include "tests/support/queue_records.h"
 
 namespace pgbaton::queue::testing {
 

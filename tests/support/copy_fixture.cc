@@ -1,10 +1,11 @@
-#include "tests/integration/copy/copy_fixture.h"
+#include "tests/support/copy_fixture.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "queue/work_queue.h"
+#include "tests/support/pg_test.h"
 
 namespace pgbaton::testing::copy {
 namespace {
@@ -108,11 +109,8 @@ std::vector<std::string> UserTables(PgServer& server, const std::string& db) {
 
 std::string TableDigest(PgServer& server, const std::string& db, const std::string& table) {
   size_t dot = table.find('.');
-  std::string q = "\"" + table.substr(0, dot) + "\".\"" + table.substr(dot + 1) + "\"";
-  return Q(server, db,
-           "SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY "
-           "x::text)), '') FROM " +
-               q + " x");
+  return pgbaton::testing::TableDigest(
+      server, db, "\"" + table.substr(0, dot) + "\".\"" + table.substr(dot + 1) + "\"");
 }
 
 void ExpectSameDatabase(PgServer& source, const std::string& source_db, PgServer& target,

@@ -1,20 +1,13 @@
-#include "tests/integration/cutover/cutover_fixture.h"
+#include "tests/support/cutover_fixture.h"
 
 #include <fmt/format.h>
 #include <signal.h>
 
 #include <cstdlib>
 
-namespace pgbaton::cutover_testing {
+#include "tests/support/pg_test.h"
 
-using testing::ChildProcess;
-using testing::CommandResult;
-using testing::PgbatonBinary;
-using testing::PgServer;
-using testing::PgServerOptions;
-using testing::ProcessOptions;
-using testing::RunCommand;
-
+namespace pgbaton::testing::cutover {
 namespace {
 std::string Describe(const Result<std::string>& r) { return r.ok() ? *r : r.status().message(); }
 }  // namespace
@@ -50,13 +43,7 @@ Status Migration::Start(int source_major, int target_major, bool with_bouncer,
     PGB_RETURN_IF_ERROR(s->Exec(ddl, "app"));
   }
   if (dump) {
-    CommandResult d =
-        RunCommand({"bash", "-c",
-                    fmt::format("set -o pipefail; pg_dump '{}' | psql -q -v ON_ERROR_STOP=1 '{}'",
-                                source->Conninfo("app"), target->Conninfo("app"))});
-    if (d.exit_code != 0) {
-      return Status::Error(ErrorCode::kInternal, "pg_dump | psql failed: " + d.output);
-    }
+    PGB_RETURN_IF_ERROR(testing::DumpAndRestore(*source, *target, "app", /*schema_only=*/false));
   }
   queue_dir = testing::MakeTempDir("pgbaton-cutover-q");
   run_log = queue_dir + ".run.log";
@@ -267,4 +254,4 @@ Result<std::set<int64_t>> Ids(PgServer& server, const std::string& table) {
   return out;
 }
 
-}  // namespace pgbaton::cutover_testing
+}  // namespace pgbaton::testing::cutover

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
 namespace pgbaton::testing::copy {

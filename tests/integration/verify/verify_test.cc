@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
 namespace pgbaton::testing {
@@ -36,21 +37,14 @@ CREATE TABLE empty_t (id bigint PRIMARY KEY);
 class VerifyTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    PgServerOptions so;
-    so.major = 15;
-    auto s = PgServer::Start(so);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    source_ = s->release();
+    source_ = StartServer(15).release();
     // The target's defaults differ from the source's on purpose: verify must not depend on them.
-    PgServerOptions to;
-    to.major = 17;
-    to.settings = {{"timezone", "'America/New_York'"},
-                   {"datestyle", "'SQL, DMY'"},
-                   {"extra_float_digits", "0"},
-                   {"intervalstyle", "'iso_8601'"}};
-    auto t = PgServer::Start(to);
-    ASSERT_TRUE(t.ok()) << t.status().ToString();
-    target_ = t->release();
+    target_ = StartServer(17, {.settings = {{"timezone", "'America/New_York'"},
+                                            {"datestyle", "'SQL, DMY'"},
+                                            {"extra_float_digits", "0"},
+                                            {"intervalstyle", "'iso_8601'"}}})
+                  .release();
+    ASSERT_TRUE(source_ && target_);
   }
   static void TearDownTestSuite() {
     delete source_;

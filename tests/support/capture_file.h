@@ -1,6 +1,8 @@
 // Capture files: raw pgoutput messages as a server sent them, for golden tests, the fuzzer's
-// seed corpus and the parser benchmark. Format: the 8 bytes "PGBCAP01", then per message a
-// big-endian uint64 WAL start LSN, a big-endian uint32 length and that many payload bytes.
+// seed corpus and the parser benchmark. Part of the test kit (the shipped binary never reads or
+// writes them); in the decoder's namespace because they hold the decoder's input. Format: the 8
+// bytes "PGBCAP01", then per message a big-endian uint64 WAL start LSN, a big-endian uint32 length
+// and that many payload bytes.
 #pragma once
 
 #include <string>

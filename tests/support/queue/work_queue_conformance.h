@@ -1,6 +1,6 @@
 // The WorkQueue contract (queue/work_queue.h) as one value-parameterised GoogleTest suite,
-// WorkQueueConformance, that every backend runs: RocksDB in-process (rocksdb_queue_test.cc, label
-// unit) and Kafka against a real one-node broker
+// WorkQueueConformance, that every backend runs: RocksDB in-process
+// (tests/unit/queue/rocksdb_queue_test.cc, label unit) and Kafka against a real one-node broker
 // (tests/integration/queue/kafka/kafka_queue_test.cc, label integration). A backend supplies a
 // QueueBackend; its own tests keep only what is not contract (disk space, the writer's lock, a
 // broker restart). `ctest -R WorkQueueConformance` runs the suite for both. Also ReadAll, which

@@ -13,11 +13,7 @@
 #include "tests/support/process.h"
 #include "tests/support/tcp_proxy.h"
 
-namespace pgbaton::faults::testing {
-
-using pgbaton::testing::ChildProcess;
-using pgbaton::testing::PgServer;
-using pgbaton::testing::TcpProxy;
+namespace pgbaton::testing::faults {
 
 // Rounds per fault: PGBATON_FAULT_ROUNDS, default 3.
 int FaultRounds();
@@ -49,8 +45,6 @@ struct FaultEnv {
   ChildProcess StartLoad(int seconds) const;
   // pgbench -i -I g -s 1 (truncate + fill) on the source.
   Status Fill() const;
-  // Waits until `pgbaton run` has created its slot on the source.
-  Status WaitForSlot() const;
   // Polls until source and target digests match, or `max_seconds` pass (then returns the last
   // pair in the error). Liveness bound only: nothing measures how fast.
   Status WaitIdentical(int max_seconds) const;
@@ -81,4 +75,4 @@ class Supervisor {
   int operator_restarts_ = 0;
 };
 
-}  // namespace pgbaton::faults::testing
+}  // namespace pgbaton::testing::faults

@@ -1,4 +1,4 @@
-#include "decoder/capture_file.h"
+#include "tests/support/capture_file.h"
 
 #include <fmt/format.h>
 

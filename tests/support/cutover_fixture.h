@@ -19,7 +19,7 @@
 #include "tests/support/pgbouncer.h"
 #include "tests/support/process.h"
 
-namespace pgbaton::cutover_testing {
+namespace pgbaton::testing::cutover {
 
 struct Migration {
   std::unique_ptr<testing::PgServer> source, target;
@@ -95,4 +95,4 @@ class ReverseStream {
 // The ids of `table` on a server (app database).
 Result<std::set<int64_t>> Ids(testing::PgServer& server, const std::string& table);
 
-}  // namespace pgbaton::cutover_testing
+}  // namespace pgbaton::testing::cutover

@@ -1,4 +1,4 @@
-#include "tests/integration/faults/fault_fixture.h"
+#include "tests/support/fault_fixture.h"
 
 #include <fmt/format.h>
 #include <signal.h>
@@ -8,18 +8,9 @@
 #include <thread>
 
 #include "common/pg.h"
+#include "tests/support/pg_test.h"
 
-namespace pgbaton::faults::testing {
-
-using pgbaton::testing::CommandResult;
-using pgbaton::testing::MakeTempDir;
-using pgbaton::testing::PgbatonBinary;
-using pgbaton::testing::PgServerOptions;
-using pgbaton::testing::ProcessOptions;
-using pgbaton::testing::ReadFile;
-using pgbaton::testing::RemoveTree;
-using pgbaton::testing::RunCommand;
-
+namespace pgbaton::testing::faults {
 namespace {
 const std::vector<std::string> kPgbenchTables = {"pgbench_accounts", "pgbench_branches",
                                                  "pgbench_tellers", "pgbench_history"};
@@ -43,19 +34,9 @@ Result<std::string> Digest(const std::string& conninfo, const std::vector<std::s
   ConnectOptions co;
   co.label = "digest";
   PGB_ASSIGN_OR_RETURN(PgConn c, PgConn::Connect(conninfo, co));
-  std::string out;
   std::vector<std::string> tables = kPgbenchTables;
   tables.insert(tables.end(), extra.begin(), extra.end());
-  for (const std::string& t : tables) {
-    PGB_ASSIGN_OR_RETURN(
-        std::string v,
-        c.QueryValue(fmt::format("select count(*) || ':' || coalesce(md5(string_agg(t::text, ',' "
-                                 "order by t::text)), '-') from {} t",
-                                 t),
-                     {}));
-    out += t + ":" + v + ";";
-  }
-  return out;
+  return pgbaton::testing::TablesDigest(c, tables);
 }
 
 Result<std::unique_ptr<FaultEnv>> FaultEnv::Create(const std::string& name) {
@@ -74,9 +55,8 @@ Result<std::unique_ptr<FaultEnv>> FaultEnv::Create(const std::string& name) {
       "pgbench -q -i -I dtp -s 1 -h 127.0.0.1 -p {} -U postgres app", env->source->port())));
   PGB_RETURN_IF_ERROR(
       env->source->Exec("alter table pgbench_history add column hid bigserial primary key", "app"));
-  PGB_RETURN_IF_ERROR(
-      Shell(fmt::format("pg_dump --schema-only '{}' | psql -q -v ON_ERROR_STOP=1 '{}'",
-                        env->SourceDirect(), env->TargetDirect())));
+  PGB_RETURN_IF_ERROR(pgbaton::testing::DumpAndRestore(*env->source, *env->target, "app",
+                                                       /*schema_only=*/true));
   PGB_ASSIGN_OR_RETURN(env->source_proxy, TcpProxy::Start(env->source->port()));
   PGB_ASSIGN_OR_RETURN(env->target_proxy, TcpProxy::Start(env->target->port()));
   return env;
@@ -114,15 +94,6 @@ ChildProcess FaultEnv::StartLoad(int seconds) const {
 Status FaultEnv::Fill() const {
   return Shell(
       fmt::format("pgbench -q -i -I g -s 1 -h 127.0.0.1 -p {} -U postgres app", source->port()));
-}
-
-Status FaultEnv::WaitForSlot() const {
-  for (int i = 0; i < 600; ++i) {
-    auto n = source->Query("select count(*) from pg_replication_slots", "app");
-    if (n.ok() && *n == "1") return Status::Ok();
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return Status::Error(ErrorCode::kTimeout, "run created no slot on the source");
 }
 
 Status FaultEnv::WaitIdentical(int max_seconds) const {
@@ -186,4 +157,4 @@ std::string Supervisor::LastLog() const {
   return s.size() > 3000 ? s.substr(s.size() - 3000) : s;
 }
 
-}  // namespace pgbaton::faults::testing
+}  // namespace pgbaton::testing::faults

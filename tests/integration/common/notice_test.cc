@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/pg.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_test.h"
 
 namespace pgbaton::testing {
 namespace {
@@ -23,10 +24,8 @@ std::string DrainPipe(int fd) {
 }
 
 TEST(ServerNoticeTest, NoticesAreDebugLogLinesNotStderr) {
-  PgServerOptions so;
-  so.major = 17;
-  auto server = PgServer::Start(so);
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  auto server = StartServer(17);
+  ASSERT_TRUE(server);
 
   int log_pipe[2], err_pipe[2];
   ASSERT_EQ(pipe(log_pipe), 0);
@@ -44,7 +43,7 @@ TEST(ServerNoticeTest, NoticesAreDebugLogLinesNotStderr) {
 
   ConnectOptions co;
   co.label = "target";
-  auto conn = PgConn::Connect((*server)->Conninfo(), co);
+  auto conn = PgConn::Connect(server->Conninfo(), co);
   Status ran = conn.ok() ? conn->Run("DROP TABLE IF EXISTS no_such_table_here") : conn.status();
 
   fflush(stderr);

@@ -2,11 +2,10 @@
 // walsender frames them) and the fake queue: confirmation never passes what the queue holds,
 // keepalives are answered, transactions are grouped per Append, and a reconnect in the middle
 // of a transaction neither loses nor doubles anything.
-#include "decoder/stream.h"
-
 #include <gtest/gtest.h>
 
 #include "decoder/replication.h"
+#include "decoder/stream.h"
 #include "tests/unit/decoder/golden_util.h"
 
 namespace pgbaton::decoder::testing {
