@@ -8,6 +8,7 @@
 #include "common/sql_ident.h"
 #include "decoder/replication.h"
 #include "tools/common/identity.h"
+#include "tools/common/startup_retry.h"
 
 namespace pgbaton::tools {
 
@@ -49,6 +50,21 @@ Status PrepareStreamSource(const std::string& source, const std::string& name,
   PGB_RETURN_IF_ERROR(RecordSlot(queue, name, slot.consistent_point));
   LogInfo("created slot", {{"slot", name}, {"consistent_point", slot.consistent_point.ToString()}});
   return Status::Ok();
+}
+
+Result<std::unique_ptr<queue::WorkQueue>> OpenStreamingQueue(
+    const MigrationCheck& check, const queue::QueueOptions& options, const std::string& name,
+    const std::vector<std::string>& publication_tables) {
+  std::unique_ptr<queue::WorkQueue> q;
+  PGB_RETURN_IF_ERROR(RetryWhileUnreachable("identity and position checks", [&]() -> Status {
+    PGB_ASSIGN_OR_RETURN(q,
+                         OpenCheckedQueue(check, [&] { return queue::WorkQueue::Open(options); }));
+    return Status::Ok();
+  }));
+  PGB_RETURN_IF_ERROR(RetryWhileUnreachable("publication and slot", [&] {
+    return PrepareStreamSource(check.source_conninfo, name, publication_tables, q.get());
+  }));
+  return q;
 }
 
 }  // namespace pgbaton::tools

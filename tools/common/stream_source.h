@@ -7,6 +7,7 @@
 
 #include "common/status.h"
 #include "queue/work_queue.h"
+#include "tools/common/identity.h"
 
 namespace pgbaton::tools {
 
@@ -16,5 +17,12 @@ namespace pgbaton::tools {
 Status PrepareStreamSource(const std::string& source, const std::string& name,
                            const std::vector<std::string>& publication_tables,
                            queue::WorkQueue* queue);
+
+// The start of a verb that streams (`stream`, `run`): OpenCheckedQueue with `check` (which names
+// the source), then PrepareStreamSource, each tried again while a server is unreachable
+// (tools/common/startup_retry.h). Install the signal handlers first: a stop ends the waiting.
+Result<std::unique_ptr<queue::WorkQueue>> OpenStreamingQueue(
+    const MigrationCheck& check, const queue::QueueOptions& options, const std::string& name,
+    const std::vector<std::string>& publication_tables);
 
 }  // namespace pgbaton::tools

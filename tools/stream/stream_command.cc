@@ -10,7 +10,6 @@
 #include "tools/common/metrics_sampler.h"
 #include "tools/common/resource_usage.h"
 #include "tools/common/signals.h"
-#include "tools/common/startup_retry.h"
 #include "tools/common/stream_source.h"
 #include "tools/config/connection.h"
 #include "tools/config/queue_flags.h"
@@ -49,14 +48,7 @@ class StreamCommand : public Command {
     // The first signal stops cleanly, a second at once (tools/common/signals.h); one that comes
     // while a start-up check waits for a server ends the wait.
     InstallSignalHandlers();
-    std::unique_ptr<queue::WorkQueue> q;
-    PGB_RETURN_IF_ERROR(RetryWhileUnreachable("identity and position checks", [&]() -> Status {
-      PGB_ASSIGN_OR_RETURN(q, OpenCheckedQueue(check, [&] { return queue::WorkQueue::Open(qo); }));
-      return Status::Ok();
-    }));
-    PGB_RETURN_IF_ERROR(RetryWhileUnreachable("publication and slot", [&] {
-      return PrepareStreamSource(source, global_->name, tables_, q.get());
-    }));
+    PGB_ASSIGN_OR_RETURN(auto q, OpenStreamingQueue(check, qo, global_->name, tables_));
     MetricsSamplerOptions mo;
     mo.name = global_->name;
     mo.source_conninfo = source;
