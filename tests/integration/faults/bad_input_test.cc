@@ -100,7 +100,7 @@ TEST(BadInputTest, DropColumnOnTheSourceStopsRunNamingTheColumnAndResumesAfterTh
   ProcessOptions po;
   po.stdout_path = dir + "/run.log";
   ChildProcess run(args, po);
-  ASSERT_TRUE(WaitForSlot(*source));
+  ASSERT_TRUE(WaitForSlot(*source)) << ReadFile(po.stdout_path);
   ASSERT_TRUE(
       source->Exec("insert into t select g, g, 'b' || g from generate_series(1, 100) g", "app")
           .ok());
@@ -156,7 +156,7 @@ TEST(BadInputTest, ColumnTypeChangedOnTheSourceStopsRunNamingBothTypesAndResumes
   ProcessOptions po;
   po.stdout_path = dir + "/run.log";
   ChildProcess run(args, po);
-  ASSERT_TRUE(WaitForSlot(*source));
+  ASSERT_TRUE(WaitForSlot(*source)) << ReadFile(po.stdout_path);
   ASSERT_TRUE(
       source->Exec("insert into t select g, g + 0.25 from generate_series(1, 100) g", "app").ok());
   ASSERT_TRUE(source
@@ -220,7 +220,7 @@ TEST(BadInputTest, ColumnAddedOnTheTargetAheadOfTheSourceIsWarnedAboutAndApplies
   ProcessOptions po;
   po.stdout_path = dir + "/run.log";
   ChildProcess run(args, po);
-  ASSERT_TRUE(WaitForSlot(*source));
+  ASSERT_TRUE(WaitForSlot(*source)) << ReadFile(po.stdout_path);
   ASSERT_TRUE(source->Exec("insert into t select g, g from generate_series(1, 50) g", "app").ok());
   // Applied before the source DDL, so the queue holds no version with w yet: the warning case.
   ASSERT_TRUE(WaitFor(target.get(), "select count(*) from t", "50")) << ReadFile(dir + "/run.log");
@@ -261,7 +261,7 @@ TEST(BadInputTest, TableRemovedFromThePublicationStopsRunNamingItUntilItIsAddedB
   ProcessOptions po;
   po.stdout_path = dir + "/run.log";
   ChildProcess run(args, po);
-  ASSERT_TRUE(WaitForSlot(*source));
+  ASSERT_TRUE(WaitForSlot(*source)) << ReadFile(po.stdout_path);
   ASSERT_TRUE(source->Exec("insert into t values (1); insert into u values (1)", "app").ok());
   ASSERT_TRUE(WaitFor(target.get(), "select count(*) from u", "1"));
 
@@ -309,7 +309,7 @@ TEST(BadInputTest, CorruptQueueRecordStopsApplyNamingItsCommitLsn) {
   ChildProcess stream(
       {PgbatonBinary(), "stream", "--source", source->Conninfo("app"), "--queue-dir", queue_dir},
       po);
-  ASSERT_TRUE(WaitForSlot(*source));
+  ASSERT_TRUE(WaitForSlot(*source)) << ReadFile(po.stdout_path);
   ASSERT_TRUE(source->Exec("insert into t values (1, 'a')", "app").ok());
   ASSERT_TRUE(source->Exec("insert into t values (2, 'b'), (3, 'b')", "app").ok());
   auto before_last = source->Query("select pg_current_wal_lsn()", "app");
