@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "common/log.h"
 #include "queue/codec.h"
@@ -119,6 +121,15 @@ RocksDbQueue::~RocksDbQueue() {
 Status RocksDbQueue::Init(rocksdb::DB* db) {
   db_.reset(db);
   PGB_ASSIGN_OR_RETURN(auto version, GetRaw(SysKey("format_version")));
+  // A secondary can open between the writer's memtable flush and its deletion of the WAL that
+  // held the same keys, and see neither: catch up again before calling the queue empty (a
+  // status under pgbench once read an initialized queue as "not initialized").
+  for (int attempt = 0; !version && options_.read_only && attempt < 5; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    rocksdb::Status s = db_->TryCatchUpWithPrimary();
+    if (!s.ok()) return FromRocks(s, options_.dir, "catching up with the writer");
+    PGB_ASSIGN_OR_RETURN(version, GetRaw(SysKey("format_version")));
+  }
   PGB_ASSIGN_OR_RETURN(auto name, GetRaw(SysKey("migration_name")));
   if (!version) {
     if (options_.read_only) {
