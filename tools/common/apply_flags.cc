@@ -14,7 +14,7 @@ void ApplyFlags::Register(CLI::App* sub) {
   sub->add_option("--on-conflict", on_conflict,
                   "error: stop at a missing row or duplicate key; skip: log it and go on")
       ->capture_default_str();
-  sub->add_option("--progress", progress,
+  sub->add_option(progress_flag, progress,
                   "where progress is kept on the target: auto, origin or table")
       ->capture_default_str();
   sub->add_option("--group-rows", group_rows, "changes per target transaction")
@@ -58,7 +58,7 @@ Result<applier::ApplierOptions> ApplyFlags::ToOptions(const std::string& name,
   } else {
     return Status::Error(
         ErrorCode::kUsage,
-        fmt::format("--progress must be auto, origin or table, not \"{}\"", progress));
+        fmt::format("{} must be auto, origin or table, not \"{}\"", progress_flag, progress));
   }
   if (!stop_at.empty()) {
     PGB_ASSIGN_OR_RETURN(o.stop_at, Lsn::Parse(stop_at));

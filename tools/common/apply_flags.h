@@ -15,13 +15,16 @@ struct ApplyFlags {
   int apply_jobs = 1;                 // --apply-jobs: apply connections, 1 to 64
   std::string on_conflict = "error";  // --on-conflict: error or skip
   std::string progress = "auto";      // --progress: auto, origin or table
-  std::string stop_at;                // --stop-at LSN; empty: run until stopped
-  size_t group_rows = 20000;          // --group-rows: changes per target transaction
-  int group_delay_ms = 1000;          // --group-delay-ms
-  size_t copy_min_rows = 8;           // --copy-min-rows (0: never COPY)
-  size_t big_txn_changes = 50000;     // --big-txn-changes
+  // The name of the flag above: `migrate` calls it --apply-progress, since its --progress is
+  // the copy's display.
+  std::string progress_flag = "--progress";
+  std::string stop_at;             // --stop-at LSN; empty: run until stopped
+  size_t group_rows = 20000;       // --group-rows: changes per target transaction
+  int group_delay_ms = 1000;       // --group-delay-ms
+  size_t copy_min_rows = 8;        // --copy-min-rows (0: never COPY)
+  size_t big_txn_changes = 50000;  // --big-txn-changes
 
-  // Adds --apply-jobs, --on-conflict, --progress, --group-rows, --group-delay-ms,
+  // Adds --apply-jobs, --on-conflict, --progress (progress_flag), --group-rows, --group-delay-ms,
   // --copy-min-rows, --big-txn-changes and --stop-at.
   void Register(CLI::App* sub);
   // The options for migration `name` applying onto `target_conninfo`. Errors: kUsage naming the

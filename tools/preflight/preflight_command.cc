@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tools/config/connection.h"
-#include "tools/preflight/preflight.h"
+#include "tools/preflight_checks/preflight.h"
 
 namespace pgbaton::tools {
 namespace {

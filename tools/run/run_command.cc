@@ -1,15 +1,9 @@
 #include "tools/run/run_command.h"
 
 #include <fmt/format.h>
-#include <pthread.h>
-
-#include <atomic>
-#include <thread>
 
 #include "applier/applier.h"
 #include "common/log.h"
-#include "decoder/stream.h"
-#include "decoder/type_resolver.h"
 #include "queue/work_queue.h"
 #include "tools/common/apply_flags.h"
 #include "tools/common/identity.h"
@@ -18,6 +12,7 @@
 #include "tools/common/resource_usage.h"
 #include "tools/common/signals.h"
 #include "tools/common/stream_source.h"
+#include "tools/common/stream_thread.h"
 #include "tools/config/connection.h"
 #include "tools/config/queue_flags.h"
 
@@ -70,51 +65,16 @@ class RunCommand : public Command {
     mo.record_samples = !queue_.kafka();  // RocksDB: metadata writes are thread-safe
     PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
 
-    std::atomic<bool> decoder_stop{false};
-    Status decoder_status;
-    decoder::StreamStats dstats;
-    std::thread decoder_thread([&] {
-      pthread_setname_np(pthread_self(), "pgb-decode");
-      decoder::PgTypeResolver types(source_);
-      decoder::StreamOptions so;
-      so.batch_max_delay = std::chrono::milliseconds(batch_delay_ms_);
-      decoder_status = decoder::RunStream(
-          q.get(), &types, decoder::PgSourceFactory(source_, global_->name, global_->name), so,
-          &decoder_stop, &dstats);
-      if (!decoder_status.ok()) RequestStop();  // the applier drains what it has and stops
-    });
-
+    StreamThread stream(source_, global_->name, q.get(), batch_delay_ms_);
     // --stop-at when nothing more commits: the slot's confirmed position says how far the
     // source was read, even past the last transaction.
-    std::optional<PgConn> source_conn;
-    std::string slot = global_->name;
-    queue::WorkQueue* queue = q.get();
-    options.source_position = [&, queue]() -> Lsn {
-      Lsn best;
-      auto last = queue->LastEndLsn();
-      if (last.ok()) best = *last;
-      if (!source_conn) {
-        ConnectOptions co;
-        co.label = "source";
-        auto c = PgConn::Connect(source_, co);
-        if (!c.ok()) return best;
-        source_conn.emplace(std::move(*c));
-      }
-      auto v = source_conn->QueryValue(
-          "select confirmed_flush_lsn from pg_catalog.pg_replication_slots where slot_name = $1",
-          {slot});
-      if (!v.ok()) {
-        source_conn.reset();
-        return best;
-      }
-      auto l = Lsn::Parse(*v);
-      return l.ok() ? std::max(best, *l) : best;
-    };
+    options.source_position = SlotReadPosition(source_, global_->name, q.get());
 
     applier::Applier applier(options, q.get());
     Status s = applier.Run(&StopRequested());
-    decoder_stop.store(true);
-    decoder_thread.join();
+    stream.Stop();
+    const Status& decoder_status = stream.status();
+    const decoder::StreamStats& dstats = stream.stats();
     applier::ApplierStats st = applier.stats();
     LogInfo("run stopped", WithResourceUsage({{"decoded_transactions", dstats.transactions},
                                               {"confirmed_lsn", dstats.confirmed.ToString()},

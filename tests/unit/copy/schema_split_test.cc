@@ -1,7 +1,7 @@
 // SplitPostData: pg_dump's plain post-data output cut into TOC entries with their waves.
 #include <gtest/gtest.h>
 
-#include "tools/copy/schema.h"
+#include "tools/initial_copy/schema.h"
 
 namespace pgbaton::tools::copy {
 namespace {

@@ -1,7 +1,7 @@
 // TableFilter: --include/--exclude globs on schema.table.
 #include <gtest/gtest.h>
 
-#include "tools/copy/catalog.h"
+#include "tools/initial_copy/catalog.h"
 
 namespace pgbaton::tools::copy {
 namespace {

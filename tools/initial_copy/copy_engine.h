@@ -15,8 +15,8 @@
 
 #include "common/status.h"
 #include "queue/work_queue.h"
-#include "tools/copy/copy_options.h"
-#include "tools/copy/progress.h"
+#include "tools/initial_copy/copy_options.h"
+#include "tools/initial_copy/progress.h"
 
 namespace pgbaton::tools::copy {
 

@@ -1,4 +1,4 @@
-#include "tools/copy/post_data.h"
+#include "tools/initial_copy/post_data.h"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,7 @@
 
 #include "common/pg.h"
 #include "common/sql_ident.h"
-#include "tools/copy/catalog.h"
+#include "tools/initial_copy/catalog.h"
 
 namespace pgbaton::tools::copy {
 namespace {

@@ -1,26 +1,28 @@
-#include "tools/copy/copy_engine.h"
+#include "tools/initial_copy/copy_engine.h"
 
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "catalog/source_catalog.h"
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/sql_ident.h"
 #include "tools/common/identity.h"
-#include "tools/copy/catalog.h"
-#include "tools/copy/data_copy.h"
-#include "tools/copy/post_data.h"
-#include "tools/copy/schema.h"
-#include "tools/copy/snapshot.h"
+#include "tools/initial_copy/catalog.h"
+#include "tools/initial_copy/data_copy.h"
+#include "tools/initial_copy/post_data.h"
+#include "tools/initial_copy/schema.h"
+#include "tools/initial_copy/snapshot.h"
 
 namespace pgbaton::tools::copy {
 namespace {
@@ -29,9 +31,17 @@ constexpr const char* kDone = "done";
 constexpr const char* kStarted = "started";
 constexpr const char* kCopying = "copying";
 
-// The test hooks at a named point: a real SIGKILL, so crash tests are exact; or a SIGSTOP, so a
-// test can act on the servers (terminate sessions) while the copy is frozen there, then SIGCONT.
-void MaybeCrash(const CopyOptions& o, const std::string& point) {
+// The test hooks at a named point: a real SIGKILL, so crash tests are exact; a SIGSTOP, so a
+// test can act on the servers (terminate sessions) while the copy is frozen there, then SIGCONT;
+// or a wait of the copy alone, so a test can watch what the rest of the process does meanwhile.
+void AtTestPoint(const CopyOptions& o, const std::string& point) {
+  const size_t colon = o.hold_at.rfind(':');
+  if (colon != std::string::npos && o.hold_at.compare(0, colon, point) == 0 &&
+      colon == point.size()) {
+    const int ms = std::atoi(o.hold_at.c_str() + colon + 1);
+    LogInfo("test hook: the copy holds", {{"at", point}, {"ms", ms}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  }
   if (!o.crash_at.empty() && o.crash_at == point) {
     fflush(stdout);
     fflush(stderr);
@@ -334,7 +344,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     PGB_RETURN_IF_ERROR(meta.Put("copy/consistent_lsn", snap->snapshot().lsn.ToString()));
     progress->Note(fmt::format("created replication slot \"{}\" at {} (snapshot {})", o.name,
                                snap->snapshot().lsn.ToString(), snap->snapshot().name));
-    MaybeCrash(o, "after-slot");
+    AtTestPoint(o, "after-slot");
   } else if (need_snapshot) {
     // A resumed copy: the streaming slot stays as it is (it still holds the changes since its
     // older consistent point); a temporary slot gives a fresh snapshot, whose later LSN becomes
@@ -346,6 +356,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
                     "copied now get sync LSN {}",
                     snap->snapshot().name, temp, snap->snapshot().lsn.ToString()));
   }
+  if (o.on_slot) PGB_RETURN_IF_ERROR(o.on_slot());
 
   // Post-data entries, built early (a table's indexes as soon as its data is done, while other
   // tables are still copying) and then the rest after the data.
@@ -371,7 +382,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     pj.mark_done = [&](size_t i) -> Status {
       PGB_RETURN_IF_ERROR(meta.Put(fmt::format("copy/post/{}", i), kDone));
       built.insert(i);
-      MaybeCrash(o, fmt::format("post-data:{}", ++n_built));
+      AtTestPoint(o, fmt::format("post-data:{}", ++n_built));
       return Status::Ok();
     };
     pj_ready = true;
@@ -402,7 +413,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
       }
       PGB_RETURN_IF_ERROR(meta.Put("copy/phase/pre_data", kDone));
       progress->ItemDone();
-      MaybeCrash(o, "after-schema");
+      AtTestPoint(o, "after-schema");
     }
     if (o.after_schema) PGB_RETURN_IF_ERROR(o.after_schema());
 
@@ -454,18 +465,18 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
           meta.Put("copy/rows/" + key, std::to_string(job.progress[i]->rows.load())));
       PGB_RETURN_IF_ERROR(meta.Put("copy/state/" + key, kDone));
       progress->ItemDone();
-      MaybeCrash(o, "table:" + key);
+      AtTestPoint(o, "table:" + key);
       if (early) early->SubmitTable(job.tables[i].schema, job.tables[i].name);
       return Status::Ok();
     };
     job.on_chunk_done = [&](int n) {
-      MaybeCrash(o, fmt::format("data:{}", n));
-      MaybeCrash(o, fmt::format("data-left:{}", static_cast<int>(chunks.size()) - n));
+      AtTestPoint(o, fmt::format("data:{}", n));
+      AtTestPoint(o, fmt::format("data-left:{}", static_cast<int>(chunks.size()) - n));
     };
     PGB_RETURN_IF_ERROR(snap->CheckAlive());
     PGB_RETURN_IF_ERROR(CopyData(job, chunks));
     if (early) PGB_RETURN_IF_ERROR(early->Finish());
-    MaybeCrash(o, "after-data");
+    AtTestPoint(o, "after-data");
   }
   // The snapshot is no longer needed: end the exporting session (a temporary slot is dropped).
   snap.reset();

@@ -1,4 +1,4 @@
-#include "tools/copy/progress.h"
+#include "tools/initial_copy/progress.h"
 
 #include <fmt/format.h>
 

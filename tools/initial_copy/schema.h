@@ -8,8 +8,8 @@
 
 #include "common/sql_ident.h"
 #include "common/status.h"
-#include "tools/copy/catalog.h"
-#include "tools/copy/copy_options.h"
+#include "tools/initial_copy/catalog.h"
+#include "tools/initial_copy/copy_options.h"
 
 namespace pgbaton::tools::copy {
 

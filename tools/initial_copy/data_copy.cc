@@ -1,4 +1,4 @@
-#include "tools/copy/data_copy.h"
+#include "tools/initial_copy/data_copy.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "tools/preflight/preflight.h"
+#include "tools/preflight_checks/preflight.h"
 
 #include <fmt/format.h>
 

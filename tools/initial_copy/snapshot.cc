@@ -1,4 +1,4 @@
-#include "tools/copy/snapshot.h"
+#include "tools/initial_copy/snapshot.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "tools/copy/schema.h"
+#include "tools/initial_copy/schema.h"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 
 #include "common/conninfo.h"
 #include "common/sql_ident.h"
-#include "tools/copy/subprocess.h"
+#include "tools/initial_copy/subprocess.h"
 
 namespace pgbaton::tools::copy {
 namespace {

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "common/status.h"
-#include "tools/copy/copy_options.h"
-#include "tools/copy/progress.h"
-#include "tools/copy/schema.h"
+#include "tools/initial_copy/copy_options.h"
+#include "tools/initial_copy/progress.h"
+#include "tools/initial_copy/schema.h"
 
 namespace pgbaton::tools::copy {
 

@@ -12,10 +12,10 @@
 
 #include "common/pg.h"
 #include "common/status.h"
-#include "tools/copy/catalog.h"
-#include "tools/copy/copy_options.h"
-#include "tools/copy/progress.h"
-#include "tools/copy/snapshot.h"
+#include "tools/initial_copy/catalog.h"
+#include "tools/initial_copy/copy_options.h"
+#include "tools/initial_copy/progress.h"
+#include "tools/initial_copy/snapshot.h"
 
 namespace pgbaton::tools::copy {
 

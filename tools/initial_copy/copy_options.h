@@ -39,9 +39,16 @@ struct CopyOptions {
   std::string crash_at;
   // Test hook: the process SIGSTOPs itself at this point (the same names as crash_at).
   std::string pause_at;
+  // Test hook: "<point>:<ms>", the copy waits that long at that point (the same names as
+  // crash_at) while the rest of the process (migrate's decoder) goes on.
+  std::string hold_at;
   // Called once the schema is on the target (after the restore, or at once when an earlier run
   // restored it): the command records the migration on the target there (tools/common/identity.h).
   std::function<Status()> after_schema;
+  // Called once the streaming slot exists (just created, or found from an earlier run), before
+  // the schema and the data: `migrate` starts its decoder there, so that the source's WAL is
+  // drained into the queue while the copy runs. An error ends the copy.
+  std::function<Status()> on_slot;
 };
 
 }  // namespace pgbaton::tools::copy

@@ -1,4 +1,4 @@
-#include "tools/copy/subprocess.h"
+#include "tools/initial_copy/subprocess.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-#include "tools/copy/catalog.h"
+#include "tools/initial_copy/catalog.h"
 
 #include <fmt/format.h>
 #include <fnmatch.h>
