@@ -17,6 +17,7 @@
 #include "tools/config/config.h"
 #include "tools/copy/copy_command.h"
 #include "tools/cutover/cutover_command.h"
+#include "tools/migrate/migrate_command.h"
 #include "tools/preflight/preflight_command.h"
 #include "tools/queue/queue_command.h"
 #include "tools/run/run_command.h"
@@ -65,6 +66,7 @@ int Main(int argc, char** original_argv) {
   add(MakeVerifyCommand(&global));
   add(MakeCleanupCommand(&global));
   add(MakeApplyCommand(&global));
+  add(MakeMigrateCommand(&global));
   add(MakeCopyCommand(&global));
   add(MakeCutoverCommand(&global));
   add(MakeQueueCommand(&global));
