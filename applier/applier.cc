@@ -429,9 +429,16 @@ Status Applier::Impl::Coordinate(const std::atomic<bool>* stop, const ProgressSt
       planner_->Committed(shared_->committed);
     }
     PGB_RETURN_IF_ERROR(Maintain(progress));
-    // The read step: the next transaction in commit order, or none within idle_wait.
+    // The read step: the next transaction in commit order, or none within idle_wait. At the
+    // queue's tail what the open group holds is all there is for now: it is committed before
+    // waiting, so a steady trickle is applied as it comes instead of a group delay later (under
+    // a backlog the next transaction is always there and groups stay large).
     PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::TransactionReader> reader,
-                         cursor->Next(options_.idle_wait));
+                         cursor->Next(std::chrono::milliseconds(0)));
+    if (reader == nullptr) {
+      PGB_RETURN_IF_ERROR(SendCommit(planner_->CloseIfDue(Clock::now(), /*force=*/true)));
+      PGB_ASSIGN_OR_RETURN(reader, cursor->Next(options_.idle_wait));
+    }
     if (reader == nullptr) {
       PGB_RETURN_IF_ERROR(OnIdle(read_through, done));
       if (*done) return Status::Ok();

@@ -1,11 +1,16 @@
-// --stop-at against a queue that grows while the applier is idle (PostgreSQL 17 target, RocksDB
-// queue, the applier as a library): a transaction appended after the applier's read came back
-// empty, but before it looked at how far the source is, must still be applied before the run
-// ends. `run --stop-at` once exited 0 with such a transaction (56 rows) left unapplied.
+// The applier at the queue's tail (PostgreSQL 17 target, RocksDB queue, the applier as a library).
+// --stop-at against a queue that grows while the applier is idle: a transaction appended after
+// the applier's read came back empty, but before it looked at how far the source is, must still
+// be applied before the run ends (`run --stop-at` once exited 0 with such a transaction, 56 rows,
+// left unapplied). And a steady trickle of transactions: what the applier has read when it
+// reaches the tail is committed then, not held open for the group delay (a steady 200 tps once
+// kept `migrate`'s replay lag at the 1 s group delay, never under its 1 s caught-up threshold).
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "applier/applier.h"
 #include "queue/work_queue.h"
@@ -78,6 +83,70 @@ TEST(StopAtTest, ATransactionAppendedWhileTheApplierLooksAtTheSourceIsApplied) {
   EXPECT_EQ(*target->Query("select count(*) from t1", "app"), "59")
       << "transaction 101 (56 rows, commit 0/2000 <= --stop-at 0/3000) was not applied";
   EXPECT_EQ(applier.stats().transactions, 2u);
+  q->reset();
+  RemoveTree(dir);
+}
+
+TEST(StopAtTest, AtTheTailTheOpenGroupIsCommittedWhileTransactionsKeepComing) {
+  auto target = StartServer(17);
+  ASSERT_TRUE(target);
+  ASSERT_TRUE(target->Exec("create database app").ok());
+  ASSERT_TRUE(target->Exec("create table t1 (id int primary key, v text)", "app").ok());
+  std::string dir = MakeTempDir("pgbaton-tail");
+  queue::QueueOptions qo;
+  qo.dir = dir + "/queue";
+  auto q = queue::WorkQueue::Open(qo);
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  queue::RecordBatch first = Txn(100, 0x1000, 1, 1);
+  first.relations.push_back(MakeRelation(1));
+  ASSERT_TRUE((*q)->Append(first).ok());
+
+  // A group may stay open for an hour; a transaction arrives every 20 ms, well inside one read's
+  // wait, so the queue never reads empty while the trickle lasts.
+  ApplierOptions options;
+  options.target_conninfo = target->Conninfo("app");
+  options.name = "tail_test";
+  options.group_max_delay = std::chrono::hours(1);
+  options.idle_wait = std::chrono::milliseconds(200);
+  Applier applier(options, q->get());
+  std::atomic<bool> stop{false};
+  Status st;
+  std::thread run([&] { st = applier.Run(&stop); });
+
+  std::atomic<bool> trickle{true};
+  std::atomic<int> appended{1};
+  std::thread writer([&] {
+    for (int k = 1; trickle.load() && k < 1000; ++k) {
+      Status a = (*q)->Append(Txn(100 + k, 0x1000 + 0x100 * k, 1 + k, 1));
+      EXPECT_TRUE(a.ok()) << a.ToString();
+      appended.store(k + 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  // Rows on the target while the trickle still runs: the open group was committed at the tail.
+  bool seen = false;
+  for (int i = 0; i < 150 && !seen; ++i) {
+    auto n = target->Query("select count(*) from t1", "app");
+    seen = n.ok() && *n != "0";
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const int appended_when_seen = appended.load();
+  trickle.store(false);
+  writer.join();
+  // Once the trickle ends the queue reads empty: everything arrives, on any build.
+  const std::string all = std::to_string(appended.load());
+  std::string rows;
+  for (int i = 0; i < 500 && rows != all; ++i) {
+    auto n = target->Query("select count(*) from t1", "app");
+    rows = n.ok() ? *n : n.status().ToString();
+    if (rows != all) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stop.store(true);
+  run.join();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(seen) << "nothing was committed in 3 s of a steady trickle (" << appended_when_seen
+                    << " transactions appended): the group waited for its delay";
+  EXPECT_EQ(rows, all);
   q->reset();
   RemoveTree(dir);
 }
