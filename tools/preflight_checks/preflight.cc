@@ -95,6 +95,20 @@ void CheckSourceSettings(PgConn& src, Checker& c) {
     c.Ok("source.version",
          fmt::format("source runs PostgreSQL {}", VersionText(src.ServerVersionNum())));
   }
+  if (major == 12) {
+    c.Add("source.version_limits", Severity::kInfo,
+          "source runs PostgreSQL 12, past its end of life (November 2024); pgbaton streams from "
+          "it with pgoutput protocol 1, which cannot stream a transaction in progress: the "
+          "source decodes each transaction only at its commit, spilling one of more than 4096 "
+          "changes to pg_replslot/ on its own disk (12 has no logical_decoding_work_mem), so a "
+          "large transaction costs the source disk and reaches the queue only once committed; "
+          "12 cannot publish a partitioned table, so --include publishes its partitions of "
+          "today (one attached later is not streamed); and a 12 slot has no "
+          "max_slot_wal_keep_size, so the source keeps WAL for it without limit while pgbaton "
+          "is stopped",
+          "keep free disk on the source for the spill of large transactions and for WAL while "
+          "pgbaton is stopped; attach no partition to an --include'd table during the migration");
+  }
 
   PgResult r;
   if (!c.Query(src, "source.settings",
