@@ -102,10 +102,8 @@ void CheckSourceSettings(PgConn& src, Checker& c) {
           "progress: the source decodes each transaction only at its commit and spills one of "
           "more than 4096 changes to pg_replslot/ on its own disk (12 has no "
           "logical_decoding_work_mem), so a large transaction costs the source disk and reaches "
-          "the queue only once committed; (2) no logical messages: `migrate --until caught-up` "
-          "on an idle source sees its mark only when the walsender's next keepalive is "
-          "confirmed; (3) no publication of a partitioned table: --include publishes its "
-          "partitions of today, and one attached later is not streamed; (4) no "
+          "the queue only once committed; (2) no publication of a partitioned table: --include "
+          "publishes its partitions of today, and one attached later is not streamed; (3) no "
           "max_slot_wal_keep_size: the source keeps WAL for the slot without limit while "
           "pgbaton is stopped",
           "keep free disk on the source for large transactions' spill files and for WAL while "
