@@ -62,6 +62,29 @@ UserTable TableAt(const PgResult& res, int r) {
   return t;
 }
 
+// `tables` with each partitioned table replaced by its leaf partitions, for a PostgreSQL 12 source
+// (its publications take no partitioned table; 13+ publish a partitioned table's changes per
+// partition all the same). A table that does not exist stays as named, for CREATE PUBLICATION to
+// name it. Simple protocol: `conn` may be a replication connection.
+Result<std::vector<QualifiedName>> PublishableTables(PgConn& conn,
+                                                     const std::vector<QualifiedName>& tables) {
+  std::vector<QualifiedName> out;
+  for (const QualifiedName& t : tables) {
+    PGB_ASSIGN_OR_RETURN(
+        PgResult res,
+        conn.Exec(fmt::format(
+            "SELECT n.nspname, c.relname FROM pg_catalog.pg_partition_tree("
+            "pg_catalog.to_regclass({})) p JOIN pg_catalog.pg_class c ON c.oid = p.relid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE p.isleaf ORDER BY 1, 2",
+            conn.QuoteLiteral(QuoteQualified(t)))));
+    if (res.rows() == 0) out.push_back(t);
+    for (int r = 0; r < res.rows(); ++r) {
+      out.push_back(QualifiedName{res.GetString(r, 0), res.GetString(r, 1)});
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::vector<UserTable>> ListUserTables(PgConn& conn) {
@@ -183,12 +206,16 @@ Result<bool> EnsurePublication(PgConn& conn, const std::string& name,
                                const std::vector<QualifiedName>& tables) {
   PGB_ASSIGN_OR_RETURN(bool exists, PublicationExists(conn, name));
   if (exists) return false;
+  std::vector<QualifiedName> listed = tables;
+  if (conn.ServerMajor() < 13 && !tables.empty()) {
+    PGB_ASSIGN_OR_RETURN(listed, PublishableTables(conn, tables));
+  }
   std::string sql = "CREATE PUBLICATION " + QuoteIdent(name);
-  if (tables.empty()) {
+  if (listed.empty()) {
     sql += " FOR ALL TABLES";
   } else {
     sql += " FOR TABLE ";
-    for (size_t i = 0; i < tables.size(); ++i) sql += (i ? ", " : "") + QuoteQualified(tables[i]);
+    for (size_t i = 0; i < listed.size(); ++i) sql += (i ? ", " : "") + QuoteQualified(listed[i]);
   }
   Status st = conn.Run(sql);
   if (!st.ok()) return st.WithContext(fmt::format("creating publication \"{}\"", name));

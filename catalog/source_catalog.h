@@ -88,8 +88,10 @@ Status WriteValues(PgConn& target, const std::vector<Sequence>& seqs);
 Result<bool> PublicationExists(PgConn& conn, const std::string& name);
 
 // Creates publication `name` FOR ALL TABLES, or FOR TABLE `tables` when not empty, unless it
-// exists. Returns true if it was created. Errors: kPermission, kNotFound (a table), with the
-// publication named.
+// exists. Returns true if it was created. On a PostgreSQL 12 source a partitioned table in
+// `tables` is published as its leaf partitions of today (12 cannot publish a partitioned table;
+// a partition attached later is not in the publication). Errors: kPermission, kNotFound (a
+// table), with the publication named.
 Result<bool> EnsurePublication(PgConn& conn, const std::string& name,
                                const std::vector<QualifiedName>& tables);
 

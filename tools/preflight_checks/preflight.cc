@@ -95,6 +95,20 @@ void CheckSourceSettings(PgConn& src, Checker& c) {
     c.Ok("source.version",
          fmt::format("source runs PostgreSQL {}", VersionText(src.ServerVersionNum())));
   }
+  if (major == 12) {
+    c.Add("source.version_limits", Severity::kInfo,
+          "source runs PostgreSQL 12, past its end of life (November 2024), which pgbaton streams "
+          "from with pgoutput protocol 1 and these limits: (1) no streaming of a transaction in "
+          "progress: the source decodes each transaction only at its commit and spills one of "
+          "more than 4096 changes to pg_replslot/ on its own disk (12 has no "
+          "logical_decoding_work_mem), so a large transaction costs the source disk and reaches "
+          "the queue only once committed; (2) no publication of a partitioned table: --include "
+          "publishes its partitions of today, and one attached later is not streamed; (3) no "
+          "max_slot_wal_keep_size: the source keeps WAL for the slot without limit while "
+          "pgbaton is stopped",
+          "keep free disk on the source for large transactions' spill files and for WAL while "
+          "pgbaton is stopped; attach no partition to an --include'd table during the migration");
+  }
 
   PgResult r;
   if (!c.Query(src, "source.settings",

@@ -129,7 +129,8 @@ TEST_P(RunEndToEndTest, MixedWorkloadWithKillsMatchesRowForRow) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Majors, RunEndToEndTest,
-                         ::testing::Values(Majors{13, 17}, Majors{15, 17}, Majors{15, 18}),
+                         ::testing::Values(Majors{12, 17}, Majors{13, 17}, Majors{15, 17},
+                                           Majors{15, 18}),
                          [](const ::testing::TestParamInfo<Majors>& i) {
                            return fmt::format("From{}To{}", i.param.source, i.param.target);
                          });

@@ -135,7 +135,8 @@ TEST_P(CopyMatrixTest, CopiesSchemaDataIndexesAndSequencesExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Majors, CopyMatrixTest,
-                         ::testing::Values(Majors{13, 17}, Majors{15, 17}, Majors{15, 18}),
+                         ::testing::Values(Majors{12, 17}, Majors{13, 17}, Majors{15, 17},
+                                           Majors{15, 18}),
                          [](const auto& info) {
                            return "From" + std::to_string(info.param.source) + "To" +
                                   std::to_string(info.param.target);

@@ -85,7 +85,7 @@ TEST_P(SlotSnapshotTest, ExportedSnapshotLivesWithTheHolder) {
   EXPECT_EQ(*listed, "a.b|c \"d\".e,public|user");
 }
 
-INSTANTIATE_TEST_SUITE_P(Majors, SlotSnapshotTest, ::testing::Values(13, 17),
+INSTANTIATE_TEST_SUITE_P(Majors, SlotSnapshotTest, ::testing::Values(12, 13, 17),
                          [](const auto& info) { return "pg" + std::to_string(info.param); });
 
 }  // namespace

@@ -97,7 +97,8 @@ TEST_P(LeastPrivilegeTest, RunWithReplicationSelectSourceRoleAndNonSuperuserTarg
 
 INSTANTIATE_TEST_SUITE_P(Majors, LeastPrivilegeTest,
                          ::testing::Values(Case{15, 17, false}, Case{13, 18, true},
-                                           Case{13, 17, true}, Case{15, 18, false}),
+                                           Case{13, 17, true}, Case{15, 18, false},
+                                           Case{12, 18, false}),
                          [](const ::testing::TestParamInfo<Case>& i) {
                            return fmt::format(
                                "From{}To{}{}", i.param.source, i.param.target,

@@ -194,7 +194,8 @@ TEST_F(MigrateOnceTest, APreflightBlockerStopsItBeforeAnythingIsCreated) {
             "0");
 }
 
-INSTANTIATE_TEST_SUITE_P(Majors, MigrateTest, ::testing::Values(Pair{15, 17}, Pair{13, 18}),
+INSTANTIATE_TEST_SUITE_P(Majors, MigrateTest,
+                         ::testing::Values(Pair{15, 17}, Pair{13, 18}, Pair{12, 17}, Pair{12, 18}),
                          [](const auto& info) {
                            return fmt::format("From{}To{}", info.param.source, info.param.target);
                          });

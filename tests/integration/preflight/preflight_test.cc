@@ -127,6 +127,33 @@ TEST(Preflight, TableWithoutPrimaryKeyIsNamedWithItsFix) {
   EXPECT_EQ(u[0]["object"], "public.scratch");
 }
 
+TEST(Preflight, ATwelveSourceIsReadyAndToldWhatItCannotDo) {
+  auto src = StartServer(12);
+  auto tgt = StartServer(17);
+  ASSERT_TRUE(src && tgt);
+  ASSERT_TRUE(src->Exec("create table accounts (id int primary key, v text)").ok());
+  CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), true);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  auto j = ParseJson(r);
+  EXPECT_EQ(j["ready"], true) << r.output;
+  EXPECT_EQ(j["source"]["version_num"].get<int>() / 10000, 12);
+  EXPECT_EQ(FindingsOf(j, "source.version", "ok").size(), 1u) << r.output;
+  auto limits = FindingsOf(j, "source.version_limits", "info");
+  ASSERT_EQ(limits.size(), 1u) << r.output;
+  const std::string message = limits[0]["message"].get<std::string>();
+  for (const char* says : {"end of life", "only at its commit", "4096 changes", "partitioned table",
+                           "max_slot_wal_keep_size"}) {
+    EXPECT_NE(message.find(says), std::string::npos) << says << " not in: " << message;
+  }
+
+  // A 13 source is not told 12's limits.
+  auto src13 = StartServer(13);
+  ASSERT_TRUE(src13);
+  CommandResult r13 = Preflight(src13->Conninfo(), tgt->Conninfo(), true);
+  EXPECT_EQ(r13.exit_code, 0) << r13.output;
+  EXPECT_TRUE(FindingsOf(ParseJson(r13), "source.version_limits", "info").empty()) << r13.output;
+}
+
 TEST(Preflight, TargetOlderThanSourceIsRefused) {
   auto src = StartServer(17);
   auto tgt = StartServer(13);

@@ -250,7 +250,7 @@ TEST_P(SchemaQuotingTest, CopyRunVerifyCutoverKeepEveryRow) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Majors, SchemaQuotingTest,
-                         ::testing::Values(Majors{13, 17}, Majors{15, 18}),
+                         ::testing::Values(Majors{12, 17}, Majors{13, 17}, Majors{15, 18}),
                          [](const ::testing::TestParamInfo<Majors>& i) {
                            return fmt::format("From{}To{}", i.param.source, i.param.target);
                          });
