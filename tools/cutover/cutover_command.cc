@@ -41,11 +41,33 @@ Result<std::chrono::milliseconds> ParseDuration(const std::string& flag, const s
 
 class CutoverCommand : public Command {
  public:
-  explicit CutoverCommand(GlobalOptions* g) : global_(g) {}
+  using Command::Command;
 
-  CLI::App* Register(CLI::App* app) override {
-    CLI::App* sub = app->add_subcommand(
-        "cutover", "fence writers, drain, copy sequences and flip writers to the new cluster");
+  Status Run() override {
+    o_.name = global().name;
+    PGB_RETURN_IF_ERROR(queue_.Check("cutover"));
+    PGB_ASSIGN_OR_RETURN(o_.source_conninfo, SourceConninfo(conn_));
+    PGB_ASSIGN_OR_RETURN(o_.target_conninfo, TargetConninfo(conn_));
+    o_.queue_dir = queue_.dir;
+    o_.kafka_brokers = queue_.kafka_brokers;
+    o_.kafka_topic = queue_.kafka_topic;
+    if (o_.reverse && o_.queue_dir.empty() && o_.reverse_queue_dir.empty()) {
+      return Status::Error(ErrorCode::kUsage,
+                           "cutover: --reverse over a Kafka queue needs --reverse-queue-dir",
+                           "pass the directory of the reverse stream's RocksDB queue");
+    }
+    PGB_ASSIGN_OR_RETURN(o_.max_lag, ParseDuration("--max-lag", max_lag_));
+    PGB_ASSIGN_OR_RETURN(o_.timeout, ParseDuration("--timeout", timeout_));
+    cutover::CutoverReport report;
+    Status s = cutover::RunCutover(o_, &report);
+    std::string out = json_ ? report.ToJson().dump(2) + "\n" : report.ToText();
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    return s;
+  }
+
+ private:
+  void AddFlags(CLI::App* sub) override {
     AddConnectionOptions(sub, &conn_, Need::kRequired, Need::kRequired);
     queue_.Register(sub, {.kafka_state_dir = false,
                           .dir_help = "the migration's queue (the timeline is kept there)"});
@@ -74,34 +96,8 @@ class CutoverCommand : public Command {
     sub->add_flag("--json", json_, "print the timeline as JSON");
     // Test hook, hidden from --help: SIGSTOP at "after-fence" or "before-flip".
     sub->add_option("--pause-at", o_.pause_at)->group("");
-    return sub;
   }
 
-  Status Run() override {
-    o_.name = global_->name;
-    PGB_RETURN_IF_ERROR(queue_.Check("cutover"));
-    PGB_ASSIGN_OR_RETURN(o_.source_conninfo, SourceConninfo(conn_));
-    PGB_ASSIGN_OR_RETURN(o_.target_conninfo, TargetConninfo(conn_));
-    o_.queue_dir = queue_.dir;
-    o_.kafka_brokers = queue_.kafka_brokers;
-    o_.kafka_topic = queue_.kafka_topic;
-    if (o_.reverse && o_.queue_dir.empty() && o_.reverse_queue_dir.empty()) {
-      return Status::Error(ErrorCode::kUsage,
-                           "cutover: --reverse over a Kafka queue needs --reverse-queue-dir",
-                           "pass the directory of the reverse stream's RocksDB queue");
-    }
-    PGB_ASSIGN_OR_RETURN(o_.max_lag, ParseDuration("--max-lag", max_lag_));
-    PGB_ASSIGN_OR_RETURN(o_.timeout, ParseDuration("--timeout", timeout_));
-    cutover::CutoverReport report;
-    Status s = cutover::RunCutover(o_, &report);
-    std::string out = json_ ? report.ToJson().dump(2) + "\n" : report.ToText();
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    std::fflush(stdout);
-    return s;
-  }
-
- private:
-  GlobalOptions* global_;
   cutover::CutoverOptions o_;
   ConnectionFlags conn_;
   QueueFlags queue_;
@@ -113,7 +109,8 @@ class CutoverCommand : public Command {
 }  // namespace
 
 std::unique_ptr<Command> MakeCutoverCommand(GlobalOptions* g) {
-  return std::make_unique<CutoverCommand>(g);
+  return std::make_unique<CutoverCommand>(
+      g, "cutover", "fence writers, drain, copy sequences and flip writers to the new cluster");
 }
 
 }  // namespace pgbaton::tools

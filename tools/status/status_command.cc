@@ -46,23 +46,7 @@ Result<std::chrono::milliseconds> ParseInterval(const std::string& text) {
 
 class StatusCommand : public Command {
  public:
-  explicit StatusCommand(GlobalOptions* g) : global_(g) {}
-
-  CLI::App* Register(CLI::App* app) override {
-    CLI::App* sub = app->add_subcommand(
-        "status", "show each stage's position, the lag, rates, ETA and the slot's WAL");
-    queue_.Register(sub, {.topic_defaults_to_name = true});
-    AddConnectionOptions(sub, &conn_);
-    sub->add_flag("--json", json_, "print JSON (one object; one line per refresh with --watch)");
-    sub->add_flag("--watch", watch_, "refresh until interrupted");
-    sub->add_option("--interval", interval_, "time between refreshes with --watch")
-        ->capture_default_str();
-    sub->add_option("--rate-window", rate_window_seconds_,
-                    "seconds the rates are averaged over (5 to 60; samples come every 5 s)")
-        ->check(CLI::Range(5, 60))
-        ->capture_default_str();
-    return sub;
-  }
+  using Command::Command;
 
   Status Run() override {
     PGB_RETURN_IF_ERROR(queue_.Check("status"));
@@ -74,7 +58,7 @@ class StatusCommand : public Command {
       PGB_ASSIGN_OR_RETURN(target_, TargetConninfo(conn_));
     }
 
-    queue::QueueOptions qo = queue_.ToOptions(global_->name);
+    queue::QueueOptions qo = queue_.ToOptions(global().name);
     qo.read_only = true;
     qo.create_if_missing = false;
     PGB_ASSIGN_OR_RETURN(auto q, queue::WorkQueue::Open(qo));
@@ -88,14 +72,14 @@ class StatusCommand : public Command {
       if (!live.ok() && live.status().code() == ErrorCode::kSourceIsTarget) return live.status();
       if (live.ok()) PGB_RETURN_IF_ERROR(CheckQueue(check, *live, q.get(), /*read_only=*/true));
     }
-    std::string location = queue_.Describe(global_->name);
+    std::string location = queue_.Describe(global().name);
 
     if (watch_) InstallSignalHandlers();
     const bool tty = isatty(STDOUT_FILENO) != 0;
     std::optional<status::StatusReport> previous;
     while (true) {
       status::StatusInputs in;
-      in.name = global_->name;
+      in.name = global().name;
       in.queue_location = location;
       in.rate_window_seconds = rate_window_seconds_;
       if (!source_.empty()) {
@@ -131,6 +115,19 @@ class StatusCommand : public Command {
   }
 
  private:
+  void AddFlags(CLI::App* sub) override {
+    queue_.Register(sub, {.topic_defaults_to_name = true});
+    AddConnectionOptions(sub, &conn_);
+    sub->add_flag("--json", json_, "print JSON (one object; one line per refresh with --watch)");
+    sub->add_flag("--watch", watch_, "refresh until interrupted");
+    sub->add_option("--interval", interval_, "time between refreshes with --watch")
+        ->capture_default_str();
+    sub->add_option("--rate-window", rate_window_seconds_,
+                    "seconds the rates are averaged over (5 to 60; samples come every 5 s)")
+        ->check(CLI::Range(5, 60))
+        ->capture_default_str();
+  }
+
   // The open connection, connecting when there is none; null with `error` set when it fails.
   static PgConn* Connection(const std::string& conninfo, const char* label,
                             std::optional<PgConn>* conn, std::string* error) {
@@ -147,7 +144,6 @@ class StatusCommand : public Command {
     return &**conn;
   }
 
-  GlobalOptions* global_;
   QueueFlags queue_;
   ConnectionFlags conn_;
   std::string source_, target_;
@@ -161,7 +157,8 @@ class StatusCommand : public Command {
 }  // namespace
 
 std::unique_ptr<Command> MakeStatusCommand(GlobalOptions* g) {
-  return std::make_unique<StatusCommand>(g);
+  return std::make_unique<StatusCommand>(
+      g, "status", "show each stage's position, the lag, rates, ETA and the slot's WAL");
 }
 
 }  // namespace pgbaton::tools
