@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "tools/config/connection.h"
+#include "tools/config/duration.h"
 #include "tools/config/queue_flags.h"
 #include "tools/cutover/cutover.h"
 
@@ -12,31 +13,15 @@ namespace pgbaton::tools {
 
 namespace {
 
-// "1s", "500ms", "2m", or a bare number of seconds.
-Result<std::chrono::milliseconds> ParseDuration(const std::string& flag, const std::string& s) {
-  size_t pos = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &pos);
-  } catch (...) {
-    pos = 0;
-  }
-  std::string unit = s.substr(pos);
-  double ms = -1;
-  if (pos > 0 && v >= 0) {
-    if (unit.empty() || unit == "s")
-      ms = v * 1000;
-    else if (unit == "ms")
-      ms = v;
-    else if (unit == "m" || unit == "min")
-      ms = v * 60000;
-  }
-  if (ms < 0) {
+// `text` as a duration (tools/config/duration.h); kUsage naming `flag` when it is not one.
+Result<std::chrono::milliseconds> DurationFlag(const std::string& flag, const std::string& text) {
+  std::optional<std::chrono::milliseconds> d = ParseDuration(text);
+  if (!d) {
     return Status::Error(
         ErrorCode::kUsage,
-        fmt::format("{} must be a duration like 1s, 500ms or 2m, not \"{}\"", flag, s));
+        fmt::format("{} must be a duration like 1s, 500ms or 2m, not \"{}\"", flag, text));
   }
-  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+  return *d;
 }
 
 class CutoverCommand : public Command {
@@ -56,8 +41,8 @@ class CutoverCommand : public Command {
                            "cutover: --reverse over a Kafka queue needs --reverse-queue-dir",
                            "pass the directory of the reverse stream's RocksDB queue");
     }
-    PGB_ASSIGN_OR_RETURN(o_.max_lag, ParseDuration("--max-lag", max_lag_));
-    PGB_ASSIGN_OR_RETURN(o_.timeout, ParseDuration("--timeout", timeout_));
+    PGB_ASSIGN_OR_RETURN(o_.max_lag, DurationFlag("--max-lag", max_lag_));
+    PGB_ASSIGN_OR_RETURN(o_.timeout, DurationFlag("--timeout", timeout_));
     cutover::CutoverReport report;
     Status s = cutover::RunCutover(o_, &report);
     std::string out = json_ ? report.ToJson().dump(2) + "\n" : report.ToText();

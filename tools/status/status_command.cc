@@ -14,34 +14,22 @@
 #include "tools/common/identity.h"
 #include "tools/common/signals.h"
 #include "tools/config/connection.h"
+#include "tools/config/duration.h"
 #include "tools/config/queue_flags.h"
 #include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
 namespace {
 
-// "2s", "500ms", "1m", or a bare number of seconds.
+// --interval (tools/config/duration.h), at least 100ms.
 Result<std::chrono::milliseconds> ParseInterval(const std::string& text) {
-  size_t pos = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &pos);
-  } catch (...) {
-    pos = 0;
-  }
-  std::string unit = text.substr(pos);
-  double ms = -1;
-  if (pos > 0) {
-    if (unit.empty() || unit == "s") ms = v * 1000;
-    if (unit == "ms") ms = v;
-    if (unit == "m" || unit == "min") ms = v * 60000;
-  }
-  if (ms < 100) {
+  std::optional<std::chrono::milliseconds> d = ParseDuration(text);
+  if (!d || *d < std::chrono::milliseconds(100)) {
     return Status::Error(ErrorCode::kUsage,
                          fmt::format("--interval \"{}\" is not a duration of 100ms or more", text),
                          "write it like 2s, 500ms or 1m");
   }
-  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+  return *d;
 }
 
 class StatusCommand : public Command {
