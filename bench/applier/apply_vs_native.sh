@@ -22,9 +22,7 @@
 #        env: TXNS=100000 SCALE=10 CLIENTS=4 JOBS="1 2" SOURCE_MAJOR=15 TARGET_MAJOR=17 KEEP=0
 #             PGBATON_ARGS="..." (extra flags for pgbaton apply / run)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
-PGBATON=${1:-${PGBATON_BIN:-$ROOT/build/release/tools/pgbaton}}
+. "$(dirname "$0")/../lib/bench.sh"  # cd to ROOT; PGBATON from $1; the clusters
 TXNS=${TXNS:-100000}
 SCALE=${SCALE:-10}
 CLIENTS=${CLIENTS:-4}
@@ -32,56 +30,17 @@ JOBS=${JOBS:-"1 2"}
 RUN_JOBS=${JOBS##* }
 SOURCE_MAJOR=${SOURCE_MAJOR:-15}
 TARGET_MAJOR=${TARGET_MAJOR:-17}
-RUN_AS=postgres
 
-[ -x "$PGBATON" ] || { echo "pgbaton binary not found at $PGBATON (pass it as the first argument)"; exit 2; }
-for tool in pg_dump psql pgbench; do
-  command -v $tool >/dev/null || { echo "missing $tool"; exit 2; }
-done
+require_tools pg_dump psql pgbench
 
-bindir() {
-  if [ "$1" = 15 ]; then echo /usr/lib/postgresql/15/bin
-  else echo "${PGBATON_DEPS_DIR:-$ROOT/.deps}/test-servers/node_modules/pg$1/native/bin"; fi
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-WORK=$(mktemp -d /tmp/pgbaton-bench-applier.XXXXXX)
-chmod 755 "$WORK"
-as_pg() { if [ "$(id -u)" = 0 ]; then su $RUN_AS -s /bin/bash -c "$*"; else bash -c "$*"; fi; }
-CLUSTERS=()
-cleanup() {
-  for c in "${CLUSTERS[@]}"; do
-    as_pg "$(bindir "${c##*:}")/pg_ctl -D $WORK/${c%%:*}/data -m immediate stop" >/dev/null 2>&1 || true
-  done
-  [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
-}
-trap cleanup EXIT
-if [ "$(id -u)" = 0 ]; then chown $RUN_AS "$WORK"; fi
-
-start_cluster() {  # name major port
-  local dir=$WORK/$1 bin; bin=$(bindir "$2")
-  as_pg "mkdir -p $dir && $bin/initdb -D $dir/data -U postgres -A trust >/dev/null"
-  cat >> "$dir/data/postgresql.conf" <<CONF
-port = $3
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$dir'
-wal_level = logical
-max_replication_slots = 20
-max_wal_senders = 20
-max_logical_replication_workers = 8
-max_worker_processes = 16
-shared_buffers = 512MB
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-CONF
-  as_pg "$bin/pg_ctl -D $dir/data -l $dir/log -w start >/dev/null"
-  CLUSTERS+=("$1:$2")
-}
+bench_workdir applier
+CLUSTER_SETTINGS=("max_logical_replication_workers = 8" "max_worker_processes = 16"
+  "shared_buffers = 512MB")
 conn() { echo "host=127.0.0.1 port=$1 user=postgres dbname=bench"; }
 q() { psql -X -At -v ON_ERROR_STOP=1 "$(conn "$1")" -c "$2"; }
 now() { date +%s.%N; }
 
-SRC_PORT=$(free_port); start_cluster src "$SOURCE_MAJOR" "$SRC_PORT"
+SRC_PORT=$(free_port); start_cluster src "$SOURCE_MAJOR" "$SRC_PORT" "${CLUSTER_SETTINGS[@]}"
 psql -X -q "host=127.0.0.1 port=$SRC_PORT user=postgres dbname=postgres" -c "create database bench"
 pgbench -q -i -s "$SCALE" "$(conn $SRC_PORT)" >/dev/null 2>&1
 q $SRC_PORT "create table bench_marker (id int primary key)" >/dev/null
@@ -96,7 +55,7 @@ pg_dump -Fc -f "$WORK/bench.dump" "$(conn $SRC_PORT)"
 
 declare -A TPORT
 for t in native $CONTENDERS; do
-  TPORT[$t]=$(free_port); start_cluster "t_$t" "$TARGET_MAJOR" "${TPORT[$t]}"
+  TPORT[$t]=$(free_port); start_cluster "t_$t" "$TARGET_MAJOR" "${TPORT[$t]}" "${CLUSTER_SETTINGS[@]}"
   psql -X -q "host=127.0.0.1 port=${TPORT[$t]} user=postgres dbname=postgres" -c "create database bench"
   # Data and schema but no publications (they belong to the source).
   pg_restore -d "$(conn ${TPORT[$t]})" --no-publications "$WORK/bench.dump" 2>/dev/null || true

@@ -17,65 +17,24 @@
 # The database: pgbench at SCALE (with foreign keys) plus a wide table of many types.
 # Servers: throwaway clusters on free loopback ports, same settings for every contender.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
-PGBATON=${1:-${PGBATON_BIN:-$ROOT/build/release/tools/pgbaton}}
+. "$(dirname "$0")/../lib/bench.sh"  # cd to ROOT; PGBATON from $1; the clusters
 JOBS=${JOBS:-2}
 SCALE=${SCALE:-30}
 WIDE_ROWS=${WIDE_ROWS:-300000}
 SOURCE_MAJOR=${SOURCE_MAJOR:-15}
 TARGET_MAJOR=${TARGET_MAJOR:-17}
 REPEAT=${REPEAT:-1}
-RUN_AS=postgres
 
-[ -x "$PGBATON" ] || { echo "pgbaton binary not found at $PGBATON (pass it as the first argument)"; exit 2; }
-for tool in pg_dump pg_restore psql pgbench pgcopydb; do
-  command -v $tool >/dev/null || { echo "missing $tool (scripts/setup installs it)"; exit 2; }
-done
+require_tools pg_dump pg_restore psql pgbench pgcopydb
 
-bindir() {
-  if [ "$1" = 15 ]; then echo /usr/lib/postgresql/15/bin
-  else echo "${PGBATON_DEPS_DIR:-$ROOT/.deps}/test-servers/node_modules/pg$1/native/bin"; fi
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-WORK=$(mktemp -d /tmp/pgbaton-bench-copy.XXXXXX)
-chmod 755 "$WORK"
-chown $RUN_AS "$WORK" 2>/dev/null || true
-as_pg() { if [ "$(id -u)" = 0 ]; then su $RUN_AS -s /bin/bash -c "$*"; else bash -c "$*"; fi; }
-
-start_cluster() {  # name major port
-  local dir=$WORK/$1 bin; bin=$(bindir "$2")
-  as_pg "mkdir -p $dir && $bin/initdb -D $dir/data -U postgres -A trust >/dev/null"
-  cat >> "$dir/data/postgresql.conf" <<CONF
-port = $3
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$dir'
-wal_level = logical
-max_replication_slots = 20
-max_wal_senders = 20
-max_logical_replication_workers = $((JOBS + 4))
-max_sync_workers_per_subscription = $JOBS
-max_worker_processes = $((JOBS + 12))
-shared_buffers = 1GB
-maintenance_work_mem = 512MB
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-CONF
-  as_pg "$bin/pg_ctl -D $dir/data -l $dir/log -w start >/dev/null"
-}
-stop_all() {
-  for c in src dst; do
-    [ -d "$WORK/$c/data" ] && as_pg "$(bindir ${MAJOR_OF[$c]})/pg_ctl -D $WORK/$c/data -m immediate stop >/dev/null 2>&1" || true
-  done
-  [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
-}
-declare -A MAJOR_OF=([src]=$SOURCE_MAJOR [dst]=$TARGET_MAJOR)
-trap stop_all EXIT
+bench_workdir copy
+CLUSTER_SETTINGS=("max_logical_replication_workers = $((JOBS + 4))"
+  "max_sync_workers_per_subscription = $JOBS" "max_worker_processes = $((JOBS + 12))"
+  "shared_buffers = 1GB" "maintenance_work_mem = 512MB")
 
 SP=$(free_port); DP=$(free_port)
-start_cluster src "$SOURCE_MAJOR" "$SP"
-start_cluster dst "$TARGET_MAJOR" "$DP"
+start_cluster src "$SOURCE_MAJOR" "$SP" "${CLUSTER_SETTINGS[@]}"
+start_cluster dst "$TARGET_MAJOR" "$DP" "${CLUSTER_SETTINGS[@]}"
 SRC="host=127.0.0.1 port=$SP user=postgres dbname=bench"
 src_uri="postgres://postgres@127.0.0.1:$SP/bench"
 dst_ci() { echo "host=127.0.0.1 port=$DP user=postgres dbname=$1"; }

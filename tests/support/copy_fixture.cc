@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "queue/work_queue.h"
 #include "tests/support/pg_test.h"
@@ -144,6 +146,33 @@ void ExpectSameDatabase(PgServer& source, const std::string& source_db, PgServer
   EXPECT_EQ(Q(source, source_db, triggers), Q(target, target_db, triggers));
   EXPECT_EQ(Q(source, source_db, "SELECT n FROM big_mv"),
             Q(target, target_db, "SELECT n FROM big_mv"));
+}
+
+void StreamAndApplyToSentinel(PgServer& source, PgServer& target, const std::string& queue_dir) {
+  // Every writer transaction ended before l1; the sentinel commits after it and before l2.
+  std::string l1 = *source.Query("SELECT pg_current_wal_insert_lsn()::text", "app");
+  ASSERT_TRUE(source.Exec("INSERT INTO sentinel VALUES (1)", "app").ok());
+  std::string l2 = *source.Query("SELECT pg_current_wal_lsn()::text", "app");
+  ProcessOptions po;
+  po.stdout_path = queue_dir + ".stream.log";
+  ChildProcess stream({PgbatonBinary(), "--name", "pgbaton", "stream", "--source",
+                       source.Conninfo("app"), "--queue-dir", queue_dir},
+                      po);
+  bool caught_up = false;
+  for (int i = 0; i < 600 && !caught_up; ++i) {
+    auto r = source.Query("SELECT confirmed_flush_lsn > '" + l1 +
+                              "'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'pgbaton'",
+                          "app");
+    caught_up = r.ok() && *r == "t";
+    if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  stream.Signal(SIGTERM);
+  if (stream.Wait(15000) == -2) stream.Kill();
+  ASSERT_TRUE(caught_up) << "the stream did not reach " << l2 << ": " << ReadFile(po.stdout_path);
+  CommandResult apply =
+      RunCommand({PgbatonBinary(), "--name", "pgbaton", "apply", "--target", target.Conninfo("app"),
+                  "--queue-dir", queue_dir, "--stop-at", l2});
+  ASSERT_EQ(apply.exit_code, 0) << apply.output;
 }
 
 CommandResult RunCopy(PgServer& source, const std::string& source_db, PgServer& target,

@@ -48,6 +48,13 @@ CommandResult RunCopy(PgServer& source, const std::string& source_db, PgServer& 
                       const std::string& target_db, const std::string& queue_dir,
                       const std::string& name, const std::vector<std::string>& extra);
 
+// After a copy of database "app" into `queue_dir` (migration "pgbaton"): commits a sentinel row
+// (table "sentinel", id 1) on the source, runs `pgbaton stream` until the slot confirmed past
+// every transaction before it, then `pgbaton apply --stop-at` the sentinel's end onto `target`.
+// Records a fatal failure when the stream does not get there (60 s) or apply fails: call it in
+// ASSERT_NO_FATAL_FAILURE.
+void StreamAndApplyToSentinel(PgServer& source, PgServer& target, const std::string& queue_dir);
+
 // The queue's metadata under `prefix` (the queue must not be open elsewhere).
 std::map<std::string, std::string> QueueMeta(const std::string& queue_dir, const std::string& name,
                                              const std::string& prefix);

@@ -19,6 +19,16 @@ std::unique_ptr<PgServer> StartServer(int major, PgServerOptions options) {
   return std::move(server).value();
 }
 
+void StartSourceAndTarget(const std::string& schema, std::unique_ptr<PgServer>* source,
+                          std::unique_ptr<PgServer>* target, int source_major, int target_major) {
+  *source = StartServer(source_major);
+  *target = StartServer(target_major);
+  ASSERT_TRUE(*source && *target);
+  ASSERT_TRUE((*source)->Exec("CREATE DATABASE app").ok());
+  ASSERT_TRUE((*source)->Exec(schema, "app").ok());
+  ASSERT_TRUE((*target)->Exec("CREATE DATABASE app").ok());
+}
+
 ::testing::AssertionResult WaitForSlot(const PgServer& server, const std::string& slot,
                                        std::chrono::milliseconds timeout) {
   const std::string sql =

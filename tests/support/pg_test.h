@@ -29,6 +29,13 @@ namespace pgbaton::testing {
 // with ASSERT_TRUE(server).
 std::unique_ptr<PgServer> StartServer(int major, PgServerOptions options = {});
 
+// A source of `source_major` whose new database "app" holds `schema` (run there), and a target
+// of `target_major` with the empty database "app", in `source` and `target`. Records a fatal
+// failure when a server does not start or a statement fails: call it in ASSERT_NO_FATAL_FAILURE.
+void StartSourceAndTarget(const std::string& schema, std::unique_ptr<PgServer>* source,
+                          std::unique_ptr<PgServer>* target, int source_major = 15,
+                          int target_major = 17);
+
 // Waits until the replication slot `slot` exists on `server` (any slot when `slot` is empty),
 // polling every 100 ms for up to `timeout`; a failure names the slot and the server:
 // ASSERT_TRUE(WaitForSlot(*source)) << log.

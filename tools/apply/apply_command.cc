@@ -9,11 +9,10 @@
 #include "tools/common/identity.h"
 #include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
+#include "tools/common/migration_flags.h"
 #include "tools/common/resource_usage.h"
 #include "tools/common/signals.h"
 #include "tools/common/startup_retry.h"
-#include "tools/config/connection.h"
-#include "tools/config/queue_flags.h"
 
 namespace pgbaton::tools {
 
@@ -21,25 +20,15 @@ namespace {
 
 class ApplyCommand : public Command {
  public:
-  explicit ApplyCommand(GlobalOptions* g) : global_(g) {}
-
-  CLI::App* Register(CLI::App* app) override {
-    CLI::App* sub = app->add_subcommand("apply", "replay the work queue onto the target");
-    AddConnectionOptions(sub, &conn_, Need::kNone, Need::kRequired);
-    flags_.Register(sub);
-    queue_.Register(sub);
-    AddMetricsOptions(sub, &metrics_);
-    return sub;
-  }
+  using Command::Command;
 
   Status Run() override {
-    PGB_RETURN_IF_ERROR(queue_.Check("apply"));
-    PGB_ASSIGN_OR_RETURN(std::string target, TargetConninfo(conn_));
-    PGB_ASSIGN_OR_RETURN(applier::ApplierOptions options, flags_.ToOptions(global_->name, target));
-    queue::QueueOptions qo = queue_.ToOptions(global_->name);
+    PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "apply"));
+    PGB_ASSIGN_OR_RETURN(applier::ApplierOptions options,
+                         apply_.ToOptions(global().name, start.target));
+    queue::QueueOptions& qo = start.queue;
     qo.create_if_missing = false;
-    MigrationCheck check = QueueCheck(qo, "apply");
-    check.target_conninfo = options.target_conninfo;
+    MigrationCheck& check = start.check;
     check.bind = true;
     check.check_positions = true;
     // The first signal stops cleanly, a second at once (tools/common/signals.h); one that comes
@@ -61,12 +50,9 @@ class ApplyCommand : public Command {
     if (!q.ok()) return q.status();
     PGB_RETURN_IF_ERROR(RetryWhileUnreachable(
         "position checks", [&] { return CheckQueue(check, live, q->get(), qo.read_only); }));
-    MetricsSamplerOptions mo;
-    mo.name = global_->name;
-    mo.target_conninfo = options.target_conninfo;
-    mo.queue = q->get();
-    mo.record_samples = !qo.read_only && !queue_.kafka();
-    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
+    MetricsSamplerOptions mo = start.SamplerOptions(q->get());
+    mo.record_samples = !qo.read_only && !flags_.queue.kafka();
+    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(flags_.metrics, mo));
     applier::Applier applier(options, q->get());
     Status s = applier.Run(&StopRequested());
     applier::ApplierStats st = applier.stats();
@@ -83,17 +69,19 @@ class ApplyCommand : public Command {
   }
 
  private:
-  GlobalOptions* global_;
-  ConnectionFlags conn_;
-  ApplyFlags flags_;
-  QueueFlags queue_;
-  MetricsOptions metrics_;
+  void AddFlags(CLI::App* sub) override {
+    flags_.Register(sub, Need::kNone, Need::kRequired);
+    apply_.Register(sub);
+  }
+
+  MigrationFlags flags_;
+  ApplyFlags apply_;
 };
 
 }  // namespace
 
 std::unique_ptr<Command> MakeApplyCommand(GlobalOptions* g) {
-  return std::make_unique<ApplyCommand>(g);
+  return std::make_unique<ApplyCommand>(g, "apply", "replay the work queue onto the target");
 }
 
 }  // namespace pgbaton::tools

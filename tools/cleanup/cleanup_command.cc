@@ -25,21 +25,10 @@ void Say(const std::string& line) {
 
 class CleanupCommand : public Command {
  public:
-  explicit CleanupCommand(GlobalOptions* g) : global_(g) {}
-
-  CLI::App* Register(CLI::App* app) override {
-    CLI::App* sub = app->add_subcommand(
-        "cleanup", "drop the slot, publication, origins, progress rows and queue of a migration");
-    AddConnectionOptions(sub, &conn_);
-    queue_.Register(sub, {.kafka = false, .dir_help = "the migration's queue directory (removed)"});
-    sub->add_flag("--force", force_,
-                  "clean up even where --source or --target is another cluster or database than "
-                  "the queue or the target's pgbaton.migration records for this migration");
-    return sub;
-  }
+  using Command::Command;
 
   Status Run() override {
-    const std::string& name = global_->name;
+    const std::string& name = global().name;
     if (conn_.source.empty() && conn_.target.empty() && queue_.dir.empty()) {
       return Status::Error(ErrorCode::kUsage, "cleanup: nothing to clean",
                            "give --source, --target and/or --queue-dir");
@@ -126,7 +115,14 @@ class CleanupCommand : public Command {
   }
 
  private:
-  GlobalOptions* global_;
+  void AddFlags(CLI::App* sub) override {
+    AddConnectionOptions(sub, &conn_);
+    queue_.Register(sub, {.kafka = false, .dir_help = "the migration's queue directory (removed)"});
+    sub->add_flag("--force", force_,
+                  "clean up even where --source or --target is another cluster or database than "
+                  "the queue or the target's pgbaton.migration records for this migration");
+  }
+
   ConnectionFlags conn_;
   QueueFlags queue_;
   bool force_ = false;
@@ -135,7 +131,8 @@ class CleanupCommand : public Command {
 }  // namespace
 
 std::unique_ptr<Command> MakeCleanupCommand(GlobalOptions* g) {
-  return std::make_unique<CleanupCommand>(g);
+  return std::make_unique<CleanupCommand>(
+      g, "cleanup", "drop the slot, publication, origins, progress rows and queue of a migration");
 }
 
 }  // namespace pgbaton::tools

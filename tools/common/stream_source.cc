@@ -8,9 +8,20 @@
 #include "common/sql_ident.h"
 #include "decoder/replication.h"
 #include "tools/common/identity.h"
+#include "tools/common/signals.h"
 #include "tools/common/startup_retry.h"
 
 namespace pgbaton::tools {
+
+void StreamFlags::Register(CLI::App* sub) {
+  sub->add_option("--publication-tables", tables,
+                  "publish only these tables (schema.table, a part with dots or capitals in "
+                  "double quotes), comma-separated; default: all")
+      ->delimiter(',');
+  sub->add_option("--batch-delay-ms", batch_delay_ms,
+                  "decoder group commit: append to the queue at most this often")
+      ->capture_default_str();
+}
 
 Status PrepareStreamSource(const std::string& source, const std::string& name,
                            const std::vector<std::string>& publication_tables,
@@ -53,16 +64,20 @@ Status PrepareStreamSource(const std::string& source, const std::string& name,
 }
 
 Result<std::unique_ptr<queue::WorkQueue>> OpenStreamingQueue(
-    const MigrationCheck& check, const queue::QueueOptions& options, const std::string& name,
-    const std::vector<std::string>& publication_tables) {
+    const MigrationStart& start, const std::vector<std::string>& publication_tables) {
+  MigrationCheck check = start.check;
+  check.bind = true;
+  check.slot_must_be_idle = true;
+  check.check_positions = true;
+  InstallSignalHandlers();
   std::unique_ptr<queue::WorkQueue> q;
   PGB_RETURN_IF_ERROR(RetryWhileUnreachable("identity and position checks", [&]() -> Status {
-    PGB_ASSIGN_OR_RETURN(q,
-                         OpenCheckedQueue(check, [&] { return queue::WorkQueue::Open(options); }));
+    PGB_ASSIGN_OR_RETURN(
+        q, OpenCheckedQueue(check, [&] { return queue::WorkQueue::Open(start.queue); }));
     return Status::Ok();
   }));
   PGB_RETURN_IF_ERROR(RetryWhileUnreachable("publication and slot", [&] {
-    return PrepareStreamSource(check.source_conninfo, name, publication_tables, q.get());
+    return PrepareStreamSource(start.source, check.name, publication_tables, q.get());
   }));
   return q;
 }

@@ -10,8 +10,7 @@
 #include "tools/common/identity.h"
 #include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
-#include "tools/config/connection.h"
-#include "tools/config/queue_flags.h"
+#include "tools/common/migration_flags.h"
 #include "tools/initial_copy/copy_engine.h"
 #include "tools/initial_copy/copy_flags.h"
 #include "tools/initial_copy/copy_options.h"
@@ -22,46 +21,22 @@ namespace {
 
 class CopyCommand : public Command {
  public:
-  explicit CopyCommand(GlobalOptions* g) : global_(g) {}
-
-  CLI::App* Register(CLI::App* app) override {
-    CLI::App* sub = app->add_subcommand(
-        "copy", "initial copy: publication, slot and snapshot, schema, data, indexes (resumable)");
-    AddConnectionOptions(sub, &conn_, Need::kRequired, Need::kRequired);
-    // On Kafka the copy's progress and per-table sync LSNs go to <topic>.meta.
-    queue_.Register(sub, {.dir_help = "the work queue; its metadata records the copy's progress"});
-    copy_.Register(sub);
-    AddMetricsOptions(sub, &metrics_);
-    return sub;
-  }
+  using Command::Command;
 
   Status Run() override {
+    PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "copy"));
     copy::CopyOptions& o = copy_.options;
-    o.name = global_->name;
-    PGB_RETURN_IF_ERROR(queue_.Check("copy"));
-    PGB_ASSIGN_OR_RETURN(o.source, SourceConninfo(conn_));
-    PGB_ASSIGN_OR_RETURN(o.target, TargetConninfo(conn_));
-    o.queue_dir = queue_.dir;
-    queue::QueueOptions qo = queue_.ToOptions(global_->name);
-    // Both servers and the queue must belong to this migration before anything is created; a
-    // refused copy leaves no new queue directory behind (tools/common/identity.h).
+    o.name = global().name;
+    o.source = start.source;
+    o.target = start.target;
+    o.queue_dir = flags_.queue.dir;
     std::error_code ec;
     const bool existed = std::filesystem::exists(o.queue_dir, ec);
-    MigrationCheck check = QueueCheck(qo, "copy");
-    check.source_conninfo = o.source;
-    check.target_conninfo = o.target;
-    check.bind = true;
-    check.record_on_target = false;  // after the schema restore: see CopyOptions::after_schema
-    LiveSides live;
     PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q,
-                         OpenCheckedQueue(
-                             check, [&] { return queue::WorkQueue::Open(qo); }, false, &live));
-    o.after_schema = [check, live] { return RecordOnTarget(check, live); };
-    MetricsSamplerOptions mo;
-    mo.name = global_->name;
-    mo.source_conninfo = o.source;
-    mo.queue = q.get();
-    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
+                         copy::OpenCopyQueue(start.check, start.queue, &o));
+    MetricsSamplerOptions mo = start.SamplerOptions(q.get());
+    mo.target_conninfo.clear();  // nothing is applied during the copy: no applied_lsn or lag
+    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(flags_.metrics, mo));
     const bool json = copy_.ProgressJson();
     o.progress_json = json;
     LogInfo("copy starting", {{"source", DescribeConninfo(o.source)},
@@ -85,17 +60,22 @@ class CopyCommand : public Command {
   }
 
  private:
-  GlobalOptions* global_;
+  void AddFlags(CLI::App* sub) override {
+    // On Kafka the copy's progress and per-table sync LSNs go to <topic>.meta.
+    flags_.Register(sub, Need::kRequired, Need::kRequired,
+                    {.dir_help = "the work queue; its metadata records the copy's progress"});
+    copy_.Register(sub);
+  }
+
+  MigrationFlags flags_;
   copy::CopyFlags copy_;
-  ConnectionFlags conn_;
-  QueueFlags queue_;
-  MetricsOptions metrics_;
 };
 
 }  // namespace
 
 std::unique_ptr<Command> MakeCopyCommand(GlobalOptions* g) {
-  return std::make_unique<CopyCommand>(g);
+  return std::make_unique<CopyCommand>(
+      g, "copy", "initial copy: publication, slot and snapshot, schema, data, indexes (resumable)");
 }
 
 }  // namespace pgbaton::tools

@@ -221,14 +221,20 @@ Status CheckSequencesOnTarget(PgConn& target, const std::vector<catalog::Sequenc
       "copy the schema to the target (pgbaton copy) before the cutover");
 }
 
-void StoreReport(const CutoverOptions& o, CutoverReport* report) {
-  std::string json = report->ToJson().dump();
+// The migration's existing queue (RocksDB or Kafka, as `o` names it).
+queue::QueueOptions ExistingQueue(const CutoverOptions& o) {
   queue::QueueOptions qo;
   qo.dir = o.queue_dir;
   qo.kafka_brokers = o.kafka_brokers;
   qo.kafka_topic = o.kafka_topic;
   qo.migration_name = o.name;
   qo.create_if_missing = false;
+  return qo;
+}
+
+void StoreReport(const CutoverOptions& o, CutoverReport* report) {
+  std::string json = report->ToJson().dump();
+  queue::QueueOptions qo = ExistingQueue(o);
   // The Kafka queue has no writer lock: its metadata topic takes the timeline beside the stream.
   auto q = queue::WorkQueue::Open(qo);
   if (q.ok()) {
@@ -274,13 +280,8 @@ class Runner {
     PGB_ASSIGN_OR_RETURN(LiveSides live, CheckSides(check));
     std::unique_ptr<queue::WorkQueue> q;
     if (!o_.queue_dir.empty() || !o_.kafka_brokers.empty()) {
-      queue::QueueOptions qo;
-      qo.dir = o_.queue_dir;
-      qo.kafka_brokers = o_.kafka_brokers;
-      qo.kafka_topic = o_.kafka_topic;
-      qo.migration_name = o_.name;
+      queue::QueueOptions qo = ExistingQueue(o_);
       qo.read_only = true;
-      qo.create_if_missing = false;
       check = [&] {
         MigrationCheck c = QueueCheck(qo, "cutover");
         c.source_conninfo = o_.source_conninfo;

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "tools/config/connection.h"
+#include "tools/config/duration.h"
 #include "tools/config/queue_flags.h"
 #include "tools/cutover/cutover.h"
 
@@ -12,40 +13,46 @@ namespace pgbaton::tools {
 
 namespace {
 
-// "1s", "500ms", "2m", or a bare number of seconds.
-Result<std::chrono::milliseconds> ParseDuration(const std::string& flag, const std::string& s) {
-  size_t pos = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &pos);
-  } catch (...) {
-    pos = 0;
-  }
-  std::string unit = s.substr(pos);
-  double ms = -1;
-  if (pos > 0 && v >= 0) {
-    if (unit.empty() || unit == "s")
-      ms = v * 1000;
-    else if (unit == "ms")
-      ms = v;
-    else if (unit == "m" || unit == "min")
-      ms = v * 60000;
-  }
-  if (ms < 0) {
+// `text` as a duration (tools/config/duration.h); kUsage naming `flag` when it is not one.
+Result<std::chrono::milliseconds> DurationFlag(const std::string& flag, const std::string& text) {
+  std::optional<std::chrono::milliseconds> d = ParseDuration(text);
+  if (!d) {
     return Status::Error(
         ErrorCode::kUsage,
-        fmt::format("{} must be a duration like 1s, 500ms or 2m, not \"{}\"", flag, s));
+        fmt::format("{} must be a duration like 1s, 500ms or 2m, not \"{}\"", flag, text));
   }
-  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+  return *d;
 }
 
 class CutoverCommand : public Command {
  public:
-  explicit CutoverCommand(GlobalOptions* g) : global_(g) {}
+  using Command::Command;
 
-  CLI::App* Register(CLI::App* app) override {
-    CLI::App* sub = app->add_subcommand(
-        "cutover", "fence writers, drain, copy sequences and flip writers to the new cluster");
+  Status Run() override {
+    o_.name = global().name;
+    PGB_RETURN_IF_ERROR(queue_.Check("cutover"));
+    PGB_ASSIGN_OR_RETURN(o_.source_conninfo, SourceConninfo(conn_));
+    PGB_ASSIGN_OR_RETURN(o_.target_conninfo, TargetConninfo(conn_));
+    o_.queue_dir = queue_.dir;
+    o_.kafka_brokers = queue_.kafka_brokers;
+    o_.kafka_topic = queue_.kafka_topic;
+    if (o_.reverse && o_.queue_dir.empty() && o_.reverse_queue_dir.empty()) {
+      return Status::Error(ErrorCode::kUsage,
+                           "cutover: --reverse over a Kafka queue needs --reverse-queue-dir",
+                           "pass the directory of the reverse stream's RocksDB queue");
+    }
+    PGB_ASSIGN_OR_RETURN(o_.max_lag, DurationFlag("--max-lag", max_lag_));
+    PGB_ASSIGN_OR_RETURN(o_.timeout, DurationFlag("--timeout", timeout_));
+    cutover::CutoverReport report;
+    Status s = cutover::RunCutover(o_, &report);
+    std::string out = json_ ? report.ToJson().dump(2) + "\n" : report.ToText();
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    return s;
+  }
+
+ private:
+  void AddFlags(CLI::App* sub) override {
     AddConnectionOptions(sub, &conn_, Need::kRequired, Need::kRequired);
     queue_.Register(sub, {.kafka_state_dir = false,
                           .dir_help = "the migration's queue (the timeline is kept there)"});
@@ -74,34 +81,8 @@ class CutoverCommand : public Command {
     sub->add_flag("--json", json_, "print the timeline as JSON");
     // Test hook, hidden from --help: SIGSTOP at "after-fence" or "before-flip".
     sub->add_option("--pause-at", o_.pause_at)->group("");
-    return sub;
   }
 
-  Status Run() override {
-    o_.name = global_->name;
-    PGB_RETURN_IF_ERROR(queue_.Check("cutover"));
-    PGB_ASSIGN_OR_RETURN(o_.source_conninfo, SourceConninfo(conn_));
-    PGB_ASSIGN_OR_RETURN(o_.target_conninfo, TargetConninfo(conn_));
-    o_.queue_dir = queue_.dir;
-    o_.kafka_brokers = queue_.kafka_brokers;
-    o_.kafka_topic = queue_.kafka_topic;
-    if (o_.reverse && o_.queue_dir.empty() && o_.reverse_queue_dir.empty()) {
-      return Status::Error(ErrorCode::kUsage,
-                           "cutover: --reverse over a Kafka queue needs --reverse-queue-dir",
-                           "pass the directory of the reverse stream's RocksDB queue");
-    }
-    PGB_ASSIGN_OR_RETURN(o_.max_lag, ParseDuration("--max-lag", max_lag_));
-    PGB_ASSIGN_OR_RETURN(o_.timeout, ParseDuration("--timeout", timeout_));
-    cutover::CutoverReport report;
-    Status s = cutover::RunCutover(o_, &report);
-    std::string out = json_ ? report.ToJson().dump(2) + "\n" : report.ToText();
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    std::fflush(stdout);
-    return s;
-  }
-
- private:
-  GlobalOptions* global_;
   cutover::CutoverOptions o_;
   ConnectionFlags conn_;
   QueueFlags queue_;
@@ -113,7 +94,8 @@ class CutoverCommand : public Command {
 }  // namespace
 
 std::unique_ptr<Command> MakeCutoverCommand(GlobalOptions* g) {
-  return std::make_unique<CutoverCommand>(g);
+  return std::make_unique<CutoverCommand>(
+      g, "cutover", "fence writers, drain, copy sequences and flip writers to the new cluster");
 }
 
 }  // namespace pgbaton::tools

@@ -54,6 +54,31 @@ std::string ArrayLiteral(const std::vector<std::string>& names) {
   return out + "}";
 }
 
+// "a, b, c".
+std::string RoleList(const std::vector<std::string>& roles) {
+  std::string list;
+  for (const auto& r : roles) list += (list.empty() ? "" : ", ") + r;
+  return list;
+}
+
+// kNotFound naming the first of `roles` that does not exist on `conn` (the `side`), with `hint`.
+Status CheckRolesExist(PgConn& conn, const std::vector<std::string>& roles, const char* side,
+                       const std::string& hint) {
+  PGB_ASSIGN_OR_RETURN(
+      PgResult res,
+      conn.ExecParams("select rolname from pg_catalog.pg_roles where rolname = any($1::text[])",
+                      {ArrayLiteral(roles)}));
+  for (const auto& r : roles) {
+    bool found = false;
+    for (int i = 0; i < res.rows(); ++i) found |= res.Get(i, 0) == r;
+    if (!found) {
+      return Status::Error(ErrorCode::kNotFound,
+                           fmt::format("role \"{}\" does not exist on {}", r, side), hint);
+    }
+  }
+  return Status::Ok();
+}
+
 // Runs one PgBouncer admin command (simple query protocol) waiting at most `timeout`.
 // Errors: kTimeout, or the console's error.
 Status AdminCommand(PgConn& admin, const std::string& command, std::chrono::milliseconds timeout) {
@@ -220,27 +245,15 @@ class RolesFence : public Fence {
       : roles_(std::move(roles)), ctx_(ctx) {}
 
   std::string Describe() const override {
-    std::string list;
-    for (const auto& r : roles_) list += (list.empty() ? "" : ", ") + r;
     return fmt::format("ALTER ROLE ... NOLOGIN and terminate the sessions of {} on the source",
-                       list);
+                       RoleList(roles_));
   }
   std::string Kind() const override { return "roles"; }
 
   Status Check(PgConn& source) override {
-    PGB_ASSIGN_OR_RETURN(
-        PgResult res,
-        source.ExecParams("select rolname from pg_catalog.pg_roles where rolname = any($1::text[])",
-                          {ArrayLiteral(roles_)}));
-    for (const auto& r : roles_) {
-      bool found = false;
-      for (int i = 0; i < res.rows(); ++i) found |= res.Get(i, 0) == r;
-      if (!found) {
-        return Status::Error(ErrorCode::kNotFound,
-                             fmt::format("role \"{}\" does not exist on source", r),
-                             "--fence roles: lists the roles the application writes with");
-      }
-    }
+    PGB_RETURN_IF_ERROR(CheckRolesExist(source, roles_, "source",
+                                        "--fence roles: lists the roles the application writes "
+                                        "with"));
     PGB_ASSIGN_OR_RETURN(std::string may,
                          source.QueryValue("select rolsuper or rolcreaterole from "
                                            "pg_catalog.pg_roles where rolname = current_user"));
@@ -511,28 +524,14 @@ class RolesFlip : public Flip {
  public:
   RolesFlip(std::vector<std::string> roles) : roles_(std::move(roles)) {}
   std::string Describe() const override {
-    std::string list;
-    for (const auto& r : roles_) list += (list.empty() ? "" : ", ") + r;
-    return fmt::format("ALTER ROLE ... LOGIN for {} on the new cluster", list);
+    return fmt::format("ALTER ROLE ... LOGIN for {} on the new cluster", RoleList(roles_));
   }
   std::string Kind() const override { return "roles"; }
 
   Status Check(PgConn&, PgConn& target) override {
-    PGB_ASSIGN_OR_RETURN(
-        PgResult res,
-        target.ExecParams("select rolname from pg_catalog.pg_roles where rolname = any($1::text[])",
-                          {ArrayLiteral(roles_)}));
-    for (const auto& r : roles_) {
-      bool found = false;
-      for (int i = 0; i < res.rows(); ++i) found |= res.Get(i, 0) == r;
-      if (!found) {
-        return Status::Error(ErrorCode::kNotFound,
-                             fmt::format("role \"{}\" does not exist on target", r),
-                             "create it on the new cluster with NOLOGIN before the cutover "
-                             "(pg_dumpall --roles-only, then ALTER ROLE ... NOLOGIN)");
-      }
-    }
-    return Status::Ok();
+    return CheckRolesExist(target, roles_, "target",
+                           "create it on the new cluster with NOLOGIN before the cutover "
+                           "(pg_dumpall --roles-only, then ALTER ROLE ... NOLOGIN)");
   }
 
   Status Run(PgConn& target) override {

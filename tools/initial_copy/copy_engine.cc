@@ -279,6 +279,19 @@ Status CopySequences(PgConn& src, PgConn& dst, std::vector<catalog::Sequence> se
 
 }  // namespace
 
+Result<std::unique_ptr<queue::WorkQueue>> OpenCopyQueue(MigrationCheck check,
+                                                        const queue::QueueOptions& qo,
+                                                        CopyOptions* options) {
+  check.bind = true;
+  check.record_on_target = false;
+  LiveSides live;
+  PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q,
+                       OpenCheckedQueue(
+                           check, [&] { return queue::WorkQueue::Open(qo); }, false, &live));
+  options->after_schema = [check, live] { return RecordOnTarget(check, live); };
+  return q;
+}
+
 Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress) {
   Meta meta(queue);
   progress->BeginPhase("preflight");

@@ -13,8 +13,11 @@
 //   copy/post/<n>                 "done" for each post-data entry built
 #pragma once
 
+#include <memory>
+
 #include "common/status.h"
 #include "queue/work_queue.h"
+#include "tools/common/identity.h"
 #include "tools/initial_copy/copy_options.h"
 #include "tools/initial_copy/progress.h"
 
@@ -25,5 +28,14 @@ namespace pgbaton::tools::copy {
 // Errors: kVersion, kNoReplicaIdentity, kNotFound (extension, table), kTargetNotEmpty,
 // kSnapshotLost, kSlotInUse, kServerConfig, kConnection (retryable), kServerError, ...
 Status RunCopy(const CopyOptions& options, queue::WorkQueue* queue, Progress* progress);
+
+// The copy's queue (`qo`), opened after `check`'s identity checks (OpenCheckedQueue) with bind
+// set: before anything is created, both servers and the queue must belong to this migration, and a
+// refused copy leaves no new queue directory behind. The target's record waits for the schema
+// restore (its schema "pgbaton" would be in the way): sets options->after_schema to write it.
+// Errors: OpenCheckedQueue's.
+Result<std::unique_ptr<queue::WorkQueue>> OpenCopyQueue(MigrationCheck check,
+                                                        const queue::QueueOptions& qo,
+                                                        CopyOptions* options);
 
 }  // namespace pgbaton::tools::copy

@@ -16,12 +16,11 @@
 #include "tools/common/identity.h"
 #include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
+#include "tools/common/migration_flags.h"
 #include "tools/common/positions.h"
 #include "tools/common/resource_usage.h"
 #include "tools/common/signals.h"
 #include "tools/common/stream_thread.h"
-#include "tools/config/connection.h"
-#include "tools/config/queue_flags.h"
 #include "tools/initial_copy/copy_engine.h"
 #include "tools/initial_copy/copy_flags.h"
 #include "tools/initial_copy/progress.h"
@@ -35,51 +34,22 @@ using Clock = std::chrono::steady_clock;
 
 class MigrateCommand : public Command {
  public:
-  explicit MigrateCommand(GlobalOptions* g) : global_(g) {}
-
-  CLI::App* Register(CLI::App* app) override {
-    CLI::App* sub = app->add_subcommand(
-        "migrate",
-        "preflight, copy while the source's changes stream into the queue, then apply and keep "
-        "following the source (resumable: run the same command again)");
-    AddConnectionOptions(sub, &conn_, Need::kRequired, Need::kRequired);
-    queue_.Register(sub, {.dir_help = "the work queue: the changes streamed during the copy, and "
-                                      "the copy's progress"});
-    copy_.Register(sub);
-    apply_.progress_flag = "--apply-progress";
-    apply_.Register(sub);
-    sub->add_option("--until", until_,
-                    "caught-up: exit 0 once the target first trails the source by less than "
-                    "--caught-up-lag-ms (default: follow the source until stopped)")
-        ->check(CLI::IsMember({"caught-up"}));
-    sub->add_option("--caught-up-lag-ms", caught_up_lag_ms_,
-                    "the replay lag under which the target counts as caught up")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 3600000));
-    sub->add_option("--batch-delay-ms", batch_delay_ms_,
-                    "decoder group commit: append to the queue at most this often")
-        ->capture_default_str();
-    sub->add_flag("--skip-preflight", skip_preflight_,
-                  "start without running preflight's checks first (they run on a fresh queue)");
-    AddMetricsOptions(sub, &metrics_);
-    return sub;
-  }
+  using Command::Command;
 
   Status Run() override {
-    PGB_RETURN_IF_ERROR(queue_.Check("migrate"));
-    if (queue_.kafka()) {
+    PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "migrate"));
+    if (flags_.queue.kafka()) {
       return Status::Error(ErrorCode::kUsage,
                            "migrate keeps its queue in RocksDB (--queue-dir) for now",
                            "with a Kafka queue, run `pgbaton copy` and then `pgbaton run`");
     }
     copy::CopyOptions& o = copy_.options;
-    o.name = global_->name;
-    PGB_ASSIGN_OR_RETURN(o.source, SourceConninfo(conn_));
-    PGB_ASSIGN_OR_RETURN(o.target, TargetConninfo(conn_));
-    o.queue_dir = queue_.dir;
+    o.name = global().name;
+    o.source = start.source;
+    o.target = start.target;
+    o.queue_dir = flags_.queue.dir;
     o.progress_json = copy_.ProgressJson();
-    PGB_ASSIGN_OR_RETURN(applier::ApplierOptions apply, apply_.ToOptions(global_->name, o.target));
-    queue::QueueOptions qo = queue_.ToOptions(global_->name);
+    PGB_ASSIGN_OR_RETURN(applier::ApplierOptions apply, apply_.ToOptions(global().name, o.target));
 
     // A fresh migration (no queue yet, or an empty directory) starts with preflight; a resumed
     // one has passed it (and its slot and half-filled target would now read as blockers).
@@ -88,24 +58,12 @@ class MigrateCommand : public Command {
     const bool fresh = !existed || std::filesystem::is_empty(o.queue_dir, ec);
     if (fresh && !skip_preflight_) PGB_RETURN_IF_ERROR(Preflight());
 
-    MigrationCheck check = QueueCheck(qo, "migrate");
-    check.source_conninfo = o.source;
-    check.target_conninfo = o.target;
-    check.bind = true;
-    check.slot_must_be_idle = true;
-    check.record_on_target = false;  // after the schema restore: see CopyOptions::after_schema
-    LiveSides live;
+    start.check.slot_must_be_idle = true;
     PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q,
-                         OpenCheckedQueue(
-                             check, [&] { return queue::WorkQueue::Open(qo); }, false, &live));
-    o.after_schema = [check, live] { return RecordOnTarget(check, live); };
-    MetricsSamplerOptions mo;
-    mo.name = global_->name;
-    mo.source_conninfo = o.source;
-    mo.target_conninfo = o.target;
-    mo.queue = q.get();
+                         copy::OpenCopyQueue(start.check, start.queue, &o));
+    MetricsSamplerOptions mo = start.SamplerOptions(q.get());
     mo.record_samples = true;  // RocksDB: metadata writes are thread-safe
-    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(metrics_, mo));
+    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(flags_.metrics, mo));
     LogInfo("migrate starting", {{"source", DescribeConninfo(o.source)},
                                  {"target", DescribeConninfo(o.target)},
                                  {"queue", o.queue_dir},
@@ -115,9 +73,9 @@ class MigrateCommand : public Command {
     // the whole copy: the slot then holds what one flush interval holds, not the copy's WAL.
     std::optional<StreamThread> stream;
     o.on_slot = [&]() -> Status {
-      stream.emplace(o.source, global_->name, q.get(), batch_delay_ms_);
+      stream.emplace(o.source, global().name, q.get(), batch_delay_ms_);
       streaming_.store(true);
-      LogInfo("decoder streaming into the queue while the copy runs", {{"slot", global_->name}});
+      LogInfo("decoder streaming into the queue while the copy runs", {{"slot", global().name}});
       return Status::Ok();
     };
     Status st = Copy(q.get());
@@ -130,9 +88,9 @@ class MigrateCommand : public Command {
     }
 
     // Catch-up and steady state, as `run`: the first signal drains and stops.
-    if (!stream) stream.emplace(o.source, global_->name, q.get(), batch_delay_ms_);
+    if (!stream) stream.emplace(o.source, global().name, q.get(), batch_delay_ms_);
     InstallSignalHandlers();
-    apply.source_position = SlotReadPosition(o.source, global_->name, q.get());
+    apply.source_position = SlotReadPosition(o.source, global().name, q.get());
     std::atomic<bool> stop_apply{false};
     std::atomic<bool> caught_up{false};
     std::thread watch([&] { Watch(q.get(), &stop_apply, &caught_up); });
@@ -155,12 +113,34 @@ class MigrateCommand : public Command {
   }
 
  private:
+  void AddFlags(CLI::App* sub) override {
+    flags_.Register(sub, Need::kRequired, Need::kRequired,
+                    {.dir_help = "the work queue: the changes streamed during the copy, and the "
+                                 "copy's progress"});
+    copy_.Register(sub);
+    apply_.progress_flag = "--apply-progress";
+    apply_.Register(sub);
+    sub->add_option("--until", until_,
+                    "caught-up: exit 0 once the target first trails the source by less than "
+                    "--caught-up-lag-ms (default: follow the source until stopped)")
+        ->check(CLI::IsMember({"caught-up"}));
+    sub->add_option("--caught-up-lag-ms", caught_up_lag_ms_,
+                    "the replay lag under which the target counts as caught up")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 3600000));
+    sub->add_option("--batch-delay-ms", batch_delay_ms_,
+                    "decoder group commit: append to the queue at most this often")
+        ->capture_default_str();
+    sub->add_flag("--skip-preflight", skip_preflight_,
+                  "start without running preflight's checks first (they run on a fresh queue)");
+  }
+
   // Preflight's checks; its blockers stop the migration before anything is created.
   Status Preflight() {
     preflight::PreflightOptions po;
     po.source = copy_.options.source;
     po.target = copy_.options.target;
-    po.name = global_->name;
+    po.name = global().name;
     po.no_owner = copy_.options.no_owner;
     preflight::PreflightReport report = preflight::RunPreflight(po);
     if (!report.connection_error.ok()) return report.connection_error;
@@ -205,7 +185,7 @@ class MigrateCommand : public Command {
           if (!c.ok()) continue;
           src.emplace(std::move(*c));
         }
-        auto pos = ReadSourcePositions(*src, global_->name);
+        auto pos = ReadSourcePositions(*src, global().name);
         if (!pos.ok()) {
           src.reset();
           continue;
@@ -230,7 +210,7 @@ class MigrateCommand : public Command {
     migrate::CatchUpOptions co;
     co.source = copy_.options.source;
     co.target = copy_.options.target;
-    co.name = global_->name;
+    co.name = global().name;
     co.queue = q;
     migrate::CatchUpProbe probe(co);
     const double threshold = caught_up_lag_ms_ / 1000.0;
@@ -314,23 +294,23 @@ class MigrateCommand : public Command {
     }
   }
 
-  GlobalOptions* global_;
-  ConnectionFlags conn_;
-  QueueFlags queue_;
+  MigrationFlags flags_;
   copy::CopyFlags copy_;
   ApplyFlags apply_;
   std::string until_;
   int caught_up_lag_ms_ = 1000;
   int batch_delay_ms_ = 50;
   bool skip_preflight_ = false;
-  MetricsOptions metrics_;
   std::atomic<bool> streaming_{false};  // the decoder runs (set by the copy's on_slot)
 };
 
 }  // namespace
 
 std::unique_ptr<Command> MakeMigrateCommand(GlobalOptions* g) {
-  return std::make_unique<MigrateCommand>(g);
+  return std::make_unique<MigrateCommand>(
+      g, "migrate",
+      "preflight, copy while the source's changes stream into the queue, then apply and keep "
+      "following the source (resumable: run the same command again)");
 }
 
 }  // namespace pgbaton::tools

@@ -14,23 +14,10 @@ namespace {
 
 class PreflightCommand : public Command {
  public:
-  explicit PreflightCommand(GlobalOptions* global) : global_(global) {}
-
-  CLI::App* Register(CLI::App* app) override {
-    CLI::App* sub = app->add_subcommand(
-        "preflight",
-        "check both clusters and list every blocker with its fix (exit 0 only when "
-        "a migration can start)");
-    AddConnectionOptions(sub, &conn_, Need::kRequired, Need::kRequired);
-    sub->add_flag("--json", json_, "print the findings as one JSON document");
-    sub->add_flag("--no-owner", options_.no_owner,
-                  "check as for copy --no-owner: the schema's owners need not exist on the "
-                  "target (grantees still must)");
-    return sub;
-  }
+  using Command::Command;
 
   Status Run() override {
-    options_.name = global_->name;
+    options_.name = global().name;
     PGB_ASSIGN_OR_RETURN(options_.source, SourceConninfo(conn_));
     PGB_ASSIGN_OR_RETURN(options_.target, TargetConninfo(conn_));
     preflight::PreflightReport report = preflight::RunPreflight(options_);
@@ -53,6 +40,14 @@ class PreflightCommand : public Command {
   }
 
  private:
+  void AddFlags(CLI::App* sub) override {
+    AddConnectionOptions(sub, &conn_, Need::kRequired, Need::kRequired);
+    sub->add_flag("--json", json_, "print the findings as one JSON document");
+    sub->add_flag("--no-owner", options_.no_owner,
+                  "check as for copy --no-owner: the schema's owners need not exist on the "
+                  "target (grantees still must)");
+  }
+
   static void PrintHuman(const preflight::PreflightReport& r) {
     bool color = isatty(STDOUT_FILENO) != 0;
     auto paint = [color](const char* code, std::string_view text) {
@@ -130,7 +125,6 @@ class PreflightCommand : public Command {
     std::fflush(stdout);
   }
 
-  GlobalOptions* global_;
   ConnectionFlags conn_;
   preflight::PreflightOptions options_;
   bool json_ = false;
@@ -139,7 +133,10 @@ class PreflightCommand : public Command {
 }  // namespace
 
 std::unique_ptr<Command> MakePreflightCommand(GlobalOptions* global) {
-  return std::make_unique<PreflightCommand>(global);
+  return std::make_unique<PreflightCommand>(
+      global, "preflight",
+      "check both clusters and list every blocker with its fix (exit 0 only when "
+      "a migration can start)");
 }
 
 }  // namespace pgbaton::tools

@@ -131,20 +131,7 @@ json ChangeJson(const Change& c, RelationNames* names) {
 
 class QueueCommand : public Command {
  public:
-  explicit QueueCommand(GlobalOptions* g) : global_(g) {}
-  CLI::App* Register(CLI::App* app) override {
-    CLI::App* q = app->add_subcommand("queue", "look into the work queue");
-    q->require_subcommand(1);
-    inspect_ = q->add_subcommand("inspect", "print the transactions in the queue");
-    // The Kafka reader's local state goes to a directory of its own, removed afterwards.
-    queue_.Register(inspect_, {.kafka_state_dir = false, .topic_defaults_to_name = true});
-    inspect_->add_option("--from", from_,
-                         "print transactions committed after this LSN, e.g. 16/B374D848");
-    inspect_->add_option("--limit", limit_, "stop after this many transactions (0: all)");
-    inspect_->add_flag("--json", json_, "one JSON object per transaction per line");
-    inspect_->add_flag("--relations", relations_, "print the relation descriptors first");
-    return q;
-  }
+  using Command::Command;
 
   Status Run() override {
     PGB_RETURN_IF_ERROR(queue_.Check("queue inspect"));
@@ -152,7 +139,7 @@ class QueueCommand : public Command {
     if (!from_.empty()) {
       PGB_ASSIGN_OR_RETURN(from, Lsn::Parse(from_));
     }
-    queue::QueueOptions o = queue_.ToOptions(global_->name);
+    queue::QueueOptions o = queue_.ToOptions(global().name);
     o.read_only = true;
     o.create_if_missing = false;
     o.migration_name = "";  // inspect any queue
@@ -170,6 +157,19 @@ class QueueCommand : public Command {
   }
 
  private:
+  // Its one subcommand: `queue inspect`.
+  void AddFlags(CLI::App* q) override {
+    q->require_subcommand(1);
+    inspect_ = q->add_subcommand("inspect", "print the transactions in the queue");
+    // The Kafka reader's local state goes to a directory of its own, removed afterwards.
+    queue_.Register(inspect_, {.kafka_state_dir = false, .topic_defaults_to_name = true});
+    inspect_->add_option("--from", from_,
+                         "print transactions committed after this LSN, e.g. 16/B374D848");
+    inspect_->add_option("--limit", limit_, "stop after this many transactions (0: all)");
+    inspect_->add_flag("--json", json_, "one JSON object per transaction per line");
+    inspect_->add_flag("--relations", relations_, "print the relation descriptors first");
+  }
+
   Status Inspect(const queue::QueueOptions& o, Lsn from) {
     PGB_ASSIGN_OR_RETURN(auto q, queue::WorkQueue::Open(o));
     RelationNames names(q.get());
@@ -304,7 +304,6 @@ class QueueCommand : public Command {
     return Status::Ok();
   }
 
-  GlobalOptions* global_;
   CLI::App* inspect_ = nullptr;
   QueueFlags queue_;
   std::string from_;
@@ -316,7 +315,7 @@ class QueueCommand : public Command {
 }  // namespace
 
 std::unique_ptr<Command> MakeQueueCommand(GlobalOptions* g) {
-  return std::make_unique<QueueCommand>(g);
+  return std::make_unique<QueueCommand>(g, "queue", "look into the work queue");
 }
 
 }  // namespace pgbaton::tools

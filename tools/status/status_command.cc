@@ -14,55 +14,27 @@
 #include "tools/common/identity.h"
 #include "tools/common/signals.h"
 #include "tools/config/connection.h"
+#include "tools/config/duration.h"
 #include "tools/config/queue_flags.h"
 #include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
 namespace {
 
-// "2s", "500ms", "1m", or a bare number of seconds.
+// --interval (tools/config/duration.h), at least 100ms.
 Result<std::chrono::milliseconds> ParseInterval(const std::string& text) {
-  size_t pos = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &pos);
-  } catch (...) {
-    pos = 0;
-  }
-  std::string unit = text.substr(pos);
-  double ms = -1;
-  if (pos > 0) {
-    if (unit.empty() || unit == "s") ms = v * 1000;
-    if (unit == "ms") ms = v;
-    if (unit == "m" || unit == "min") ms = v * 60000;
-  }
-  if (ms < 100) {
+  std::optional<std::chrono::milliseconds> d = ParseDuration(text);
+  if (!d || *d < std::chrono::milliseconds(100)) {
     return Status::Error(ErrorCode::kUsage,
                          fmt::format("--interval \"{}\" is not a duration of 100ms or more", text),
                          "write it like 2s, 500ms or 1m");
   }
-  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+  return *d;
 }
 
 class StatusCommand : public Command {
  public:
-  explicit StatusCommand(GlobalOptions* g) : global_(g) {}
-
-  CLI::App* Register(CLI::App* app) override {
-    CLI::App* sub = app->add_subcommand(
-        "status", "show each stage's position, the lag, rates, ETA and the slot's WAL");
-    queue_.Register(sub, {.topic_defaults_to_name = true});
-    AddConnectionOptions(sub, &conn_);
-    sub->add_flag("--json", json_, "print JSON (one object; one line per refresh with --watch)");
-    sub->add_flag("--watch", watch_, "refresh until interrupted");
-    sub->add_option("--interval", interval_, "time between refreshes with --watch")
-        ->capture_default_str();
-    sub->add_option("--rate-window", rate_window_seconds_,
-                    "seconds the rates are averaged over (5 to 60; samples come every 5 s)")
-        ->check(CLI::Range(5, 60))
-        ->capture_default_str();
-    return sub;
-  }
+  using Command::Command;
 
   Status Run() override {
     PGB_RETURN_IF_ERROR(queue_.Check("status"));
@@ -74,7 +46,7 @@ class StatusCommand : public Command {
       PGB_ASSIGN_OR_RETURN(target_, TargetConninfo(conn_));
     }
 
-    queue::QueueOptions qo = queue_.ToOptions(global_->name);
+    queue::QueueOptions qo = queue_.ToOptions(global().name);
     qo.read_only = true;
     qo.create_if_missing = false;
     PGB_ASSIGN_OR_RETURN(auto q, queue::WorkQueue::Open(qo));
@@ -88,14 +60,14 @@ class StatusCommand : public Command {
       if (!live.ok() && live.status().code() == ErrorCode::kSourceIsTarget) return live.status();
       if (live.ok()) PGB_RETURN_IF_ERROR(CheckQueue(check, *live, q.get(), /*read_only=*/true));
     }
-    std::string location = queue_.Describe(global_->name);
+    std::string location = queue_.Describe(global().name);
 
     if (watch_) InstallSignalHandlers();
     const bool tty = isatty(STDOUT_FILENO) != 0;
     std::optional<status::StatusReport> previous;
     while (true) {
       status::StatusInputs in;
-      in.name = global_->name;
+      in.name = global().name;
       in.queue_location = location;
       in.rate_window_seconds = rate_window_seconds_;
       if (!source_.empty()) {
@@ -131,6 +103,19 @@ class StatusCommand : public Command {
   }
 
  private:
+  void AddFlags(CLI::App* sub) override {
+    queue_.Register(sub, {.topic_defaults_to_name = true});
+    AddConnectionOptions(sub, &conn_);
+    sub->add_flag("--json", json_, "print JSON (one object; one line per refresh with --watch)");
+    sub->add_flag("--watch", watch_, "refresh until interrupted");
+    sub->add_option("--interval", interval_, "time between refreshes with --watch")
+        ->capture_default_str();
+    sub->add_option("--rate-window", rate_window_seconds_,
+                    "seconds the rates are averaged over (5 to 60; samples come every 5 s)")
+        ->check(CLI::Range(5, 60))
+        ->capture_default_str();
+  }
+
   // The open connection, connecting when there is none; null with `error` set when it fails.
   static PgConn* Connection(const std::string& conninfo, const char* label,
                             std::optional<PgConn>* conn, std::string* error) {
@@ -147,7 +132,6 @@ class StatusCommand : public Command {
     return &**conn;
   }
 
-  GlobalOptions* global_;
   QueueFlags queue_;
   ConnectionFlags conn_;
   std::string source_, target_;
@@ -161,7 +145,8 @@ class StatusCommand : public Command {
 }  // namespace
 
 std::unique_ptr<Command> MakeStatusCommand(GlobalOptions* g) {
-  return std::make_unique<StatusCommand>(g);
+  return std::make_unique<StatusCommand>(
+      g, "status", "show each stage's position, the lag, rates, ETA and the slot's WAL");
 }
 
 }  // namespace pgbaton::tools

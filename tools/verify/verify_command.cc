@@ -17,21 +17,7 @@ namespace {
 
 class VerifyCommand : public Command {
  public:
-  explicit VerifyCommand(GlobalOptions* g) : global_(g) {}
-
-  CLI::App* Register(CLI::App* app) override {
-    CLI::App* sub = app->add_subcommand(
-        "verify", "compare row counts and checksums per table (per key range for big ones)");
-    AddConnectionOptions(sub, &conn_);
-    sub->add_option("--tables", options_.tables,
-                    "only these tables (schema.table, comma-separated)")
-        ->delimiter(',');
-    sub->add_option("--chunk-rows", options_.chunk_rows,
-                    "tables with more rows are compared per primary-key range of this many rows")
-        ->capture_default_str();
-    sub->add_flag("--json", json_, "print the report as JSON");
-    return sub;
-  }
+  using Command::Command;
 
   Status Run() override {
     InstallSignalHandlers();
@@ -41,7 +27,7 @@ class VerifyCommand : public Command {
     // The same database on both sides would "verify" trivially; a target filled from another
     // source (its pgbaton.migration record says which) is not this migration's.
     MigrationCheck check;
-    check.name = global_->name;
+    check.name = global().name;
     check.verb = "verify";
     check.source_conninfo = src_info;
     check.target_conninfo = dst_info;
@@ -51,7 +37,7 @@ class VerifyCommand : public Command {
     PGB_ASSIGN_OR_RETURN(PgConn target, PgConn::Connect(dst_info, {.label = "target"}));
     LogInfo("verify started", {{"source", source.description()},
                                {"target", target.description()},
-                               {"name", global_->name}});
+                               {"name", global().name}});
     PGB_ASSIGN_OR_RETURN(verify::VerifyReport report,
                          verify::VerifyTables(&source, &target, options_));
     std::string text = json_ ? verify::FormatReportJson(report) : verify::FormatReport(report);
@@ -69,7 +55,17 @@ class VerifyCommand : public Command {
   }
 
  private:
-  GlobalOptions* global_;
+  void AddFlags(CLI::App* sub) override {
+    AddConnectionOptions(sub, &conn_);
+    sub->add_option("--tables", options_.tables,
+                    "only these tables (schema.table, comma-separated)")
+        ->delimiter(',');
+    sub->add_option("--chunk-rows", options_.chunk_rows,
+                    "tables with more rows are compared per primary-key range of this many rows")
+        ->capture_default_str();
+    sub->add_flag("--json", json_, "print the report as JSON");
+  }
+
   ConnectionFlags conn_;
   verify::VerifyOptions options_;
   bool json_ = false;
@@ -78,7 +74,8 @@ class VerifyCommand : public Command {
 }  // namespace
 
 std::unique_ptr<Command> MakeVerifyCommand(GlobalOptions* g) {
-  return std::make_unique<VerifyCommand>(g);
+  return std::make_unique<VerifyCommand>(
+      g, "verify", "compare row counts and checksums per table (per key range for big ones)");
 }
 
 }  // namespace pgbaton::tools

@@ -17,17 +17,8 @@
 #include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
-namespace pgbaton::applier::testing {
+namespace pgbaton::testing {
 namespace {
-
-using pgbaton::testing::CommandResult;
-using pgbaton::testing::MakeTempDir;
-using pgbaton::testing::PgbatonBinary;
-using pgbaton::testing::PgServer;
-using pgbaton::testing::RemoveTree;
-using pgbaton::testing::RunCommand;
-using pgbaton::testing::StartServer;
-using pgbaton::testing::TablesDigest;
 
 constexpr const char* kSchema = R"sql(
 create domain positive as int check (value > 0);
@@ -163,4 +154,4 @@ TEST_F(BatchTest, ADuplicateKeyInABatchedInsertNamesItAndAppliesNothing) {
 }
 
 }  // namespace
-}  // namespace pgbaton::applier::testing
+}  // namespace pgbaton::testing

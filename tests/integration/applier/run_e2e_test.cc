@@ -17,20 +17,8 @@
 #include "tests/support/pg_test.h"
 #include "tests/support/process.h"
 
-namespace pgbaton::applier::testing {
+namespace pgbaton::testing {
 namespace {
-
-using pgbaton::testing::ChildProcess;
-using pgbaton::testing::CommandResult;
-using pgbaton::testing::MakeTempDir;
-using pgbaton::testing::PgbatonBinary;
-using pgbaton::testing::PgServer;
-using pgbaton::testing::ProcessOptions;
-using pgbaton::testing::RemoveTree;
-using pgbaton::testing::RunCommand;
-using pgbaton::testing::StartServer;
-using pgbaton::testing::TablesDigest;
-using pgbaton::testing::WaitForSlot;
 
 struct Majors {
   int source;
@@ -136,4 +124,4 @@ INSTANTIATE_TEST_SUITE_P(Majors, RunEndToEndTest,
                          });
 
 }  // namespace
-}  // namespace pgbaton::applier::testing
+}  // namespace pgbaton::testing

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-namespace pgbaton::applier::testing {
+namespace pgbaton::testing {
 
 namespace {
 
@@ -316,4 +316,4 @@ Result<queue::RecordBatch> SqlWorkload::Truncate(const std::string& table, uint8
   return batch;
 }
 
-}  // namespace pgbaton::applier::testing
+}  // namespace pgbaton::testing

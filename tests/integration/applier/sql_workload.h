@@ -14,7 +14,7 @@
 #include "common/status.h"
 #include "queue/work_queue.h"
 
-namespace pgbaton::applier::testing {
+namespace pgbaton::testing {
 
 // The schema, for the source and the target (run on both).
 std::string WorkloadSchema();
@@ -53,4 +53,4 @@ class SqlWorkload {
   std::vector<queue::RelationDescriptor> pending_relations_;
 };
 
-}  // namespace pgbaton::applier::testing
+}  // namespace pgbaton::testing

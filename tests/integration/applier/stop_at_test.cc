@@ -18,12 +18,9 @@
 #include "tests/support/process.h"
 #include "tests/support/queue_records.h"
 
-namespace pgbaton::applier::testing {
+namespace pgbaton::testing {
 namespace {
 
-using pgbaton::testing::MakeTempDir;
-using pgbaton::testing::RemoveTree;
-using pgbaton::testing::StartServer;
 using queue::testing::MakeCommit;
 using queue::testing::MakeInsert;
 using queue::testing::MakeRelation;
@@ -63,7 +60,7 @@ TEST(StopAtTest, ATransactionAppendedWhileTheApplierLooksAtTheSourceIsApplied) {
   // transaction 101 (commit 0x2000, inside --stop-at) and confirms it: exactly the race.
   std::atomic<int> calls{0};
   queue::WorkQueue* queue = q->get();
-  ApplierOptions options;
+  applier::ApplierOptions options;
   options.target_conninfo = target->Conninfo("app");
   options.name = "stop_at_test";
   options.stop_at = Lsn(0x3000);
@@ -75,7 +72,7 @@ TEST(StopAtTest, ATransactionAppendedWhileTheApplierLooksAtTheSourceIsApplied) {
     }
     return Lsn(0x4000);
   };
-  Applier applier(options, queue);
+  applier::Applier applier(options, queue);
   std::atomic<bool> stop{false};
   Status st = applier.Run(&stop);
   ASSERT_TRUE(st.ok()) << st.ToString();
@@ -152,4 +149,4 @@ TEST(StopAtTest, AtTheTailTheOpenGroupIsCommittedWhileTransactionsKeepComing) {
 }
 
 }  // namespace
-}  // namespace pgbaton::applier::testing
+}  // namespace pgbaton::testing

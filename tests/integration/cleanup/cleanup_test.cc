@@ -91,6 +91,19 @@ class CleanupTest : public ::testing::Test {
     return r.ok() ? *r : "?";
   }
 
+  // What migration `name` holds: "slots S, publications P, origins O" (on the source its slot
+  // and publication, on the target its replication origins "name" and "name-N").
+  std::string Objects(const std::string& name) {
+    return "slots " +
+           Count(source_,
+                 "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + name + "'") +
+           ", publications " +
+           Count(source_, "SELECT count(*) FROM pg_publication WHERE pubname = '" + name + "'") +
+           ", origins " +
+           Count(target_,
+                 "SELECT count(*) FROM pg_replication_origin WHERE roname LIKE '" + name + "%'");
+  }
+
   static PgServer* source_;
   static PgServer* target_;
   std::string dir_;
@@ -121,19 +134,11 @@ TEST_F(CleanupTest, DropsEverythingOnceAndIsIdempotent) {
   EXPECT_NE(first.output.find("table pgbaton.cutover_sentinel on target: kept"), std::string::npos)
       << first.output;
 
-  EXPECT_EQ(Count(source_, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'mig_a'"),
-            "0");
-  EXPECT_EQ(Count(source_, "SELECT count(*) FROM pg_publication WHERE pubname = 'mig_a'"), "0");
-  EXPECT_EQ(Count(target_, "SELECT count(*) FROM pg_replication_origin WHERE roname LIKE 'mig_a%'"),
-            "0");
+  EXPECT_EQ(Objects("mig_a"), "slots 0, publications 0, origins 0");
   EXPECT_EQ(Count(target_, "SELECT count(*) FROM pgbaton.progress WHERE name LIKE 'mig_a%'"), "0");
   EXPECT_FALSE(fs::exists(queue));
   // The other migration is untouched.
-  EXPECT_EQ(Count(source_, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'other'"),
-            "1");
-  EXPECT_EQ(Count(source_, "SELECT count(*) FROM pg_publication WHERE pubname = 'other'"), "1");
-  EXPECT_EQ(Count(target_, "SELECT count(*) FROM pg_replication_origin WHERE roname LIKE 'other%'"),
-            "2");
+  EXPECT_EQ(Objects("other"), "slots 1, publications 1, origins 2");
   EXPECT_EQ(Count(target_, "SELECT count(*) FROM pgbaton.progress WHERE name LIKE 'other%'"), "2");
 
   CommandResult second = Cleanup("mig_a", queue);
@@ -183,11 +188,7 @@ TEST_F(CleanupTest, RefusesAnActiveSlotAndDropsNothing) {
   EXPECT_NE(r.output.find("slot \"busy\" on source is active in process"), std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("hint:"), std::string::npos);
-  EXPECT_EQ(Count(source_, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'busy'"),
-            "1");
-  EXPECT_EQ(Count(source_, "SELECT count(*) FROM pg_publication WHERE pubname = 'busy'"), "1");
-  EXPECT_EQ(Count(target_, "SELECT count(*) FROM pg_replication_origin WHERE roname LIKE 'busy%'"),
-            "2");
+  EXPECT_EQ(Objects("busy"), "slots 1, publications 1, origins 2");
   EXPECT_TRUE(fs::exists(queue + "/CURRENT"));
 
   // Once the stream stops, cleanup goes through.
@@ -247,12 +248,7 @@ TEST_F(CleanupTest, FinishesAfterAReadOnlyFence) {
   EXPECT_NE(r.output.find("publication \"fenced\" on source: dropped"), std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("slot \"fenced\" on source: dropped"), std::string::npos) << r.output;
-  EXPECT_EQ(Count(source_, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'fenced'"),
-            "0");
-  EXPECT_EQ(Count(source_, "SELECT count(*) FROM pg_publication WHERE pubname = 'fenced'"), "0");
-  EXPECT_EQ(
-      Count(target_, "SELECT count(*) FROM pg_replication_origin WHERE roname LIKE 'fenced%'"),
-      "0");
+  EXPECT_EQ(Objects("fenced"), "slots 0, publications 0, origins 0");
   EXPECT_FALSE(fs::exists(queue));
   // The fence itself is the cutover's business: cleanup did not lift it.
 }

@@ -177,12 +177,8 @@ CREATE TABLE sentinel (id int PRIMARY KEY);
 // past every key the target holds; the snapshot lost mid-data (exporter and workers terminated)
 // stops the copy; the same command again, then the stream, give the source row for row.
 TEST(CopySnapshotTest, LostMidDataUnderWritesThenRunAgainAndStream) {
-  auto src = StartServer(15);
-  auto dst = StartServer(17);
-  ASSERT_TRUE(src && dst);
-  ASSERT_TRUE(src->Exec("CREATE DATABASE app").ok());
-  ASSERT_TRUE(src->Exec(kWriteSchema, "app").ok());
-  ASSERT_TRUE(dst->Exec("CREATE DATABASE app").ok());
+  std::unique_ptr<PgServer> src, dst;
+  ASSERT_NO_FATAL_FAILURE(StartSourceAndTarget(kWriteSchema, &src, &dst));
 
   BackgroundWriter writer(src->Conninfo("app"), 7, [](std::mt19937& rng, int) {
     return fmt::format(
@@ -224,28 +220,7 @@ TEST(CopySnapshotTest, LostMidDataUnderWritesThenRunAgainAndStream) {
   EXPECT_GT(std::stoll(*max_key), 5000) << "rows written during the copy should be in hist";
 
   // Then the stream: every write made meanwhile, applied once.
-  std::string l1 = *src->Query("SELECT pg_current_wal_insert_lsn()::text", "app");
-  ASSERT_TRUE(src->Exec("INSERT INTO sentinel VALUES (1)", "app").ok());
-  std::string l2 = *src->Query("SELECT pg_current_wal_lsn()::text", "app");
-  ProcessOptions po;
-  po.stdout_path = qdir.path() + ".stream.log";
-  ChildProcess stream({PgbatonBinary(), "--name", "pgbaton", "stream", "--source",
-                       src->Conninfo("app"), "--queue-dir", qdir},
-                      po);
-  bool caught_up = false;
-  for (int i = 0; i < 600 && !caught_up; ++i) {
-    auto r = src->Query("SELECT confirmed_flush_lsn > '" + l1 +
-                            "'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'pgbaton'",
-                        "app");
-    caught_up = r.ok() && *r == "t";
-    if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  stream.Signal(SIGTERM);
-  if (stream.Wait(15000) == -2) stream.Kill();
-  ASSERT_TRUE(caught_up) << ReadFile(qdir.path() + ".stream.log");
-  CommandResult apply = RunCommand({PgbatonBinary(), "--name", "pgbaton", "apply", "--target",
-                                    dst->Conninfo("app"), "--queue-dir", qdir, "--stop-at", l2});
-  ASSERT_EQ(apply.exit_code, 0) << apply.output;
+  ASSERT_NO_FATAL_FAILURE(StreamAndApplyToSentinel(*src, *dst, qdir));
   for (const char* t : {"public.acc", "public.hist", "public.sentinel"}) {
     EXPECT_EQ(TableDigest(*src, "app", t), TableDigest(*dst, "app", t)) << t;
   }

@@ -28,12 +28,8 @@ CREATE TABLE sentinel (id int PRIMARY KEY);
 )SQL";
 
 TEST(CopyStreamTest, WritesDuringAResumedCopyAreStreamedAndAppliedExactlyOnce) {
-  auto src = StartServer(15);
-  auto dst = StartServer(17);
-  ASSERT_TRUE(src && dst);
-  ASSERT_TRUE(src->Exec("CREATE DATABASE app").ok());
-  ASSERT_TRUE(src->Exec(kSchema, "app").ok());
-  ASSERT_TRUE(dst->Exec("CREATE DATABASE app").ok());
+  std::unique_ptr<PgServer> src, dst;
+  ASSERT_NO_FATAL_FAILURE(StartSourceAndTarget(kSchema, &src, &dst));
 
   // The writer: small transactions of updates, inserts and deletes until told to stop.
   BackgroundWriter writer(src->Conninfo("app"), 42, [](std::mt19937& rng, int committed) {
@@ -77,34 +73,8 @@ TEST(CopyStreamTest, WritesDuringAResumedCopyAreStreamedAndAppliedExactlyOnce) {
                                   << killed.output << "\n"
                                   << resumed.output;
 
-  // A sentinel transaction ends the run: every writer transaction ended before l1; the sentinel
-  // commits after it and before l2.
-  std::string l1 = *src->Query("SELECT pg_current_wal_insert_lsn()::text", "app");
-  ASSERT_TRUE(src->Exec("INSERT INTO sentinel VALUES (1)", "app").ok());
-  std::string l2 = *src->Query("SELECT pg_current_wal_lsn()::text", "app");
-
-  ProcessOptions po;
-  po.stdout_path = qdir.path() + ".stream.log";
-  ChildProcess stream({PgbatonBinary(), "--name", "pgbaton", "stream", "--source",
-                       src->Conninfo("app"), "--queue-dir", qdir},
-                      po);
-  bool caught_up = false;
-  for (int i = 0; i < 600 && !caught_up; ++i) {
-    auto r = src->Query("SELECT confirmed_flush_lsn > '" + l1 +
-                            "'::pg_lsn FROM pg_replication_slots "
-                            "WHERE slot_name = 'pgbaton'",
-                        "app");
-    caught_up = r.ok() && *r == "t";
-    if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  stream.Signal(SIGTERM);
-  if (stream.Wait(15000) == -2) stream.Kill();
-  ASSERT_TRUE(caught_up) << "the stream did not reach " << l2 << ": "
-                         << ReadFile(qdir.path() + ".stream.log");
-
-  CommandResult apply = RunCommand({PgbatonBinary(), "--name", "pgbaton", "apply", "--target",
-                                    dst->Conninfo("app"), "--queue-dir", qdir, "--stop-at", l2});
-  ASSERT_EQ(apply.exit_code, 0) << apply.output;
+  // A sentinel transaction ends the run: the stream, then apply up to it.
+  ASSERT_NO_FATAL_FAILURE(StreamAndApplyToSentinel(*src, *dst, qdir));
   for (const char* t : {"public.acc", "public.hist", "public.small", "public.sentinel"}) {
     EXPECT_EQ(TableDigest(*src, "app", t), TableDigest(*dst, "app", t)) << t;
   }

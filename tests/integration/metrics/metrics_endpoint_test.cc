@@ -18,13 +18,36 @@ namespace {
 using testing::HttpGet;
 using testing::PrometheusServer;
 
-TEST(MetricsEndpointTest, ServesTheRegistryAsPrometheusText) {
-  metrics::Registry registry;
-  metrics::Catalog c = metrics::RegisterCatalog(&registry);
-  c.lag_bytes->Set(4242);
-  auto server = StartMetricsServer("127.0.0.1:0", false, &registry);
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
-  int port = (*server)->port();
+// The metrics catalogue in a registry of its own; Serve starts its endpoint on a free loopback
+// port, Scrape also a real Prometheus that scrapes it.
+class MetricsEndpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override { catalog_ = metrics::RegisterCatalog(&registry_); }
+  // Call it (and Scrape) in ASSERT_NO_FATAL_FAILURE.
+  void Serve() {
+    auto server = StartMetricsServer("127.0.0.1:0", false, &registry_);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+  }
+  void Scrape() {
+    ASSERT_NO_FATAL_FAILURE(Serve());
+    testing::PrometheusOptions po;
+    po.targets = {"127.0.0.1:" + std::to_string(server_->port())};
+    auto prom = PrometheusServer::Start(po);
+    ASSERT_TRUE(prom.ok()) << prom.status().ToString();
+    prom_ = std::move(*prom);
+  }
+
+  metrics::Registry registry_;
+  metrics::Catalog catalog_;
+  std::unique_ptr<MetricsServer> server_;
+  std::unique_ptr<PrometheusServer> prom_;
+};
+
+TEST_F(MetricsEndpointTest, ServesTheRegistryAsPrometheusText) {
+  catalog_.lag_bytes->Set(4242);
+  ASSERT_NO_FATAL_FAILURE(Serve());
+  int port = server_->port();
   ASSERT_GT(port, 0);
   auto res = HttpGet("127.0.0.1", port, "/metrics");
   ASSERT_TRUE(res.ok()) << res.status().ToString();
@@ -36,11 +59,11 @@ TEST(MetricsEndpointTest, ServesTheRegistryAsPrometheusText) {
   auto missing = HttpGet("127.0.0.1", port, "/nothing");
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(missing->status, 404);
-  (*server)->Stop();
+  server_->Stop();
   EXPECT_FALSE(HttpGet("127.0.0.1", port, "/metrics", 1000).ok()) << "still serving after Stop";
 }
 
-TEST(MetricsEndpointTest, RefusesNonLoopbackWithoutOptIn) {
+TEST_F(MetricsEndpointTest, RefusesNonLoopbackWithoutOptIn) {
   auto refused = StartMetricsServer("0.0.0.0:0", false, nullptr);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), ErrorCode::kUsage);
@@ -56,7 +79,7 @@ TEST(MetricsEndpointTest, RefusesNonLoopbackWithoutOptIn) {
   EXPECT_NE(res->body.find("pgbaton_test_remote 1"), std::string::npos);
 }
 
-TEST(MetricsEndpointTest, PortInUseIsAClearError) {
+TEST_F(MetricsEndpointTest, PortInUseIsAClearError) {
   auto first = StartMetricsServer("127.0.0.1:0", false, nullptr);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   auto second = StartMetricsServer("127.0.0.1:" + std::to_string((*first)->port()), false, nullptr);
@@ -66,27 +89,20 @@ TEST(MetricsEndpointTest, PortInUseIsAClearError) {
       << second.status().message();
 }
 
-TEST(MetricsEndpointTest, RealPrometheusScrapesMovingSeries) {
-  metrics::Registry registry;
-  metrics::Catalog c = metrics::RegisterCatalog(&registry);
-  c.applied_lsn->Set(1000);
-  auto server = StartMetricsServer("127.0.0.1:0", false, &registry);
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
-  testing::PrometheusOptions po;
-  po.targets = {"127.0.0.1:" + std::to_string((*server)->port())};
-  auto prom = PrometheusServer::Start(po);
-  ASSERT_TRUE(prom.ok()) << prom.status().ToString();
+TEST_F(MetricsEndpointTest, RealPrometheusScrapesMovingSeries) {
+  catalog_.applied_lsn->Set(1000);
+  ASSERT_NO_FATAL_FAILURE(Scrape());
 
   constexpr int kWaitMs = 30000;
-  auto up = (*prom)->WaitForValue(
+  auto up = prom_->WaitForValue(
       "up{job=\"pgbaton\"}", [](double v) { return v == 1; }, kWaitMs);
   ASSERT_TRUE(up.ok()) << up.status().ToString();
-  ASSERT_TRUE(up->has_value() && **up == 1) << "target never up:\n" << (*prom)->LogTail();
+  ASSERT_TRUE(up->has_value() && **up == 1) << "target never up:\n" << prom_->LogTail();
 
   // The gauge moves three times; each value must reach Prometheus.
   for (double v : {1000.0, 250000.0, 97500059720.0}) {
-    c.applied_lsn->Set(v);
-    auto got = (*prom)->WaitForValue(
+    catalog_.applied_lsn->Set(v);
+    auto got = prom_->WaitForValue(
         "pgbaton_applied_lsn", [v](double x) { return x == v; }, kWaitMs);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     ASSERT_TRUE(got->has_value()) << "series never scraped";
@@ -94,19 +110,19 @@ TEST(MetricsEndpointTest, RealPrometheusScrapesMovingSeries) {
   }
 
   // Counters with labels and histograms arrive with their labels and buckets.
-  c.transactions_total->WithLabels({metrics::kStageApplied})->Increment(7);
-  for (int i = 0; i < 5; ++i) c.apply_batch_size->Observe(3);
-  auto tx = (*prom)->WaitForValue(
+  catalog_.transactions_total->WithLabels({metrics::kStageApplied})->Increment(7);
+  for (int i = 0; i < 5; ++i) catalog_.apply_batch_size->Observe(3);
+  auto tx = prom_->WaitForValue(
       "pgbaton_transactions_total{stage=\"applied\"}", [](double x) { return x == 7; }, kWaitMs);
   ASSERT_TRUE(tx.ok()) << tx.status().ToString();
   ASSERT_TRUE(tx->has_value());
   EXPECT_EQ(**tx, 7);
-  auto bucket = (*prom)->WaitForValue(
+  auto bucket = prom_->WaitForValue(
       "pgbaton_apply_batch_size_bucket{le=\"5\"}", [](double x) { return x == 5; }, kWaitMs);
   ASSERT_TRUE(bucket.ok()) << bucket.status().ToString();
   ASSERT_TRUE(bucket->has_value());
   EXPECT_EQ(**bucket, 5);
-  auto below = (*prom)->QueryValue("pgbaton_apply_batch_size_bucket{le=\"2\"}");
+  auto below = prom_->QueryValue("pgbaton_apply_batch_size_bucket{le=\"2\"}");
   ASSERT_TRUE(below.ok());
   ASSERT_TRUE(below->has_value());
   EXPECT_EQ(**below, 0);
@@ -114,18 +130,11 @@ TEST(MetricsEndpointTest, RealPrometheusScrapesMovingSeries) {
 
 // Every query of the shipped Grafana dashboard parses and runs on a real Prometheus, and the
 // dashboard's panels cover every metric of the catalogue.
-TEST(MetricsEndpointTest, GrafanaDashboardQueriesRun) {
+TEST_F(MetricsEndpointTest, GrafanaDashboardQueriesRun) {
   std::ifstream in(std::string(PGBATON_SOURCE_DIR) + "/docs/grafana/pgbaton.json");
   ASSERT_TRUE(in.good());
   nlohmann::json dash = nlohmann::json::parse(in);
-  metrics::Registry registry;
-  (void)metrics::RegisterCatalog(&registry);
-  auto server = StartMetricsServer("127.0.0.1:0", false, &registry);
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
-  testing::PrometheusOptions po;
-  po.targets = {"127.0.0.1:" + std::to_string((*server)->port())};
-  auto prom = PrometheusServer::Start(po);
-  ASSERT_TRUE(prom.ok()) << prom.status().ToString();
+  ASSERT_NO_FATAL_FAILURE(Scrape());
   std::string all_exprs;
   int queries = 0;
   for (const auto& panel : dash["panels"]) {
@@ -134,13 +143,13 @@ TEST(MetricsEndpointTest, GrafanaDashboardQueriesRun) {
       all_exprs += expr + "\n";
       std::string q = expr;
       for (size_t pos; (pos = q.find("$job")) != std::string::npos;) q.replace(pos, 4, ".*");
-      auto r = (*prom)->Query(q);
+      auto r = prom_->Query(q);
       EXPECT_TRUE(r.ok()) << panel["title"] << ": " << r.status().ToString();
       ++queries;
     }
   }
   EXPECT_GT(queries, 10);
-  std::string rendered = registry.Render();
+  std::string rendered = registry_.Render();
   for (size_t pos = 0; (pos = rendered.find("# TYPE ", pos)) != std::string::npos;) {
     pos += 7;
     std::string name = rendered.substr(pos, rendered.find(' ', pos) - pos);

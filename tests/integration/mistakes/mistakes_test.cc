@@ -122,371 +122,347 @@ void ExpectCaughtUp(PgServer* src, PgServer* dst, const std::string& dst_db,
   EXPECT_NE(Rows(src, "app"), "none");
 }
 
+// Each test's migration: the source with database "app" (CreateSource), the target with the
+// empty database db_, and a temporary directory that holds the queue.
+class MistakesTest : public ::testing::Test {
+ protected:
+  // Starts PostgreSQL `source_major` and `target_major`, fills the source and creates `target_db`
+  // on the target and the directory (named after `tag`). Call it in ASSERT_NO_FATAL_FAILURE.
+  void Start(int source_major, int target_major, const std::string& tag,
+             const std::string& target_db = "app") {
+    source_server_ = StartServer(source_major);
+    target_server_ = StartServer(target_major);
+    ASSERT_TRUE(source_server_ && target_server_);
+    source_ = source_server_.get();
+    target_ = target_server_.get();
+    ASSERT_NO_FATAL_FAILURE(CreateSource(source_));
+    db_ = target_db;
+    ASSERT_TRUE(target_->Exec("create database " + db_).ok());
+    dir_ = MakeTempDir("pgbaton-mistake-" + tag);
+    queue_ = dir_ + "/queue";
+  }
+  // pgbaton copy into db_, which must succeed.
+  void CopyOk() const {
+    CommandResult copy = RunCommand(Copy(source_, target_, db_, queue_));
+    ASSERT_EQ(copy.exit_code, 0) << copy.output;
+  }
+  // Write round `r` on the source, then `run --stop-at` now, which must succeed.
+  void WriteAndRun(int r) const {
+    Write(source_, r);
+    CommandResult run =
+        RunCommand(StopAtNow(RunArgs(source_, target_->Conninfo(db_), queue_), *source_));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+  }
+  // What a refused command must not change: SourceState and TargetState of db_.
+  std::string State() const { return SourceState(source_) + " || " + TargetState(target_, db_); }
+  // `run` into db_ with the queue again, after the mistake.
+  CommandResult RunAgain() const {
+    return RunCommand(RunArgs(source_, target_->Conninfo(db_), queue_));
+  }
+  // The right command continues: the target catches up with the source; the directory goes.
+  void Finish() const {
+    ExpectCaughtUp(source_, target_, db_, queue_);
+    RemoveTree(dir_);
+  }
+
+  PgServer* source_ = nullptr;
+  PgServer* target_ = nullptr;
+  std::string db_, dir_, queue_;
+
+ private:
+  std::unique_ptr<PgServer> source_server_, target_server_;
+};
+
 // Mistake 1: a stale queue directory. Before the fix, copy exited 0 with "tables_copied":0 and
 // left the re-created target empty.
-TEST(MistakesTest, StaleQueueDirectoryIsRefusedForARecreatedTargetAndANewSourceCluster) {
-  auto source = StartServer(15);
-  auto target = StartServer(17);
-  ASSERT_TRUE(source && target);
-  CreateSource(source.get());
-  ASSERT_TRUE(target->Exec("create database app").ok());
-  std::string dir = MakeTempDir("pgbaton-mistake-stale");
-  std::string queue = dir + "/queue";
-  CommandResult first = RunCommand(Copy(source.get(), target.get(), "app", queue));
-  ASSERT_EQ(first.exit_code, 0) << first.output;
+TEST_F(MistakesTest, StaleQueueDirectoryIsRefusedForARecreatedTargetAndANewSourceCluster) {
+  ASSERT_NO_FATAL_FAILURE(Start(15, 17, "stale"));
+  ASSERT_NO_FATAL_FAILURE(CopyOk());
 
   // The target database is dropped and re-created (same name, new OID).
-  ASSERT_TRUE(target->Exec("drop database app").ok());
-  ASSERT_TRUE(target->Exec("create database app").ok());
-  std::string src_before = SourceState(source.get());
-  std::string dst_before = TargetState(target.get(), "app");
-  CommandResult r = RunCommand(Copy(source.get(), target.get(), "app", queue));
+  ASSERT_TRUE(target_->Exec("drop database app").ok());
+  ASSERT_TRUE(target_->Exec("create database app").ok());
+  std::string src_before = SourceState(source_);
+  std::string dst_before = TargetState(target_, "app");
+  CommandResult r = RunCommand(Copy(source_, target_, "app", queue_));
   ExpectRefused(r, ErrorCode::kIdentityMismatch,
-                "database \"app\" on target (127.0.0.1:" + std::to_string(target->port()) +
+                "database \"app\" on target (127.0.0.1:" + std::to_string(target_->port()) +
                     "/app) was dropped and re-created");
   EXPECT_EQ(r.output.find("\"summary\":\"done\""), std::string::npos) << r.output;
-  EXPECT_EQ(SourceState(source.get()), src_before);
-  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
-  EXPECT_EQ(Rows(target.get(), "app"), "none");
+  EXPECT_EQ(SourceState(source_), src_before);
+  EXPECT_EQ(TargetState(target_, "app"), dst_before);
+  EXPECT_EQ(Rows(target_, "app"), "none");
 
   // Brand-new clusters with the old queue directory: the source is another cluster.
   auto other = StartServer(15);
   ASSERT_TRUE(other);
   CreateSource(other.get());
   std::string other_before = SourceState(other.get());
-  CommandResult o = RunCommand(Copy(other.get(), target.get(), "app", queue));
+  CommandResult o = RunCommand(Copy(other.get(), target_, "app", queue_));
   ExpectRefused(o, ErrorCode::kIdentityMismatch, "is another cluster than the one queue");
   EXPECT_EQ(SourceState(other.get()), other_before);
-  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
+  EXPECT_EQ(TargetState(target_, "app"), dst_before);
   std::printf("[mistakes] stale queue: exit %d / %d\n", r.exit_code, o.exit_code);
 
   // The right command: remove the old migration (cleanup), copy again, run. The re-created
   // target database is accepted by cleanup: what it holds of "pgbaton" is the old migration's.
-  CommandResult c = RunCommand({PgbatonBinary(), "cleanup", "--source", source->Conninfo("app"),
-                                "--target", target->Conninfo("app"), "--queue-dir", queue});
+  CommandResult c = RunCommand({PgbatonBinary(), "cleanup", "--source", source_->Conninfo("app"),
+                                "--target", target_->Conninfo("app"), "--queue-dir", queue_});
   ASSERT_EQ(c.exit_code, 0) << c.output;
   EXPECT_NE(
-      c.output.find("was dropped and re-created since queue \"" + queue + "\" recorded it: OID"),
+      c.output.find("was dropped and re-created since queue \"" + queue_ + "\" recorded it: OID"),
       std::string::npos)
       << c.output;
-  EXPECT_EQ(SourceState(source.get(), false), Rows(source.get(), "app") + " | 0 slots");
-  CommandResult again = RunCommand(Copy(source.get(), target.get(), "app", queue));
-  ASSERT_EQ(again.exit_code, 0) << again.output;
-  ExpectCaughtUp(source.get(), target.get(), "app", queue);
-  RemoveTree(dir);
+  EXPECT_EQ(SourceState(source_, false), Rows(source_, "app") + " | 0 slots");
+  ASSERT_NO_FATAL_FAILURE(CopyOk());
+  Finish();
 }
 
 // cleanup drops what carries the migration's name; pointed at another cluster, that may be
 // another migration's slot. Refused against the queue's record and against the target's
 // pgbaton.migration, unchanged; --force overrides; the right servers clean up.
-TEST(MistakesTest, CleanupPointedAtAnotherClusterIsRefusedUnlessForced) {
-  auto source = StartServer(15);
-  auto target = StartServer(17);
+TEST_F(MistakesTest, CleanupPointedAtAnotherClusterIsRefusedUnlessForced) {
+  ASSERT_NO_FATAL_FAILURE(Start(15, 17, "cleanup"));
   auto other = StartServer(15);
-  ASSERT_TRUE(source && target && other);
-  CreateSource(source.get());
+  ASSERT_TRUE(other);
   CreateSource(other.get());
-  ASSERT_TRUE(target->Exec("create database app").ok());
-  std::string dir = MakeTempDir("pgbaton-mistake-cleanup");
-  std::string queue = dir + "/queue";
-  CommandResult copy = RunCommand(Copy(source.get(), target.get(), "app", queue));
-  ASSERT_EQ(copy.exit_code, 0) << copy.output;
+  ASSERT_NO_FATAL_FAILURE(CopyOk());
   // Another migration's slot of the same name on the other cluster.
   ASSERT_TRUE(
       other->Exec("select pg_create_logical_replication_slot('pgbaton', 'pgoutput')", "app").ok());
 
-  std::string src_before = SourceState(source.get());
+  std::string src_before = SourceState(source_);
   std::string other_before = SourceState(other.get());
-  std::string dst_before = TargetState(target.get(), "app");
+  std::string dst_before = TargetState(target_, "app");
   auto record = [&] {
-    auto r = target->Query("select count(*) from pgbaton.migration", "app");
+    auto r = target_->Query("select count(*) from pgbaton.migration", "app");
     return r.ok() ? *r : r.status().ToString();
   };
   ASSERT_EQ(record(), "1");
 
   CommandResult by_queue = RunCommand(
-      {PgbatonBinary(), "cleanup", "--source", other->Conninfo("app"), "--queue-dir", queue});
+      {PgbatonBinary(), "cleanup", "--source", other->Conninfo("app"), "--queue-dir", queue_});
   ExpectRefused(by_queue, ErrorCode::kIdentityMismatch,
-                "is another cluster than the one queue \"" + queue + "\" was made for");
+                "is another cluster than the one queue \"" + queue_ + "\" was made for");
   EXPECT_NE(by_queue.output.find("--force"), std::string::npos) << by_queue.output;
   CommandResult by_target =
       RunCommand({PgbatonBinary(), "cleanup", "--source", other->Conninfo("app"), "--target",
-                  target->Conninfo("app")});
+                  target_->Conninfo("app")});
   ExpectRefused(by_target, ErrorCode::kIdentityMismatch,
                 "the record of migration \"pgbaton\" in pgbaton.migration on target");
   EXPECT_EQ(SourceState(other.get()), other_before);
-  EXPECT_EQ(SourceState(source.get()), src_before);
-  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
+  EXPECT_EQ(SourceState(source_), src_before);
+  EXPECT_EQ(TargetState(target_, "app"), dst_before);
   EXPECT_EQ(record(), "1");
-  EXPECT_TRUE(Exists(queue + "/CURRENT"));
+  EXPECT_TRUE(Exists(queue_ + "/CURRENT"));
   std::printf("[mistakes] cleanup on another cluster: exit %d / %d\n", by_queue.exit_code,
               by_target.exit_code);
 
   // --force: the operator says the other cluster's "pgbaton" objects are to go.
   CommandResult forced = RunCommand({PgbatonBinary(), "cleanup", "--source", other->Conninfo("app"),
-                                     "--queue-dir", queue, "--force"});
+                                     "--queue-dir", queue_, "--force"});
   ASSERT_EQ(forced.exit_code, 0) << forced.output;
   EXPECT_NE(forced.output.find("--force: cleaning up"), std::string::npos) << forced.output;
   EXPECT_EQ(SourceState(other.get(), false), Rows(other.get(), "app") + " | 0 slots");
-  EXPECT_FALSE(Exists(queue));
-  EXPECT_EQ(SourceState(source.get()), src_before);
+  EXPECT_FALSE(Exists(queue_));
+  EXPECT_EQ(SourceState(source_), src_before);
 
   // The migration's own servers, checked against the target's record.
-  CommandResult right = RunCommand({PgbatonBinary(), "cleanup", "--source", source->Conninfo("app"),
-                                    "--target", target->Conninfo("app")});
+  CommandResult right =
+      RunCommand({PgbatonBinary(), "cleanup", "--source", source_->Conninfo("app"), "--target",
+                  target_->Conninfo("app")});
   ASSERT_EQ(right.exit_code, 0) << right.output;
   EXPECT_NE(right.output.find("the database the record of migration"), std::string::npos)
       << right.output;
-  EXPECT_EQ(SourceState(source.get(), false), Rows(source.get(), "app") + " | 0 slots");
-  EXPECT_EQ(TargetState(target.get(), "app"), Rows(target.get(), "app") + " | no origins");
-  RemoveTree(dir);
+  EXPECT_EQ(SourceState(source_, false), Rows(source_, "app") + " | 0 slots");
+  EXPECT_EQ(TargetState(target_, "app"), Rows(target_, "app") + " | no origins");
+  RemoveTree(dir_);
 }
 
 // Mistake 2: `run` against another database of the right target cluster. Before the fix it
 // applied the pending transactions there and advanced the shared origin past them.
-TEST(MistakesTest, RunAgainstAnotherDatabaseOfTheTargetClusterIsRefused) {
-  auto source = StartServer(13);
-  auto target = StartServer(18);
-  ASSERT_TRUE(source && target);
-  CreateSource(source.get());
-  ASSERT_TRUE(target->Exec("create database app3").ok());
-  std::string dir = MakeTempDir("pgbaton-mistake-otherdb");
-  std::string queue = dir + "/queue";
-  CommandResult copy = RunCommand(Copy(source.get(), target.get(), "app3", queue));
-  ASSERT_EQ(copy.exit_code, 0) << copy.output;
-  Write(source.get(), 1);
-  CommandResult run =
-      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app3"), queue), *source));
-  ASSERT_EQ(run.exit_code, 0) << run.output;
+TEST_F(MistakesTest, RunAgainstAnotherDatabaseOfTheTargetClusterIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(Start(13, 18, "otherdb", "app3"));
+  ASSERT_NO_FATAL_FAILURE(CopyOk());
+  ASSERT_NO_FATAL_FAILURE(WriteAndRun(1));
   // Another database with the same tables, where the changes would fit.
-  ASSERT_TRUE(target->Exec("create database app").ok());
-  ASSERT_TRUE(target->Exec(kSchema, "app").ok());
-  Write(source.get(), 2);  // pending: decoded by the next run
+  ASSERT_TRUE(target_->Exec("create database app").ok());
+  ASSERT_TRUE(target_->Exec(kSchema, "app").ok());
+  Write(source_, 2);  // pending: decoded by the next run
 
-  std::string src_before = SourceState(source.get());
-  std::string app_before = TargetState(target.get(), "app");
-  std::string app3_before = TargetState(target.get(), "app3");
-  CommandResult r = RunCommand(RunArgs(source.get(), target->Conninfo("app"), queue));
+  std::string src_before = SourceState(source_);
+  std::string app_before = TargetState(target_, "app");
+  std::string app3_before = TargetState(target_, "app3");
+  CommandResult r = RunCommand(RunArgs(source_, target_->Conninfo("app"), queue_));
   ExpectRefused(r, ErrorCode::kIdentityMismatch,
-                "is database \"app\", but queue \"" + queue + "\" was made for database \"app3\"");
-  EXPECT_EQ(SourceState(source.get()), src_before);
-  EXPECT_EQ(TargetState(target.get(), "app"), app_before);
-  EXPECT_EQ(TargetState(target.get(), "app3"), app3_before);
+                "is database \"app\", but queue \"" + queue_ + "\" was made for database \"app3\"");
+  EXPECT_EQ(SourceState(source_), src_before);
+  EXPECT_EQ(TargetState(target_, "app"), app_before);
+  EXPECT_EQ(TargetState(target_, "app3"), app3_before);
   std::printf("[mistakes] another database: exit %d\n", r.exit_code);
 
-  ExpectCaughtUp(source.get(), target.get(), "app3", queue);
-  RemoveTree(dir);
+  Finish();
 }
 
 // Mistake 3: --target equal to --source. Before the fix `run` applied the stream back onto the
 // source. Refused before any slot, queue or record is made.
-TEST(MistakesTest, TargetEqualToSourceIsRefusedBeforeAnythingIsCreated) {
-  auto source = StartServer(15);
-  auto target = StartServer(17);
-  ASSERT_TRUE(source && target);
-  CreateSource(source.get());
-  ASSERT_TRUE(target->Exec("create database app").ok());
-  std::string dir = MakeTempDir("pgbaton-mistake-same");
-  std::string queue = dir + "/queue";
+TEST_F(MistakesTest, TargetEqualToSourceIsRefusedBeforeAnythingIsCreated) {
+  ASSERT_NO_FATAL_FAILURE(Start(15, 17, "same"));
 
   // On a fresh migration: nothing is created anywhere.
-  std::string src_before = SourceState(source.get());
-  CommandResult c = RunCommand(Copy(source.get(), source.get(), "app", queue));
+  std::string src_before = SourceState(source_);
+  CommandResult c = RunCommand(Copy(source_, source_, "app", queue_));
   ExpectRefused(c, ErrorCode::kSourceIsTarget, "--source and --target are the same database");
-  EXPECT_FALSE(Exists(queue));
-  CommandResult s = RunCommand(RunArgs(source.get(), source->Conninfo("app"), queue));
+  EXPECT_FALSE(Exists(queue_));
+  CommandResult s = RunCommand(RunArgs(source_, source_->Conninfo("app"), queue_));
   ExpectRefused(s, ErrorCode::kSourceIsTarget, "--source and --target are the same database");
-  EXPECT_FALSE(Exists(queue));
-  EXPECT_EQ(SourceState(source.get()), src_before);
+  EXPECT_FALSE(Exists(queue_));
+  EXPECT_EQ(SourceState(source_), src_before);
 
   // Mid-migration: the typo on a restart.
-  CommandResult copy = RunCommand(Copy(source.get(), target.get(), "app", queue));
-  ASSERT_EQ(copy.exit_code, 0) << copy.output;
-  Write(source.get(), 1);
-  src_before = SourceState(source.get());
-  std::string dst_before = TargetState(target.get(), "app");
+  ASSERT_NO_FATAL_FAILURE(CopyOk());
+  Write(source_, 1);
+  std::string before = State();
   // The same server under another spelling (localhost instead of 127.0.0.1).
-  std::string same = fmt::format("host=localhost port={} user=postgres dbname=app", source->port());
-  CommandResult r = RunCommand(RunArgs(source.get(), same, queue));
+  std::string same =
+      fmt::format("host=localhost port={} user=postgres dbname=app", source_->port());
+  CommandResult r = RunCommand(RunArgs(source_, same, queue_));
   ExpectRefused(r, ErrorCode::kSourceIsTarget, "--source and --target are the same database");
-  EXPECT_EQ(SourceState(source.get()), src_before);
-  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
+  EXPECT_EQ(State(), before);
   std::printf("[mistakes] source == target: exit %d\n", r.exit_code);
 
-  ExpectCaughtUp(source.get(), target.get(), "app", queue);
-  RemoveTree(dir);
+  Finish();
 }
 
 // Mistake 4: the queue directory deleted while `run` is stopped. Before the fix `run` started a
 // fresh queue from the slot's position and the held changes (and sync LSNs) were gone.
-TEST(MistakesTest, QueueDeletedWhileRunIsStoppedIsRefusedAsQueueMissing) {
-  auto source = StartServer(13);
-  auto target = StartServer(18);
-  ASSERT_TRUE(source && target);
-  CreateSource(source.get());
-  ASSERT_TRUE(target->Exec("create database app").ok());
-  std::string dir = MakeTempDir("pgbaton-mistake-noqueue");
-  std::string queue = dir + "/queue";
-  CommandResult copy = RunCommand(Copy(source.get(), target.get(), "app", queue));
-  ASSERT_EQ(copy.exit_code, 0) << copy.output;
-  Write(source.get(), 1);
-  CommandResult run =
-      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app"), queue), *source));
-  ASSERT_EQ(run.exit_code, 0) << run.output;
-  Write(source.get(), 2);
-  auto written = source->Query("select pg_current_wal_lsn()", "app");
+TEST_F(MistakesTest, QueueDeletedWhileRunIsStoppedIsRefusedAsQueueMissing) {
+  ASSERT_NO_FATAL_FAILURE(Start(13, 18, "noqueue"));
+  ASSERT_NO_FATAL_FAILURE(CopyOk());
+  ASSERT_NO_FATAL_FAILURE(WriteAndRun(1));
+  Write(source_, 2);
+  auto written = source_->Query("select pg_current_wal_lsn()", "app");
   ASSERT_TRUE(written.ok());
   ASSERT_TRUE(
-      source->Exec("select pg_logical_emit_message(true, 'pgbaton-test', 'x')", "app").ok());
+      source_->Exec("select pg_logical_emit_message(true, 'pgbaton-test', 'x')", "app").ok());
   // Decoded into the queue but not applied: stream alone, then stop it.
   {
     ProcessOptions po;
-    po.stdout_path = dir + "/stream.log";
+    po.stdout_path = dir_ + "/stream.log";
     ChildProcess stream(
-        {PgbatonBinary(), "stream", "--source", source->Conninfo("app"), "--queue-dir", queue}, po);
+        {PgbatonBinary(), "stream", "--source", source_->Conninfo("app"), "--queue-dir", queue_},
+        po);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     bool decoded = false;
     while (!decoded && std::chrono::steady_clock::now() < deadline) {
       // The round-2 writes are in the queue once the slot confirmed past them.
       auto v =
-          source->Query(fmt::format("select confirmed_flush_lsn >= '{}' from "
-                                    "pg_replication_slots where slot_name = 'pgbaton'",
-                                    *written));
+          source_->Query(fmt::format("select confirmed_flush_lsn >= '{}' from "
+                                     "pg_replication_slots where slot_name = 'pgbaton'",
+                                     *written));
       decoded = v.ok() && *v == "t";
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    ASSERT_TRUE(decoded) << ReadFile(dir + "/stream.log");
+    ASSERT_TRUE(decoded) << ReadFile(dir_ + "/stream.log");
     stream.Signal(SIGTERM);
-    ASSERT_EQ(stream.Wait(60000), 0) << ReadFile(dir + "/stream.log");
+    ASSERT_EQ(stream.Wait(60000), 0) << ReadFile(dir_ + "/stream.log");
   }
 
-  RemoveTree(queue);
-  std::string src_before = SourceState(source.get());
-  std::string dst_before = TargetState(target.get(), "app");
-  CommandResult r = RunCommand(RunArgs(source.get(), target->Conninfo("app"), queue));
+  RemoveTree(queue_);
+  std::string before = State();
+  CommandResult r = RunAgain();
   ExpectRefused(r, ErrorCode::kQueueMissing, "was deleted or replaced");
-  EXPECT_FALSE(Exists(queue)) << "a refused run leaves no queue directory";
-  EXPECT_EQ(SourceState(source.get()), src_before);
-  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
+  EXPECT_FALSE(Exists(queue_)) << "a refused run leaves no queue directory";
+  EXPECT_EQ(State(), before);
   std::printf("[mistakes] queue deleted: exit %d\n", r.exit_code);
 
-  StartOver(source.get(), target.get(), queue);
-  ExpectCaughtUp(source.get(), target.get(), "app", queue);
-  RemoveTree(dir);
+  StartOver(source_, target_, queue_);
+  Finish();
 }
 
 // Mistake 5: the slot dropped mid-migration (and, second, re-created behind pgbaton's back).
 // Before the fix `run` logged "created slot" and the rows written meanwhile never arrived.
-TEST(MistakesTest, SlotDroppedOrRecreatedMidMigrationIsRefusedAsSlotMissing) {
-  auto source = StartServer(15);
-  auto target = StartServer(17);
-  ASSERT_TRUE(source && target);
-  CreateSource(source.get());
-  ASSERT_TRUE(target->Exec("create database app").ok());
-  std::string dir = MakeTempDir("pgbaton-mistake-slot");
-  std::string queue = dir + "/queue";
-  CommandResult copy = RunCommand(Copy(source.get(), target.get(), "app", queue));
-  ASSERT_EQ(copy.exit_code, 0) << copy.output;
-  Write(source.get(), 1);
-  CommandResult run =
-      RunCommand(StopAtNow(RunArgs(source.get(), target->Conninfo("app"), queue), *source));
-  ASSERT_EQ(run.exit_code, 0) << run.output;
+TEST_F(MistakesTest, SlotDroppedOrRecreatedMidMigrationIsRefusedAsSlotMissing) {
+  ASSERT_NO_FATAL_FAILURE(Start(15, 17, "slot"));
+  ASSERT_NO_FATAL_FAILURE(CopyOk());
+  ASSERT_NO_FATAL_FAILURE(WriteAndRun(1));
 
-  ASSERT_TRUE(source->Exec("select pg_drop_replication_slot('pgbaton')").ok());
-  Write(source.get(), 2);  // lost to pgbaton
-  std::string src_before = SourceState(source.get());
-  std::string dst_before = TargetState(target.get(), "app");
-  CommandResult r = RunCommand(RunArgs(source.get(), target->Conninfo("app"), queue));
+  ASSERT_TRUE(source_->Exec("select pg_drop_replication_slot('pgbaton')").ok());
+  Write(source_, 2);  // lost to pgbaton
+  std::string before = State();
+  CommandResult r = RunAgain();
   ExpectRefused(r, ErrorCode::kSlotMissing, "slot \"pgbaton\" on source");
   EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
-  EXPECT_EQ(SourceState(source.get()), src_before);
-  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
+  EXPECT_EQ(State(), before);
 
   // Re-created by hand: its position is past everything the queue received.
   ASSERT_TRUE(
-      source->Exec("select pg_create_logical_replication_slot('pgbaton', 'pgoutput')", "app").ok());
-  Write(source.get(), 3);
-  src_before = SourceState(source.get());
-  CommandResult re = RunCommand(RunArgs(source.get(), target->Conninfo("app"), queue));
+      source_->Exec("select pg_create_logical_replication_slot('pgbaton', 'pgoutput')", "app")
+          .ok());
+  Write(source_, 3);
+  before = State();
+  CommandResult re = RunAgain();
   ExpectRefused(re, ErrorCode::kSlotMissing, "past everything queue");
-  EXPECT_EQ(SourceState(source.get()), src_before);
-  EXPECT_EQ(TargetState(target.get(), "app"), dst_before);
+  EXPECT_EQ(State(), before);
   std::printf("[mistakes] slot dropped: exit %d, re-created: exit %d\n", r.exit_code, re.exit_code);
 
-  StartOver(source.get(), target.get(), queue);
-  ExpectCaughtUp(source.get(), target.get(), "app", queue);
-  RemoveTree(dir);
+  StartOver(source_, target_, queue_);
+  Finish();
 }
 
 // A second `run` on a slot streaming elsewhere: before the fix ~15 s of reconnect back-off, then
 // an origin error, and a stray queue directory. Now slot_in_use at once, naming the pid.
-TEST(MistakesTest, SecondRunOnAnActiveSlotFailsAtOnceNamingThePid) {
-  auto source = StartServer(13);
-  auto target = StartServer(18);
-  ASSERT_TRUE(source && target);
-  CreateSource(source.get());
-  ASSERT_TRUE(target->Exec("create database app").ok());
-  std::string dir = MakeTempDir("pgbaton-mistake-second");
-  std::string queue = dir + "/queue";
-  CommandResult copy = RunCommand(Copy(source.get(), target.get(), "app", queue));
-  ASSERT_EQ(copy.exit_code, 0) << copy.output;
+TEST_F(MistakesTest, SecondRunOnAnActiveSlotFailsAtOnceNamingThePid) {
+  ASSERT_NO_FATAL_FAILURE(Start(13, 18, "second"));
+  ASSERT_NO_FATAL_FAILURE(CopyOk());
   ProcessOptions po;
-  po.stdout_path = dir + "/first.log";
-  ChildProcess first(RunArgs(source.get(), target->Conninfo("app"), queue), po);
+  po.stdout_path = dir_ + "/first.log";
+  ChildProcess first(RunArgs(source_, target_->Conninfo("app"), queue_), po);
   std::string pid;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (pid.empty() && std::chrono::steady_clock::now() < deadline) {
-    auto v = source->Query("select coalesce(active_pid::text, '') from pg_replication_slots");
+    auto v = source_->Query("select coalesce(active_pid::text, '') from pg_replication_slots");
     if (v.ok()) pid = *v;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ASSERT_FALSE(pid.empty()) << ReadFile(dir + "/first.log");
+  ASSERT_FALSE(pid.empty()) << ReadFile(dir_ + "/first.log");
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (Rows(target.get(), "app") != Rows(source.get(), "app") &&
+  while (Rows(target_, "app") != Rows(source_, "app") &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 
-  std::string src_before = SourceState(source.get(), /*with_positions=*/false);
-  std::string dst_rows = Rows(target.get(), "app");
-  std::string second_queue = dir + "/queue2";
+  std::string src_before = SourceState(source_, /*with_positions=*/false);
+  std::string dst_rows = Rows(target_, "app");
+  std::string second_queue = dir_ + "/queue2";
   auto t0 = std::chrono::steady_clock::now();
-  CommandResult r = RunCommand(RunArgs(source.get(), target->Conninfo("app"), second_queue));
+  CommandResult r = RunCommand(RunArgs(source_, target_->Conninfo("app"), second_queue));
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ExpectRefused(r, ErrorCode::kSlotInUse, "is active in process " + pid);
   EXPECT_LT(seconds, 10.0) << "refused only after " << seconds << " s";
   EXPECT_FALSE(Exists(second_queue)) << "a refused run leaves no queue directory";
-  EXPECT_EQ(SourceState(source.get(), false), src_before);
-  EXPECT_EQ(Rows(target.get(), "app"), dst_rows);
-  EXPECT_TRUE(first.running()) << ReadFile(dir + "/first.log");
+  EXPECT_EQ(SourceState(source_, false), src_before);
+  EXPECT_EQ(Rows(target_, "app"), dst_rows);
+  EXPECT_TRUE(first.running()) << ReadFile(dir_ + "/first.log");
   std::printf("[mistakes] second run: exit %d after %.1f s\n", r.exit_code, seconds);
 
   first.Signal(SIGTERM);
-  ASSERT_EQ(first.Wait(60000), 0) << ReadFile(dir + "/first.log");
-  ExpectCaughtUp(source.get(), target.get(), "app", queue);
-  RemoveTree(dir);
+  ASSERT_EQ(first.Wait(60000), 0) << ReadFile(dir_ + "/first.log");
+  Finish();
 }
 
 // A resumed copy checks the tables it recorded as copied: one emptied on the target since is
 // copied again (before the fix copy printed "done" with the table empty).
-TEST(MistakesTest, ResumedCopyCopiesAgainATableEmptiedOnTheTarget) {
-  auto source = StartServer(15);
-  auto target = StartServer(17);
-  ASSERT_TRUE(source && target);
-  CreateSource(source.get());
-  ASSERT_TRUE(target->Exec("create database app").ok());
-  std::string dir = MakeTempDir("pgbaton-mistake-emptied");
-  std::string queue = dir + "/queue";
-  CommandResult first = RunCommand(Copy(source.get(), target.get(), "app", queue));
-  ASSERT_EQ(first.exit_code, 0) << first.output;
-  ASSERT_TRUE(target->Exec("truncate events", "app").ok());
-  ASSERT_NE(Rows(target.get(), "app"), Rows(source.get(), "app"));
-  CommandResult again = RunCommand(Copy(source.get(), target.get(), "app", queue));
+TEST_F(MistakesTest, ResumedCopyCopiesAgainATableEmptiedOnTheTarget) {
+  ASSERT_NO_FATAL_FAILURE(Start(15, 17, "emptied"));
+  ASSERT_NO_FATAL_FAILURE(CopyOk());
+  ASSERT_TRUE(target_->Exec("truncate events", "app").ok());
+  ASSERT_NE(Rows(target_, "app"), Rows(source_, "app"));
+  CommandResult again = RunCommand(Copy(source_, target_, "app", queue_));
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_NE(again.output.find("copying it again"), std::string::npos) << again.output;
-  EXPECT_EQ(Rows(target.get(), "app"), Rows(source.get(), "app"));
-  ExpectCaughtUp(source.get(), target.get(), "app", queue);
-  RemoveTree(dir);
+  EXPECT_EQ(Rows(target_, "app"), Rows(source_, "app"));
+  Finish();
 }
 
 }  // namespace

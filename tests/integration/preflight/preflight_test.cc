@@ -43,22 +43,49 @@ std::vector<nlohmann::json> FindingsOf(const nlohmann::json& j, const std::strin
   return out;
 }
 
+// What `preflight --json` printed and its run.
+struct JsonReport {
+  CommandResult run;
+  nlohmann::json doc;
+};
+
+// `preflight --json` from `src` to `tgt` (their default databases), which must exit with
+// `exit_code` (0: ready).
+JsonReport PreflightJson(const PgServer& src, const PgServer& tgt, int exit_code) {
+  JsonReport p;
+  p.run = Preflight(src.Conninfo(), tgt.Conninfo(), /*json=*/true);
+  EXPECT_EQ(p.run.exit_code, exit_code) << p.run.output;
+  p.doc = ParseJson(p.run);
+  return p;
+}
+
+const int kBlocked = ExitCodeOf(ErrorCode::kPreflightFailed);
+
+// PostgreSQL `source_major` in `src` and `target_major` in `tgt`; `source_sql`, when given, runs
+// in the source's default database. Call it in ASSERT_NO_FATAL_FAILURE.
+void StartPair(int source_major, int target_major, std::unique_ptr<PgServer>* src,
+               std::unique_ptr<PgServer>* tgt, const std::string& source_sql = "") {
+  *src = StartServer(source_major);
+  *tgt = StartServer(target_major);
+  ASSERT_TRUE(*src && *tgt);
+  if (!source_sql.empty()) {
+    Status st = (*src)->Exec(source_sql);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+}
+
 TEST(Preflight, ReadyPairPassesWithExitZero) {
-  auto src = StartServer(15);
-  auto tgt = StartServer(17);
-  ASSERT_TRUE(src && tgt);
-  ASSERT_TRUE(src->Exec("create table accounts (id int primary key, v text); "
-                        "create extension pgcrypto")
-                  .ok());
-  CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), /*json=*/true);
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  auto j = ParseJson(r);
-  EXPECT_EQ(j["ready"], true);
-  EXPECT_EQ(j["errors"], 0);
-  EXPECT_EQ(j["source"]["version_num"].get<int>() / 10000, 15);
-  EXPECT_EQ(j["target"]["version_num"].get<int>() / 10000, 17);
-  EXPECT_EQ(FindingsOf(j, "source.wal_level", "ok").size(), 1u);
-  EXPECT_EQ(FindingsOf(j, "target.extensions", "ok").size(), 1u);
+  std::unique_ptr<PgServer> src, tgt;
+  ASSERT_NO_FATAL_FAILURE(StartPair(15, 17, &src, &tgt,
+                                    "create table accounts (id int primary key, v text); "
+                                    "create extension pgcrypto"));
+  JsonReport p = PreflightJson(*src, *tgt, 0);
+  EXPECT_EQ(p.doc["ready"], true);
+  EXPECT_EQ(p.doc["errors"], 0);
+  EXPECT_EQ(p.doc["source"]["version_num"].get<int>() / 10000, 15);
+  EXPECT_EQ(p.doc["target"]["version_num"].get<int>() / 10000, 17);
+  EXPECT_EQ(FindingsOf(p.doc, "source.wal_level", "ok").size(), 1u);
+  EXPECT_EQ(FindingsOf(p.doc, "target.extensions", "ok").size(), 1u);
 
   CommandResult human = Preflight(src->Conninfo(), tgt->Conninfo(), /*json=*/false);
   EXPECT_EQ(human.exit_code, 0);
@@ -69,12 +96,10 @@ TEST(Preflight, WalLevelReplicaIsABlocker) {
   auto src = StartServer(15, {.settings = {{"wal_level", "replica"}}});
   auto tgt = StartServer(17);
   ASSERT_TRUE(src && tgt);
-  CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), true);
-  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed)) << r.output;
-  auto j = ParseJson(r);
-  EXPECT_EQ(j["ready"], false);
-  auto f = FindingsOf(j, "source.wal_level", "error");
-  ASSERT_EQ(f.size(), 1u) << r.output;
+  JsonReport p = PreflightJson(*src, *tgt, kBlocked);
+  EXPECT_EQ(p.doc["ready"], false);
+  auto f = FindingsOf(p.doc, "source.wal_level", "error");
+  ASSERT_EQ(f.size(), 1u) << p.run.output;
   EXPECT_NE(f[0]["message"].get<std::string>().find("\"replica\""), std::string::npos);
   EXPECT_NE(f[0]["fix"].get<std::string>().find("wal_level = logical"), std::string::npos);
 
@@ -86,10 +111,8 @@ TEST(Preflight, WalLevelReplicaIsABlocker) {
 }
 
 TEST(Preflight, RoleWithoutReplicationIsABlocker) {
-  auto src = StartServer(15);
-  auto tgt = StartServer(17);
-  ASSERT_TRUE(src && tgt);
-  ASSERT_TRUE(src->Exec("create role app login").ok());
+  std::unique_ptr<PgServer> src, tgt;
+  ASSERT_NO_FATAL_FAILURE(StartPair(15, 17, &src, &tgt, "create role app login"));
   CommandResult r = Preflight(src->Conninfo("postgres", "app"), tgt->Conninfo(), true);
   EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed)) << r.output;
   auto f = FindingsOf(ParseJson(r), "source.replication_privilege", "error");
@@ -104,25 +127,22 @@ TEST(Preflight, RoleWithoutReplicationIsABlocker) {
 }
 
 TEST(Preflight, TableWithoutPrimaryKeyIsNamedWithItsFix) {
-  auto src = StartServer(15);
-  auto tgt = StartServer(17);
-  ASSERT_TRUE(src && tgt);
-  ASSERT_TRUE(src->Exec("create table has_pk (id int primary key); "
-                        "create schema sales; create table sales.\"Order Lines\" (a int, b text); "
-                        "create table full_ident (a int); "
-                        "alter table full_ident replica identity full; "
-                        "create unlogged table scratch (id int primary key)")
-                  .ok());
-  CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), true);
-  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed)) << r.output;
-  auto j = ParseJson(r);
-  auto f = FindingsOf(j, "source.replica_identity", "error");
-  ASSERT_EQ(f.size(), 1u) << r.output;  // has_pk and full_ident are fine
+  std::unique_ptr<PgServer> src, tgt;
+  ASSERT_NO_FATAL_FAILURE(
+      StartPair(15, 17, &src, &tgt,
+                "create table has_pk (id int primary key); "
+                "create schema sales; create table sales.\"Order Lines\" (a int, b text); "
+                "create table full_ident (a int); "
+                "alter table full_ident replica identity full; "
+                "create unlogged table scratch (id int primary key)"));
+  JsonReport p = PreflightJson(*src, *tgt, kBlocked);
+  auto f = FindingsOf(p.doc, "source.replica_identity", "error");
+  ASSERT_EQ(f.size(), 1u) << p.run.output;  // has_pk and full_ident are fine
   EXPECT_EQ(f[0]["object"], "sales.\"Order Lines\"");
   EXPECT_NE(f[0]["fix"].get<std::string>().find(
                 "ALTER TABLE sales.\"Order Lines\" REPLICA IDENTITY FULL"),
             std::string::npos);
-  auto u = FindingsOf(j, "source.unlogged_tables", "error");
+  auto u = FindingsOf(p.doc, "source.unlogged_tables", "error");
   ASSERT_EQ(u.size(), 1u);
   EXPECT_EQ(u[0]["object"], "public.scratch");
 }
@@ -155,30 +175,25 @@ TEST(Preflight, ATwelveSourceIsReadyAndToldWhatItCannotDo) {
 }
 
 TEST(Preflight, TargetOlderThanSourceIsRefused) {
-  auto src = StartServer(17);
-  auto tgt = StartServer(13);
-  ASSERT_TRUE(src && tgt);
-  CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), true);
-  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed)) << r.output;
-  auto f = FindingsOf(ParseJson(r), "target.version", "error");
-  ASSERT_EQ(f.size(), 1u) << r.output;
+  std::unique_ptr<PgServer> src, tgt;
+  ASSERT_NO_FATAL_FAILURE(StartPair(17, 13, &src, &tgt));
+  JsonReport p = PreflightJson(*src, *tgt, kBlocked);
+  auto f = FindingsOf(p.doc, "target.version", "error");
+  ASSERT_EQ(f.size(), 1u) << p.run.output;
   EXPECT_NE(f[0]["message"].get<std::string>().find("downgrade"), std::string::npos);
 }
 
 TEST(Preflight, TargetWithForeignTablesAndMissingExtension) {
-  auto src = StartServer(15);
-  auto tgt = StartServer(18);
-  ASSERT_TRUE(src && tgt);
-  ASSERT_TRUE(src->Exec("create extension pg_trgm; create table t (id int primary key)").ok());
+  std::unique_ptr<PgServer> src, tgt;
+  ASSERT_NO_FATAL_FAILURE(StartPair(
+      15, 18, &src, &tgt, "create extension pg_trgm; create table t (id int primary key)"));
   ASSERT_TRUE(tgt->Exec("create table unrelated (id int)").ok());
-  CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), true);
-  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed)) << r.output;
-  auto j = ParseJson(r);
-  auto schema = FindingsOf(j, "target.schema", "error");
-  ASSERT_EQ(schema.size(), 1u) << r.output;
+  JsonReport p = PreflightJson(*src, *tgt, kBlocked);
+  auto schema = FindingsOf(p.doc, "target.schema", "error");
+  ASSERT_EQ(schema.size(), 1u) << p.run.output;
   EXPECT_NE(schema[0]["message"].get<std::string>().find("public.unrelated"), std::string::npos);
   // The npm build of 18 ships contrib: pg_trgm is available there, so no extension blocker.
-  EXPECT_EQ(FindingsOf(j, "target.extensions", "error").size(), 0u) << r.output;
+  EXPECT_EQ(FindingsOf(p.doc, "target.extensions", "error").size(), 0u) << p.run.output;
 }
 
 TEST(Preflight, UnreachableTargetExitsWithConnectionCodeAndNoPassword) {
@@ -205,22 +220,19 @@ TEST(Preflight, UnreachableTargetExitsWithConnectionCodeAndNoPassword) {
 // The roles the restored schema names (owners, grantees) must exist on the target: preflight used
 // to say "ready" and the copy then failed with `role "app_owner" does not exist`.
 TEST(Preflight, RolesTheSchemaNeedsMustExistOnTheTarget) {
-  auto src = StartServer(15);
-  auto tgt = StartServer(17);
-  ASSERT_TRUE(src && tgt);
-  ASSERT_TRUE(src->Exec("create role app_owner; create role app_ro; create role app_fn;"
-                        "create schema app authorization app_owner;"
-                        "create table app.accounts (id int primary key, v text);"
-                        "alter table app.accounts owner to app_owner;"
-                        "grant select on app.accounts to app_ro;"
-                        "create function app.f() returns int language sql as 'select 1';"
-                        "alter function app.f() owner to app_fn")
-                  .ok());
-  CommandResult r = Preflight(src->Conninfo(), tgt->Conninfo(), true);
-  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kPreflightFailed)) << r.output;
-  auto j = ParseJson(r);
-  auto f = FindingsOf(j, "target.roles", "error");
-  ASSERT_EQ(f.size(), 1u) << r.output;
+  std::unique_ptr<PgServer> src, tgt;
+  ASSERT_NO_FATAL_FAILURE(
+      StartPair(15, 17, &src, &tgt,
+                "create role app_owner; create role app_ro; create role app_fn;"
+                "create schema app authorization app_owner;"
+                "create table app.accounts (id int primary key, v text);"
+                "alter table app.accounts owner to app_owner;"
+                "grant select on app.accounts to app_ro;"
+                "create function app.f() returns int language sql as 'select 1';"
+                "alter function app.f() owner to app_fn"));
+  JsonReport p = PreflightJson(*src, *tgt, kBlocked);
+  auto f = FindingsOf(p.doc, "target.roles", "error");
+  ASSERT_EQ(f.size(), 1u) << p.run.output;
   std::string message = f[0]["message"], fix = f[0]["fix"];
   EXPECT_NE(message.find("3 role(s)"), std::string::npos) << message;
   EXPECT_NE(message.find("app_owner (owner of schema app"), std::string::npos) << message;
@@ -249,9 +261,8 @@ TEST(Preflight, RolesTheSchemaNeedsMustExistOnTheTarget) {
 // A target database that does not exist is a wrong dbname, not a network problem: the code is
 // not_found and the hint names the dbname, not "check that the server is running".
 TEST(Preflight, MissingTargetDatabaseGetsAHintAboutTheDatabase) {
-  auto src = StartServer(15);
-  auto tgt = StartServer(17);
-  ASSERT_TRUE(src && tgt);
+  std::unique_ptr<PgServer> src, tgt;
+  ASSERT_NO_FATAL_FAILURE(StartPair(15, 17, &src, &tgt));
   CommandResult r = RunCommand({PgbatonBinary(), "preflight", "--source", src->Conninfo(),
                                 "--target", tgt->Conninfo("app3")});
   EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kNotFound)) << r.output;

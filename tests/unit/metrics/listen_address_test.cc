@@ -7,20 +7,18 @@ namespace pgbaton::tools {
 namespace {
 
 TEST(ListenAddressTest, Forms) {
-  auto a = ParseListenAddress("127.0.0.1:9187");
-  ASSERT_TRUE(a.ok());
-  EXPECT_EQ(a->host, "127.0.0.1");
-  EXPECT_EQ(a->port, 9187);
-  auto b = ParseListenAddress(":9187");
-  ASSERT_TRUE(b.ok());
-  EXPECT_EQ(b->host, "127.0.0.1");
-  auto c = ParseListenAddress("[::1]:80");
-  ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->host, "::1");
-  EXPECT_EQ(c->port, 80);
-  auto d = ParseListenAddress("localhost:0");
-  ASSERT_TRUE(d.ok());
-  EXPECT_EQ(d->port, 0);
+  struct Form {
+    const char* text;
+    const char* host;
+    int port;
+  };
+  for (const Form& f : {Form{"127.0.0.1:9187", "127.0.0.1", 9187}, Form{":9187", "127.0.0.1", 9187},
+                        Form{"[::1]:80", "::1", 80}, Form{"localhost:0", "localhost", 0}}) {
+    auto a = ParseListenAddress(f.text);
+    ASSERT_TRUE(a.ok()) << f.text << ": " << a.status().ToString();
+    EXPECT_EQ(a->host, f.host) << f.text;
+    EXPECT_EQ(a->port, f.port) << f.text;
+  }
 }
 
 TEST(ListenAddressTest, Errors) {

@@ -13,21 +13,24 @@ namespace {
 using testing::MakeRelation;
 using testing::Text;
 
+// A change of `kind` to version `version` of relation `relation`.
+Change RowChange(ChangeKind kind, uint32_t relation, uint32_t version) {
+  Change c;
+  c.kind = kind;
+  c.relation = RelationId{relation};
+  c.relation_version = version;
+  return c;
+}
+
 ChangeChunk EveryKindChunk() {
   ChangeChunk chunk;
   chunk.xid = Xid{4711};
   chunk.subxid = Xid{4712};
   chunk.seq = 3;
-  Change ins;
-  ins.kind = ChangeKind::kInsert;
-  ins.relation = RelationId{16384};
-  ins.relation_version = 2;
+  Change ins = RowChange(ChangeKind::kInsert, 16384, 2);
   ins.new_tuple = Tuple{Text("1"), Value{ValueKind::kNull, ""}, Text(""),
                         Value{ValueKind::kBinary, std::string("\0\1\2\xff", 4)}};
-  Change upd;
-  upd.kind = ChangeKind::kUpdate;
-  upd.relation = RelationId{16384};
-  upd.relation_version = 2;
+  Change upd = RowChange(ChangeKind::kUpdate, 16384, 2);
   upd.old_tuple = Tuple{Text("1")};
   upd.old_is_key_only = true;
   upd.new_tuple =
@@ -38,10 +41,7 @@ ChangeChunk EveryKindChunk() {
   Change upd_no_old = upd;
   upd_no_old.old_tuple.reset();
   upd_no_old.old_is_key_only = false;
-  Change del;
-  del.kind = ChangeKind::kDelete;
-  del.relation = RelationId{16385};
-  del.relation_version = 1;
+  Change del = RowChange(ChangeKind::kDelete, 16385, 1);
   del.old_tuple = Tuple{Text("9")};
   del.old_is_key_only = true;
   Change trunc;

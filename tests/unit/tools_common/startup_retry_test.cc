@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "tools/common/signals.h"
 
 namespace pgbaton::tools {
@@ -17,38 +19,36 @@ StartupRetryOptions Fast() {
 
 Status Unreachable() { return Status::Error(ErrorCode::kConnection, "target: connection refused"); }
 
-TEST(StartupRetryTest, AConnectionErrorIsTriedAgainUntilTheStepSucceeds) {
+// RetryWhileUnreachable over `step`, which is given the number of its call (from 1), with `o`;
+// its status and how many times it called the step.
+struct Outcome {
+  Status status;
   int calls = 0;
-  Status st = RetryWhileUnreachable(
-      "checks", [&] { return ++calls < 3 ? Unreachable() : Status::Ok(); }, Fast());
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  EXPECT_EQ(calls, 3);
+};
+Outcome Retry(const std::function<Status(int)>& step, const StartupRetryOptions& o = Fast()) {
+  Outcome out;
+  out.status = RetryWhileUnreachable(
+      "checks", [&] { return step(++out.calls); }, o);
+  return out;
+}
+
+TEST(StartupRetryTest, AConnectionErrorIsTriedAgainUntilTheStepSucceeds) {
+  Outcome r = Retry([](int call) { return call < 3 ? Unreachable() : Status::Ok(); });
+  EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.calls, 3);
 }
 
 TEST(StartupRetryTest, OtherErrorsAreReturnedAtOnce) {
-  int calls = 0;
-  Status st = RetryWhileUnreachable(
-      "checks",
-      [&] {
-        ++calls;
-        return Status::Error(ErrorCode::kIdentityMismatch, "another cluster");
-      },
-      Fast());
-  EXPECT_EQ(st.code(), ErrorCode::kIdentityMismatch);
-  EXPECT_EQ(calls, 1);
+  Outcome r =
+      Retry([](int) { return Status::Error(ErrorCode::kIdentityMismatch, "another cluster"); });
+  EXPECT_EQ(r.status.code(), ErrorCode::kIdentityMismatch);
+  EXPECT_EQ(r.calls, 1);
 }
 
 TEST(StartupRetryTest, TheLastConnectionErrorIsReturnedAfterMaxAttempts) {
-  int calls = 0;
-  Status st = RetryWhileUnreachable(
-      "checks",
-      [&] {
-        ++calls;
-        return Unreachable();
-      },
-      Fast());
-  EXPECT_EQ(st.code(), ErrorCode::kConnection);
-  EXPECT_EQ(calls, 4);
+  Outcome r = Retry([](int) { return Unreachable(); });
+  EXPECT_EQ(r.status.code(), ErrorCode::kConnection);
+  EXPECT_EQ(r.calls, 4);
 }
 
 TEST(StartupRetryTest, AStopRequestEndsTheWait) {
@@ -56,16 +56,14 @@ TEST(StartupRetryTest, AStopRequestEndsTheWait) {
   StartupRetryOptions o = Fast();
   o.initial_backoff = std::chrono::milliseconds(60000);
   o.max_backoff = std::chrono::milliseconds(60000);
-  int calls = 0;
-  Status st = RetryWhileUnreachable(
-      "checks",
-      [&] {
-        if (++calls == 1) RequestStop();  // arrives as the first wait begins
+  Outcome r = Retry(
+      [](int call) {
+        if (call == 1) RequestStop();  // arrives as the first wait begins
         return Unreachable();
       },
       o);
-  EXPECT_EQ(st.code(), ErrorCode::kInterrupted);
-  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(r.status.code(), ErrorCode::kInterrupted);
+  EXPECT_EQ(r.calls, 1);
   ResetStopRequestForTesting();
 }
 

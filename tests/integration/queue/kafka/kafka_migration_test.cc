@@ -47,12 +47,8 @@ TEST(KafkaMigrationTest, ResumedCopyNewTableAndCutoverOverKafka) {
   ASSERT_TRUE(broker.ok()) << broker.status().ToString();
   const std::string brokers = (*broker)->Brokers();
   const std::string topic = "k1";
-  auto src = StartServer(15);
-  auto dst = StartServer(17);
-  ASSERT_TRUE(src && dst);
-  ASSERT_TRUE(src->Exec("CREATE DATABASE app").ok());
-  ASSERT_TRUE(src->Exec(kSchema, "app").ok());
-  ASSERT_TRUE(dst->Exec("CREATE DATABASE app").ok());
+  std::unique_ptr<PgServer> src, dst;
+  ASSERT_NO_FATAL_FAILURE(StartSourceAndTarget(kSchema, &src, &dst));
   const std::string source = src->Conninfo("app"), target = dst->Conninfo("app");
   const std::vector<std::string> kafka = {"--kafka-brokers", brokers, "--kafka-topic", topic};
   auto with_kafka = [&](std::vector<std::string> argv) {
