@@ -100,12 +100,12 @@ TEST(StopAtTest, AtTheTailTheOpenGroupIsCommittedWhileTransactionsKeepComing) {
 
   // A group may stay open for an hour; a transaction arrives every 20 ms, well inside one read's
   // wait, so the queue never reads empty while the trickle lasts.
-  ApplierOptions options;
+  applier::ApplierOptions options;
   options.target_conninfo = target->Conninfo("app");
   options.name = "tail_test";
   options.group_max_delay = std::chrono::hours(1);
   options.idle_wait = std::chrono::milliseconds(200);
-  Applier applier(options, q->get());
+  applier::Applier applier(options, q->get());
   std::atomic<bool> stop{false};
   Status st;
   std::thread run([&] { st = applier.Run(&stop); });
