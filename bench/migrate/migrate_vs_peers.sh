@@ -20,9 +20,7 @@
 #        env: SCALE=30 RATE=500 CLIENTS=4 JOBS=2 ROUNDS=3 LAG_S=1 SOURCE_MAJOR=15 TARGET_MAJOR=17
 #             CONTENDERS="migrate copy_run subscription pgcopydb" KEEP=0
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
-PGBATON=${1:-${PGBATON_BIN:-$ROOT/build/release/tools/pgbaton}}
+. "$(dirname "$0")/../lib/bench.sh"  # cd to ROOT; PGBATON from $1; the clusters
 SCALE=${SCALE:-30}
 RATE=${RATE:-500}
 CLIENTS=${CLIENTS:-4}
@@ -32,56 +30,19 @@ LAG_S=${LAG_S:-1}
 SOURCE_MAJOR=${SOURCE_MAJOR:-15}
 TARGET_MAJOR=${TARGET_MAJOR:-17}
 CONTENDERS=${CONTENDERS:-"migrate copy_run subscription pgcopydb"}
-RUN_AS=postgres
 
-[ -x "$PGBATON" ] || { echo "pgbaton binary not found at $PGBATON (pass it as the first argument)"; exit 2; }
-for tool in pg_dump psql pgbench; do
-  command -v $tool >/dev/null || { echo "missing $tool (scripts/setup installs it)"; exit 2; }
-done
+require_tools pg_dump psql pgbench
 
-bindir() {
-  if [ "$1" = 15 ]; then echo /usr/lib/postgresql/15/bin
-  else echo "${PGBATON_DEPS_DIR:-$ROOT/.deps}/test-servers/node_modules/pg$1/native/bin"; fi
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-WORK=$(mktemp -d /tmp/pgbaton-bench-migrate.XXXXXX)
-chmod 755 "$WORK"
-chown $RUN_AS "$WORK" 2>/dev/null || true
-as_pg() { if [ "$(id -u)" = 0 ]; then su $RUN_AS -s /bin/bash -c "$*"; else bash -c "$*"; fi; }
-start_cluster() {  # name major port
-  local dir=$WORK/$1 bin; bin=$(bindir "$2")
-  as_pg "mkdir -p $dir && $bin/initdb -D $dir/data -U postgres -A trust >/dev/null"
-  cat >> "$dir/data/postgresql.conf" <<CONF
-port = $3
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$dir'
-wal_level = logical
-max_replication_slots = 20
-max_wal_senders = 20
-max_logical_replication_workers = $((JOBS + 4))
-max_sync_workers_per_subscription = $JOBS
-max_worker_processes = $((JOBS + 12))
-shared_buffers = 1GB
-maintenance_work_mem = 512MB
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-CONF
-  as_pg "$bin/pg_ctl -D $dir/data -l $dir/log -w start >/dev/null"
-}
-declare -A MAJOR_OF=([src]=$SOURCE_MAJOR [dst]=$TARGET_MAJOR)
+bench_workdir migrate
 LOAD_PID=""; SAMPLER_PID=""; BG_PID=""
-stop_all() {
-  for p in $LOAD_PID $SAMPLER_PID $BG_PID; do kill "$p" 2>/dev/null || true; done
-  for c in src dst; do
-    [ -d "$WORK/$c/data" ] && as_pg "$(bindir ${MAJOR_OF[$c]})/pg_ctl -D $WORK/$c/data -m immediate stop >/dev/null 2>&1" || true
-  done
-  [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
-}
-trap stop_all EXIT
+trap 'for p in $LOAD_PID $SAMPLER_PID $BG_PID; do kill "$p" 2>/dev/null || true; done; stop_clusters' EXIT
+CLUSTER_SETTINGS=("max_logical_replication_workers = $((JOBS + 4))"
+  "max_sync_workers_per_subscription = $JOBS" "max_worker_processes = $((JOBS + 12))"
+  "shared_buffers = 1GB" "maintenance_work_mem = 512MB")
 
 SP=$(free_port); DP=$(free_port)
-start_cluster src "$SOURCE_MAJOR" "$SP"
-start_cluster dst "$TARGET_MAJOR" "$DP"
+start_cluster src "$SOURCE_MAJOR" "$SP" "${CLUSTER_SETTINGS[@]}"
+start_cluster dst "$TARGET_MAJOR" "$DP" "${CLUSTER_SETTINGS[@]}"
 SRC="host=127.0.0.1 port=$SP user=postgres dbname=bench"
 src_uri="postgres://postgres@127.0.0.1:$SP/bench"
 dst_ci() { echo "host=127.0.0.1 port=$DP user=postgres dbname=$1"; }
