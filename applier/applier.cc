@@ -12,6 +12,7 @@
 #include "applier/apply_session.h"
 #include "applier/apply_work.h"
 #include "applier/channel.h"
+#include "applier/pause.h"
 #include "common/log.h"
 #include "common/metrics_catalog.h"
 
@@ -153,10 +154,9 @@ class Applier::Impl {
   // Between reads: trims the queue up to the target's flushed position (every trim_interval),
   // reloads the sync LSNs (every 2 s).
   Status Maintain(const ProgressStore& progress);
-  // No transaction to read: commits the open group; `*done` once the source is past --stop-at
-  // and this run has read every transaction the queue holds (`read_through`: the commit LSN of
-  // the last one read, or where the run started).
-  Status OnIdle(Lsn read_through, bool* done);
+  // No transaction to read: commits the open group; `*done` once every transaction up to
+  // --stop-at has been read (ReadEverythingBefore).
+  Status OnIdle(bool* done);
   // A transaction too large to hold: it runs alone, chunk by chunk as it is read, after every
   // earlier group commits.
   Status DispatchLarge(queue::TransactionReader* reader, const queue::CommitRecord& commit);
@@ -166,6 +166,18 @@ class Applier::Impl {
   Status Send(int worker, Item item);
   // Sends the commit of `group` (nothing for 0) with open_commit_, which starts over.
   Status SendCommit(uint64_t group);
+  // Pause requests (applier/pause.h). PollPause reads the request and answers its first step;
+  // PauseLimit is the commit LSN this run may not apply at or past (Invalid: none); HoldForPause
+  // is one turn of waiting there, which answers 'paused' once everything before the pause's LSN
+  // is committed, and 'expired' after pause_max.
+  Status PollPause();
+  Lsn PauseLimit() const;
+  Status HoldForPause();
+  // Idle at the queue's tail: whether every transaction committing before `lsn` has been read
+  // (the source is past it and the queue holds nothing newer than what this run read).
+  Result<bool> ReadEverythingBefore(Lsn lsn);
+  // The last commit LSN committed on the target (this run's, else where it started).
+  Lsn AppliedLsn();
   // Adds the finished run's counters to total_.
   void AddTotals(const SharedState& shared,
                  const std::vector<std::unique_ptr<ApplySession>>& sessions);
@@ -198,7 +210,15 @@ class Applier::Impl {
   std::vector<std::unique_ptr<Channel>> channels_;
   Planner* planner_ = nullptr;
   GroupCommit open_commit_;  // the open group's
+  uint64_t last_group_ = 0;  // the highest group whose commit was sent
+  Lsn start_;                // where this run started
+  Lsn read_through_;         // the commit LSN of the last transaction read (or start_)
   uint64_t filtered_ = 0;
+  std::optional<PauseListener> pause_;
+  int64_t answered_id_ = 0;  // the pause request whose first step was answered
+  int64_t expired_id_ = 0;   // the one given up on after pause_max
+  int64_t hold_id_ = 0;      // the one being held for, since hold_started_
+  Clock::time_point hold_started_;
 };
 
 Result<TargetRelationPtr> Applier::Impl::Resolve(RelationId id, uint32_t version) {
@@ -311,6 +331,7 @@ Status Applier::Impl::Send(int worker, Item item) {
 
 Status Applier::Impl::SendCommit(uint64_t group) {
   if (group == 0) return Status::Ok();
+  last_group_ = std::max(last_group_, group);
   Item it = Item::Commit(group, open_commit_);
   open_commit_.txns = open_commit_.changes = 0;
   return Send(planner_->WorkerOf(group), std::move(it));
@@ -356,6 +377,10 @@ Status Applier::Impl::RunOnce(const std::atomic<bool>* stop, bool* done) {
     *done = true;
     return Status::Ok();
   }
+  start_ = read_through_ = start;
+  last_group_ = 0;
+  pause_.reset();
+  if (options_.pause_requests) pause_.emplace(PauseListener::Open(&*control_, options_.name));
 
   SharedState shared;
   std::vector<std::unique_ptr<ApplySession>> sessions;
@@ -393,6 +418,7 @@ Status Applier::Impl::RunOnce(const std::atomic<bool>* stop, bool* done) {
   channels_.clear();
   planner_ = nullptr;
   sessions.clear();
+  pause_.reset();
   control_.reset();
   if (shared.failed) {
     *done = false;
@@ -422,8 +448,8 @@ Status Applier::Impl::Coordinate(const std::atomic<bool>* stop, const ProgressSt
   trim_ = options_.trim_queue;
   last_trim_ = Clock::now();
   PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::QueueCursor> cursor, queue_->ReadFrom(start));
-  Lsn read_through = start;
-  while (!(stop != nullptr && stop->load()) && !shared_->Failed()) {
+  auto stopped = [&] { return (stop != nullptr && stop->load()) || shared_->Failed(); };
+  while (!stopped()) {
     {
       std::lock_guard<std::mutex> l(shared_->mu);
       planner_->Committed(shared_->committed);
@@ -439,13 +465,29 @@ Status Applier::Impl::Coordinate(const std::atomic<bool>* stop, const ProgressSt
       PGB_RETURN_IF_ERROR(SendCommit(planner_->CloseIfDue(Clock::now(), /*force=*/true)));
       PGB_ASSIGN_OR_RETURN(reader, cursor->Next(options_.idle_wait));
     }
+    // Looked at after the read, which may have waited: a request that came meanwhile is seen
+    // before the transaction read is handed out.
+    PGB_RETURN_IF_ERROR(PollPause());
     if (reader == nullptr) {
-      PGB_RETURN_IF_ERROR(OnIdle(read_through, done));
+      PGB_RETURN_IF_ERROR(OnIdle(done));
       if (*done) return Status::Ok();
+      // A pause whose LSN the source has passed with nothing left to read before it: answered
+      // here, as no transaction at or past it comes to hold for.
+      const Lsn limit = PauseLimit();
+      if (limit.IsValid() && pause_->request().stage == PauseStage::kPause) {
+        PGB_ASSIGN_OR_RETURN(bool all, ReadEverythingBefore(limit));
+        if (all) PGB_RETURN_IF_ERROR(HoldForPause());
+      }
       continue;
     }
     const queue::CommitRecord commit = reader->commit();
-    read_through = commit.commit_lsn;
+    // Held before a pause request's LSN until it is released (or given up on).
+    for (Lsn limit = PauseLimit(); limit.IsValid() && commit.commit_lsn >= limit;
+         limit = PauseLimit()) {
+      if (stopped()) return Status::Ok();  // the held transaction is read again on restart
+      PGB_RETURN_IF_ERROR(HoldForPause());
+    }
+    read_through_ = commit.commit_lsn;
     if (options_.stop_at.IsValid() && commit.commit_lsn > options_.stop_at) {
       *done = true;
       return Status::Ok();
@@ -480,10 +522,15 @@ Status Applier::Impl::Maintain(const ProgressStore& progress) {
   return Status::Ok();
 }
 
-Status Applier::Impl::OnIdle(Lsn read_through, bool* done) {
+Status Applier::Impl::OnIdle(bool* done) {
   // Commit what is open now rather than waiting for the delay.
   PGB_RETURN_IF_ERROR(SendCommit(planner_->CloseIfDue(Clock::now(), /*force=*/true)));
   if (!options_.stop_at.IsValid()) return Status::Ok();
+  PGB_ASSIGN_OR_RETURN(*done, ReadEverythingBefore(options_.stop_at));
+  return Status::Ok();
+}
+
+Result<bool> Applier::Impl::ReadEverythingBefore(Lsn lsn) {
   Lsn source = Lsn::Invalid();
   if (options_.source_position) {
     source = options_.source_position();
@@ -491,14 +538,67 @@ Status Applier::Impl::OnIdle(Lsn read_through, bool* done) {
     auto l = queue_->LastEndLsn();
     if (l.ok()) source = *l;
   }
-  if (source < options_.stop_at) return Status::Ok();
-  // The source is past --stop-at, so the queue holds every transaction up to it (the slot
-  // confirms only what the queue holds durably). A transaction appended between the empty read
-  // and that look at the source is still unread: stop only when nothing newer than what this
-  // run read is in the queue (the next read takes it, and a commit past --stop-at ends the run).
+  if (source < lsn) return false;
+  // The source is past `lsn`, so the queue holds every transaction up to it (the slot confirms
+  // only what the queue holds durably). A transaction appended between the empty read and that
+  // look at the source is still unread: true only when nothing newer than what this run read is
+  // in the queue (the next read takes it).
   PGB_ASSIGN_OR_RETURN(Lsn last, queue_->LastCommitLsn());
-  *done = !last.IsValid() || last <= read_through;
-  return Status::Ok();
+  return !last.IsValid() || last <= read_through_;
+}
+
+Lsn Applier::Impl::AppliedLsn() {
+  std::lock_guard<std::mutex> l(shared_->mu);
+  return shared_->stats.applied_lsn.IsValid() ? shared_->stats.applied_lsn : start_;
+}
+
+Status Applier::Impl::PollPause() {
+  if (!pause_) return Status::Ok();
+  PGB_RETURN_IF_ERROR(pause_->Poll());
+  const PauseRequest& r = pause_->request();
+  if (r.stage != PauseStage::kRequested || r.id == answered_id_) return Status::Ok();
+  answered_id_ = r.id;
+  // Step 1: hold at hold_from only if nothing at or past it was handed to a session yet.
+  const bool can = !read_through_.IsValid() || read_through_ < r.hold_from;
+  return pause_->Answer(can ? PauseStage::kHolding : PauseStage::kPassed, AppliedLsn());
+}
+
+Lsn Applier::Impl::PauseLimit() const {
+  if (!pause_) return Lsn::Invalid();
+  const PauseRequest& r = pause_->request();
+  if (r.id == 0 || r.id == expired_id_) return Lsn::Invalid();
+  switch (r.stage) {
+    case PauseStage::kHolding:
+      return r.hold_from;
+    case PauseStage::kPause:
+    case PauseStage::kPaused:
+      return r.before_lsn;
+    default:
+      return Lsn::Invalid();
+  }
+}
+
+Status Applier::Impl::HoldForPause() {
+  const PauseRequest& r = pause_->request();
+  if (hold_id_ != r.id) {
+    hold_id_ = r.id;
+    hold_started_ = Clock::now();
+    LogInfo("holding for a pause request", {{"before_lsn", PauseLimit().ToString()}});
+  }
+  if (r.stage == PauseStage::kPause) {
+    // Everything before the pause's LSN was handed out: once it is committed, say so.
+    PGB_RETURN_IF_ERROR(SendCommit(planner_->CloseIfDue(Clock::now(), /*force=*/true)));
+    if (!shared_->WaitCommitted(last_group_)) return Status::Ok();  // the run failed
+    return pause_->Answer(PauseStage::kPaused, AppliedLsn());
+  }
+  if (Clock::now() - hold_started_ > options_.pause_max) {
+    LogWarning("gave up holding for a pause request: its requester did not release it",
+               {{"held_s", std::chrono::duration<double>(Clock::now() - hold_started_).count()}});
+    expired_id_ = r.id;
+    return pause_->Answer(PauseStage::kExpired, AppliedLsn());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return PollPause();
 }
 
 Status Applier::Impl::DispatchLarge(queue::TransactionReader* reader,

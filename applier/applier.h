@@ -49,6 +49,10 @@ struct ApplierOptions {
   std::chrono::milliseconds trim_interval{5000};
   bool retry = true;                         // reconnect and resume after retryable errors
   std::chrono::milliseconds idle_wait{100};  // how long one queue read waits
+  // Pause requests (applier/pause.h, for `verify --at-lsn`): honoured when set; the longest the
+  // applier holds for one before it answers 'expired' and goes on.
+  bool pause_requests = true;
+  std::chrono::milliseconds pause_max{std::chrono::minutes(5)};
 };
 
 struct ApplierStats {
