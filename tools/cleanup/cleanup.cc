@@ -136,6 +136,23 @@ Result<std::string> DropOrigins(PgConn* target, const std::string& name) {
                      list);
 }
 
+Result<std::string> DropPauseRequests(PgConn* target, const std::string& name) {
+  PGB_ASSIGN_OR_RETURN(
+      std::string exists,
+      target->QueryValue("SELECT to_regclass('pgbaton.pause_request') IS NOT NULL"));
+  if (exists != "t") return std::string("table pgbaton.pause_request on target: not present");
+  PGB_RETURN_IF_ERROR(
+      target->ExecParams("DELETE FROM pgbaton.pause_request WHERE name = $1", {name}).status());
+  PGB_ASSIGN_OR_RETURN(std::string others,
+                       target->QueryValue("SELECT count(*) FROM pgbaton.pause_request"));
+  if (others != "0") {
+    return fmt::format("table pgbaton.pause_request on target: kept ({} other migration(s))",
+                       others);
+  }
+  PGB_RETURN_IF_ERROR(target->Run("DROP TABLE pgbaton.pause_request"));
+  return std::string("table pgbaton.pause_request on target: dropped");
+}
+
 Result<std::string> DropProgress(PgConn* target, const std::string& name) {
   PGB_ASSIGN_OR_RETURN(std::string exists,
                        target->QueryValue("SELECT to_regclass('pgbaton.progress') IS NOT NULL"));

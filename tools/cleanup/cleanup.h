@@ -19,6 +19,9 @@ Result<std::string> DropSlot(PgConn* source, const std::string& name);
 Result<std::string> DropPublication(PgConn* source, const std::string& name);
 // Drops the origins "<name>" and "<name>-<k>". Errors: kSlotInUse when an apply session holds one.
 Result<std::string> DropOrigins(PgConn* target, const std::string& name);
+// Deletes the migration's row from pgbaton.pause_request (verify --at-lsn's); drops the table
+// when no other migration's row is left.
+Result<std::string> DropPauseRequests(PgConn* target, const std::string& name);
 // Deletes the migration's rows from pgbaton.progress; drops the table and the schema pgbaton
 // when nothing else is left in them.
 Result<std::string> DropProgress(PgConn* target, const std::string& name);

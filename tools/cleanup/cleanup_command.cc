@@ -105,6 +105,7 @@ class CleanupCommand : public Command {
     if (target) {
       PGB_RETURN_IF_ERROR(step(cleanup::DropOrigins(&*target, name)).status());
       PGB_RETURN_IF_ERROR(step(ForgetMigration(*target, name)).status());
+      PGB_RETURN_IF_ERROR(step(cleanup::DropPauseRequests(&*target, name)).status());
       PGB_RETURN_IF_ERROR(step(cleanup::DropProgress(&*target, name)).status());
       PGB_RETURN_IF_ERROR(step(cleanup::DropSentinel(&*target, false)).status());
     }

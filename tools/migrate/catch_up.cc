@@ -22,6 +22,14 @@ Result<PgConn*> Open(std::optional<PgConn>& conn, const std::string& conninfo, c
 
 }  // namespace
 
+std::optional<double> CatchUpEtaSeconds(double backlog_before, double backlog_now,
+                                        double elapsed_seconds) {
+  if (backlog_now <= 0) return 0.0;
+  const double shrunk = backlog_before - backlog_now;
+  if (elapsed_seconds <= 0 || shrunk <= 0) return std::nullopt;
+  return backlog_now * elapsed_seconds / shrunk;
+}
+
 Result<Lsn> CatchUpProbe::Mark() {
   PGB_ASSIGN_OR_RETURN(PgConn * src, Open(source_, o_.source, "source"));
   if (messages_allowed_) {

@@ -36,6 +36,14 @@ struct Lag {
   Lsn mark;                    // the source position that was marked
 };
 
+// How long until caught up, from two measurements `elapsed_seconds` apart of the backlog (the
+// age of the oldest unapplied transaction): in that time the applier worked through
+// elapsed + (before - now) seconds of the source's history while the source made `elapsed` more,
+// so the backlog shrinks by (before - now) per `elapsed` and is gone in now * elapsed /
+// (before - now). nullopt when it does not shrink (no estimate: the applier is not gaining).
+std::optional<double> CatchUpEtaSeconds(double backlog_before, double backlog_now,
+                                        double elapsed_seconds);
+
 class CatchUpProbe {
  public:
   explicit CatchUpProbe(CatchUpOptions options) : o_(std::move(options)) {}

@@ -26,6 +26,8 @@
 #include "tools/initial_copy/progress.h"
 #include "tools/migrate/catch_up.h"
 #include "tools/preflight_checks/preflight.h"
+#include "tools/verification/at_lsn.h"
+#include "tools/verification/verify.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -70,7 +72,8 @@ class MigrateCommand : public Command {
                                  {"jobs", o.jobs}});
 
     // The decoder starts as soon as the slot exists and drains the source into the queue for
-    // the whole copy: the slot then holds what one flush interval holds, not the copy's WAL.
+    // the whole copy: the slot then holds the WAL since the server's last running-transactions
+    // record or two (logged every 15 s), not the copy's.
     std::optional<StreamThread> stream;
     o.on_slot = [&]() -> Status {
       stream.emplace(o.source, global().name, q.get(), batch_delay_ms_);
@@ -108,6 +111,7 @@ class MigrateCommand : public Command {
                                {"applied_lsn", as.applied_lsn.ToString()},
                                {"caught_up", caught_up.load()}}));
     Status result = decoder_status.ok() ? s : decoder_status;
+    if (result.ok()) result = verify_status_;
     RecordLastError(q.get(), "migrate", result);
     return result;
   }
@@ -131,6 +135,9 @@ class MigrateCommand : public Command {
     sub->add_option("--batch-delay-ms", batch_delay_ms_,
                     "decoder group commit: append to the queue at most this often")
         ->capture_default_str();
+    sub->add_flag("--verify", verify_,
+                  "once caught up, compare source and target at one source LSN while writes go "
+                  "on (verify --at-lsn); a difference stops migrate with exit code 81");
     sub->add_flag("--skip-preflight", skip_preflight_,
                   "start without running preflight's checks first (they run on a fresh queue)");
   }
@@ -242,13 +249,25 @@ class MigrateCommand : public Command {
           fmt::print("caught up: replay lag {:.3f} s (under {:.3f} s)\n", l.replay_seconds,
                      threshold);
           std::fflush(stdout);
+        }
+        // The gate: both sides compared at one source LSN while the applier runs on.
+        if (verify_) verify_status_ = VerifyAtLsn();
+        if (until || !verify_status_.ok()) {
           stop_apply->store(true);
           break;
         }
       }
       if (Clock::now() >= next_line) {
         next_line = Clock::now() + std::chrono::seconds(10);
-        PrintLag(l);
+        std::optional<double> eta;
+        const auto now = Clock::now();
+        if (last_backlog_) {
+          eta = migrate::CatchUpEtaSeconds(
+              last_backlog_->second, l.backlog_seconds,
+              std::chrono::duration<double>(now - last_backlog_->first).count());
+        }
+        last_backlog_.emplace(now, l.backlog_seconds);
+        PrintLag(l, l.reached ? std::optional<double>(0.0) : eta);
       }
       // One mark a second at most: each is a small transaction on the source.
       if (l.reached) std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -257,19 +276,56 @@ class MigrateCommand : public Command {
     relay.join();
   }
 
-  void PrintLag(const migrate::Lag& l) const {
+  // --verify: source and target compared at one source LSN (tools/verification/at_lsn.h).
+  Status VerifyAtLsn() {
+    verify::AtLsnOptions ao;
+    ao.name = global().name;
+    ao.source = copy_.options.source;
+    ao.target = copy_.options.target;
+    LogInfo("verifying the target at one source LSN", {});
+    PGB_ASSIGN_OR_RETURN(verify::SnapshotsAtLsn at, verify::OpenSnapshotsAtLsn(ao));
+    verify::VerifyOptions vo;
+    vo.snapshots_open = true;
+    vo.stop = &StopRequested();
+    PGB_ASSIGN_OR_RETURN(verify::VerifyReport report,
+                         verify::VerifyTables(&at.source, &at.target, vo));
+    report.source_lsn = at.source_lsn;
+    report.target_applied_lsn = at.target_applied;
+    report.applier_paused_ms = at.paused_ms;
+    report.at = fmt::format("source LSN {} (target applied through {})",
+                            at.source_lsn.ToString(), at.target_applied.ToString());
+    const std::string text = copy_.options.progress_json ? verify::FormatReportJsonLine(report)
+                                                         : verify::FormatReport(report);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    const int differ = report.differing_tables();
+    if (differ == 0) return Status::Ok();
+    return Status::Error(
+        ErrorCode::kVerifyMismatch,
+        fmt::format("verify at source LSN {}: {} of {} tables differ between source and target",
+                    at.source_lsn.ToString(), differ, report.tables.size()),
+        "both sides were read at the same source LSN, so these rows really differ: see each "
+        "table's differing keys above; do not cut over");
+  }
+
+  // One catch-up line; `eta`: seconds until caught up at the pace since the last line (nullopt:
+  // not gaining, or no earlier line yet).
+  void PrintLag(const migrate::Lag& l, std::optional<double> eta) const {
     if (copy_.options.progress_json) {
       fmt::print(
           "{{\"phase\":\"catch-up\",\"replay_lag_s\":{:.3f},\"replay_lag_known\":{},"
-          "\"backlog_s\":{:.3f},\"mark_lsn\":\"{}\"}}\n",
-          l.replay_seconds, l.reached, l.backlog_seconds, l.mark.ToString());
+          "\"backlog_s\":{:.3f},\"eta_s\":{},\"mark_lsn\":\"{}\"}}\n",
+          l.replay_seconds, l.reached, l.backlog_seconds,
+          eta ? fmt::format("{:.1f}", *eta) : "null", l.mark.ToString());
     } else if (l.reached) {
       fmt::print("catch-up: replay lag {:.2f} s\n", l.replay_seconds);
     } else {
       fmt::print(
-          "catch-up: behind by more than {:.0f} s (oldest unapplied transaction {:.0f} s "
-          "old)\n",
-          l.replay_seconds, l.backlog_seconds);
+          "catch-up: behind by more than {:.0f} s (oldest unapplied transaction {:.0f} s old; "
+          "{})\n",
+          l.replay_seconds, l.backlog_seconds,
+          eta ? fmt::format("caught up in about {:.0f} s at this pace", *eta)
+              : "not gaining on the source yet");
     }
     std::fflush(stdout);
   }
@@ -301,6 +357,10 @@ class MigrateCommand : public Command {
   int caught_up_lag_ms_ = 1000;
   int batch_delay_ms_ = 50;
   bool skip_preflight_ = false;
+  bool verify_ = false;
+  // The backlog at the last catch-up line, and when: the pace between lines gives the ETA.
+  std::optional<std::pair<Clock::time_point, double>> last_backlog_;
+  Status verify_status_;  // --verify's outcome (set by the watch thread before it stops)
   std::atomic<bool> streaming_{false};  // the decoder runs (set by the copy's on_slot)
 };
 

@@ -1,4 +1,4 @@
-#include "tools/verify/verify.h"
+#include "tools/verification/verify.h"
 
 #include <fmt/format.h>
 
@@ -27,14 +27,15 @@ using catalog::UserTable;
 
 // Output settings that make row text identical on every major: dates, times, floats, bytea and
 // money print the same way whatever the server's or the role's defaults are.
-constexpr const char* kSessionSetup =
+constexpr const char* kSessionSettings =
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
     "SET extra_float_digits = 1; SET bytea_output = 'hex'; SET lc_monetary = 'C'; "
-    "SET statement_timeout = 0; "
-    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    "SET statement_timeout = 0";
 
 Status StartSnapshot(PgConn* conn) {
-  return conn->Run(kSessionSetup).WithContext(conn->label() + ": starting the snapshot");
+  PGB_RETURN_IF_ERROR(PrepareSession(conn));
+  return conn->Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+      .WithContext(conn->label() + ": starting the snapshot");
 }
 
 constexpr const char* kColumns = R"sql(
@@ -291,6 +292,10 @@ Result<TableResult> VerifyTable(PgConn* source, PgConn* target, const UserTable&
 
 }  // namespace
 
+Status PrepareSession(PgConn* conn) {
+  return conn->Run(kSessionSettings).WithContext(conn->label() + ": setting up the session");
+}
+
 int VerifyReport::differing_tables() const {
   return static_cast<int>(
       std::count_if(tables.begin(), tables.end(), [](const TableResult& t) { return !t.match(); }));
@@ -300,8 +305,10 @@ Result<VerifyReport> VerifyTables(PgConn* source, PgConn* target, const VerifyOp
   if (options.chunk_rows < 1) {
     return Status::Error(ErrorCode::kUsage, "--chunk-rows must be at least 1");
   }
-  PGB_RETURN_IF_ERROR(StartSnapshot(source));
-  PGB_RETURN_IF_ERROR(StartSnapshot(target));
+  if (!options.snapshots_open) {
+    PGB_RETURN_IF_ERROR(StartSnapshot(source));
+    PGB_RETURN_IF_ERROR(StartSnapshot(target));
+  }
 
   std::vector<UserTable> tables;
   if (options.tables.empty()) {
@@ -386,15 +393,23 @@ std::string FormatReport(const VerifyReport& report) {
   }
   std::string list;
   for (const auto& d : differ) list += (list.empty() ? "" : ", ") + d;
+  if (!report.at.empty()) out += fmt::format("compared at {}\n", report.at);
   out += fmt::format("verify: {} tables compared, {} match, {} differ{}\n", report.tables.size(),
                      report.tables.size() - differ.size(), differ.size(),
                      differ.empty() ? "" : ": " + list);
   return out;
 }
 
-std::string FormatReportJson(const VerifyReport& report) {
+namespace {
+
+nlohmann::json ReportJson(const VerifyReport& report) {
   nlohmann::json j;
   j["match"] = report.differing_tables() == 0;
+  if (report.source_lsn.IsValid()) {
+    j["source_lsn"] = report.source_lsn.ToString();
+    j["target_applied_lsn"] = report.target_applied_lsn.ToString();
+    j["applier_paused_ms"] = report.applier_paused_ms;
+  }
   j["tables"] = nlohmann::json::array();
   for (const auto& t : report.tables) {
     nlohmann::json jt;
@@ -418,7 +433,19 @@ std::string FormatReportJson(const VerifyReport& report) {
     }
     j["tables"].push_back(std::move(jt));
   }
-  return j.dump(2) + "\n";
+  return j;
+}
+
+}  // namespace
+
+std::string FormatReportJson(const VerifyReport& report) {
+  return ReportJson(report).dump(2) + "\n";
+}
+
+std::string FormatReportJsonLine(const VerifyReport& report) {
+  nlohmann::json j = ReportJson(report);
+  j["phase"] = "verify";
+  return j.dump() + "\n";
 }
 
 }  // namespace pgbaton::tools::verify

@@ -13,6 +13,7 @@
 
 #include "common/pg.h"
 #include "common/status.h"
+#include "common/types.h"
 
 namespace pgbaton::tools::verify {
 
@@ -22,6 +23,9 @@ struct VerifyOptions {
   int max_keys_reported = 10;       // differing keys listed per differing range
   // Polled between ranges; when it turns true verify stops with kInterrupted (null: never).
   const std::atomic<bool>* stop = nullptr;
+  // Both connections are already in the snapshots to compare (REPEATABLE READ, the session set
+  // up by PrepareSession): `verify --at-lsn` opens them at one source LSN (at_lsn.h).
+  bool snapshots_open = false;
 };
 
 // One compared range of a table (the whole table when it was not split).
@@ -50,8 +54,17 @@ struct TableResult {
 
 struct VerifyReport {
   std::vector<TableResult> tables;
+  // --at-lsn: where both sides were read, and how long the applier held for it.
+  Lsn source_lsn;
+  Lsn target_applied_lsn;
+  double applier_paused_ms = 0;
+  std::string at;  // "source LSN 0/1A2B3C4 (target applied through ..., ...)" for the text report
   int differing_tables() const;
 };
+
+// The session settings that make row text identical on every major (time zone, date, float and
+// bytea output); a snapshot opened by the caller must be opened after them.
+Status PrepareSession(PgConn* conn);
 
 // Compares the tables. Errors (not differences): kInterrupted when `options.stop` turned true,
 // kNotFound for a table missing on either side or
@@ -63,5 +76,7 @@ Result<VerifyReport> VerifyTables(PgConn* source, PgConn* target, const VerifyOp
 // target 999 rows md5 cd.." lines, then a summary line.
 std::string FormatReport(const VerifyReport& report);
 std::string FormatReportJson(const VerifyReport& report);
+// The same on one line, with "phase": "verify" (for migrate's JSON lines).
+std::string FormatReportJsonLine(const VerifyReport& report);
 
 }  // namespace pgbaton::tools::verify

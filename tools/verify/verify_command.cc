@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "common/conninfo.h"
 #include "common/log.h"
@@ -10,7 +12,8 @@
 #include "tools/common/identity.h"
 #include "tools/common/signals.h"
 #include "tools/config/connection.h"
-#include "tools/verify/verify.h"
+#include "tools/verification/at_lsn.h"
+#include "tools/verification/verify.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -33,13 +36,43 @@ class VerifyCommand : public Command {
     check.target_conninfo = dst_info;
     PGB_ASSIGN_OR_RETURN(LiveSides live, CheckSides(check));
     PGB_RETURN_IF_ERROR(CheckQueue(check, live, /*queue=*/nullptr));
-    PGB_ASSIGN_OR_RETURN(PgConn source, PgConn::Connect(src_info, {.label = "source"}));
-    PGB_ASSIGN_OR_RETURN(PgConn target, PgConn::Connect(dst_info, {.label = "target"}));
+    std::optional<verify::SnapshotsAtLsn> at;
+    if (at_lsn_) {
+      // Both sides at one source LSN while writers go on: the running applier holds for the
+      // moment the target's snapshot takes (tools/verification/at_lsn.h).
+      verify::AtLsnOptions ao;
+      ao.name = global().name;
+      ao.source = src_info;
+      ao.target = dst_info;
+      ao.pause_timeout = std::chrono::seconds(pause_timeout_s_);
+      ao.answer_timeout = std::min(ao.answer_timeout, ao.pause_timeout);
+      PGB_ASSIGN_OR_RETURN(verify::SnapshotsAtLsn s, verify::OpenSnapshotsAtLsn(ao));
+      at.emplace(std::move(s));
+      options_.snapshots_open = true;
+    }
+    PgConn source, target;
+    if (at) {
+      source = std::move(at->source);
+      target = std::move(at->target);
+    } else {
+      PGB_ASSIGN_OR_RETURN(source, PgConn::Connect(src_info, {.label = "source"}));
+      PGB_ASSIGN_OR_RETURN(target, PgConn::Connect(dst_info, {.label = "target"}));
+    }
     LogInfo("verify started", {{"source", source.description()},
                                {"target", target.description()},
-                               {"name", global().name}});
+                               {"name", global().name},
+                               {"at_lsn", at ? at->source_lsn.ToString() : "no"}});
     PGB_ASSIGN_OR_RETURN(verify::VerifyReport report,
                          verify::VerifyTables(&source, &target, options_));
+    if (at) {
+      report.source_lsn = at->source_lsn;
+      report.target_applied_lsn = at->target_applied;
+      report.applier_paused_ms = at->paused_ms;
+      report.at = fmt::format(
+          "source LSN {}: every transaction committed before it, on both sides (target applied "
+          "through {}; the applier held for at most {:.0f} ms)",
+          at->source_lsn.ToString(), at->target_applied.ToString(), at->paused_ms);
+    }
     std::string text = json_ ? verify::FormatReportJson(report) : verify::FormatReport(report);
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
@@ -49,9 +82,13 @@ class VerifyCommand : public Command {
         ErrorCode::kVerifyMismatch,
         fmt::format("verify: {} of {} tables differ between source and target", differ,
                     report.tables.size()),
-        "if writers were not fenced, or the target was still applying, the difference may be "
-        "in flight: verify during cutover (writes fenced, queue drained) or with the target "
-        "paused at a known LSN");
+        at_lsn_ ? "both sides were read at the same source LSN, so these rows really differ: "
+                  "something wrote to the target behind the applier's back, or a change was "
+                  "lost; see each table's differing keys above"
+                : "if writers were not fenced, or the target was still applying, the difference "
+                  "may be in flight: run verify --at-lsn (reads both sides at one source LSN "
+                  "while writes go on), or verify during cutover (writes fenced, queue "
+                  "drained)");
   }
 
  private:
@@ -64,11 +101,20 @@ class VerifyCommand : public Command {
                     "tables with more rows are compared per primary-key range of this many rows")
         ->capture_default_str();
     sub->add_flag("--json", json_, "print the report as JSON");
+    sub->add_flag("--at-lsn", at_lsn_,
+                  "compare both sides at one source LSN while writes go on: the running "
+                  "applier (run or migrate) holds there for a moment");
+    sub->add_option("--pause-timeout", pause_timeout_s_,
+                    "--at-lsn: seconds the applier may take to apply up to that LSN")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 86400));
   }
 
   ConnectionFlags conn_;
   verify::VerifyOptions options_;
   bool json_ = false;
+  bool at_lsn_ = false;
+  int pause_timeout_s_ = 300;
 };
 
 }  // namespace

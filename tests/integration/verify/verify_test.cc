@@ -1,7 +1,7 @@
 // `pgbaton verify` between a PostgreSQL 15 source and a 17 target: identical data matches (even
 // with different server defaults for time zone, date style and float digits), a row changed behind
 // the tool's back is pinned to its table, key range and key, and a missing table is a clear error.
-#include "tools/verify/verify.h"
+#include "tools/verification/verify.h"
 
 #include <gtest/gtest.h>
 
