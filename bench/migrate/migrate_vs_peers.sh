@@ -78,10 +78,11 @@ applied() {
   dst_q "SELECT coalesce(max(remote_lsn), '0/0') FROM pg_replication_origin_status WHERE external_id LIKE '$1'"
 }
 # Waits until caught up: a position marked on the source is applied (origins matching $1) within
-# LAG_S seconds. Prints nothing; returns when it happens, fails after 1800 s or when the process
-# $2 (optional) is gone.
+# LAG_S seconds. Prints nothing; returns when it happens, fails after $3 (default 1800) seconds or
+# when the process $2 (optional) is gone.
 wait_caught_up() {
-  local deadline=$(( $(date +%s) + 1800 )) mark t0 a
+  local limit=${3:-1800}
+  local deadline=$(( $(date +%s) + limit )) mark t0 a
   while [ "$(date +%s)" -lt $deadline ]; do
     if [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null; then echo "   !! process $2 ended"; return 1; fi
     mark=$(src_q "SELECT pg_current_wal_lsn()"); t0=$(now)
@@ -98,12 +99,15 @@ wait_caught_up() {
     fi
     sleep 0.5
   done
-  echo "   !! not caught up after 1800 s"; return 1
+  echo "   !! not caught up after $limit s"; return 1
 }
 # Waits until every change made so far is applied (origins matching $1): the load is stopped.
+# The mark is followed by a real transaction (a no-op update of one row): an origin moves only
+# when a transaction is applied, and a native subscription is sent neither logical messages nor
+# (from 15) empty transactions, so without it the origin could stop just short of the mark.
 wait_applied_all() {
   local mark; mark=$(src_q "SELECT pg_current_wal_lsn()")
-  src_q "SELECT pg_logical_emit_message(true, 'bench', 'end')" >/dev/null
+  src_q "UPDATE pgbench_branches SET bbalance = bbalance WHERE bid = 1" >/dev/null
   for _ in $(seq 1 1200); do
     [ "$(src_q "SELECT '$(applied "$1")'::pg_lsn >= '$mark'::pg_lsn")" = t ] && return 0
     sleep 0.25
@@ -150,7 +154,7 @@ held_when() {  # file pattern slot-pattern out-var-file
 run_migrate() {
   fresh b_migrate
   local q=$WORK/q-migrate t0 t1 log=$WORK/migrate.out
-  rm -rf "$q" "$WORK/held" "$WORK/held_end"; : > "$WORK/held"
+  rm -rf "$q" "$log" "$WORK/held" "$WORK/held_end"; : > "$WORK/held"
   start_load; start_sampler bench_m "$WORK/held"
   held_when "$log" '"summary":"done"' bench_m "$WORK/held_end"
   t0=$(now)
@@ -226,6 +230,7 @@ run_subscription() {
 
 run_pgcopydb() {
   command -v pgcopydb >/dev/null || { echo "   pgcopydb: not installed, skipped"; return 0; }
+  [ -z "${NOT_RUN[pgcopydb]:-}" ] || { echo "   pgcopydb: did not run in an earlier round, skipped"; return 0; }
   fresh b_pgcopydb
   local d=$WORK/pgcopydb t0 t1 log=$WORK/pgcopydb.out pid end
   rm -rf "$d"; : > "$WORK/held"
@@ -234,11 +239,21 @@ run_pgcopydb() {
   pgcopydb clone --follow --source "$src_uri" --target "$(dst_uri b_pgcopydb)" \
     --dir "$d" --table-jobs "$JOBS" --index-jobs "$JOBS" > "$log" 2>&1 &
   pid=$!
-  # pgcopydb's origin on the target is "pgcopydb". When its copy ends is not read from its log
-  # (the messages differ between versions): "n/a" at copy end, the peak is sampled all along.
-  if ! wait_caught_up pgcopydb $pid; then
-    echo "   pgcopydb clone --follow did not catch up; its log:"; tail -15 "$log"
-    kill $pid 2>/dev/null || true; stop_sampler; stop_load; NOT_RUN[pgcopydb]=1; return 0
+  # pgcopydb's origin on the target is "pgcopydb". It sets that origin to its slot's position
+  # before it copies, so the mark would pass at once: caught up counts only once its log says it
+  # applies changes (after the copy). When its copy ends is not sampled: "n/a" at copy end, the
+  # peak is sampled all along.
+  local waited=0
+  until grep -q "enabled applying changes\|Catching up from LSN" "$log" 2>/dev/null; do
+    if ! kill -0 $pid 2>/dev/null || [ $waited -ge 18000 ]; then break; fi
+    sleep 0.1; waited=$((waited + 1))
+  done
+  # Seen here (pgcopydb 0.10, scale 30): its apply replays the same file over and over and its
+  # replay_lsn never moves. PGCOPYDB_LIMIT_S bounds the wait; it is then reported as not run.
+  if ! wait_caught_up pgcopydb $pid "${PGCOPYDB_LIMIT_S:-300}"; then
+    echo "   pgcopydb clone --follow did not catch up; its log:"; tail -8 "$log"
+    kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+    stop_sampler; stop_load; NOT_RUN[pgcopydb]=1; pgcopydb_leftovers; return 0
   fi
   t1=$(now)
   stop_sampler
@@ -246,9 +261,27 @@ run_pgcopydb() {
   record pgcopydb "$(secs $t0 $t1)" "$end" "$(peak_of "$WORK/held")"
   stop_load
   pgcopydb stream sentinel set endpos --current --source "$src_uri" --dir "$d" > /dev/null 2>&1 || true
+  # Seen here: its apply stays at replay_lsn 0/0 and never reaches the end position. Its time is
+  # then not a result (it never applied what it was timed on): reported as not run, with its log.
+  local left=300
+  while kill -0 $pid 2>/dev/null && [ $left -gt 0 ]; do sleep 1; left=$((left - 1)); done
+  if kill -0 $pid 2>/dev/null; then
+    echo "   pgcopydb did not reach its end position within 300 s; its log:"; tail -8 "$log"
+    kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+    unset 'TIMES[pgcopydb]' 'HELD_END[pgcopydb]' 'HELD_PEAK[pgcopydb]'; NOT_RUN[pgcopydb]=1
+    pgcopydb_leftovers
+    return 0
+  fi
   wait $pid || true
   verify pgcopydb b_pgcopydb
-  psql -X -q "$SRC" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'pgcopydb%'" >/dev/null 2>&1 || true
+  pgcopydb_leftovers
+}
+# What pgcopydb leaves on the source: its slot, and its schema with a sentinel table that has no
+# key (the next contender's preflight would refuse it).
+pgcopydb_leftovers() {
+  src_q "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'pgcopydb%'" >/dev/null 2>&1 || true
+  src_q "DROP SCHEMA IF EXISTS pgcopydb CASCADE" >/dev/null 2>&1 || true
+  dst_q "SELECT pg_replication_origin_drop('pgcopydb')" >/dev/null 2>&1 || true
 }
 
 read -r -a ORDER <<<"$CONTENDERS"
