@@ -31,28 +31,6 @@ constexpr const char* kDone = "done";
 constexpr const char* kStarted = "started";
 constexpr const char* kCopying = "copying";
 
-// The test hooks at a named point: a real SIGKILL, so crash tests are exact; a SIGSTOP, so a
-// test can act on the servers (terminate sessions) while the copy is frozen there, then SIGCONT;
-// or a wait of the copy alone, so a test can watch what the rest of the process does meanwhile.
-void AtTestPoint(const CopyOptions& o, const std::string& point) {
-  const size_t colon = o.hold_at.rfind(':');
-  if (colon != std::string::npos && o.hold_at.compare(0, colon, point) == 0 &&
-      colon == point.size()) {
-    const int ms = std::atoi(o.hold_at.c_str() + colon + 1);
-    LogInfo("test hook: the copy holds", {{"at", point}, {"ms", ms}});
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-  }
-  if (!o.crash_at.empty() && o.crash_at == point) {
-    fflush(stdout);
-    fflush(stderr);
-    raise(SIGKILL);
-  }
-  if (!o.pause_at.empty() && o.pause_at == point) {
-    fflush(stdout);
-    fflush(stderr);
-    raise(SIGSTOP);
-  }
-}
 
 // The queue's metadata, serialized (workers record tables concurrently).
 class Meta {
@@ -278,6 +256,26 @@ Status CopySequences(PgConn& src, PgConn& dst, std::vector<catalog::Sequence> se
 }
 
 }  // namespace
+
+void AtTestPoint(const CopyOptions& o, const std::string& point) {
+  const size_t colon = o.hold_at.rfind(':');
+  if (colon != std::string::npos && o.hold_at.compare(0, colon, point) == 0 &&
+      colon == point.size()) {
+    const int ms = std::atoi(o.hold_at.c_str() + colon + 1);
+    LogInfo("test hook: the copy holds", {{"at", point}, {"ms", ms}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  }
+  if (!o.crash_at.empty() && o.crash_at == point) {
+    fflush(stdout);
+    fflush(stderr);
+    raise(SIGKILL);
+  }
+  if (!o.pause_at.empty() && o.pause_at == point) {
+    fflush(stdout);
+    fflush(stderr);
+    raise(SIGSTOP);
+  }
+}
 
 Result<std::unique_ptr<queue::WorkQueue>> OpenCopyQueue(MigrationCheck check,
                                                         const queue::QueueOptions& qo,

@@ -23,6 +23,12 @@
 
 namespace pgbaton::tools::copy {
 
+// The test hooks at a named point (CopyOptions::crash_at, pause_at, hold_at): a real SIGKILL,
+// so crash tests are exact; a SIGSTOP, so a test can act on the servers while the process is
+// frozen there, then SIGCONT; or a wait of the copy alone, so a test can watch what the rest of
+// the process does meanwhile. `migrate` adds "after-preflight".
+void AtTestPoint(const CopyOptions& o, const std::string& point);
+
 // Runs (or resumes) the copy described by `options`, recording progress in `queue`'s metadata
 // and showing it on `progress`. Not thread-safe; one copy per queue at a time.
 // Errors: kVersion, kNoReplicaIdentity, kNotFound (extension, table), kTargetNotEmpty,

@@ -59,6 +59,7 @@ class MigrateCommand : public Command {
     const bool existed = std::filesystem::exists(o.queue_dir, ec);
     const bool fresh = !existed || std::filesystem::is_empty(o.queue_dir, ec);
     if (fresh && !skip_preflight_) PGB_RETURN_IF_ERROR(Preflight());
+    copy::AtTestPoint(o, "after-preflight");
 
     start.check.slot_must_be_idle = true;
     PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q,

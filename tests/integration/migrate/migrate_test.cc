@@ -3,7 +3,8 @@
 // point taken during the copy, before the copy ends), --until caught-up exits 0, and after a
 // final `run --stop-at` the target equals the source row for row. Killed (SIGKILL) in each phase,
 // the same command finishes the job with nothing lost and nothing applied twice. A preflight
-// blocker stops it before anything is created.
+// blocker stops it before anything is created. verify --at-lsn and migrate --verify compare both
+// sides at one source LSN while the writes go on.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -158,7 +159,8 @@ TEST_P(MigrateTest, StreamsDuringTheCopyCatchesUpUnderWritesAndEndsIdentical) {
 
 TEST_F(MigrateOnceTest, KilledInEveryPhaseTheSameCommandFinishesIdentical) {
   BackgroundWriter writer(src_->Conninfo("app"), 11, NextWrite);
-  for (const char* point : {"after-slot", "after-schema", "data:2", "post-data:1"}) {
+  for (const char* point :
+       {"after-preflight", "after-slot", "after-schema", "data:2", "post-data:1"}) {
     CommandResult killed = RunCommand(Migrate({"--crash-at", point, "--until", "caught-up"}));
     ASSERT_EQ(killed.signal, SIGKILL) << point << "\n" << killed.output;
   }
@@ -169,6 +171,16 @@ TEST_F(MigrateOnceTest, KilledInEveryPhaseTheSameCommandFinishesIdentical) {
   {
     ChildProcess migrate(Migrate({}), po);
     ASSERT_TRUE(WaitForLine(log, "\"phase\":\"catch-up\"", 240)) << ReadFile(log);
+    migrate.Kill();
+  }
+  // And in the steady state, once caught up and following the source.
+  {
+    const std::string steady = qdir_.path() + ".steady.log";
+    ProcessOptions ps;
+    ps.stdout_path = steady;
+    ChildProcess migrate(Migrate({}), ps);
+    ASSERT_TRUE(WaitForLine(steady, "caught up: the target trails", 240)) << ReadFile(steady);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
     migrate.Kill();
   }
   CommandResult finished = RunCommand(Migrate({"--until", "caught-up"}));
