@@ -128,7 +128,8 @@ TEST_P(MigrateTest, StreamsDuringTheCopyCatchesUpUnderWritesAndEndsIdentical) {
   const std::string log = qdir_.path() + ".migrate.log";
   ProcessOptions po;
   po.stdout_path = log;
-  ChildProcess migrate(Migrate({"--hold-at", "after-data:8000", "--until", "caught-up"}), po);
+  ChildProcess migrate(
+      Migrate({"--hold-at", "after-data:8000", "--until", "caught-up", "--verify"}), po);
 
   // While the copy holds after its data, the decoder keeps draining the source: the slot's
   // confirmed position passes a point taken now, before the copy goes on.
@@ -151,6 +152,10 @@ TEST_P(MigrateTest, StreamsDuringTheCopyCatchesUpUnderWritesAndEndsIdentical) {
   int rc = migrate.Wait(300000);
   EXPECT_EQ(rc, 0) << ReadFile(log);
   EXPECT_NE(ReadFile(log).find("caught up: replay lag"), std::string::npos) << ReadFile(log);
+  // --verify: both sides compared at one source LSN (a temporary slot's snapshot on each major)
+  // while the writer goes on.
+  EXPECT_NE(ReadFile(log).find("\"phase\":\"verify\""), std::string::npos) << ReadFile(log);
+  EXPECT_NE(ReadFile(log).find("\"match\":true"), std::string::npos) << ReadFile(log);
   EXPECT_GT(writer.committed(), 50);
   writer.Stop();
   ASSERT_EQ(writer.error(), "");
