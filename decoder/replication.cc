@@ -216,16 +216,18 @@ Result<std::optional<std::string_view>> ReplicationConnection::Receive(
     buffer_ = nullptr;
   }
   auto deadline = std::chrono::steady_clock::now() + wait;
-  for (;;) {
+  // The socket is looked at once even with no time to wait: "nothing yet" must mean the server
+  // sent nothing more, not that libpq has not read it (the stream flushes when idle).
+  for (bool first = true;; first = false) {
     int n = PQgetCopyData(conn_.raw(), &buffer_, 1);
     if (n > 0) return std::optional<std::string_view>(std::string_view(buffer_, n));
     if (n == -1) return ErrorFromCopy(nullptr, "replication");
     if (n == -2) return conn_.ErrorFrom(nullptr, "replication");
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return std::optional<std::string_view>();
+    if (left.count() <= 0 && !first) return std::optional<std::string_view>();
     pollfd p{PQsocket(conn_.raw()), POLLIN, 0};
-    int r = poll(&p, 1, static_cast<int>(left.count()));
+    int r = poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
     if (r < 0 && errno != EINTR) {
       return Status::Error(ErrorCode::kConnection,
                            fmt::format("{}: poll failed: {}", Describe(), strerror(errno)), "",

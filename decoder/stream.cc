@@ -112,20 +112,29 @@ class Session {
         PGB_RETURN_IF_ERROR(CheckPublication());
       }
       milliseconds wait{100};
+      // With committed transactions waiting, the read waits only until the oldest has waited
+      // idle_flush_delay: if the server has sent nothing more by then, the stream is idle and
+      // the batch is appended at once instead of a batch delay later. Under a steady flow there
+      // is always more, and batches still grow up to batch_max_delay.
+      const bool waiting = pending_since_.has_value() && !asm_->batch().commits.empty();
+      const milliseconds deadline =
+          waiting && opt_.idle_flush_delay < opt_.batch_max_delay ? opt_.idle_flush_delay
+                                                                  : opt_.batch_max_delay;
       if (pending_since_.has_value()) {
-        wait = std::min(wait, std::chrono::duration_cast<milliseconds>(*pending_since_ +
-                                                                       opt_.batch_max_delay - now));
+        wait = std::min(
+            wait, std::chrono::duration_cast<milliseconds>(*pending_since_ + deadline - now));
       }
       wait = std::max(wait, milliseconds{0});
       PGB_ASSIGN_OR_RETURN(std::optional<std::string_view> msg, src_->Receive(wait));
-      if (msg.has_value() && !msg->empty()) {
+      const bool idle = !msg.has_value() || msg->empty();
+      if (!idle) {
         *progressed = true;
         PGB_RETURN_IF_ERROR(Handle(*msg));
       }
       now = Clock::now();
       const auto& b = asm_->batch();
-      bool due = !b.commits.empty() && pending_since_.has_value() &&
-                 now - *pending_since_ >= opt_.batch_max_delay;
+      const bool due = !b.commits.empty() && pending_since_.has_value() &&
+                       now - *pending_since_ >= (idle ? deadline : opt_.batch_max_delay);
       if (asm_->batch_bytes() >= opt_.batch_max_bytes ||
           b.commits.size() >= opt_.batch_max_commits || due) {
         Lsn before = stats_->confirmed;

@@ -53,6 +53,11 @@ struct StreamOptions {
   size_t batch_max_bytes = 8 << 20;                  // append when the batch holds this much
   size_t batch_max_commits = 2000;                   // ... or this many transactions
   std::chrono::milliseconds batch_max_delay{50};     // ... or its oldest commit waited this long
+  // ... or, once its oldest commit waited this long, as soon as the server has sent nothing more
+  // for now: an idle stream is appended within a few ms, a busy one in batches (freshness
+  // without an append per transaction under a trickle, group commit under load). A value not
+  // below batch_max_delay turns it off.
+  std::chrono::milliseconds idle_flush_delay{5};
   std::chrono::milliseconds status_interval{10000};  // standby status at least this often
   std::chrono::milliseconds initial_backoff{200};    // first wait before reconnecting
   std::chrono::milliseconds max_backoff{10000};      // the wait doubles up to this

@@ -4,6 +4,8 @@
 // of a transaction neither loses nor doubles anything.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "decoder/replication.h"
 #include "decoder/stream.h"
 #include "tests/unit/decoder/golden_util.h"
@@ -47,13 +49,20 @@ struct Script {
   bool reply_pending = false;
   bool late_reply = false;
   bool over_confirmed = false;
+  // After each commit the server sends nothing for 20 ms: an idle stream between transactions.
+  bool idle_after_commit = false;
 };
 
 class ScriptSource : public ReplicationSource {
  public:
   explicit ScriptSource(Script* s) : s_(s) {}
-  Result<std::optional<std::string_view>> Receive(milliseconds) override {
+  Result<std::optional<std::string_view>> Receive(milliseconds wait) override {
     if (s_->reply_pending) s_->late_reply = true;  // asked for a reply, got none first
+    if (std::chrono::steady_clock::now() < idle_until_) {
+      std::this_thread::sleep_for(
+          std::min<std::chrono::steady_clock::duration>(wait, idle_until_ - std::chrono::steady_clock::now()));
+      return std::optional<std::string_view>();
+    }
     if (s_->sessions == 1 && sent_ == s_->fail_after) {
       return Status::Error(ErrorCode::kConnection, "source: connection lost", "", true);
     }
@@ -64,6 +73,12 @@ class ScriptSource : public ReplicationSource {
     ++sent_;
     const std::string& m = s_->msgs[pos_++];
     if (m[0] == 'k' && m.back() == 1) s_->reply_pending = true;
+    // XLogData: 'w', three 8-byte LSNs and times, then the pgoutput message.
+    // Commit, stream commit, commit prepared.
+    if (s_->idle_after_commit && m[0] == 'w' && m.size() > 25 &&
+        (m[25] == 'C' || m[25] == 'c' || m[25] == 'K')) {
+      idle_until_ = std::chrono::steady_clock::now() + milliseconds(20);
+    }
     return std::optional<std::string_view>(m);
   }
   Status SendStatus(Lsn write, Lsn flush, bool) override {
@@ -79,6 +94,7 @@ class ScriptSource : public ReplicationSource {
   Script* s_;
   size_t pos_ = 0;
   size_t sent_ = 0;
+  std::chrono::steady_clock::time_point idle_until_{};
 };
 
 SourceFactory Factory(Script* s) {
@@ -135,6 +151,37 @@ TEST_P(StreamLoopTest, StreamsEverythingAndConfirmsOnlyWhatIsQueued) {
   // Group commit: several transactions per Append.
   EXPECT_LT(queue_.appends, static_cast<int>(reference_.committed.size()));
   EXPECT_EQ(stats.transactions, reference_.committed.size());
+}
+
+TEST_P(StreamLoopTest, AnIdleStreamIsAppendedAtOnceNotABatchDelayLater) {
+  // A batch delay of an hour: only the idle flush can append while the stream lasts.
+  script_.idle_after_commit = true;
+  options_.batch_max_delay = std::chrono::hours(1);
+  options_.batch_max_commits = 1000;
+  options_.idle_flush_delay = milliseconds(1);
+  StreamStats stats;
+  const auto start = std::chrono::steady_clock::now();
+  Status s = RunStream(&queue_, &types_, Factory(&script_), options_, &stop_, &stats);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ExpectSameAsReference();
+  // Each commit is followed by a pause of the server: the transactions are appended as they
+  // come (20 appends for 20 transactions on the 13 capture, 19 on the 15-18 ones, whose
+  // streamed and prepared transactions end differently), against one or two appends for the
+  // whole capture with the idle flush off (below).
+  EXPECT_GE(queue_.appends * 4, static_cast<int>(reference_.committed.size()) * 3);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::minutes(5));
+}
+
+TEST_P(StreamLoopTest, WithTheIdleFlushOffTransactionsWaitForTheBatch) {
+  script_.idle_after_commit = true;
+  options_.batch_max_delay = std::chrono::hours(1);
+  options_.batch_max_commits = 1000;
+  options_.idle_flush_delay = std::chrono::hours(1);  // not below the batch delay: off
+  StreamStats stats;
+  Status s = RunStream(&queue_, &types_, Factory(&script_), options_, &stop_, &stats);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ExpectSameAsReference();
+  EXPECT_LE(queue_.appends, 2);
 }
 
 TEST_P(StreamLoopTest, ReconnectInTheMiddleLosesAndDoublesNothing) {
