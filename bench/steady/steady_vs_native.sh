@@ -8,7 +8,8 @@
 #     session_replication_role = replica too) stamps its arrival into hb_arrival;
 #   - meanwhile pgbench writes at RATE tps with CLIENTS clients.
 # Reported: p50, p99 and max of arrival - written over the heartbeats after WARMUP_S seconds, the
-# source's tps, and (pgbaton) its RSS at the start and the end of the load. Both clusters are
+# source's tps, and (pgbaton) its own pgbaton_lag_seconds gauge scraped meanwhile (p50 / p99) and its
+# RSS at the start and the end of the load. Both clusters are
 # checkpointed before each contender, the order rotates, medians of ROUNDS rounds.
 #
 # Usage: bench/steady/steady_vs_native.sh [PGBATON_BIN]
@@ -100,14 +101,23 @@ run_run() {
   "$PGBATON" --name bench_s copy --source "$SRC" --target "$(dst_ci b_run)" --queue-dir "$q" --jobs 2 \
     > "$WORK/copy.out" 2>&1 || { tail -5 "$WORK/copy.out"; exit 1; }
   add_trigger b_run
+  local mp; mp=$(free_port)
   "$PGBATON" --name bench_s run --source "$SRC" --target "$(dst_ci b_run)" --queue-dir "$q" \
-    --apply-jobs "$APPLY_JOBS" > "$WORK/run.out" 2>&1 &
+    --apply-jobs "$APPLY_JOBS" --metrics-addr "127.0.0.1:$mp" > "$WORK/run.out" 2>&1 &
   RUN_PID=$!
   sleep 2
   r0=$(rss_kb $RUN_PID)
+  # pgbaton's own pgbaton_lag_seconds, scraped every 0.5 s after the warm-up, beside the heartbeat.
+  : > "$WORK/lag_metric"
+  ( sleep "$WARMUP_S"; while :; do
+      curl -s "http://127.0.0.1:$mp/metrics" | awk '/^pgbaton_lag_seconds / {print $2 * 1000}' >> "$WORK/lag_metric"
+      sleep 0.5; done ) &
+  local scraper=$!
   tps=$(load)
+  kill $scraper 2>/dev/null || true; wait $scraper 2>/dev/null || true
   r1=$(rss_kb $RUN_PID)
-  record run "$tps" "$(latency b_run)" "(pgbaton RSS $((r0 / 1024)) -> $((r1 / 1024)) MB)"
+  local metric; metric=$(sort -n "$WORK/lag_metric" | awk '{a[NR]=$1} END {if (NR) {k = int(NR * 0.99 + 0.5); if (k < 1) k = 1; printf "%.1f / %.1f", a[int((NR + 1) / 2)], a[k]}}')
+  record run "$tps" "$(latency b_run)" "(pgbaton_lag_seconds p50 / p99 ${metric:-n/a} ms; RSS $((r0 / 1024)) -> $((r1 / 1024)) MB)"
   kill -TERM $RUN_PID; wait $RUN_PID || true; RUN_PID=""
   "$PGBATON" --name bench_s cleanup --source "$SRC" --target "$(dst_ci b_run)" --queue-dir "$q" > /dev/null 2>&1 || true
 }
