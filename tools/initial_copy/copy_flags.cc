@@ -36,7 +36,7 @@ void CopyFlags::Register(CLI::App* sub) {
                   "0: no cap); the decoder and the applier are never throttled");
   sub->add_option("--source-load-limit", source_load_limit,
                   "pause the copy workers while the source is loaded: active-sessions=N (more "
-                  "than N client sessions active, leaving out pgbaton's) and/or standby-lag=D "
+                  "than N client sessions active, leaving out the copy's own) and/or standby-lag=D "
                   "(a physical standby's replay_lag over D, e.g. 10s); resumes at 80% of the "
                   "limit, e.g. active-sessions=32,standby-lag=10s");
   // Hidden: for tests and benchmarks.
