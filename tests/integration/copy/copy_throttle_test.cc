@@ -5,6 +5,8 @@
 //   that is ignored fails it (on loopback the table copies in well under a second).
 // - the signals of --source-load-limit read from a real 15 with a physical standby and a logical
 //   walsender: busy sessions counted without the copy's own; a paused standby's replay lag.
+// - the monitor: busy sessions close the gate from its first sample; a source that cannot be read
+//   keeps it closed for a while, then opens it rather than holding the copy forever.
 // - --source-load-limit standby-lag: with the standby's replay paused under writes, the copy
 //   pauses (no row reaches the target); once replay resumes, it resumes and ends identical.
 #include <fmt/format.h>
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -173,6 +176,43 @@ TEST(SourceLoadSignalsTest, CountsOtherActiveSessionsAndReadsPhysicalStandbysRep
   EXPECT_TRUE(caught_up) << "replay_lag: " << ReplayLag(*src);
   writer.Stop();
   EXPECT_EQ(writer.error(), "");
+}
+
+TEST(SourceLoadMonitorTest, ClosesOnBusySessionsAndOpensWhenTheSourceCannotBeReadForLong) {
+  auto src = StartServer(15);
+  ASSERT_TRUE(src);
+  std::vector<PgConn> busy;
+  for (int i = 0; i < 3; ++i) {
+    auto c = src->Connect();
+    ASSERT_TRUE(c.ok());
+    ASSERT_EQ(PQsendQuery(c->raw(), "SELECT pg_sleep(60)"), 1);
+    busy.push_back(std::move(*c));
+  }
+  tools::copy::LoadGate gate(tools::copy::SourceLoadLimits{.active_sessions = 1});
+  tools::copy::SourceLoadMonitorOptions mo;
+  mo.conninfo = src->Conninfo();
+  mo.limits = tools::copy::SourceLoadLimits{.active_sessions = 1};
+  mo.interval = std::chrono::milliseconds(100);
+  mo.give_up_after = std::chrono::milliseconds(1500);
+  std::vector<bool> changes;
+  std::mutex mu;
+  mo.on_change = [&](bool paused, const std::string&, const std::vector<std::string>&) {
+    std::lock_guard<std::mutex> l(mu);
+    changes.push_back(paused);
+  };
+  tools::copy::SourceLoadMonitor monitor(mo, &gate);
+  // The constructor's own first sample already closed it.
+  EXPECT_TRUE(gate.paused()) << gate.reason();
+  EXPECT_NE(gate.reason().find("active sessions"), std::string::npos) << gate.reason();
+  // The source goes away (its sessions with it): the gate keeps its state for a while, then opens
+  // rather than holding the copy forever.
+  busy.clear();
+  ASSERT_TRUE(src->Stop().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_TRUE(gate.paused()) << "opened at once on the first failed reading";
+  EXPECT_TRUE(WaitFor([&] { return !gate.paused(); }, 10)) << "never opened";
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(changes, (std::vector<bool>{true, false}));
 }
 
 TEST(CopyThrottleTest, StandbyLagPausesTheCopyUntilTheStandbyCatchesUp) {
