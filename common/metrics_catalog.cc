@@ -38,6 +38,16 @@ Catalog RegisterCatalog(Registry* r) {
   c.copy_tables = r->AddGaugeFamily(
       "pgbaton_copy_tables",
       "Tables of the initial copy by state (pending, copying, done, failed).", {"state"});
+  c.copy_paused = r->AddGaugeFamily(
+      "pgbaton_copy_paused",
+      "1 while the initial copy's workers are paused by --source-load-limit because of this "
+      "signal (active_sessions, standby_lag), else 0.",
+      {"reason"});
+  c.copy_throttled_seconds_total = r->AddCounterFamily(
+      "pgbaton_copy_throttled_seconds_total",
+      "Seconds the initial copy's workers spent waiting, summed over workers, by reason: rate "
+      "(--max-copy-rate) or source_load (--source-load-limit). Counted in whole seconds.",
+      {"reason"});
   c.apply_batch_size = r->AddHistogram("pgbaton_apply_batch_size",
                                        "Source transactions per batch committed on the target.",
                                        {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000});

@@ -20,6 +20,12 @@ inline constexpr const char* kCopyPending = "pending";
 inline constexpr const char* kCopyCopying = "copying";
 inline constexpr const char* kCopyDone = "done";
 inline constexpr const char* kCopyFailed = "failed";
+// Why copy workers waited (pgbaton_copy_throttled_seconds_total) or are paused
+// (pgbaton_copy_paused).
+inline constexpr const char* kThrottleRate = "rate";               // --max-copy-rate
+inline constexpr const char* kThrottleSourceLoad = "source_load";  // --source-load-limit
+inline constexpr const char* kPausedActiveSessions = "active_sessions";
+inline constexpr const char* kPausedStandbyLag = "standby_lag";
 
 struct Catalog {
   // Positions, as the LSN's 64-bit value (exact up to 2^53 bytes of WAL, i.e. 8 PiB).
@@ -35,8 +41,10 @@ struct Catalog {
   Gauge* queue_size_bytes;            // pgbaton_queue_size_bytes
   Counter* copy_bytes_total;          // pgbaton_copy_bytes_total
   GaugeFamily* copy_tables;           // pgbaton_copy_tables{state}
-  Histogram* apply_batch_size;        // pgbaton_apply_batch_size (transactions per batch)
-  Histogram* apply_batch_seconds;     // pgbaton_apply_batch_seconds
+  GaugeFamily* copy_paused;           // pgbaton_copy_paused{reason}: 1 while paused for it
+  CounterFamily* copy_throttled_seconds_total;  // pgbaton_copy_throttled_seconds_total{reason}
+  Histogram* apply_batch_size;                  // pgbaton_apply_batch_size (transactions per batch)
+  Histogram* apply_batch_seconds;               // pgbaton_apply_batch_seconds
 };
 
 // The catalogue, registered in Registry::Default() on first call. Thread-safe.

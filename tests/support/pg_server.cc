@@ -70,6 +70,7 @@ Result<std::unique_ptr<PgServer>> PgServer::Start(const PgServerOptions& options
 
   ProcessOptions as_user;
   as_user.as_test_user = true;
+  if (options.standby_of != nullptr) return StartStandby(std::move(s), as_user);
   std::vector<std::string> initdb = {s->bin_dir_ + "/initdb",
                                      "-D",
                                      s->data_dir_,
@@ -141,6 +142,46 @@ Result<std::unique_ptr<PgServer>> PgServer::Start(const PgServerOptions& options
   GiveToTestUser(s->data_dir_);
 
   // Retry on a port race with another test.
+  Status started;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    s->port_ = FreePort();
+    started = s->StartAgain();
+    if (started.ok()) return s;
+  }
+  return started;
+}
+
+Result<std::unique_ptr<PgServer>> PgServer::StartStandby(std::unique_ptr<PgServer> s,
+                                                         const ProcessOptions& as_user) {
+  const PgServer& primary = *s->options_.standby_of;
+  if (primary.major() != s->options_.major) {
+    return Status::Error(ErrorCode::kInternal, "a standby must be of its primary's major");
+  }
+  ProcessOptions po = as_user;
+  if (!primary.options_.superuser_password.empty()) {
+    po.env["PGPASSWORD"] = primary.options_.superuser_password;
+  }
+  CommandResult r = RunCommand({s->bin_dir_ + "/pg_basebackup", "-D", s->data_dir_, "-h",
+                                "127.0.0.1", "-p", std::to_string(primary.port()), "-U", "postgres",
+                                "-X", "stream", "-R", "--no-sync", "--checkpoint=fast"},
+                               po);
+  if (r.exit_code != 0) {
+    return Status::Error(ErrorCode::kInternal,
+                         fmt::format("pg_basebackup of PostgreSQL {} on port {} failed: {}",
+                                     primary.major(), primary.port(), r.output));
+  }
+  std::string extra = fmt::format(
+      "\n# pgbaton test standby settings\nunix_socket_directories = '{}'\n"
+      "hot_standby = on\n",
+      s->root_dir_);
+  for (const auto& [k, v] : s->options_.settings) extra += fmt::format("{} = {}\n", k, v);
+  {
+    std::ofstream out(s->data_dir_ + "/postgresql.conf", std::ios::app);
+    out << extra;
+  }
+  s->options_.ssl = primary.options_.ssl;
+  s->options_.superuser_password = primary.options_.superuser_password;
+  GiveToTestUser(s->data_dir_);
   Status started;
   for (int attempt = 0; attempt < 5; ++attempt) {
     s->port_ = FreePort();

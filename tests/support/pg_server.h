@@ -13,6 +13,9 @@
 
 namespace pgbaton::testing {
 
+class PgServer;
+struct ProcessOptions;
+
 // Every field has a default member initializer, so designated initializers may name only some:
 // StartServer(17, {.ssl = true}).
 struct PgServerOptions {
@@ -26,6 +29,10 @@ struct PgServerOptions {
   // TLS: a test CA and a server certificate for 127.0.0.1/localhost are generated, ssl=on, and
   // loopback TCP accepts only TLS connections (hostssl).
   bool ssl = false;
+  // A physical standby of this running server (same major) instead of a fresh cluster: its data
+  // directory comes from pg_basebackup -R (streaming, no slot), `settings` are added; `ssl`,
+  // `hba_prefix` and `superuser_password` are the primary's.
+  const PgServer* standby_of = nullptr;
 };
 
 class PgServer {
@@ -65,6 +72,9 @@ class PgServer {
 
  private:
   PgServer() = default;
+  // Start's second half for a standby (options_.standby_of).
+  static Result<std::unique_ptr<PgServer>> StartStandby(std::unique_ptr<PgServer> s,
+                                                        const ProcessOptions& as_user);
   PgServerOptions options_;
   std::string bin_dir_;
   std::string root_dir_;  // temp dir holding data/ and the socket

@@ -24,6 +24,7 @@ class CopyCommand : public Command {
   using Command::Command;
 
   Status Run() override {
+    PGB_RETURN_IF_ERROR(copy_.Resolve());
     PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "copy"));
     copy::CopyOptions& o = copy_.options;
     o.name = global().name;

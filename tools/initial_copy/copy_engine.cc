@@ -15,14 +15,17 @@
 
 #include "catalog/source_catalog.h"
 #include "common/log.h"
+#include "common/metrics_catalog.h"
 #include "common/pg.h"
 #include "common/sql_ident.h"
 #include "tools/common/identity.h"
 #include "tools/initial_copy/catalog.h"
 #include "tools/initial_copy/data_copy.h"
 #include "tools/initial_copy/post_data.h"
+#include "tools/initial_copy/rate_limiter.h"
 #include "tools/initial_copy/schema.h"
 #include "tools/initial_copy/snapshot.h"
+#include "tools/initial_copy/source_load.h"
 
 namespace pgbaton::tools::copy {
 namespace {
@@ -255,6 +258,79 @@ Status CopySequences(PgConn& src, PgConn& dst, std::vector<catalog::Sequence> se
   return catalog::WriteValues(dst, seqs);
 }
 
+// Protecting the source during the data phase (--max-copy-rate, --source-load-limit): the rate
+// cap and the load monitor hold the copy workers only; the decoder that `migrate` runs meanwhile
+// is what frees the source's WAL, and never waits. Lives for the data phase: the destructor stops
+// the monitor and clears the pause from the progress and the metrics.
+class SourceProtection {
+ public:
+  SourceProtection(const CopyOptions& o, Progress* progress) : o_(o), progress_(progress) {
+    if (o.max_copy_rate > 0) {
+      rate_ = std::make_unique<RateLimiter>(o.max_copy_rate, SystemClock());
+      progress->SetRateCap(o.max_copy_rate);
+      LogInfo("copy workers capped by --max-copy-rate (all together)",
+              {{"bytes_per_s", o.max_copy_rate}});
+    }
+    if (!o.source_load.any()) return;
+    LogFields f;
+    if (o.source_load.active_sessions > 0) {
+      f.push_back({"active_sessions", o.source_load.active_sessions});
+    }
+    if (o.source_load.standby_lag.count() > 0) {
+      f.push_back({"standby_lag_s", static_cast<double>(o.source_load.standby_lag.count()) / 1000});
+    }
+    f.push_back({"resume_at", fmt::format("{:.0f}% of each limit", kResumeFraction * 100)});
+    LogInfo("copy workers pause while the source is over --source-load-limit", f);
+    SetPausedMetrics({});
+    gate_ = std::make_unique<LoadGate>(o.source_load);
+    SourceLoadMonitorOptions mo;
+    mo.conninfo = o.source;
+    mo.limits = o.source_load;
+    mo.interval = std::chrono::milliseconds(o.source_load_interval_ms);
+    mo.own_sessions = &own_sessions_;
+    mo.on_change = [this](bool paused, const std::string& reason,
+                          const std::vector<std::string>& labels) {
+      progress_->SetPaused(paused ? fmt::format("source load ({})", reason) : "");
+      SetPausedMetrics(labels);
+    };
+    monitor_ = std::make_unique<SourceLoadMonitor>(std::move(mo), gate_.get());
+  }
+
+  ~SourceProtection() {
+    if (!monitor_) return;
+    monitor_.reset();
+    progress_->SetPaused("");
+    SetPausedMetrics({});
+  }
+
+  void Attach(DataCopyJob* job) {
+    job->rate = rate_.get();
+    job->load_gate = gate_.get();
+    job->own_sessions = &own_sessions_;
+  }
+
+ private:
+  // pgbaton_copy_paused{reason}: 1 for the signals in `labels`, 0 for the other watched ones.
+  void SetPausedMetrics(const std::vector<std::string>& labels) const {
+    const metrics::Catalog& m = metrics::CatalogMetrics();
+    const std::pair<const char*, bool> watched[] = {
+        {metrics::kPausedActiveSessions, o_.source_load.active_sessions > 0},
+        {metrics::kPausedStandbyLag, o_.source_load.standby_lag.count() > 0}};
+    for (const auto& [label, on] : watched) {
+      if (!on) continue;
+      const bool paused = std::find(labels.begin(), labels.end(), label) != labels.end();
+      m.copy_paused->WithLabels({label})->Set(paused ? 1 : 0);
+    }
+  }
+
+  const CopyOptions& o_;
+  Progress* progress_;
+  std::unique_ptr<RateLimiter> rate_;
+  SessionSet own_sessions_;
+  std::unique_ptr<LoadGate> gate_;
+  std::unique_ptr<SourceLoadMonitor> monitor_;  // last: stopped before what it uses goes
+};
+
 }  // namespace
 
 void AtTestPoint(const CopyOptions& o, const std::string& point) {
@@ -485,7 +561,13 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
       AtTestPoint(o, fmt::format("data-left:{}", static_cast<int>(chunks.size()) - n));
     };
     PGB_RETURN_IF_ERROR(snap->CheckAlive());
-    PGB_RETURN_IF_ERROR(CopyData(job, chunks));
+    Status copied;
+    {
+      SourceProtection protection(o, progress);
+      protection.Attach(&job);
+      copied = CopyData(job, chunks);
+    }
+    PGB_RETURN_IF_ERROR(copied);
     if (early) PGB_RETURN_IF_ERROR(early->Finish());
     AtTestPoint(o, "after-data");
   }

@@ -2,6 +2,7 @@
 // The engine (copy_engine.h) reads nothing else: no argv, no environment.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -10,6 +11,14 @@
 #include "common/status.h"
 
 namespace pgbaton::tools::copy {
+
+// --source-load-limit: the copy workers pause while a signal of the source is over its limit
+// (source_load.h says how each is read and when the copy resumes).
+struct SourceLoadLimits {
+  int64_t active_sessions = 0;               // pause while more are active; 0: not watched
+  std::chrono::milliseconds standby_lag{0};  // pause while a standby replays later; 0: not watched
+  bool any() const { return active_sessions > 0 || standby_lag.count() > 0; }
+};
 
 struct CopyOptions {
   std::string source;     // libpq conninfo of the old cluster
@@ -32,7 +41,12 @@ struct CopyOptions {
   std::string pg_dump = "pg_dump";             // pg_dump binary (must be >= the source major)
   std::string psql = "psql";                   // psql binary
   int progress_interval_ms = 1000;             // how often progress is shown
-  bool progress_json = false;                  // JSON lines instead of a live bar
+  // Bytes per second that all copy workers together read from the source; 0: no cap. The decoder
+  // (migrate's stream) and the applier are never throttled.
+  uint64_t max_copy_rate = 0;
+  SourceLoadLimits source_load;        // none watched by default
+  int source_load_interval_ms = 1000;  // how often the source's load is sampled
+  bool progress_json = false;          // JSON lines instead of a live bar
   // Test hook: the process SIGKILLs itself at this point ("data:N" after N chunks, "data-left:N"
   // when N chunks are left, "table:<schema>.<table>" once that table is recorded as done,
   // "post-data:N" after N post-data statements, "after-slot", "after-schema", "after-data").

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/metrics_catalog.h"
 #include "common/sql_ident.h"
 
 namespace pgbaton::tools::copy {
@@ -84,16 +85,55 @@ Result<PgConn> OpenTarget(const CopyOptions& o, int worker) {
   return dst;
 }
 
+// Adds `waited` to pgbaton_copy_throttled_seconds_total{reason}, in whole seconds: the
+// remainder is carried in `carry_ns` (one per reason, for the process) until it makes a second.
+void CountThrottled(const char* reason, std::atomic<int64_t>* carry_ns,
+                    std::chrono::nanoseconds waited) {
+  if (waited.count() <= 0) return;
+  constexpr int64_t kSecond = 1000000000;
+  int64_t carry = carry_ns->load();
+  int64_t seconds = 0;
+  for (;;) {
+    const int64_t total = carry + waited.count();
+    seconds = total / kSecond;
+    if (carry_ns->compare_exchange_weak(carry, total - seconds * kSecond)) break;
+  }
+  if (seconds > 0) {
+    metrics::CatalogMetrics().copy_throttled_seconds_total->WithLabels({reason})->Increment(
+        static_cast<uint64_t>(seconds));
+  }
+}
+
+std::atomic<int64_t> rate_carry_ns{0};
+std::atomic<int64_t> load_carry_ns{0};
+
+// What a worker does after each batch of `bytes` it received from the source: waits while the
+// source is loaded, then for the rate's tokens. False when `stop` turned true meanwhile.
+bool Throttle(const DataCopyJob& job, uint64_t bytes, const std::atomic<bool>* stop) {
+  if (job.load_gate) {
+    CountThrottled(metrics::kThrottleSourceLoad, &load_carry_ns,
+                   job.load_gate->WaitWhileClosed(stop));
+  }
+  if (stop->load()) return false;
+  if (job.rate && bytes > 0) {
+    CountThrottled(metrics::kThrottleRate, &rate_carry_ns, job.rate->Acquire(bytes));
+  }
+  return true;
+}
+
 // Ends a COPY IN on `dst` with an error so the target rolls it back, and drains its results.
 void AbortCopyIn(PgConn& dst, const char* why) {
   PQputCopyEnd(dst.raw(), why);
   while (PGresult* r = PQgetResult(dst.raw())) PQclear(r);
 }
 
-// Pipes one chunk from `src` to `dst`. Counts bytes into `p` as they pass.
-// `counted` receives the bytes added to `p` (so a retried chunk can take them back).
-Status CopyChunk(PgConn& src, PgConn& dst, const TableInfo& t, const Chunk& c, bool binary,
-                 TableProgress* p, uint64_t* counted) {
+// Pipes one chunk from `src` to `dst`. Counts bytes into `p` as they pass, and throttles after
+// each batch of them (Throttle). `counted` receives the bytes added to `p` (so a retried chunk can
+// take them back). `stop` turning true (another worker failed) ends a throttled wait and the
+// chunk.
+Status CopyChunk(const DataCopyJob& job, PgConn& src, PgConn& dst, const TableInfo& t,
+                 const Chunk& c, bool binary, TableProgress* p, uint64_t* counted,
+                 const std::atomic<bool>* stop) {
   std::string table_src = QuoteQualified(t.schema, t.name);
   std::string format = binary ? " WITH (FORMAT binary)" : "";
   std::string src_sql =
@@ -122,6 +162,11 @@ Status CopyChunk(PgConn& src, PgConn& dst, const TableInfo& t, const Chunk& c, b
   if (PQresultStatus(w.raw()) != PGRES_COPY_IN) return dst.ErrorFrom(w.raw(), what);
 
   uint64_t pending = 0;
+  // Bytes received since the last throttle: the batch is small enough that a pause or the rate
+  // acts within a fraction of a second, large enough that the bucket's lock is not per row.
+  const bool throttled = job.rate != nullptr || job.load_gate != nullptr;
+  const uint64_t batch = job.rate ? job.rate->batch_bytes() : (64u << 10);
+  uint64_t unthrottled = 0;
   Status failure;
   for (;;) {
     char* buf = nullptr;
@@ -139,6 +184,15 @@ Status CopyChunk(PgConn& src, PgConn& dst, const TableInfo& t, const Chunk& c, b
         *counted += pending;
         pending = 0;
       }
+      unthrottled += static_cast<uint64_t>(n);
+      if (throttled && unthrottled >= batch) {
+        if (!Throttle(job, unthrottled, stop)) {
+          failure = Status::Error(ErrorCode::kInterrupted,
+                                  fmt::format("{}: stopped, another copy worker failed", what));
+          break;
+        }
+        unthrottled = 0;
+      }
       continue;
     }
     if (n == -2) failure = src.ErrorFrom(nullptr, what);
@@ -146,12 +200,14 @@ Status CopyChunk(PgConn& src, PgConn& dst, const TableInfo& t, const Chunk& c, b
   }
   p->bytes.fetch_add(pending);
   *counted += pending;
+  if (failure.ok() && throttled && unthrottled > 0) Throttle(job, unthrottled, stop);
   if (failure.ok()) {
     PgResult done(PQgetResult(src.raw()));
     if (PQresultStatus(done.raw()) != PGRES_COMMAND_OK) failure = src.ErrorFrom(done.raw(), what);
     while (PGresult* extra = PQgetResult(src.raw())) PQclear(extra);
   }
   if (!failure.ok()) {
+    // (Stopped mid-COPY, the source session is left as it is: the worker ends and closes it.)
     if (dst.connected()) AbortCopyIn(dst, "pgbaton: the source side of the copy failed");
     return failure;
   }
@@ -244,6 +300,16 @@ Status CopyData(const DataCopyJob& job, const std::vector<Chunk>& chunks) {
   auto worker = [&](int id) {
     auto src = OpenSource(*job.options, job.snapshot, id);
     if (!src.ok()) return fail(src.status());
+    // The monitor leaves this copy's own sessions out of the source's active sessions.
+    int src_pid = PQbackendPID(src->raw());
+    if (job.own_sessions) job.own_sessions->Add(src_pid);
+    struct Unregister {
+      const DataCopyJob& job;
+      const int& pid;
+      ~Unregister() {
+        if (job.own_sessions) job.own_sessions->Remove(pid);
+      }
+    } unregister{job, src_pid};
     auto dst = OpenTarget(*job.options, id);
     if (!dst.ok()) return fail(dst.status());
     while (!failed) {
@@ -256,7 +322,8 @@ Status CopyData(const DataCopyJob& job, const std::vector<Chunk>& chunks) {
       Status st;
       for (int attempt = 0;; ++attempt) {
         uint64_t counted = 0;
-        st = CopyChunk(*src, *dst, t, c, !job.options->text && t.binary_safe, p, &counted);
+        st = CopyChunk(job, *src, *dst, t, c, !job.options->text && t.binary_safe, p, &counted,
+                       &failed);
         if (st.ok() || src->connected() || !dst->connected() || attempt >= kSourceRetries) break;
         // The source session ended under this chunk (terminated, or its connection broke) and
         // took its imported snapshot with it. The target rolled the chunk back; a new session
@@ -273,6 +340,11 @@ Status CopyData(const DataCopyJob& job, const std::vector<Chunk>& chunks) {
           break;
         }
         *src = std::move(*again);
+        if (job.own_sessions) {
+          job.own_sessions->Remove(src_pid);
+          src_pid = PQbackendPID(src->raw());
+          job.own_sessions->Add(src_pid);
+        }
       }
       p->chunks_running.fetch_sub(1);
       if (!st.ok()) return fail(st);

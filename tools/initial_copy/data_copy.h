@@ -15,7 +15,9 @@
 #include "tools/initial_copy/catalog.h"
 #include "tools/initial_copy/copy_options.h"
 #include "tools/initial_copy/progress.h"
+#include "tools/initial_copy/rate_limiter.h"
 #include "tools/initial_copy/snapshot.h"
+#include "tools/initial_copy/source_load.h"
 
 namespace pgbaton::tools::copy {
 
@@ -43,6 +45,13 @@ struct DataCopyJob {
   std::function<Status(size_t table, PgConn& target)> on_table_done;
   // Called after every committed chunk with the number committed so far (a test hook).
   std::function<void(int chunks_done)> on_chunk_done;
+  // Protecting the source (each may be null): every worker, after each batch of COPY data it
+  // receives (RateLimiter::batch_bytes, at most 64 KiB), waits while `load_gate` is closed, then
+  // for that many tokens of `rate`; so a pause takes effect mid-COPY, within one batch.
+  // `own_sessions` holds the workers' source sessions, which the load monitor leaves out.
+  RateLimiter* rate = nullptr;
+  LoadGate* load_gate = nullptr;
+  SessionSet* own_sessions = nullptr;
 };
 
 // Copies every chunk with options->jobs workers. Each source session runs

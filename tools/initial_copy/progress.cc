@@ -109,6 +109,11 @@ TableProgress* Progress::AddTable(const std::string& key, uint64_t estimated_byt
   return tables_.back().get();
 }
 
+void Progress::SetPaused(const std::string& why) {
+  std::lock_guard<std::mutex> l(mu_);
+  paused_ = why;
+}
+
 std::vector<PhaseTime> Progress::Phases() const {
   std::lock_guard<std::mutex> l(mu_);
   return phases_;
@@ -191,6 +196,9 @@ void Progress::Render(bool final_line) {
       j["rows_done"] = rows;
       j["rate_bytes_per_s"] = static_cast<uint64_t>(rate_);
       j["eta_s"] = eta < 0 ? nlohmann::json(nullptr) : nlohmann::json(eta);
+      if (rate_cap_ > 0) j["rate_cap_bytes_per_s"] = rate_cap_.load();
+      j["paused"] = !paused_.empty();
+      if (!paused_.empty()) j["paused_reason"] = paused_;
       j["tables_done"] = tables_done;
       j["tables_total"] = tables_.size();
       nlohmann::json active = nlohmann::json::array();
@@ -213,10 +221,12 @@ void Progress::Render(bool final_line) {
 
   std::vector<std::string> lines;
   if (phase_ == "data") {
-    lines.push_back(fmt::format("data  [{}] {:5.1f}%  {} / {}  {}/s  eta {}  tables {}/{}",
-                                Bar(fraction, 30), fraction * 100, HumanBytes(bytes),
-                                HumanBytes(estimate), HumanBytes(rate_), HumanSeconds(eta),
-                                tables_done, tables_.size()));
+    lines.push_back(
+        fmt::format("data  [{}] {:5.1f}%  {} / {}  {}/s{}  eta {}  tables {}/{}", Bar(fraction, 30),
+                    fraction * 100, HumanBytes(bytes), HumanBytes(estimate), HumanBytes(rate_),
+                    rate_cap_ > 0 ? fmt::format(" (cap {}/s)", HumanBytes(rate_cap_.load())) : "",
+                    HumanSeconds(eta), tables_done, tables_.size()));
+    if (!paused_.empty()) lines.push_back("  paused: " + paused_);
     for (const auto& t : tables_) {
       if (t->chunks_running.load() == 0 || t->done) continue;
       uint64_t b = t->bytes.load();

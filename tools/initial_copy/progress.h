@@ -45,6 +45,11 @@ class Progress {
   TableProgress* AddTable(const std::string& key, uint64_t estimated_bytes);
   // How many chunks the data phase was split into (shown in the summary).
   void SetChunks(uint64_t n) { chunks_ = n; }
+  // Why the copy workers are paused ("source load (active sessions 37 > 32)"), shown with the
+  // data phase's progress; "" when they are not. Thread-safe.
+  void SetPaused(const std::string& why);
+  // The --max-copy-rate cap in bytes per second (0: none), shown with the rate.
+  void SetRateCap(uint64_t bytes_per_second) { rate_cap_ = bytes_per_second; }
   // Ends the last phase and prints the summary (human or one JSON object).
   void Finish(bool ok);
   // Seconds spent per phase so far.
@@ -72,6 +77,8 @@ class Progress {
   double rate_ = 0;  // bytes per second, smoothed
   std::chrono::steady_clock::time_point last_tick_;
   std::atomic<uint64_t> chunks_{0};
+  std::string paused_;  // guarded by mu_
+  std::atomic<uint64_t> rate_cap_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

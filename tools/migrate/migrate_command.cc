@@ -39,6 +39,7 @@ class MigrateCommand : public Command {
   using Command::Command;
 
   Status Run() override {
+    PGB_RETURN_IF_ERROR(copy_.Resolve());
     PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "migrate"));
     if (flags_.queue.kafka()) {
       return Status::Error(ErrorCode::kUsage,
