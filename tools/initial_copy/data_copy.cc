@@ -168,10 +168,9 @@ Status CopyChunk(PgConn& src, PgConn& dst, const TableInfo& t, const Chunk& c, b
 std::string CopyOutSql(const TableInfo& t, const Chunk& c, bool binary) {
   std::string table_src = QuoteQualified(t.schema, t.name);
   std::string format = binary ? " WITH (FORMAT binary)" : "";
-  return c.where.empty()
-             ? fmt::format("COPY {} ({}) TO STDOUT{}", table_src, ColumnList(t), format)
-             : fmt::format("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}", ColumnList(t),
-                           table_src, c.where, format);
+  return c.where.empty() ? fmt::format("COPY {} ({}) TO STDOUT{}", table_src, ColumnList(t), format)
+                         : fmt::format("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}",
+                                       ColumnList(t), table_src, c.where, format);
 }
 
 uint64_t ChunkBytesFor(const CopyOptions& options, const std::vector<TableInfo>& tables) {
@@ -183,8 +182,7 @@ uint64_t ChunkBytesFor(const CopyOptions& options, const std::vector<TableInfo>&
 }
 
 int DataWorkers(const CopyOptions& options, size_t chunks) {
-  return static_cast<int>(
-      std::min<size_t>(static_cast<size_t>(std::max(options.jobs, 1)), chunks));
+  return static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(options.jobs, 1)), chunks));
 }
 
 bool CopiesInBinary(const CopyOptions& options, const TableInfo& t) {
