@@ -50,6 +50,7 @@ std::string HumanBytes(double b) {
 }
 
 std::string HumanSeconds(double s) {
+  if (s < 10) return fmt::format("{:.1f} s", s);
   if (s < 90) return fmt::format("{:.0f} s", s);
   if (s < 5400) return fmt::format("{:.0f} min", s / 60);
   return fmt::format("{:.1f} h", s / 3600);
@@ -454,7 +455,7 @@ std::string PlanText(const Plan& p) {
         p.sample_window_seconds, HumanBytes(p.copy.read_bytes_per_second));
     if (!p.sample_note.empty()) out += fmt::format("          ({})\n", p.sample_note);
     out += fmt::format(
-        "  expected: about {} ({} of data at {}/s with {} worker(s), plus {:.0f} s of schema, "
+        "  expected: about {} ({} of data at {}/s with {} worker(s), plus {:.1f} s of schema, "
         "indexes and analyze)\n",
         HumanSeconds(p.copy.seconds), HumanBytes(static_cast<double>(p.table_bytes)),
         HumanBytes(p.copy.copy_bytes_per_second), p.data_workers, kFixedCopySeconds);
@@ -464,8 +465,8 @@ std::string PlanText(const Plan& p) {
   }
 
   out += fmt::format(
-      "\nqueue: about {} at the end of the copy (WAL {}/s over {:.1f} s x {} x {:.2f} "
-      "queue bytes per WAL byte)\n",
+      "\nqueue: about {} at the end of the copy (the WAL rate, {}/s sampled over {:.1f} s, x "
+      "the copy's {} x {:.2f} queue bytes per WAL byte)\n",
       HumanBytes(static_cast<double>(p.queue_bytes)), HumanBytes(p.wal_bytes_per_second),
       p.wal_window_seconds, HumanSeconds(p.copy.seconds), p.queue_bytes_per_wal_byte);
 
