@@ -149,7 +149,9 @@ class MigrateCommand : public Command {
                       "split tables), how long the copy should take (timed on a sample), the "
                       "queue's disk, the connections per side and preflight's findings; exit 3 "
                       "when there are blockers");
-    sub->add_flag("--json", plan_json_, "with --plan: the plan as one JSON document")->needs(plan);
+    // Not tied to --plan by CLI11's needs(): PGBATON_JSON, set for preflight's or status's --json,
+    // must not make every migrate a usage error. Without --plan it has no effect.
+    sub->add_flag("--json", plan_json_, "with --plan: the plan as one JSON document");
     sub->add_option("--plan-sample-seconds", plan_sample_seconds_,
                     "with --plan: how long to sample the source's WAL rate, and then its read "
                     "rate")
