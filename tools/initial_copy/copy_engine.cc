@@ -524,14 +524,8 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
       PGB_RETURN_IF_ERROR(meta.Put("copy/state/" + t.Key(), kCopying));
     }
     LogCopyFormats(o, job.tables);
-    uint64_t chunk_bytes = o.chunk_bytes;
-    if (chunk_bytes == 0) {
-      uint64_t total = 0;
-      for (const auto& t : job.tables) total += t.bytes;
-      chunk_bytes = std::clamp<uint64_t>(total / (4 * static_cast<uint64_t>(std::max(o.jobs, 1))),
-                                         16ull << 20, 256ull << 20);
-    }
-    PGB_ASSIGN_OR_RETURN(std::vector<Chunk> chunks, PlanChunks(snap_conn, job.tables, chunk_bytes));
+    PGB_ASSIGN_OR_RETURN(std::vector<Chunk> chunks,
+                         PlanChunks(snap_conn, job.tables, ChunkBytesFor(o, job.tables)));
     for (const auto& t : job.tables) job.progress.push_back(progress->AddTable(t.Key(), t.bytes));
     progress->SetChunks(chunks.size());
     progress->BeginPhase("data", job.tables.size());

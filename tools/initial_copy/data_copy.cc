@@ -134,12 +134,7 @@ void AbortCopyIn(PgConn& dst, const char* why) {
 Status CopyChunk(const DataCopyJob& job, PgConn& src, PgConn& dst, const TableInfo& t,
                  const Chunk& c, bool binary, TableProgress* p, uint64_t* counted,
                  const std::atomic<bool>* stop) {
-  std::string table_src = QuoteQualified(t.schema, t.name);
-  std::string format = binary ? " WITH (FORMAT binary)" : "";
-  std::string src_sql =
-      c.where.empty() ? fmt::format("COPY {} ({}) TO STDOUT{}", table_src, ColumnList(t), format)
-                      : fmt::format("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}",
-                                    ColumnList(t), table_src, c.where, format);
+  std::string src_sql = CopyOutSql(t, c, binary);
   std::string table_dst = QuoteQualified(t.schema, t.name);
   // A whole table is emptied and loaded in one transaction, which lets COPY FREEZE write rows
   // already frozen (no hint-bit rewrite or anti-wraparound vacuum on the target later).
@@ -225,6 +220,30 @@ Status CopyChunk(const DataCopyJob& job, PgConn& src, PgConn& dst, const TableIn
 }
 
 }  // namespace
+
+std::string CopyOutSql(const TableInfo& t, const Chunk& c, bool binary) {
+  std::string table_src = QuoteQualified(t.schema, t.name);
+  std::string format = binary ? " WITH (FORMAT binary)" : "";
+  return c.where.empty() ? fmt::format("COPY {} ({}) TO STDOUT{}", table_src, ColumnList(t), format)
+                         : fmt::format("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}",
+                                       ColumnList(t), table_src, c.where, format);
+}
+
+uint64_t ChunkBytesFor(const CopyOptions& options, const std::vector<TableInfo>& tables) {
+  if (options.chunk_bytes != 0) return options.chunk_bytes;
+  uint64_t total = 0;
+  for (const auto& t : tables) total += t.bytes;
+  return std::clamp<uint64_t>(total / (4 * static_cast<uint64_t>(std::max(options.jobs, 1))),
+                              16ull << 20, 256ull << 20);
+}
+
+int DataWorkers(const CopyOptions& options, size_t chunks) {
+  return static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(options.jobs, 1)), chunks));
+}
+
+bool CopiesInBinary(const CopyOptions& options, const TableInfo& t) {
+  return !options.text && t.binary_safe;
+}
 
 Result<std::vector<Chunk>> PlanChunks(PgConn& conn, const std::vector<TableInfo>& tables,
                                       uint64_t chunk_bytes) {
@@ -322,7 +341,7 @@ Status CopyData(const DataCopyJob& job, const std::vector<Chunk>& chunks) {
       Status st;
       for (int attempt = 0;; ++attempt) {
         uint64_t counted = 0;
-        st = CopyChunk(job, *src, *dst, t, c, !job.options->text && t.binary_safe, p, &counted,
+        st = CopyChunk(job, *src, *dst, t, c, CopiesInBinary(*job.options, t), p, &counted,
                        &failed);
         if (st.ok() || src->connected() || !dst->connected() || attempt >= kSourceRetries) break;
         // The source session ended under this chunk (terminated, or its connection broke) and
@@ -363,7 +382,7 @@ Status CopyData(const DataCopyJob& job, const std::vector<Chunk>& chunks) {
     }
   };
 
-  int n = std::min<int>(std::max(job.options->jobs, 1), static_cast<int>(chunks.size()));
+  int n = DataWorkers(*job.options, chunks.size());
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i) threads.emplace_back(worker, i);
   for (auto& t : threads) t.join();

@@ -35,6 +35,20 @@ struct Chunk {
 Result<std::vector<Chunk>> PlanChunks(PgConn& conn, const std::vector<TableInfo>& tables,
                                       uint64_t chunk_bytes);
 
+// The size PlanChunks splits `tables` at: options.chunk_bytes when set, else their total size over
+// 4 x jobs (so that the last chunks finish close together), between 16 MB and 256 MB.
+uint64_t ChunkBytesFor(const CopyOptions& options, const std::vector<TableInfo>& tables);
+
+// How many worker pairs CopyData runs for `chunks` chunks: options.jobs, at most one per chunk.
+int DataWorkers(const CopyOptions& options, size_t chunks);
+
+// Whether table `t` goes in binary format: not --text, and every column type is binary-safe.
+bool CopiesInBinary(const CopyOptions& options, const TableInfo& t);
+
+// The source's half of copying chunk `c` of table `t`: COPY ... TO STDOUT, in binary when
+// `binary`. `migrate --plan` samples the source's read rate with these very statements.
+std::string CopyOutSql(const TableInfo& t, const Chunk& c, bool binary);
+
 struct DataCopyJob {
   const CopyOptions* options = nullptr;
   SnapshotRef snapshot;

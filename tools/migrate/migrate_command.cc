@@ -25,6 +25,7 @@
 #include "tools/initial_copy/copy_flags.h"
 #include "tools/initial_copy/progress.h"
 #include "tools/migrate/catch_up.h"
+#include "tools/migrate/plan.h"
 #include "tools/preflight_checks/preflight.h"
 #include "tools/verification/at_lsn.h"
 #include "tools/verification/verify.h"
@@ -53,6 +54,15 @@ class MigrateCommand : public Command {
     o.queue_dir = flags_.queue.dir;
     o.progress_json = copy_.ProgressJson();
     PGB_ASSIGN_OR_RETURN(applier::ApplierOptions apply, apply_.ToOptions(global().name, o.target));
+    if (plan_) {
+      // Before anything is created: the plan only reads (tools/migrate/plan.h).
+      migrate::PlanOptions po;
+      po.copy = o;
+      po.queue_dir = o.queue_dir;
+      po.apply_jobs = apply.jobs;
+      po.sample_seconds = plan_sample_seconds_;
+      return migrate::RunPlan(po, plan_json_);
+    }
 
     // A fresh migration (no queue yet, or an empty directory) starts with preflight; a resumed
     // one has passed it (and its slot and half-filled target would now read as blockers).
@@ -142,6 +152,21 @@ class MigrateCommand : public Command {
                   "on (verify --at-lsn); a difference stops migrate with exit code 81");
     sub->add_flag("--skip-preflight", skip_preflight_,
                   "start without running preflight's checks first (they run on a fresh queue)");
+    CLI::Option* plan =
+        sub->add_flag("--plan", plan_,
+                      "create nothing: print what the migration would copy (tables by size, "
+                      "split tables), how long the copy should take (timed on a sample), the "
+                      "queue's disk, the connections per side and preflight's findings; exit 3 "
+                      "when there are blockers");
+    // Not tied to --plan by CLI11's needs(): PGBATON_JSON, set for preflight's or status's --json,
+    // must not make every migrate a usage error. Without --plan it has no effect.
+    sub->add_flag("--json", plan_json_, "with --plan: the plan as one JSON document");
+    sub->add_option("--plan-sample-seconds", plan_sample_seconds_,
+                    "with --plan: how long to sample the source's WAL rate, and then its read "
+                    "rate")
+        ->capture_default_str()
+        ->check(CLI::Range(0.5, 600.0))
+        ->needs(plan);
   }
 
   // Preflight's checks; its blockers stop the migration before anything is created.
@@ -363,6 +388,9 @@ class MigrateCommand : public Command {
   // The backlog at the last catch-up line, and when: the pace between lines gives the ETA.
   std::optional<std::pair<Clock::time_point, double>> last_backlog_;
   Status verify_status_;  // --verify's outcome (set by the watch thread before it stops)
+  bool plan_ = false;
+  bool plan_json_ = false;
+  double plan_sample_seconds_ = 3;
   std::atomic<bool> streaming_{false};  // the decoder runs (set by the copy's on_slot)
 };
 
