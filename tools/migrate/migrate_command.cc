@@ -310,17 +310,9 @@ class MigrateCommand : public Command {
     ao.source = copy_.options.source;
     ao.target = copy_.options.target;
     LogInfo("verifying the target at one source LSN", {});
-    PGB_ASSIGN_OR_RETURN(verify::SnapshotsAtLsn at, verify::OpenSnapshotsAtLsn(ao));
     verify::VerifyOptions vo;
-    vo.snapshots_open = true;
     vo.stop = &StopRequested();
-    PGB_ASSIGN_OR_RETURN(verify::VerifyReport report,
-                         verify::VerifyTables(&at.source, &at.target, vo));
-    report.source_lsn = at.source_lsn;
-    report.target_applied_lsn = at.target_applied;
-    report.applier_paused_ms = at.paused_ms;
-    report.at = fmt::format("source LSN {} (target applied through {})",
-                            at.source_lsn.ToString(), at.target_applied.ToString());
+    PGB_ASSIGN_OR_RETURN(verify::VerifyReport report, verify::VerifyAtLsn(ao, vo));
     const std::string text = copy_.options.progress_json ? verify::FormatReportJsonLine(report)
                                                          : verify::FormatReport(report);
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -330,7 +322,7 @@ class MigrateCommand : public Command {
     return Status::Error(
         ErrorCode::kVerifyMismatch,
         fmt::format("verify at source LSN {}: {} of {} tables differ between source and target",
-                    at.source_lsn.ToString(), differ, report.tables.size()),
+                    report.source_lsn.ToString(), differ, report.tables.size()),
         "both sides were read at the same source LSN, so these rows really differ: see each "
         "table's differing keys above; do not cut over");
   }

@@ -69,8 +69,7 @@ Result<SnapshotsAtLsn> OpenSnapshotsAtLsn(const AtLsnOptions& options) {
   PGB_RETURN_IF_ERROR(target.Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
   PGB_RETURN_IF_ERROR(target.Run("SELECT 1").WithContext("opening the target snapshot"));
   Status released = pause.Release();
-  const double paused_ms =
-      std::chrono::duration<double, std::milli>(Clock::now() - held).count();
+  const double paused_ms = std::chrono::duration<double, std::milli>(Clock::now() - held).count();
   if (!released.ok()) {
     LogWarning("could not release the applier; it resumes by itself after its longest hold",
                {{"error", released.message()}});
@@ -79,6 +78,20 @@ Result<SnapshotsAtLsn> OpenSnapshotsAtLsn(const AtLsnOptions& options) {
                                                {"target_applied_lsn", applied.ToString()},
                                                {"applier_paused_ms", paused_ms}});
   return SnapshotsAtLsn{std::move(source), std::move(target), snap.lsn, applied, paused_ms};
+}
+
+Result<VerifyReport> VerifyAtLsn(const AtLsnOptions& options, VerifyOptions verify) {
+  PGB_ASSIGN_OR_RETURN(SnapshotsAtLsn at, OpenSnapshotsAtLsn(options));
+  verify.snapshots_open = true;
+  PGB_ASSIGN_OR_RETURN(VerifyReport report, VerifyTables(&at.source, &at.target, verify));
+  report.source_lsn = at.source_lsn;
+  report.target_applied_lsn = at.target_applied;
+  report.applier_paused_ms = at.paused_ms;
+  report.at = fmt::format(
+      "source LSN {}: every transaction committed before it, on both sides (target applied "
+      "through {}; the applier held for at most {:.0f} ms)",
+      at.source_lsn.ToString(), at.target_applied.ToString(), at.paused_ms);
+  return report;
 }
 
 }  // namespace pgbaton::tools::verify

@@ -11,6 +11,7 @@
 #include "common/pg.h"
 #include "common/status.h"
 #include "common/types.h"
+#include "tools/verification/verify.h"
 
 namespace pgbaton::tools::verify {
 
@@ -26,10 +27,10 @@ struct AtLsnOptions {
 };
 
 struct SnapshotsAtLsn {
-  PgConn source;      // in a REPEATABLE READ snapshot at `source_lsn`
-  PgConn target;      // in a REPEATABLE READ snapshot with every commit before it applied
-  Lsn source_lsn;     // every transaction committing before it is in both, none after
-  Lsn target_applied; // the last commit LSN applied on the target then
+  PgConn source;       // in a REPEATABLE READ snapshot at `source_lsn`
+  PgConn target;       // in a REPEATABLE READ snapshot with every commit before it applied
+  Lsn source_lsn;      // every transaction committing before it is in both, none after
+  Lsn target_applied;  // the last commit LSN applied on the target then
   // How long the applier may have held: from its first answer to the release (it holds only
   // once the source passes the first position asked for, so it is an upper bound).
   double paused_ms = 0;
@@ -39,5 +40,10 @@ struct SnapshotsAtLsn {
 // (the applier did not reach the LSN in time), kSlotInUse (another verify --at-lsn holds the
 // applier), and the slot's and connections' errors (kServerConfig without a free slot).
 Result<SnapshotsAtLsn> OpenSnapshotsAtLsn(const AtLsnOptions& options);
+
+// OpenSnapshotsAtLsn, then VerifyTables on those snapshots (`verify.snapshots_open` is set
+// here); the report says where both sides were read (source_lsn, target_applied_lsn,
+// applier_paused_ms, at). Errors: OpenSnapshotsAtLsn's and VerifyTables'.
+Result<VerifyReport> VerifyAtLsn(const AtLsnOptions& options, VerifyOptions verify);
 
 }  // namespace pgbaton::tools::verify

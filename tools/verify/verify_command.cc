@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <optional>
 
 #include "common/conninfo.h"
 #include "common/log.h"
@@ -36,7 +35,7 @@ class VerifyCommand : public Command {
     check.target_conninfo = dst_info;
     PGB_ASSIGN_OR_RETURN(LiveSides live, CheckSides(check));
     PGB_RETURN_IF_ERROR(CheckQueue(check, live, /*queue=*/nullptr));
-    std::optional<verify::SnapshotsAtLsn> at;
+    verify::VerifyReport report;
     if (at_lsn_) {
       // Both sides at one source LSN while writers go on: the running applier holds for the
       // moment the target's snapshot takes (tools/verification/at_lsn.h).
@@ -46,32 +45,15 @@ class VerifyCommand : public Command {
       ao.target = dst_info;
       ao.pause_timeout = std::chrono::seconds(pause_timeout_s_);
       ao.answer_timeout = std::min(ao.answer_timeout, ao.pause_timeout);
-      PGB_ASSIGN_OR_RETURN(verify::SnapshotsAtLsn s, verify::OpenSnapshotsAtLsn(ao));
-      at.emplace(std::move(s));
-      options_.snapshots_open = true;
-    }
-    PgConn source, target;
-    if (at) {
-      source = std::move(at->source);
-      target = std::move(at->target);
+      LogInfo("verify started at one source LSN", {{"name", global().name}});
+      PGB_ASSIGN_OR_RETURN(report, verify::VerifyAtLsn(ao, options_));
     } else {
-      PGB_ASSIGN_OR_RETURN(source, PgConn::Connect(src_info, {.label = "source"}));
-      PGB_ASSIGN_OR_RETURN(target, PgConn::Connect(dst_info, {.label = "target"}));
-    }
-    LogInfo("verify started", {{"source", source.description()},
-                               {"target", target.description()},
-                               {"name", global().name},
-                               {"at_lsn", at ? at->source_lsn.ToString() : "no"}});
-    PGB_ASSIGN_OR_RETURN(verify::VerifyReport report,
-                         verify::VerifyTables(&source, &target, options_));
-    if (at) {
-      report.source_lsn = at->source_lsn;
-      report.target_applied_lsn = at->target_applied;
-      report.applier_paused_ms = at->paused_ms;
-      report.at = fmt::format(
-          "source LSN {}: every transaction committed before it, on both sides (target applied "
-          "through {}; the applier held for at most {:.0f} ms)",
-          at->source_lsn.ToString(), at->target_applied.ToString(), at->paused_ms);
+      PGB_ASSIGN_OR_RETURN(PgConn source, PgConn::Connect(src_info, {.label = "source"}));
+      PGB_ASSIGN_OR_RETURN(PgConn target, PgConn::Connect(dst_info, {.label = "target"}));
+      LogInfo("verify started", {{"source", source.description()},
+                                 {"target", target.description()},
+                                 {"name", global().name}});
+      PGB_ASSIGN_OR_RETURN(report, verify::VerifyTables(&source, &target, options_));
     }
     std::string text = json_ ? verify::FormatReportJson(report) : verify::FormatReport(report);
     std::fwrite(text.data(), 1, text.size(), stdout);
