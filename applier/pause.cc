@@ -1,7 +1,6 @@
 #include "applier/pause.h"
 
 #include <fmt/format.h>
-
 #include <unistd.h>
 
 #include <random>
@@ -72,8 +71,7 @@ PauseListener PauseListener::Open(PgConn* conn, std::string name) {
   Status s = conn->Run(fmt::format("LISTEN {}", kPauseChannel));
   l.listening_ = s.ok();
   if (!s.ok()) {
-    LogDebug("cannot LISTEN for pause requests; polling once a second",
-             {{"error", s.message()}});
+    LogDebug("cannot LISTEN for pause requests; polling once a second", {{"error", s.message()}});
   }
   return l;
 }
@@ -97,8 +95,8 @@ Status PauseListener::Poll() {
 Status PauseListener::ReadRow() {
   last_read_ = Clock::now();
   if (!table_known_) {
-    PGB_ASSIGN_OR_RETURN(
-        PgResult t, conn_->Exec("SELECT to_regclass('pgbaton.pause_request') IS NOT NULL"));
+    PGB_ASSIGN_OR_RETURN(PgResult t,
+                         conn_->Exec("SELECT to_regclass('pgbaton.pause_request') IS NOT NULL"));
     table_known_ = t.rows() == 1 && t.GetBool(0, 0);
     if (!table_known_) {
       request_ = PauseRequest{};
@@ -208,8 +206,8 @@ Result<bool> PauseRequester::Hold(Lsn hold_from, std::chrono::milliseconds timeo
   }
   return Status::Error(
       ErrorCode::kApplierNotRunning,
-      fmt::format("no applier of migration \"{}\" answered the pause request within {} s",
-                  name_, timeout.count() / 1000),
+      fmt::format("no applier of migration \"{}\" answered the pause request within {} s", name_,
+                  timeout.count() / 1000),
       "verify --at-lsn pauses a running applier for a moment: start `pgbaton run` (or "
       "`pgbaton migrate`) for this migration first; with writers stopped and the queue "
       "applied, plain `pgbaton verify` is enough");
@@ -254,9 +252,9 @@ Result<Lsn> PauseRequester::PauseBefore(Lsn before, std::chrono::milliseconds ti
 
 Status PauseRequester::Release() {
   if (!conn_ || id_ == 0) return Status::Ok();
-  auto r = conn_->ExecParams(
-      "DELETE FROM pgbaton.pause_request WHERE name = $1 AND request_id = $2",
-      {name_, std::to_string(id_)});
+  auto r =
+      conn_->ExecParams("DELETE FROM pgbaton.pause_request WHERE name = $1 AND request_id = $2",
+                        {name_, std::to_string(id_)});
   id_ = 0;
   PGB_RETURN_IF_ERROR(r.status());
   return Notify();

@@ -117,12 +117,12 @@ class Session {
       // the batch is appended at once instead of a batch delay later. Under a steady flow there
       // is always more, and batches still grow up to batch_max_delay.
       const bool waiting = pending_since_.has_value() && !asm_->batch().commits.empty();
-      const milliseconds deadline =
-          waiting && opt_.idle_flush_delay < opt_.batch_max_delay ? opt_.idle_flush_delay
-                                                                  : opt_.batch_max_delay;
+      const milliseconds deadline = waiting && opt_.idle_flush_delay < opt_.batch_max_delay
+                                        ? opt_.idle_flush_delay
+                                        : opt_.batch_max_delay;
       if (pending_since_.has_value()) {
-        wait = std::min(
-            wait, std::chrono::duration_cast<milliseconds>(*pending_since_ + deadline - now));
+        wait = std::min(wait,
+                        std::chrono::duration_cast<milliseconds>(*pending_since_ + deadline - now));
       }
       wait = std::max(wait, milliseconds{0});
       PGB_ASSIGN_OR_RETURN(std::optional<std::string_view> msg, src_->Receive(wait));

@@ -49,10 +49,10 @@ using SourceFactory = std::function<Result<std::unique_ptr<ReplicationSource>>(L
 SourceFactory PgSourceFactory(std::string conninfo, std::string slot, std::string publication);
 
 struct StreamOptions {
-  size_t chunk_bytes = 1 << 20;                      // bound of one ChangeChunk
-  size_t batch_max_bytes = 8 << 20;                  // append when the batch holds this much
-  size_t batch_max_commits = 2000;                   // ... or this many transactions
-  std::chrono::milliseconds batch_max_delay{50};     // ... or its oldest commit waited this long
+  size_t chunk_bytes = 1 << 20;                   // bound of one ChangeChunk
+  size_t batch_max_bytes = 8 << 20;               // append when the batch holds this much
+  size_t batch_max_commits = 2000;                // ... or this many transactions
+  std::chrono::milliseconds batch_max_delay{50};  // ... or its oldest commit waited this long
   // ... or, once its oldest commit waited this long, as soon as the server has sent nothing more
   // for now: an idle stream is appended within a few ms, a busy one in batches (freshness
   // without an append per transaction under a trickle, group commit under load). A value not

@@ -43,6 +43,12 @@ void StartSourceAndTarget(const std::string& schema, std::unique_ptr<PgServer>* 
     const PgServer& server, const std::string& slot = "",
     std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// Polls `done` every 100 ms for up to `seconds`: true as soon as it holds.
+bool WaitFor(const std::function<bool()>& done, int seconds);
+
+// The last line of `text` that holds `needle` ("" when none).
+std::string LastLineWith(const std::string& text, const std::string& needle);
+
 // pg_dump (--schema-only when `schema_only`) of database `db` on `source`, restored with psql
 // into the existing database `db` on `target`, as a DBA would copy it by hand. `process` carries
 // the environment (e.g. a password file). Errors: kInternal with the commands' output.

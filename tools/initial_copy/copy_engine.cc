@@ -34,7 +34,6 @@ constexpr const char* kDone = "done";
 constexpr const char* kStarted = "started";
 constexpr const char* kCopying = "copying";
 
-
 // The queue's metadata, serialized (workers record tables concurrently).
 class Meta {
  public:

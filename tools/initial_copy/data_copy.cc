@@ -341,8 +341,8 @@ Status CopyData(const DataCopyJob& job, const std::vector<Chunk>& chunks) {
       Status st;
       for (int attempt = 0;; ++attempt) {
         uint64_t counted = 0;
-        st = CopyChunk(job, *src, *dst, t, c, CopiesInBinary(*job.options, t), p, &counted,
-                       &failed);
+        st =
+            CopyChunk(job, *src, *dst, t, c, CopiesInBinary(*job.options, t), p, &counted, &failed);
         if (st.ok() || src->connected() || !dst->connected() || attempt >= kSourceRetries) break;
         // The source session ended under this chunk (terminated, or its connection broke) and
         // took its imported snapshot with it. The target rolled the chunk back; a new session

@@ -4,6 +4,8 @@
 // pause's LSN and none after, holds there until released, and then applies the rest. A first
 // step at a position the applier already passed is answered 'passed'; a request nobody releases
 // is given up after pause_max and the applier goes on.
+#include "applier/pause.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,7 +14,6 @@
 #include <thread>
 
 #include "applier/applier.h"
-#include "applier/pause.h"
 #include "queue/work_queue.h"
 #include "tests/support/pg_test.h"
 #include "tests/support/process.h"

@@ -68,24 +68,6 @@ class BusySessions {
   std::vector<PgConn> conns_;
 };
 
-bool WaitFor(const std::function<bool()>& done, int seconds) {
-  for (int i = 0; i < seconds * 10; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
-}
-
-// The last line of `text` that holds `needle` ("" when none).
-std::string LastLineWith(const std::string& text, const std::string& needle) {
-  size_t at = text.rfind(needle);
-  if (at == std::string::npos) return "";
-  size_t begin = text.rfind('\n', at);
-  begin = begin == std::string::npos ? 0 : begin + 1;
-  size_t end = text.find('\n', at);
-  return text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
-}
-
 // The value of the series `series` (e.g. `pgbaton_copy_paused{reason="active_sessions"}`) on the
 // endpoint, or "" when it is not there.
 std::string Scrape(int port, const std::string& series) {

@@ -116,11 +116,7 @@ class MigrateOnceTest : public MigrateFixture {
 
 // Waits up to `seconds` for `needle` in the file at `path`.
 bool WaitForLine(const std::string& path, const std::string& needle, int seconds) {
-  for (int i = 0; i < seconds * 10; ++i) {
-    if (ReadFile(path).find(needle) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
+  return WaitFor([&] { return ReadFile(path).find(needle) != std::string::npos; }, seconds);
 }
 
 TEST_P(MigrateTest, StreamsDuringTheCopyCatchesUpUnderWritesAndEndsIdentical) {
@@ -228,17 +224,24 @@ TEST_F(MigrateOnceTest, VerifyAtLsnUnderWritesFindsOnlyWhatWasChangedBehindTheAp
   EXPECT_NE(gate.output.find("\"phase\":\"verify\""), std::string::npos) << gate.output;
   EXPECT_NE(gate.output.find("\"match\":true"), std::string::npos) << gate.output;
 
-  const std::vector<std::string> verify = {PgbatonBinary(), "--name",   "pgbaton",
-                                           "verify",        "--source", src_->Conninfo("app"),
-                                           "--target",      dst_->Conninfo("app"),
-                                           "--at-lsn",      "--pause-timeout", "120"};
+  const std::vector<std::string> verify = {PgbatonBinary(),
+                                           "--name",
+                                           "pgbaton",
+                                           "verify",
+                                           "--source",
+                                           src_->Conninfo("app"),
+                                           "--target",
+                                           dst_->Conninfo("app"),
+                                           "--at-lsn",
+                                           "--pause-timeout",
+                                           "120"};
   {
     ProcessOptions po;
     po.stdout_path = qdir_.path() + ".run.log";
-    ChildProcess run({PgbatonBinary(), "--name", "pgbaton", "run", "--source",
-                      src_->Conninfo("app"), "--target", dst_->Conninfo("app"), "--queue-dir",
-                      qdir_.path()},
-                     po);
+    ChildProcess run(
+        {PgbatonBinary(), "--name", "pgbaton", "run", "--source", src_->Conninfo("app"), "--target",
+         dst_->Conninfo("app"), "--queue-dir", qdir_.path()},
+        po);
     const int before = writer.committed();
     for (int round = 0; round < 2; ++round) {
       CommandResult same = RunCommand(verify);
@@ -248,13 +251,14 @@ TEST_F(MigrateOnceTest, VerifyAtLsnUnderWritesFindsOnlyWhatWasChangedBehindTheAp
     }
     EXPECT_GT(writer.committed(), before) << "the writes did not go on while verify ran";
 
-    ASSERT_TRUE(dst_->Exec("UPDATE \"Quiet \"\"T\"\"\" SET \"Value\" = 'changed' WHERE id = 321",
-                           "app")
-                    .ok());
+    ASSERT_TRUE(
+        dst_->Exec("UPDATE \"Quiet \"\"T\"\"\" SET \"Value\" = 'changed' WHERE id = 321", "app")
+            .ok());
     CommandResult differ = RunCommand(verify);
     EXPECT_EQ(differ.exit_code, 81) << differ.output;
     EXPECT_NE(differ.output.find("id=321: changed"), std::string::npos) << differ.output;
-    EXPECT_NE(differ.output.find("3 match, 1 differ: public.\"Quiet \"\"T\"\"\""), std::string::npos)
+    EXPECT_NE(differ.output.find("3 match, 1 differ: public.\"Quiet \"\"T\"\"\""),
+              std::string::npos)
         << differ.output;
     EXPECT_NE(differ.output.find("really differ"), std::string::npos) << differ.output;
     ASSERT_TRUE(run.Signal(SIGTERM));
@@ -269,8 +273,8 @@ TEST_F(MigrateOnceTest, VerifyAtLsnUnderWritesFindsOnlyWhatWasChangedBehindTheAp
       << none.output;
   EXPECT_EQ(*dst_->Query("SELECT count(*) FROM pgbaton.pause_request", "app"), "0");
 
-  ASSERT_TRUE(dst_->Exec("UPDATE \"Quiet \"\"T\"\"\" SET \"Value\" = 'v321' WHERE id = 321", "app")
-                  .ok());
+  ASSERT_TRUE(
+      dst_->Exec("UPDATE \"Quiet \"\"T\"\"\" SET \"Value\" = 'v321' WHERE id = 321", "app").ok());
   writer.Stop();
   ASSERT_EQ(writer.error(), "");
   ExpectIdenticalAfterStopAt();

@@ -59,8 +59,8 @@ class ScriptSource : public ReplicationSource {
   Result<std::optional<std::string_view>> Receive(milliseconds wait) override {
     if (s_->reply_pending) s_->late_reply = true;  // asked for a reply, got none first
     if (std::chrono::steady_clock::now() < idle_until_) {
-      std::this_thread::sleep_for(
-          std::min<std::chrono::steady_clock::duration>(wait, idle_until_ - std::chrono::steady_clock::now()));
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          wait, idle_until_ - std::chrono::steady_clock::now()));
       return std::optional<std::string_view>();
     }
     if (s_->sessions == 1 && sent_ == s_->fail_after) {
