@@ -99,6 +99,7 @@ class Session {
   Status Run(ReplicationSource* src, bool* progressed) {
     src_ = src;
     auto last_status = Clock::now();
+    auto last_idle_confirm = Clock::now();
     std::optional<Clock::time_point> last_check;
     for (;;) {
       if (stop_->load()) {
@@ -143,6 +144,13 @@ class Session {
           PGB_RETURN_IF_ERROR(SendStatus(false));
           last_status = now;
         }
+      }
+      if (idle && opt_.idle_confirm_interval.count() > 0 &&
+          now - last_idle_confirm >= opt_.idle_confirm_interval) {
+        last_idle_confirm = now;
+        bool sent = false;
+        PGB_RETURN_IF_ERROR(ConfirmIdle(&sent));
+        if (sent) last_status = now;
       }
       if (now - last_status >= opt_.status_interval) {
         PGB_RETURN_IF_ERROR(SendStatus(false));
@@ -214,6 +222,24 @@ class Session {
     stats_->transactions += commits;
     if (end.IsValid()) stats_->confirmed = std::max(stats_->confirmed, end);
     return Status::Ok();
+  }
+
+  // With nothing decoded waiting for the queue and no transaction open, every transaction that
+  // ends before what the server has sent is in the queue: the server sent it, or it was of
+  // another database or of no published table. Confirming that position lets the slot (and the
+  // WAL it holds) move on while the source writes only elsewhere. The position is recorded in
+  // the queue first, so that the slot is never past everything the queue knows of
+  // (tools/common/identity.cc checks that on every start).
+  Status ConfirmIdle(bool* sent) {
+    if (!asm_->batch().empty() || asm_->in_transaction() || asm_->open_streamed() > 0) {
+      return Status::Ok();
+    }
+    if (!received_.IsValid() || received_ <= stats_->confirmed) return Status::Ok();
+    PGB_RETURN_IF_ERROR(
+        queue_->PutMeta(queue::WorkQueue::kReceivedThroughKey, received_.ToString()));
+    stats_->confirmed = received_;
+    *sent = true;
+    return SendStatus(false);
   }
 
   // Asks the source about every relation the queue holds a descriptor of. What the queue and

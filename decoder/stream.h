@@ -59,9 +59,14 @@ struct StreamOptions {
   // below batch_max_delay turns it off.
   std::chrono::milliseconds idle_flush_delay{5};
   std::chrono::milliseconds status_interval{10000};  // standby status at least this often
-  std::chrono::milliseconds initial_backoff{200};    // first wait before reconnecting
-  std::chrono::milliseconds max_backoff{10000};      // the wait doubles up to this
-  int max_consecutive_failures = 30;                 // give up after this many (0: never)
+  // While nothing waits to be appended and no transaction is open, the slot is confirmed up to
+  // what the server has sent (after recording that position in the queue), at most this often:
+  // a source whose writes all go to other databases, or to tables not published, otherwise
+  // keeps its slot, and the WAL it holds, at the last transaction decoded. 0: never.
+  std::chrono::milliseconds idle_confirm_interval{1000};
+  std::chrono::milliseconds initial_backoff{200};  // first wait before reconnecting
+  std::chrono::milliseconds max_backoff{10000};    // the wait doubles up to this
+  int max_consecutive_failures = 30;               // give up after this many (0: never)
   // ReplicationSource::CheckPublication at the start of each session and this often (0: never).
   std::chrono::milliseconds publication_check_interval{5000};
 };

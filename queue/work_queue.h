@@ -110,6 +110,9 @@ class WorkQueue {
   // Keys every writer of the queue shares: the highest end LSN the queue has held (written before
   // each trim, so that it survives the trim) and the commit LSN trimmed through.
   static constexpr const char* kHighWaterEndKey = "position/high_water_end";
+  // The decoder's: how far the source was read with nothing of it left out of the queue, when
+  // it confirmed an idle stream past the last transaction (decoder/stream.h).
+  static constexpr const char* kReceivedThroughKey = "position/received_through";
   static constexpr const char* kTrimmedThroughKey = "position/trimmed_through";
   // Durable when it returns. Keys are short ASCII; values are opaque bytes.
   virtual Status PutMeta(const std::string& key, const std::string& value) = 0;

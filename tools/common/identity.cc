@@ -447,7 +447,8 @@ Result<bool> QueueHasStreamed(queue::WorkQueue* queue) {
 Result<Lsn> QueueHighWater(queue::WorkQueue* queue) {
   PGB_ASSIGN_OR_RETURN(Lsn last, queue->LastEndLsn());
   PGB_ASSIGN_OR_RETURN(Lsn kept, MetaLsn(queue, queue::WorkQueue::kHighWaterEndKey));
-  return std::max(last, kept);
+  PGB_ASSIGN_OR_RETURN(Lsn received, MetaLsn(queue, queue::WorkQueue::kReceivedThroughKey));
+  return std::max({last, kept, received});
 }
 
 namespace {

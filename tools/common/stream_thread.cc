@@ -13,7 +13,8 @@
 namespace pgbaton::tools {
 
 StreamThread::StreamThread(std::string source, std::string name, queue::WorkQueue* queue,
-                           int batch_delay_ms) {
+                           int batch_delay_ms)
+    : nudge_(source) {
   thread_ = std::thread(
       [this, source = std::move(source), name = std::move(name), queue, batch_delay_ms] {
         pthread_setname_np(pthread_self(), "pgb-decode");

@@ -12,11 +12,14 @@
 #include "common/types.h"
 #include "decoder/stream.h"
 #include "queue/work_queue.h"
+#include "tools/common/running_xacts.h"
 
 namespace pgbaton::tools {
 
 // Streams the slot and publication named `name` on `source` into `queue` (decoder::RunStream,
-// which reconnects on its own) from construction until Stop(). When the stream ends with an error
+// which reconnects on its own) from construction until Stop(), asking a 16+ source for a
+// running-transactions record every second meanwhile (RunningXactsNudge), so that the slot
+// keeps about a second of WAL. When the stream ends with an error
 // it calls RequestStop() (tools/common/signals.h), so that the verb's other part drains and stops.
 // `queue` must outlive the thread.
 class StreamThread {
@@ -40,6 +43,7 @@ class StreamThread {
   Status status_;
   decoder::StreamStats stats_;
   std::thread thread_;
+  RunningXactsNudge nudge_;
 };
 
 // For applier::ApplierOptions::source_position: the furthest of the queue's last end LSN and the

@@ -85,7 +85,7 @@ class MigrateCommand : public Command {
 
     // The decoder starts as soon as the slot exists and drains the source into the queue for
     // the whole copy: the slot then holds the WAL since the server's last running-transactions
-    // record or two (logged every 15 s), not the copy's.
+    // record or two, not the copy's (a 16+ source is asked for one every second: StreamThread).
     std::optional<StreamThread> stream;
     o.on_slot = [&]() -> Status {
       stream.emplace(o.source, global().name, q.get(), batch_delay_ms_);

@@ -111,6 +111,31 @@ void CheckSourceSettings(PgConn& src, Checker& c) {
   }
 
   PgResult r;
+  // What the slot keeps while pgbaton streams: about a second of WAL where the source can be
+  // asked for running-transactions records (16+, and the role may), else 15-30 s of it.
+  if (major < 16) {
+    c.Add("source.slot_wal_hold", Severity::kInfo,
+          fmt::format("source runs PostgreSQL {}: the slot keeps the last 15-30 s of WAL while "
+                      "pgbaton streams (the server logs the running-transactions records at "
+                      "which it frees a slot's WAL every 15 s; 16+ can be asked every second)",
+                      major));
+  } else if (c.Query(src, "source.slot_wal_hold",
+                     "select has_function_privilege('pg_catalog.pg_log_standby_snapshot()', "
+                     "'execute')",
+                     &r)) {
+    if (r.GetBool(0, 0)) {
+      c.Ok("source.slot_wal_hold",
+           "the slot keeps about a second of WAL while pgbaton streams (pgbaton asks for a "
+           "running-transactions record every second)");
+    } else {
+      c.Add("source.slot_wal_hold", Severity::kWarning,
+            "the role may not call pg_log_standby_snapshot(): the slot keeps the last 15-30 s "
+            "of WAL while pgbaton streams instead of about a second",
+            "GRANT EXECUTE ON FUNCTION pg_catalog.pg_log_standby_snapshot() TO the migrating "
+            "role (as a superuser)",
+            "pg_log_standby_snapshot");
+    }
+  }
   if (!c.Query(src, "source.settings",
                "select name, setting from pg_settings where name in ('wal_level', "
                "'max_replication_slots', 'max_wal_senders', 'output_plugin_libraries')",

@@ -1,7 +1,9 @@
 // `pgbaton stream` against real servers (13, 15, 17, 18) into the real RocksDB queue: a pgbench
 // run arrives exactly (every committed transaction, in commit order, nothing rolled back),
 // survives kill -9 without loss or duplicates, a ~200 MB transaction streams in bounded memory,
-// and a dropped slot / publication or wal_level = replica stop with their error codes.
+// and a dropped slot / publication or wal_level = replica stop with their error codes. On 16+
+// the slot's restart point follows the decoder within seconds (running-transactions records on
+// request).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -251,6 +253,38 @@ TEST_P(StreamTest, KillNineMidRunLosesAndDoublesNothing) {
   EXPECT_EQ(HistoryInQueue(txns), server_rows);
   std::map<uint32_t, int> xids;
   for (const auto& t : txns) EXPECT_EQ(++xids[t.commit.xid.value], 1) << "xid twice";
+}
+
+// What the slot keeps on the source follows the decoder within seconds on 16+: its restart point
+// passes a position taken under writes long before the 15 s after which the server would log a
+// running-transactions record by itself. Before 16 the source cannot be asked, and the log says so.
+TEST_P(StreamTest, OnSixteenAndLaterTheSlotKeepsAboutASecondOfWal) {
+  ASSERT_TRUE(server_->Exec("CREATE TABLE w (id serial PRIMARY KEY, v text)").ok());
+  ASSERT_NO_FATAL_FAILURE(StartStream());
+  BackgroundWriter writer(server_->Conninfo(), 1, [](std::mt19937&, int n) {
+    return fmt::format("INSERT INTO w (v) VALUES ('{}')", n);
+  });
+  std::this_thread::sleep_for(500ms);
+  auto mark = server_->Query("SELECT pg_current_wal_lsn()::text");
+  ASSERT_TRUE(mark.ok());
+  const auto start = std::chrono::steady_clock::now();
+  bool passed = false;
+  while (!passed && std::chrono::steady_clock::now() - start < 5s) {
+    auto r = server_->Query("SELECT coalesce(restart_lsn >= '" + *mark +
+                            "'::pg_lsn, false) FROM pg_replication_slots WHERE slot_name = "
+                            "'pgbaton'");
+    passed = r.ok() && *r == "t";
+    if (!passed) std::this_thread::sleep_for(100ms);
+  }
+  writer.Stop();
+  ASSERT_EQ(writer.error(), "");
+  ASSERT_EQ(StopStream(), 0) << ReadFile(log_);
+  if (GetParam() >= 16) {
+    EXPECT_TRUE(passed) << "the slot's restart point did not pass " << *mark << " within 5 s\n"
+                        << ReadFile(log_);
+  } else {
+    EXPECT_NE(ReadFile(log_).find("a source before 16"), std::string::npos) << ReadFile(log_);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Majors, StreamTest, ::testing::Values(12, 13, 15, 17, 18),

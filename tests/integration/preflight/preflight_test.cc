@@ -174,6 +174,32 @@ TEST(Preflight, ATwelveSourceIsReadyAndToldWhatItCannotDo) {
   EXPECT_TRUE(FindingsOf(ParseJson(r13), "source.version_limits", "info").empty()) << r13.output;
 }
 
+// How much WAL the slot will keep: about a second where a 16+ source lets pgbaton ask for
+// running-transactions records, a warning with the GRANT where the role may not, information
+// before 16.
+TEST(Preflight, SaysHowMuchWalTheSlotWillKeep) {
+  auto src = StartServer(17);
+  auto tgt = StartServer(18);
+  ASSERT_TRUE(src && tgt);
+  auto j = ParseJson(Preflight(src->Conninfo(), tgt->Conninfo(), true));
+  EXPECT_EQ(FindingsOf(j, "source.slot_wal_hold", "ok").size(), 1u) << j.dump(2);
+
+  ASSERT_TRUE(src->Exec("CREATE ROLE mover LOGIN REPLICATION").ok());
+  auto as_mover = ParseJson(Preflight(src->Conninfo("postgres", "mover"), tgt->Conninfo(), true));
+  auto warned = FindingsOf(as_mover, "source.slot_wal_hold", "warning");
+  ASSERT_EQ(warned.size(), 1u) << as_mover.dump(2);
+  EXPECT_NE(warned[0]["fix"].get<std::string>().find("GRANT EXECUTE"), std::string::npos);
+  ASSERT_TRUE(
+      src->Exec("GRANT EXECUTE ON FUNCTION pg_catalog.pg_log_standby_snapshot() TO mover").ok());
+  as_mover = ParseJson(Preflight(src->Conninfo("postgres", "mover"), tgt->Conninfo(), true));
+  EXPECT_EQ(FindingsOf(as_mover, "source.slot_wal_hold", "ok").size(), 1u) << as_mover.dump(2);
+
+  auto src15 = StartServer(15);
+  ASSERT_TRUE(src15);
+  auto old = ParseJson(Preflight(src15->Conninfo(), tgt->Conninfo(), true));
+  EXPECT_EQ(FindingsOf(old, "source.slot_wal_hold", "info").size(), 1u) << old.dump(2);
+}
+
 TEST(Preflight, TargetOlderThanSourceIsRefused) {
   std::unique_ptr<PgServer> src, tgt;
   ASSERT_NO_FATAL_FAILURE(StartPair(17, 13, &src, &tgt));
