@@ -156,6 +156,25 @@ Result<ConninfoAndPassword> SeparatePassword(std::string_view conninfo) {
   return out;
 }
 
+Result<std::string> WithDatabase(std::string_view conninfo, std::string_view dbname) {
+  char* err = nullptr;
+  Options opts(PQconninfoParse(std::string(conninfo).c_str(), &err));
+  if (!opts) {
+    std::string why = err != nullptr ? err : "out of memory";
+    if (err != nullptr) PQfreemem(err);
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    return Status::Error(ErrorCode::kUsage,
+                         "invalid connection string " + ScrubSecrets(conninfo) + ": " + why,
+                         "write it as key=value pairs or as a postgresql:// URI");
+  }
+  std::string out;
+  for (PQconninfoOption* o = opts.get(); o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || std::string_view(o->keyword) == "dbname") continue;
+    out += std::string(o->keyword) + "=" + QuoteValue(o->val) + " ";
+  }
+  return out + "dbname=" + QuoteValue(dbname);
+}
+
 std::string ScrubSecrets(std::string_view text) {
   // An unterminated quote masks the rest of the line: the password may contain spaces.
   static const std::regex kAssign(R"((password|sslpassword)(\s*=\s*)('(\\.|[^'])*'|'.*|[^\s&]+))",

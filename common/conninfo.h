@@ -42,4 +42,9 @@ struct ConninfoAndPassword {
 };
 Result<ConninfoAndPassword> SeparatePassword(std::string_view conninfo);
 
+// `conninfo` (key=value form or a URI) with its database replaced by `dbname`, as key=value
+// pairs: for the verbs that walk every database of a cluster from one conninfo. Errors: kUsage
+// when libpq cannot parse `conninfo` (the message never shows a password).
+Result<std::string> WithDatabase(std::string_view conninfo, std::string_view dbname);
+
 }  // namespace pgbaton

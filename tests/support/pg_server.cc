@@ -199,7 +199,17 @@ PgServer::~PgServer() {
 }
 
 std::string PgServer::Conninfo(const std::string& dbname, const std::string& user) const {
-  std::string c = fmt::format("host=127.0.0.1 port={} user={} dbname={}", port_, user, dbname);
+  // Quoted as libpq reads a value: names with spaces and quotes are test cases too.
+  auto quote = [](const std::string& v) {
+    std::string out = "'";
+    for (char ch : v) {
+      if (ch == '\'' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    return out + "'";
+  };
+  std::string c =
+      fmt::format("host=127.0.0.1 port={} user={} dbname={}", port_, quote(user), quote(dbname));
   if (!options_.superuser_password.empty() && user == "postgres") {
     c += " password=" + options_.superuser_password;
   }

@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "queue/work_queue.h"
 #include "tools/common/apply_flags.h"
+#include "tools/common/cluster.h"
 #include "tools/common/identity.h"
 #include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
@@ -24,16 +27,29 @@ class ApplyCommand : public Command {
 
   Status Run() override {
     PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "apply"));
-    PGB_ASSIGN_OR_RETURN(applier::ApplierOptions options,
-                         apply_.ToOptions(global().name, start.target));
+    PGB_RETURN_IF_ERROR(cluster_.CheckMetrics(flags_.metrics));
+    // The first signal stops cleanly, a second at once (tools/common/signals.h); one that comes
+    // while a start-up check waits for a server ends the wait.
+    InstallSignalHandlers();
+    if (!cluster_.enabled()) return ApplyOne(start, global().name, apply_.apply_jobs, nullptr);
+    // --apply-jobs is the cluster's budget of apply sessions, shared out (at least one each).
+    PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
+                         ResolveCluster(cluster_, start, global().name, ClusterUse::kExisting));
+    const int jobs = std::max(1, apply_.apply_jobs / static_cast<int>(members.size()));
+    return ForEachMember(
+        members, true, [&](const ClusterMember& m) { return ApplyOne(m.start, m.name, jobs, &m); });
+  }
+
+ private:
+  Status ApplyOne(MigrationStart start, const std::string& name, int jobs,
+                  const ClusterMember* member) {
+    PGB_ASSIGN_OR_RETURN(applier::ApplierOptions options, apply_.ToOptions(name, start.target));
+    options.jobs = jobs;
     queue::QueueOptions& qo = start.queue;
     qo.create_if_missing = false;
     MigrationCheck& check = start.check;
     check.bind = true;
     check.check_positions = true;
-    // The first signal stops cleanly, a second at once (tools/common/signals.h); one that comes
-    // while a start-up check waits for a server ends the wait.
-    InstallSignalHandlers();
     LiveSides live;
     PGB_RETURN_IF_ERROR(RetryWhileUnreachable("identity checks", [&]() -> Status {
       PGB_ASSIGN_OR_RETURN(live, CheckSides(check));
@@ -52,29 +68,33 @@ class ApplyCommand : public Command {
         "position checks", [&] { return CheckQueue(check, live, q->get(), qo.read_only); }));
     MetricsSamplerOptions mo = start.SamplerOptions(q->get());
     mo.record_samples = !qo.read_only && !flags_.queue.kafka();
-    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(flags_.metrics, mo));
+    VerbMetrics metrics;
+    if (member == nullptr) {
+      PGB_ASSIGN_OR_RETURN(metrics, StartVerbMetrics(flags_.metrics, mo));
+    }
     applier::Applier applier(options, q->get());
     Status s = applier.Run(&StopRequested());
     applier::ApplierStats st = applier.stats();
-    LogInfo("applier stopped", WithResourceUsage({{"transactions", st.transactions},
-                                                  {"changes", st.changes},
-                                                  {"target_transactions", st.groups},
-                                                  {"copy_rows", st.copy_rows},
-                                                  {"filtered_by_sync_lsn", st.filtered},
-                                                  {"skipped_conflicts", st.skipped_conflicts},
-                                                  {"applied_lsn", st.applied_lsn.ToString()}}));
+    LogFields fields = {
+        {"transactions", st.transactions},         {"changes", st.changes},
+        {"target_transactions", st.groups},        {"copy_rows", st.copy_rows},
+        {"filtered_by_sync_lsn", st.filtered},     {"skipped_conflicts", st.skipped_conflicts},
+        {"applied_lsn", st.applied_lsn.ToString()}};
+    if (member != nullptr) fields.insert(fields.begin(), {"database", member->database});
+    LogInfo("applier stopped", WithResourceUsage(std::move(fields)));
     if (s.ok() && StopRequested().load() && !options.stop_at.IsValid()) return Status::Ok();
     if (!qo.read_only) RecordLastError(q->get(), "apply", s);
     return s;
   }
 
- private:
   void AddFlags(CLI::App* sub) override {
     flags_.Register(sub, Need::kNone, Need::kRequired);
     apply_.Register(sub);
+    cluster_.Register(sub);
   }
 
   MigrationFlags flags_;
+  ClusterFlags cluster_;
   ApplyFlags apply_;
 };
 

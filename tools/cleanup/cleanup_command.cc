@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "common/log.h"
 #include "common/pg.h"
 #include "queue/work_queue.h"
 #include "tools/cleanup/cleanup.h"
+#include "tools/common/cluster.h"
 #include "tools/common/identity.h"
 #include "tools/config/connection.h"
 #include "tools/config/queue_flags.h"
@@ -28,22 +30,81 @@ class CleanupCommand : public Command {
   using Command::Command;
 
   Status Run() override {
-    const std::string& name = global().name;
     if (conn_.source.empty() && conn_.target.empty() && queue_.dir.empty()) {
       return Status::Error(ErrorCode::kUsage, "cleanup: nothing to clean",
                            "give --source, --target and/or --queue-dir");
     }
-    std::optional<PgConn> source, target;
+    std::string source_info, target_info;
     if (!conn_.source.empty()) {
-      PGB_ASSIGN_OR_RETURN(std::string info, SourceConninfo(conn_));
+      PGB_ASSIGN_OR_RETURN(source_info, SourceConninfo(conn_));
+    }
+    if (!conn_.target.empty()) {
+      PGB_ASSIGN_OR_RETURN(target_info, TargetConninfo(conn_));
+    }
+    if (!cluster_.enabled()) return CleanOne(global().name, source_info, target_info, queue_.dir);
+
+    // Cluster mode: each database of the migration's cluster.json, as the flags select them; a
+    // side that no longer has a database (dropped on the source, never created on the target)
+    // is skipped for it, and said so.
+    if (queue_.dir.empty()) {
+      return Status::Error(ErrorCode::kUsage, "cleanup --databases needs --queue-dir",
+                           "the cluster migration's queue directory lists its databases");
+    }
+    MigrationStart start;
+    start.source = source_info;
+    start.target = target_info;
+    start.queue = queue_.ToOptions(global().name);
+    PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
+                         ResolveCluster(cluster_, start, global().name, ClusterUse::kCleanup));
+    std::set<std::string> on_source, on_target;
+    if (!source_info.empty()) {
+      PGB_ASSIGN_OR_RETURN(on_source, Databases(source_info, "source"));
+    }
+    if (!target_info.empty()) {
+      PGB_ASSIGN_OR_RETURN(on_target, Databases(target_info, "target"));
+    }
+    PGB_RETURN_IF_ERROR(ForEachMember(members, false, [&](const ClusterMember& m) {
+      Say(fmt::format("database \"{}\" (migration \"{}\"):", m.database, m.name));
+      std::string src = m.start.source, dst = m.start.target;
+      if (!src.empty() && on_source.count(m.database) == 0) {
+        Say("  the source has no such database any more: nothing to drop there");
+        src.clear();
+      }
+      if (!dst.empty() && on_target.count(m.database) == 0) {
+        Say("  the target has no such database: nothing to drop there");
+        dst.clear();
+      }
+      return CleanOne(m.name, src, dst, m.start.queue.dir);
+    }));
+    PGB_ASSIGN_OR_RETURN(bool emptied, ForgetClusterMembers(queue_.dir, members));
+    Say(fmt::format("cluster migration in \"{}\": {} database(s) cleaned{}", queue_.dir,
+                    members.size(), emptied ? ", directory removed" : ""));
+    return Status::Ok();
+  }
+
+ private:
+  static Result<std::set<std::string>> Databases(const std::string& conninfo,
+                                                 const std::string& label) {
+    PGB_ASSIGN_OR_RETURN(PgConn c, PgConn::Connect(conninfo, {.label = label}));
+    PGB_ASSIGN_OR_RETURN(PgResult res, c.Exec("SELECT datname FROM pg_catalog.pg_database"));
+    std::set<std::string> out;
+    for (int i = 0; i < res.rows(); ++i) out.insert(res.GetString(i, 0));
+    return out;
+  }
+
+  Status CleanOne(const std::string& name, const std::string& source_info,
+                  const std::string& target_info, const std::string& queue_dir) {
+    std::optional<PgConn> source, target;
+    if (!source_info.empty()) {
+      const std::string& info = source_info;
       PGB_ASSIGN_OR_RETURN(PgConn c, PgConn::Connect(info, {.label = "source"}));
       source = std::move(c);
       // After a read-only fence the old database defaults to read-only transactions: cleanup's
       // own statements are writes (DROP PUBLICATION, DROP TABLE), so its session opts out.
       PGB_RETURN_IF_ERROR(cleanup::PrepareCleanupSession(&*source));
     }
-    if (!conn_.target.empty()) {
-      PGB_ASSIGN_OR_RETURN(std::string info, TargetConninfo(conn_));
+    if (!target_info.empty()) {
+      const std::string& info = target_info;
       PGB_ASSIGN_OR_RETURN(PgConn c, PgConn::Connect(info, {.label = "target"}));
       target = std::move(c);
       PGB_RETURN_IF_ERROR(cleanup::PrepareCleanupSession(&*target));
@@ -61,9 +122,9 @@ class CleanupCommand : public Command {
     // migration's: check the servers against what the queue and the target recorded.
     {
       std::unique_ptr<queue::WorkQueue> queue;
-      std::string queue_label = fmt::format("queue \"{}\"", queue_.dir);
-      if (!queue_.dir.empty() && cleanup::LooksLikeQueue(queue_.dir)) {
-        queue::QueueOptions qo = queue_.ToOptions(name);
+      std::string queue_label = fmt::format("queue \"{}\"", queue_dir);
+      if (!queue_dir.empty() && cleanup::LooksLikeQueue(queue_dir)) {
+        queue::QueueOptions qo = QueueOptionsFor(name, queue_dir);
         qo.read_only = true;
         qo.create_if_missing = false;
         auto q = queue::WorkQueue::Open(qo);
@@ -82,7 +143,7 @@ class CleanupCommand : public Command {
     }
     // Refuse before dropping anything while the migration is still running.
     if (source) PGB_RETURN_IF_ERROR(cleanup::CheckSlotNotActive(&*source, name));
-    if (!queue_.dir.empty()) PGB_RETURN_IF_ERROR(cleanup::CheckQueueRemovable(queue_.dir));
+    if (!queue_dir.empty()) PGB_RETURN_IF_ERROR(cleanup::CheckQueueRemovable(queue_dir));
 
     // Every step is idempotent ("already gone"), so a cleanup that stops half-way is finished
     // by running it again. The slot goes last on the source: while anything else is left, the
@@ -109,15 +170,20 @@ class CleanupCommand : public Command {
       PGB_RETURN_IF_ERROR(step(cleanup::DropProgress(&*target, name)).status());
       PGB_RETURN_IF_ERROR(step(cleanup::DropSentinel(&*target, false)).status());
     }
-    if (!queue_.dir.empty())
-      PGB_RETURN_IF_ERROR(step(cleanup::RemoveQueueDir(queue_.dir)).status());
+    if (!queue_dir.empty()) PGB_RETURN_IF_ERROR(step(cleanup::RemoveQueueDir(queue_dir)).status());
     LogInfo("cleanup done", {{"name", name}});
     return Status::Ok();
   }
 
- private:
+  queue::QueueOptions QueueOptionsFor(const std::string& name, const std::string& dir) const {
+    queue::QueueOptions qo = queue_.ToOptions(name);
+    qo.dir = dir;
+    return qo;
+  }
+
   void AddFlags(CLI::App* sub) override {
     AddConnectionOptions(sub, &conn_);
+    cluster_.Register(sub);
     queue_.Register(sub, {.kafka = false, .dir_help = "the migration's queue directory (removed)"});
     sub->add_flag("--force", force_,
                   "clean up even where --source or --target is another cluster or database than "
@@ -126,6 +192,7 @@ class CleanupCommand : public Command {
 
   ConnectionFlags conn_;
   QueueFlags queue_;
+  ClusterFlags cluster_;
   bool force_ = false;
 };
 

@@ -7,6 +7,7 @@
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "queue/work_queue.h"
+#include "tools/common/cluster.h"
 #include "tools/common/identity.h"
 #include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
@@ -26,18 +27,39 @@ class CopyCommand : public Command {
   Status Run() override {
     PGB_RETURN_IF_ERROR(copy_.Resolve());
     PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "copy"));
-    copy::CopyOptions& o = copy_.options;
-    o.name = global().name;
+    PGB_RETURN_IF_ERROR(cluster_.CheckMetrics(flags_.metrics));
+    if (!cluster_.enabled()) return CopyOne(start, global().name, nullptr);
+    // One database after another, each with all of --jobs: the cluster never has more than
+    // --jobs copy sessions open on either side.
+    PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
+                         ResolveCluster(cluster_, start, global().name, ClusterUse::kCreate));
+    PGB_RETURN_IF_ERROR(CheckTargetDatabases(members, start.target));
+    PGB_RETURN_IF_ERROR(RecordClusterMembers(start.queue.dir, members));
+    LogInfo("copy starting for a cluster", {{"databases", members.size()}});
+    return ForEachMember(members, false, [&](const ClusterMember& m) {
+      LogInfo("copy of a database starting", {{"database", m.database}, {"name", m.name}});
+      return CopyOne(m.start, m.name, &m);
+    });
+  }
+
+ private:
+  Status CopyOne(const MigrationStart& start, const std::string& name,
+                 const ClusterMember* member) {
+    copy::CopyOptions o = copy_.options;
+    o.name = name;
     o.source = start.source;
     o.target = start.target;
-    o.queue_dir = flags_.queue.dir;
+    o.queue_dir = member != nullptr ? start.queue.dir : flags_.queue.dir;
     std::error_code ec;
     const bool existed = std::filesystem::exists(o.queue_dir, ec);
     PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q,
                          copy::OpenCopyQueue(start.check, start.queue, &o));
     MetricsSamplerOptions mo = start.SamplerOptions(q.get());
     mo.target_conninfo.clear();  // nothing is applied during the copy: no applied_lsn or lag
-    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(flags_.metrics, mo));
+    VerbMetrics metrics;
+    if (member == nullptr) {
+      PGB_ASSIGN_OR_RETURN(metrics, StartVerbMetrics(flags_.metrics, mo));
+    }
     const bool json = copy_.ProgressJson();
     o.progress_json = json;
     LogInfo("copy starting", {{"source", DescribeConninfo(o.source)},
@@ -60,15 +82,16 @@ class CopyCommand : public Command {
     return st;
   }
 
- private:
   void AddFlags(CLI::App* sub) override {
     // On Kafka the copy's progress and per-table sync LSNs go to <topic>.meta.
     flags_.Register(sub, Need::kRequired, Need::kRequired,
                     {.dir_help = "the work queue; its metadata records the copy's progress"});
     copy_.Register(sub);
+    cluster_.Register(sub);
   }
 
   MigrationFlags flags_;
+  ClusterFlags cluster_;
   copy::CopyFlags copy_;
 };
 

@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "applier/applier.h"
 #include "common/log.h"
 #include "queue/work_queue.h"
 #include "tools/common/apply_flags.h"
+#include "tools/common/cluster.h"
 #include "tools/common/identity.h"
 #include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
@@ -24,18 +27,37 @@ class RunCommand : public Command {
 
   Status Run() override {
     PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "run"));
+    PGB_RETURN_IF_ERROR(cluster_.CheckMetrics(flags_.metrics));
+    if (!cluster_.enabled()) return RunOne(start, global().name, apply_.apply_jobs, nullptr);
+    // Every database streams and applies on threads of its own; --apply-jobs is the cluster's
+    // budget of apply sessions, shared out (each database has at least one).
+    PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
+                         ResolveCluster(cluster_, start, global().name, ClusterUse::kExisting));
+    const int jobs = std::max(1, apply_.apply_jobs / static_cast<int>(members.size()));
+    LogInfo("run starting for a cluster",
+            {{"databases", members.size()}, {"apply_jobs_per_database", jobs}});
+    return ForEachMember(members, true,
+                         [&](const ClusterMember& m) { return RunOne(m.start, m.name, jobs, &m); });
+  }
+
+ private:
+  Status RunOne(const MigrationStart& start, const std::string& name, int apply_jobs,
+                const ClusterMember* member) {
     const std::string& source = start.source;
-    PGB_ASSIGN_OR_RETURN(applier::ApplierOptions options,
-                         apply_.ToOptions(global().name, start.target));
+    PGB_ASSIGN_OR_RETURN(applier::ApplierOptions options, apply_.ToOptions(name, start.target));
+    options.jobs = apply_jobs;
     PGB_ASSIGN_OR_RETURN(auto q, OpenStreamingQueue(start, stream_.tables));
     MetricsSamplerOptions mo = start.SamplerOptions(q.get());
     mo.record_samples = !flags_.queue.kafka();  // RocksDB: metadata writes are thread-safe
-    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(flags_.metrics, mo));
+    VerbMetrics metrics;
+    if (member == nullptr) {
+      PGB_ASSIGN_OR_RETURN(metrics, StartVerbMetrics(flags_.metrics, mo));
+    }
 
-    StreamThread stream(source, global().name, q.get(), stream_.batch_delay_ms);
+    StreamThread stream(source, name, q.get(), stream_.batch_delay_ms);
     // --stop-at when nothing more commits: the slot's confirmed position says how far the
     // source was read, even past the last transaction.
-    options.source_position = SlotReadPosition(source, global().name, q.get());
+    options.source_position = SlotReadPosition(source, name, q.get());
 
     applier::Applier applier(options, q.get());
     Status s = applier.Run(&StopRequested());
@@ -43,26 +65,29 @@ class RunCommand : public Command {
     const Status& decoder_status = stream.status();
     const decoder::StreamStats& dstats = stream.stats();
     applier::ApplierStats st = applier.stats();
-    LogInfo("run stopped", WithResourceUsage({{"decoded_transactions", dstats.transactions},
-                                              {"confirmed_lsn", dstats.confirmed.ToString()},
-                                              {"applied_transactions", st.transactions},
-                                              {"applied_changes", st.changes},
-                                              {"target_transactions", st.groups},
-                                              {"copy_rows", st.copy_rows},
-                                              {"applied_lsn", st.applied_lsn.ToString()}}));
+    LogFields fields = {{"decoded_transactions", dstats.transactions},
+                        {"confirmed_lsn", dstats.confirmed.ToString()},
+                        {"applied_transactions", st.transactions},
+                        {"applied_changes", st.changes},
+                        {"target_transactions", st.groups},
+                        {"copy_rows", st.copy_rows},
+                        {"applied_lsn", st.applied_lsn.ToString()}};
+    if (member != nullptr) fields.insert(fields.begin(), {"database", member->database});
+    LogInfo("run stopped", WithResourceUsage(std::move(fields)));
     RecordLastError(q.get(), "run", decoder_status.ok() ? s : decoder_status);
     if (!decoder_status.ok()) return decoder_status;
     return s;
   }
 
- private:
   void AddFlags(CLI::App* sub) override {
     flags_.Register(sub, Need::kRequired, Need::kRequired);
     apply_.Register(sub);
     stream_.Register(sub);
+    cluster_.Register(sub);
   }
 
   MigrationFlags flags_;
+  ClusterFlags cluster_;
   ApplyFlags apply_;
   StreamFlags stream_;
 };

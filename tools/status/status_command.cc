@@ -5,12 +5,15 @@
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "common/conninfo.h"
 #include "common/pg.h"
 #include "queue/work_queue.h"
+#include "tools/common/cluster.h"
 #include "tools/common/identity.h"
 #include "tools/common/signals.h"
 #include "tools/config/connection.h"
@@ -32,6 +35,17 @@ Result<std::chrono::milliseconds> ParseInterval(const std::string& text) {
   return *d;
 }
 
+// One migration status watches: its queue, open read-only, and its connections.
+struct Watched {
+  std::string database;  // cluster mode: the database; "" otherwise
+  std::string name;
+  std::string source, target;  // conninfos ("" when not given)
+  std::string location;
+  std::unique_ptr<queue::WorkQueue> queue;
+  std::optional<PgConn> source_conn, target_conn;
+  std::optional<status::StatusReport> previous;
+};
+
 class StatusCommand : public Command {
  public:
   using Command::Command;
@@ -39,61 +53,58 @@ class StatusCommand : public Command {
   Status Run() override {
     PGB_RETURN_IF_ERROR(queue_.Check("status"));
     PGB_ASSIGN_OR_RETURN(auto interval, ParseInterval(interval_));
+    std::string source, target;
     if (!conn_.source.empty()) {
-      PGB_ASSIGN_OR_RETURN(source_, SourceConninfo(conn_));
+      PGB_ASSIGN_OR_RETURN(source, SourceConninfo(conn_));
     }
     if (!conn_.target.empty()) {
-      PGB_ASSIGN_OR_RETURN(target_, TargetConninfo(conn_));
+      PGB_ASSIGN_OR_RETURN(target, TargetConninfo(conn_));
     }
 
-    queue::QueueOptions qo = queue_.ToOptions(global().name);
-    qo.read_only = true;
-    qo.create_if_missing = false;
-    PGB_ASSIGN_OR_RETURN(auto q, queue::WorkQueue::Open(qo));
-    {
-      // Positions of another cluster or database would be read as this migration's: refuse.
-      // A server that cannot be reached is shown in the report instead (below).
-      MigrationCheck check = QueueCheck(qo, "status");
-      check.source_conninfo = source_;
-      check.target_conninfo = target_;
-      auto live = CheckSides(check);
-      if (!live.ok() && live.status().code() == ErrorCode::kSourceIsTarget) return live.status();
-      if (live.ok()) PGB_RETURN_IF_ERROR(CheckQueue(check, *live, q.get(), /*read_only=*/true));
+    std::vector<Watched> watched;
+    if (!cluster_.enabled()) {
+      PGB_RETURN_IF_ERROR(Open("", global().name, source, target, queue_.ToOptions(global().name),
+                               queue_.Describe(global().name), &watched));
+    } else {
+      if (source.empty() && target.empty()) {
+        return Status::Error(ErrorCode::kUsage, "status --databases needs --source or --target",
+                             "the databases are read from the source (or the target)");
+      }
+      MigrationStart start;
+      start.source = source;
+      start.target = target;
+      start.queue = queue_.ToOptions(global().name);
+      start.check = QueueCheck(start.queue, "status");
+      PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
+                           ResolveCluster(cluster_, start, global().name, ClusterUse::kExisting));
+      for (const ClusterMember& m : members) {
+        PGB_RETURN_IF_ERROR(Open(m.database, m.name, m.start.source, m.start.target, m.start.queue,
+                                 m.start.queue.dir, &watched));
+      }
     }
-    std::string location = queue_.Describe(global().name);
 
     if (watch_) InstallSignalHandlers();
     const bool tty = isatty(STDOUT_FILENO) != 0;
-    std::optional<status::StatusReport> previous;
     while (true) {
-      status::StatusInputs in;
-      in.name = global().name;
-      in.queue_location = location;
-      in.rate_window_seconds = rate_window_seconds_;
-      if (!source_.empty()) {
-        in.source_label = DescribeConninfo(source_);
-        in.source = Connection(source_, "source", &source_conn_, &in.source_error);
+      std::vector<status::ClusterMemberReport> reports;
+      for (Watched& w : watched) {
+        PGB_ASSIGN_OR_RETURN(status::StatusReport r, Collect(&w));
+        reports.push_back({w.database, std::move(r)});
       }
-      if (!target_.empty()) {
-        in.target_label = DescribeConninfo(target_);
-        in.target = Connection(target_, "target", &target_conn_, &in.target_error);
-      }
-      PGB_ASSIGN_OR_RETURN(status::StatusReport r,
-                           status::CollectStatus(q.get(), in, previous ? &*previous : nullptr));
-      // A connection that failed during the queries is opened again next time.
-      if (!r.source_error.empty()) source_conn_.reset();
-      if (!r.target_error.empty()) target_conn_.reset();
       if (json_) {
-        std::string line = status::StatusToJson(r).dump(watch_ ? -1 : 2);
-        std::printf("%s\n", line.c_str());
+        nlohmann::json j = cluster_.enabled() ? status::ClusterStatusToJson(reports)
+                                              : status::StatusToJson(reports.front().report);
+        std::printf("%s\n", j.dump(watch_ ? -1 : 2).c_str());
       } else {
         if (watch_ && tty) std::fputs("\033[H\033[2J", stdout);
-        std::fputs(status::StatusToText(r).c_str(), stdout);
+        std::fputs(cluster_.enabled() ? status::ClusterStatusToText(reports).c_str()
+                                      : status::StatusToText(reports.front().report).c_str(),
+                   stdout);
         if (watch_ && !tty) std::fputs("\n", stdout);
       }
       std::fflush(stdout);
       if (!watch_) return Status::Ok();
-      previous = std::move(r);
+      for (size_t i = 0; i < watched.size(); ++i) watched[i].previous = reports[i].report;
       auto until = std::chrono::steady_clock::now() + interval;
       while (!StopRequested().load() && std::chrono::steady_clock::now() < until) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -103,9 +114,59 @@ class StatusCommand : public Command {
   }
 
  private:
+  // Opens one migration's queue read-only after checking the servers are the ones it was made
+  // for, and adds it to `out`.
+  Status Open(const std::string& database, const std::string& name, const std::string& source,
+              const std::string& target, queue::QueueOptions qo, const std::string& location,
+              std::vector<Watched>* out) {
+    qo.read_only = true;
+    qo.create_if_missing = false;
+    PGB_ASSIGN_OR_RETURN(auto q, queue::WorkQueue::Open(qo));
+    // Positions of another cluster or database would be read as this migration's: refuse.
+    // A server that cannot be reached is shown in the report instead.
+    MigrationCheck check = QueueCheck(qo, "status");
+    check.source_conninfo = source;
+    check.target_conninfo = target;
+    auto live = CheckSides(check);
+    if (!live.ok() && live.status().code() == ErrorCode::kSourceIsTarget) return live.status();
+    if (live.ok()) PGB_RETURN_IF_ERROR(CheckQueue(check, *live, q.get(), /*read_only=*/true));
+    Watched w;
+    w.database = database;
+    w.name = name;
+    w.source = source;
+    w.target = target;
+    w.location = location;
+    w.queue = std::move(q);
+    out->push_back(std::move(w));
+    return Status::Ok();
+  }
+
+  Result<status::StatusReport> Collect(Watched* w) {
+    status::StatusInputs in;
+    in.name = w->name;
+    in.queue_location = w->location;
+    in.rate_window_seconds = rate_window_seconds_;
+    if (!w->source.empty()) {
+      in.source_label = DescribeConninfo(w->source);
+      in.source = Connection(w->source, "source", &w->source_conn, &in.source_error);
+    }
+    if (!w->target.empty()) {
+      in.target_label = DescribeConninfo(w->target);
+      in.target = Connection(w->target, "target", &w->target_conn, &in.target_error);
+    }
+    PGB_ASSIGN_OR_RETURN(
+        status::StatusReport r,
+        status::CollectStatus(w->queue.get(), in, w->previous ? &*w->previous : nullptr));
+    // A connection that failed during the queries is opened again next time.
+    if (!r.source_error.empty()) w->source_conn.reset();
+    if (!r.target_error.empty()) w->target_conn.reset();
+    return r;
+  }
+
   void AddFlags(CLI::App* sub) override {
     queue_.Register(sub, {.topic_defaults_to_name = true});
     AddConnectionOptions(sub, &conn_);
+    cluster_.Register(sub);
     sub->add_flag("--json", json_, "print JSON (one object; one line per refresh with --watch)");
     sub->add_flag("--watch", watch_, "refresh until interrupted");
     sub->add_option("--interval", interval_, "time between refreshes with --watch")
@@ -134,12 +195,11 @@ class StatusCommand : public Command {
 
   QueueFlags queue_;
   ConnectionFlags conn_;
-  std::string source_, target_;
+  ClusterFlags cluster_;
   bool json_ = false;
   bool watch_ = false;
   std::string interval_ = "2s";
   int rate_window_seconds_ = 60;
-  std::optional<PgConn> source_conn_, target_conn_;
 };
 
 }  // namespace

@@ -26,17 +26,6 @@ json OptJson(const std::optional<T>& v) {
 
 double Round3(double v) { return std::round(v * 1000) / 1000; }
 
-std::string HumanBytes(uint64_t b) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
-}
-
 std::string LsnText(Lsn l) { return l.IsValid() ? l.ToString() : "-"; }
 
 // Scans the queue's commit records (not their changes) for the counts and the rates of the last
@@ -137,6 +126,17 @@ std::optional<double> LsnRate(Lsn before, Lsn after, double seconds) {
 }
 
 }  // namespace
+
+std::string HumanBytes(uint64_t b) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
+}
 
 std::string FormatEta(std::optional<double> seconds, uint64_t lag_bytes) {
   if (lag_bytes == 0) return "caught up";

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/pg.h"
 #include "common/status.h"
@@ -103,5 +104,19 @@ nlohmann::json StatusToJson(const StatusReport& r);
 std::string StatusToText(const StatusReport& r);
 // "caught up", "unknown" or a duration like "1h02m03s".
 std::string FormatEta(std::optional<double> seconds, uint64_t lag_bytes);
+// "512 B", "1.5 MB".
+std::string HumanBytes(uint64_t bytes);
+
+// A cluster migration (--databases): each database's report, in the order given.
+struct ClusterMemberReport {
+  std::string database;
+  StatusReport report;
+};
+// JSON: {"schema_version": 1, "cluster": true, "time", "databases": [{"database", ...each
+// database's StatusToJson}], "total": {lag_bytes, lag_seconds (the largest), eta_seconds (the
+// largest), lag_known, databases, databases_with_errors}}.
+nlohmann::json ClusterStatusToJson(const std::vector<ClusterMemberReport>& reports);
+// One line per database (applied position, lag, ETA, rates, its last error) and a total line.
+std::string ClusterStatusToText(const std::vector<ClusterMemberReport>& reports);
 
 }  // namespace pgbaton::tools::status

@@ -5,11 +5,13 @@
 #include "common/log.h"
 #include "decoder/stream.h"
 #include "decoder/type_resolver.h"
+#include "tools/common/cluster.h"
 #include "tools/common/identity.h"
 #include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
 #include "tools/common/migration_flags.h"
 #include "tools/common/resource_usage.h"
+#include "tools/common/running_xacts.h"
 #include "tools/common/signals.h"
 #include "tools/common/stream_source.h"
 
@@ -22,36 +24,52 @@ class StreamCommand : public Command {
 
   Status Run() override {
     PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "stream"));
+    PGB_RETURN_IF_ERROR(cluster_.CheckMetrics(flags_.metrics));
+    if (!cluster_.enabled()) return StreamOne(start, global().name, nullptr);
+    PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
+                         ResolveCluster(cluster_, start, global().name, ClusterUse::kExisting));
+    return ForEachMember(members, true,
+                         [&](const ClusterMember& m) { return StreamOne(m.start, m.name, &m); });
+  }
+
+ private:
+  Status StreamOne(const MigrationStart& start, const std::string& name,
+                   const ClusterMember* member) {
     const std::string& source = start.source;
     PGB_ASSIGN_OR_RETURN(auto q, OpenStreamingQueue(start, stream_.tables));
     MetricsSamplerOptions mo = start.SamplerOptions(q.get());
     mo.record_samples = !flags_.queue.kafka();  // RocksDB: metadata writes are thread-safe
-    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(flags_.metrics, mo));
+    VerbMetrics metrics;
+    if (member == nullptr) {
+      PGB_ASSIGN_OR_RETURN(metrics, StartVerbMetrics(flags_.metrics, mo));
+    }
 
+    // About a second of WAL held by the slot on a 16+ source (tools/common/running_xacts.h).
+    RunningXactsNudge nudge(source);
     decoder::PgTypeResolver types(source);
     decoder::StreamOptions so;
     so.batch_max_delay = std::chrono::milliseconds(stream_.batch_delay_ms);
     decoder::StreamStats stats;
-    Status s = decoder::RunStream(q.get(), &types,
-                                  decoder::PgSourceFactory(source, global().name, global().name),
-                                  so, &StopRequested(), &stats);
-    LogInfo("decoder stopped", WithResourceUsage({{"transactions", stats.transactions},
-                                                  {"skipped_resent", stats.skipped},
-                                                  {"appends", stats.appends},
-                                                  {"messages", stats.messages},
-                                                  {"reconnects", stats.reconnects},
-                                                  {"confirmed_lsn", stats.confirmed.ToString()}}));
+    Status s = decoder::RunStream(q.get(), &types, decoder::PgSourceFactory(source, name, name), so,
+                                  &StopRequested(), &stats);
+    LogFields fields = {
+        {"transactions", stats.transactions}, {"skipped_resent", stats.skipped},
+        {"appends", stats.appends},           {"messages", stats.messages},
+        {"reconnects", stats.reconnects},     {"confirmed_lsn", stats.confirmed.ToString()}};
+    if (member != nullptr) fields.insert(fields.begin(), {"database", member->database});
+    LogInfo("decoder stopped", WithResourceUsage(std::move(fields)));
     RecordLastError(q.get(), "stream", s);
     return s;
   }
 
- private:
   void AddFlags(CLI::App* sub) override {
     flags_.Register(sub, Need::kRequired, Need::kNone);
     stream_.Register(sub);
+    cluster_.Register(sub);
   }
 
   MigrationFlags flags_;
+  ClusterFlags cluster_;
   StreamFlags stream_;
 };
 

@@ -400,8 +400,6 @@ std::string FormatReport(const VerifyReport& report) {
   return out;
 }
 
-namespace {
-
 nlohmann::json ReportJson(const VerifyReport& report) {
   nlohmann::json j;
   j["match"] = report.differing_tables() == 0;
@@ -435,8 +433,6 @@ nlohmann::json ReportJson(const VerifyReport& report) {
   }
   return j;
 }
-
-}  // namespace
 
 std::string FormatReportJson(const VerifyReport& report) {
   return ReportJson(report).dump(2) + "\n";

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,8 @@ Result<VerifyReport> VerifyTables(PgConn* source, PgConn* target, const VerifyOp
 // target 999 rows md5 cd.." lines, then a summary line.
 std::string FormatReport(const VerifyReport& report);
 std::string FormatReportJson(const VerifyReport& report);
+// The report as a JSON object (what FormatReportJson prints).
+nlohmann::json ReportJson(const VerifyReport& report);
 // The same on one line, with "phase": "verify" (for migrate's JSON lines).
 std::string FormatReportJsonLine(const VerifyReport& report);
 

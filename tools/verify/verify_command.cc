@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
+#include <vector>
 
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "tools/common/cluster.h"
 #include "tools/common/identity.h"
 #include "tools/common/signals.h"
 #include "tools/config/connection.h"
@@ -26,44 +29,52 @@ class VerifyCommand : public Command {
     options_.stop = &StopRequested();
     PGB_ASSIGN_OR_RETURN(std::string src_info, SourceConninfo(conn_));
     PGB_ASSIGN_OR_RETURN(std::string dst_info, TargetConninfo(conn_));
-    // The same database on both sides would "verify" trivially; a target filled from another
-    // source (its pgbaton.migration record says which) is not this migration's.
-    MigrationCheck check;
-    check.name = global().name;
-    check.verb = "verify";
-    check.source_conninfo = src_info;
-    check.target_conninfo = dst_info;
-    PGB_ASSIGN_OR_RETURN(LiveSides live, CheckSides(check));
-    PGB_RETURN_IF_ERROR(CheckQueue(check, live, /*queue=*/nullptr));
-    verify::VerifyReport report;
-    if (at_lsn_) {
-      // Both sides at one source LSN while writers go on: the running applier holds for the
-      // moment the target's snapshot takes (tools/verification/at_lsn.h).
-      verify::AtLsnOptions ao;
-      ao.name = global().name;
-      ao.source = src_info;
-      ao.target = dst_info;
-      ao.pause_timeout = std::chrono::seconds(pause_timeout_s_);
-      ao.answer_timeout = std::min(ao.answer_timeout, ao.pause_timeout);
-      LogInfo("verify started at one source LSN", {{"name", global().name}});
-      PGB_ASSIGN_OR_RETURN(report, verify::VerifyAtLsn(ao, options_));
+    std::vector<std::pair<std::string, verify::VerifyReport>> reports;
+    if (!cluster_.enabled()) {
+      PGB_ASSIGN_OR_RETURN(verify::VerifyReport r, VerifyOne(global().name, src_info, dst_info));
+      reports.emplace_back("", std::move(r));
     } else {
-      PGB_ASSIGN_OR_RETURN(PgConn source, PgConn::Connect(src_info, {.label = "source"}));
-      PGB_ASSIGN_OR_RETURN(PgConn target, PgConn::Connect(dst_info, {.label = "target"}));
-      LogInfo("verify started", {{"source", source.description()},
-                                 {"target", target.description()},
-                                 {"name", global().name}});
-      PGB_ASSIGN_OR_RETURN(report, verify::VerifyTables(&source, &target, options_));
+      MigrationStart start;
+      start.source = src_info;
+      start.target = dst_info;
+      PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
+                           ResolveCluster(cluster_, start, global().name, ClusterUse::kServers));
+      PGB_RETURN_IF_ERROR(ForEachMember(members, false, [&](const ClusterMember& m) -> Status {
+        PGB_ASSIGN_OR_RETURN(verify::VerifyReport r,
+                             VerifyOne(m.name, m.start.source, m.start.target));
+        reports.emplace_back(m.database, std::move(r));
+        return Status::Ok();
+      }));
     }
-    std::string text = json_ ? verify::FormatReportJson(report) : verify::FormatReport(report);
-    std::fwrite(text.data(), 1, text.size(), stdout);
+    int differ = 0;
+    size_t tables = 0;
+    nlohmann::json cluster_json = {{"match", true}, {"databases", nlohmann::json::array()}};
+    for (const auto& [database, report] : reports) {
+      differ += report.differing_tables();
+      tables += report.tables.size();
+      if (!cluster_.enabled()) {
+        std::string text = json_ ? verify::FormatReportJson(report) : verify::FormatReport(report);
+        std::fwrite(text.data(), 1, text.size(), stdout);
+      } else if (json_) {
+        nlohmann::json j = verify::ReportJson(report);
+        j["database"] = database;
+        cluster_json["databases"].push_back(std::move(j));
+      } else {
+        std::string text =
+            fmt::format("database \"{}\":\n", database) + verify::FormatReport(report);
+        std::fwrite(text.data(), 1, text.size(), stdout);
+      }
+    }
+    if (cluster_.enabled() && json_) {
+      cluster_json["match"] = differ == 0;
+      std::string text = cluster_json.dump(2) + "\n";
+      std::fwrite(text.data(), 1, text.size(), stdout);
+    }
     std::fflush(stdout);
-    int differ = report.differing_tables();
     if (differ == 0) return Status::Ok();
     return Status::Error(
         ErrorCode::kVerifyMismatch,
-        fmt::format("verify: {} of {} tables differ between source and target", differ,
-                    report.tables.size()),
+        fmt::format("verify: {} of {} tables differ between source and target", differ, tables),
         at_lsn_ ? "both sides were read at the same source LSN, so these rows really differ: "
                   "something wrote to the target behind the applier's back, or a change was "
                   "lost; see each table's differing keys above"
@@ -74,8 +85,42 @@ class VerifyCommand : public Command {
   }
 
  private:
+  Result<verify::VerifyReport> VerifyOne(const std::string& name, const std::string& src_info,
+                                         const std::string& dst_info) {
+    // The same database on both sides would "verify" trivially; a target filled from another
+    // source (its pgbaton.migration record says which) is not this migration's.
+    MigrationCheck check;
+    check.name = name;
+    check.verb = "verify";
+    check.source_conninfo = src_info;
+    check.target_conninfo = dst_info;
+    PGB_ASSIGN_OR_RETURN(LiveSides live, CheckSides(check));
+    PGB_RETURN_IF_ERROR(CheckQueue(check, live, /*queue=*/nullptr));
+    verify::VerifyReport report;
+    if (at_lsn_) {
+      // Both sides at one source LSN while writers go on: the running applier holds for the
+      // moment the target's snapshot takes (tools/verification/at_lsn.h).
+      verify::AtLsnOptions ao;
+      ao.name = name;
+      ao.source = src_info;
+      ao.target = dst_info;
+      ao.pause_timeout = std::chrono::seconds(pause_timeout_s_);
+      ao.answer_timeout = std::min(ao.answer_timeout, ao.pause_timeout);
+      LogInfo("verify started at one source LSN", {{"name", name}});
+      PGB_ASSIGN_OR_RETURN(report, verify::VerifyAtLsn(ao, options_));
+    } else {
+      PGB_ASSIGN_OR_RETURN(PgConn source, PgConn::Connect(src_info, {.label = "source"}));
+      PGB_ASSIGN_OR_RETURN(PgConn target, PgConn::Connect(dst_info, {.label = "target"}));
+      LogInfo("verify started",
+              {{"source", source.description()}, {"target", target.description()}, {"name", name}});
+      PGB_ASSIGN_OR_RETURN(report, verify::VerifyTables(&source, &target, options_));
+    }
+    return report;
+  }
+
   void AddFlags(CLI::App* sub) override {
     AddConnectionOptions(sub, &conn_);
+    cluster_.Register(sub);
     sub->add_option("--tables", options_.tables,
                     "only these tables (schema.table, comma-separated)")
         ->delimiter(',');
@@ -93,6 +138,7 @@ class VerifyCommand : public Command {
   }
 
   ConnectionFlags conn_;
+  ClusterFlags cluster_;
   verify::VerifyOptions options_;
   bool json_ = false;
   bool at_lsn_ = false;

@@ -231,5 +231,24 @@ TEST(DescribeConninfoTest, NeverShowsPassword) {
   EXPECT_EQ(DescribeConninfo(uri), "db2:7000/shop");
 }
 
+TEST(WithDatabaseTest, ReplacesTheDatabaseAndKeepsTheRest) {
+  for (const std::string& in :
+       {std::string("host=db1 port=6000 dbname=postgres user=u password=") + kSecret,
+        std::string("postgresql://u:") + kSecret + "@db1:6000/postgres",
+        std::string("host=db1 port=6000 user=u password=") + kSecret}) {
+    for (const std::string& db : {std::string("app"), std::string("Sales \"Q1\" db"),
+                                  std::string("it's"), std::string("a\\b")}) {
+      auto r = WithDatabase(in, db);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(DescribeConninfo(*r), "db1:6000/" + db) << MaskConninfo(*r);
+      EXPECT_EQ(LibpqPassword(*r).substr(0, 8), kSecret);
+    }
+  }
+  auto bad = WithDatabase(std::string("host=h password='") + kSecret, "app");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), ErrorCode::kUsage);
+  ExpectNoSecret(bad.status().message(), "unterminated");
+}
+
 }  // namespace
 }  // namespace pgbaton
