@@ -59,7 +59,7 @@ std::string RoleAttributes(const Role& r, bool hold_login) {
   out += r.replication ? " REPLICATION" : " NOREPLICATION";
   out += r.bypassrls ? " BYPASSRLS" : " NOBYPASSRLS";
   out += fmt::format(" CONNECTION LIMIT {}", r.connection_limit);
-  out += " VALID UNTIL " + Literal(r.valid_until.value_or("infinity"));
+  if (r.valid_until) out += " VALID UNTIL " + Literal(*r.valid_until);
   return out;
 }
 
@@ -68,7 +68,9 @@ std::string CreateRoleSql(const Role& r, bool hold_login) {
 }
 
 std::string AlterRoleSql(const Role& r, bool hold_login) {
-  return "ALTER ROLE " + QuoteIdent(r.name) + " WITH" + RoleAttributes(r, hold_login);
+  // No expiry on the source: lift the target's ('infinity' is the only way to say it).
+  return "ALTER ROLE " + QuoteIdent(r.name) + " WITH" + RoleAttributes(r, hold_login) +
+         (r.valid_until ? "" : " VALID UNTIL 'infinity'");
 }
 
 std::string RolePasswordSql(const std::string& role, const std::optional<std::string>& verifier) {

@@ -15,12 +15,12 @@ namespace pgbaton::tools::globals {
 // session sets it).
 std::string Literal(std::string_view text);
 
-// " SUPERUSER NOINHERIT ... CONNECTION LIMIT n VALID UNTIL '...'": every attribute of `role`
+// " SUPERUSER NOINHERIT ... CONNECTION LIMIT n [VALID UNTIL '...']": every attribute of `role`
 // (LOGIN replaced by NOLOGIN when `hold_login`), no password.
 std::string RoleAttributes(const Role& role, bool hold_login);
 // CREATE ROLE "name" WITH <attributes>.
 std::string CreateRoleSql(const Role& role, bool hold_login);
-// ALTER ROLE "name" WITH <attributes>.
+// ALTER ROLE "name" WITH <attributes>, VALID UNTIL 'infinity' when the role has no expiry.
 std::string AlterRoleSql(const Role& role, bool hold_login);
 // ALTER ROLE "name" PASSWORD '<verifier>' (stored as it is), or PASSWORD NULL.
 std::string RolePasswordSql(const std::string& role, const std::optional<std::string>& verifier);
