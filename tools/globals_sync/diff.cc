@@ -35,7 +35,8 @@ Result<std::pair<std::string, std::string>> ParseTablespaceMapping(const std::st
 
 namespace {
 
-std::string Q(const std::string& name) { return "\"" + name + "\""; }
+// A name as the report shows it: always quoted, inner quotes doubled ("quo""te").
+std::string Q(const std::string& name) { return QuoteIdent(name); }
 
 std::string Names(const std::vector<std::string>& names) {
   std::string out;
