@@ -80,6 +80,10 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "verify_mismatch";
     case ErrorCode::kTimeout:
       return "timeout";
+    case ErrorCode::kGlobalsDrift:
+      return "globals_drift";
+    case ErrorCode::kGlobalsUnsupported:
+      return "globals_unsupported";
   }
   return "unknown";
 }
@@ -124,6 +128,8 @@ const std::vector<ErrorCode>& AllErrorCodes() {
       ErrorCode::kNotFound,
       ErrorCode::kVerifyMismatch,
       ErrorCode::kTimeout,
+      ErrorCode::kGlobalsDrift,
+      ErrorCode::kGlobalsUnsupported,
   };
   return kAll;
 }

@@ -48,6 +48,8 @@ enum class ErrorCode : int {
   kNotFound = 80,           // a named object (table, file, key) does not exist
   kVerifyMismatch = 81,     // verify found rows that differ
   kTimeout = 82,            // a wait ran out of time
+  kGlobalsDrift = 83,       // globals (roles, memberships, settings, databases) differ (no --apply)
+  kGlobalsUnsupported = 84,  // a global the target cannot take as it is (tablespace, locale)
 };
 
 // The process exit code for `code`: the enum's value, stable across releases.

@@ -17,6 +17,7 @@
 #include "tools/config/config.h"
 #include "tools/copy/copy_command.h"
 #include "tools/cutover/cutover_command.h"
+#include "tools/globals/globals_command.h"
 #include "tools/migrate/migrate_command.h"
 #include "tools/preflight/preflight_command.h"
 #include "tools/queue/queue_command.h"
@@ -73,6 +74,7 @@ int Main(int argc, char** original_argv) {
   add(MakeStreamCommand(&global));
   add(MakeRunCommand(&global));
   add(MakeStatusCommand(&global));
+  add(MakeGlobalsCommand(&global));
 
   // Flags > PGBATON_* environment > --config file > defaults (tools/config/config.h).
   ConfigLayer config;
