@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "common/conninfo.h"
 #include "common/log.h"
@@ -11,6 +12,7 @@
 #include "tools/common/identity.h"
 #include "tools/common/signals.h"
 #include "tools/config/connection.h"
+#include "tools/initial_copy/large_objects.h"
 #include "tools/verification/at_lsn.h"
 #include "tools/verification/verify.h"
 
@@ -35,6 +37,7 @@ class VerifyCommand : public Command {
     check.target_conninfo = dst_info;
     PGB_ASSIGN_OR_RETURN(LiveSides live, CheckSides(check));
     PGB_RETURN_IF_ERROR(CheckQueue(check, live, /*queue=*/nullptr));
+    if (sync_los_) return SyncLargeObjects(src_info, dst_info, /*dry_run=*/false);
     verify::VerifyReport report;
     if (at_lsn_) {
       // Both sides at one source LSN while writers go on: the running applier holds for the
@@ -59,6 +62,10 @@ class VerifyCommand : public Command {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     int differ = report.differing_tables();
+    if (los_) {
+      Status lo = SyncLargeObjects(src_info, dst_info, /*dry_run=*/true);
+      if (!lo.ok() && (differ == 0 || lo.code() != ErrorCode::kVerifyMismatch)) return lo;
+    }
     if (differ == 0) return Status::Ok();
     return Status::Error(
         ErrorCode::kVerifyMismatch,
@@ -74,6 +81,46 @@ class VerifyCommand : public Command {
   }
 
  private:
+  // --large-objects (dry_run: compare only) and --sync-large-objects: large objects compared by
+  // OID, owner, ACL, comment and md5 of contents (tools/initial_copy/large_objects.h), a line
+  // per difference and a summary on stdout.
+  Status SyncLargeObjects(const std::string& src_info, const std::string& dst_info, bool dry_run) {
+    copy::LargeObjectSyncOptions lo;
+    lo.source = src_info;
+    lo.target = dst_info;
+    lo.jobs = lo_jobs_;
+    lo.no_owner = no_owner_;
+    lo.dry_run = dry_run;
+    lo.application_name = "pgbaton verify";
+    PGB_ASSIGN_OR_RETURN(copy::LargeObjectSyncReport r, copy::SyncLargeObjects(lo));
+    std::string text;
+    if (json_) {
+      nlohmann::json j = {{"large_objects",
+                           {{"source", r.source_objects},
+                            {"target", r.target_objects},
+                            {"missing", r.missing},
+                            {"differing", r.differing},
+                            {"extra", r.extra},
+                            {"synced", !dry_run},
+                            {"examples", r.examples}}}};
+      text = j.dump() + "\n";
+    } else {
+      for (const auto& e : r.examples) text += e + "\n";
+      text += (dry_run ? "large objects compared: " : "large objects synced: ") +
+              r.Summary(dry_run) + "\n";
+    }
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    if (!dry_run || r.differences() == 0) return Status::Ok();
+    return Status::Error(
+        ErrorCode::kVerifyMismatch,
+        fmt::format("verify: {} large objects differ between source and target ({} missing on "
+                    "target, {} differing, {} only on target)",
+                    r.differences(), r.missing, r.differing, r.extra),
+        "logical decoding does not carry large objects: run verify --sync-large-objects to "
+        "bring them over (cutover does it inside the fence)");
+  }
+
   void AddFlags(CLI::App* sub) override {
     AddConnectionOptions(sub, &conn_);
     sub->add_option("--tables", options_.tables,
@@ -86,6 +133,17 @@ class VerifyCommand : public Command {
     sub->add_flag("--at-lsn", at_lsn_,
                   "compare both sides at one source LSN while writes go on: the running "
                   "applier (run or migrate) holds there for a moment");
+    sub->add_flag("--large-objects", los_,
+                  "also compare large objects (OID, owner, ACL, comment, md5 of contents)");
+    sub->add_flag("--sync-large-objects", sync_los_,
+                  "instead of comparing tables, bring the target's large objects level with the "
+                  "source's (create, replace, unlink) and print what was done");
+    sub->add_flag("--no-owner", no_owner_,
+                  "large objects: the copy ran with --no-owner, owners are not compared or set");
+    sub->add_option("--large-object-jobs", lo_jobs_,
+                    "connection pairs comparing and copying large objects")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 64));
     sub->add_option("--pause-timeout", pause_timeout_s_,
                     "--at-lsn: seconds the applier may take to apply up to that LSN")
         ->capture_default_str()
@@ -97,6 +155,10 @@ class VerifyCommand : public Command {
   bool json_ = false;
   bool at_lsn_ = false;
   int pause_timeout_s_ = 300;
+  bool los_ = false;
+  bool sync_los_ = false;
+  bool no_owner_ = false;
+  int lo_jobs_ = 4;
 };
 
 }  // namespace
