@@ -21,6 +21,7 @@
 #include "tools/common/signals.h"
 #include "tools/cutover/reverse.h"
 #include "tools/cutover/strategies.h"
+#include "tools/initial_copy/large_objects.h"
 
 namespace pgbaton::tools::cutover {
 
@@ -291,6 +292,12 @@ class Runner {
       auto opened = queue::WorkQueue::Open(qo);
       if (opened.ok()) q = std::move(*opened);  // a queue that cannot be read is checked later
     }
+    if (q) {
+      // A copy made with --no-owner left the target's large objects to the target's user: the
+      // re-sync compares and writes them the same way.
+      auto no_owner = q->GetMeta("copy/no_owner");
+      lo_no_owner_ = no_owner.ok() && no_owner->has_value() && **no_owner == "true";
+    }
     return CheckQueue(check, live, q.get(), /*queue_read_only=*/true);
   }
 
@@ -359,6 +366,8 @@ class Runner {
     PGB_ASSIGN_OR_RETURN(auto seqs, ReadSequences(*source_));
     PGB_RETURN_IF_ERROR(CheckSequencesOnTarget(*target_, seqs));
     if (o_.reverse) PGB_RETURN_IF_ERROR(CheckReverse(ReverseOptionsFrom()));
+    PGB_ASSIGN_OR_RETURN(std::string los,
+                         source_->QueryValue("SELECT count(*) FROM pg_largeobject_metadata"));
     Add("check", t,
         fmt::format("applier running, lag {} ms / {} bytes, {} sequences", r_->lag_ms,
                     r_->lag_bytes, seqs.size()));
@@ -368,7 +377,10 @@ class Runner {
           "fence: " + fence_->Describe(),
           "drain: write a sentinel with pg_logical_emit_message and wait until the target's "
           "origin passes it",
-          fmt::format("sequences: copy {} sequence values to the target", seqs.size())};
+          fmt::format("sequences: copy {} sequence values to the target", seqs.size()),
+          fmt::format("large-objects: re-sync {} large objects (oid, owner, ACL, comment, md5 "
+                      "of contents on both sides; create, replace, unlink what differs)",
+                      los)};
       if (o_.reverse) {
         r_->plan.push_back("reverse: start " + DescribeReverse(ReverseOptionsFrom()));
       }
@@ -378,6 +390,17 @@ class Runner {
     }
 
     InstallSignalHandlers();
+    // --- large objects, before the fence --- Logical decoding does not carry them: what
+    // changed since the copy is brought over now, while writers still run, so that the step
+    // inside the fence only has what changed in the last moments to write (its md5 comparison
+    // still reads every object). Not part of the write pause.
+    if (los != "0") {
+      t = Clock::now();
+      open_phase_ = "lo-presync";
+      PGB_ASSIGN_OR_RETURN(copy::LargeObjectSyncReport pre, SyncLargeObjects());
+      Add("lo-presync", t, pre.Summary());
+    }
+
     // --- fence --- (from here on every error undoes the fence)
     fence_start_ = Clock::now();
     t = fence_start_;
@@ -416,6 +439,16 @@ class Runner {
     if (!s.ok()) return Fail("sequences", t, s);
     r_->sequences = static_cast<int>(fresh->size());
     Add("sequences", t, fmt::format("{} sequence values copied", fresh->size()));
+
+    // --- large objects --- Writers are fenced and every change before the fence is applied:
+    // the large objects created, changed or unlinked since the copy (or the step before the
+    // fence) are brought over, so that nothing written before the fence is lost.
+    t = Clock::now();
+    auto lo = SyncLargeObjects();
+    if (!lo.ok()) return Fail("large-objects", t, lo.status());
+    r_->large_objects = static_cast<int64_t>(lo->source_objects);
+    r_->large_objects_synced = static_cast<int64_t>(lo->differences());
+    Add("large-objects", t, lo->Summary());
 
     if (o_.reverse) {
       t = Clock::now();
@@ -494,6 +527,15 @@ class Runner {
   }
 
  private:
+  Result<copy::LargeObjectSyncReport> SyncLargeObjects() const {
+    copy::LargeObjectSyncOptions lo;
+    lo.source = o_.source_conninfo;
+    lo.target = o_.target_conninfo;
+    lo.jobs = o_.large_object_jobs;
+    lo.no_owner = lo_no_owner_;
+    lo.application_name = "pgbaton cutover";
+    return copy::SyncLargeObjects(lo);
+  }
   void Add(const std::string& name, Clock::time_point start, const std::string& detail) {
     r_->phases.push_back({name, MsSince(start), detail});
     if (name == open_phase_) open_phase_.clear();
@@ -533,6 +575,7 @@ class Runner {
   std::string open_phase_;                 // the phase running when Run returns an error
   Clock::time_point fence_start_;
   bool fenced_ = false;
+  bool lo_no_owner_ = false;  // the copy ran with --no-owner (queue meta copy/no_owner)
 };
 
 }  // namespace
@@ -574,6 +617,8 @@ nlohmann::json CutoverReport::ToJson() const {
   j["lag_bytes"] = lag_bytes;
   j["sentinel_lsn"] = sentinel_lsn.IsValid() ? sentinel_lsn.ToString() : "";
   j["sequences"] = sequences;
+  j["large_objects"] = large_objects;
+  j["large_objects_synced"] = large_objects_synced;
   if (!reverse_command.empty()) {
     j["reverse"] = {
         {"command", reverse_command}, {"pid", reverse_pid}, {"stopped", reverse_stopped}};
@@ -594,7 +639,7 @@ std::string CutoverReport::ToText() const {
                                    : (fence_undone ? "failed, fence undone" : "failed"));
   for (const auto& p : phases) {
     if (p.name == "total") continue;
-    out += fmt::format("  {:<10} {:>7} ms  {}\n", p.name, p.ms, p.detail);
+    out += fmt::format("  {:<13} {:>7} ms  {}\n", p.name, p.ms, p.detail);
   }
   for (size_t i = 0; i < plan.size(); ++i) out += fmt::format("  plan {}: {}\n", i + 1, plan[i]);
   if (write_pause_ms >= 0) {

@@ -1,7 +1,8 @@
 // The cutover workflow behind `pgbaton cutover`: check that the applier is running and close
 // behind, fence writers on the old cluster, write a sentinel into the source WAL and wait until
-// the applier has applied past it, copy sequence values, flip writers to the new cluster, and
-// report a timeline (each phase in ms and the write pause, fence to flip done). Any failure
+// the applier has applied past it, copy sequence values, re-sync large objects (which logical
+// decoding does not carry; tools/initial_copy/large_objects.h), flip writers to the new cluster,
+// and report a timeline (each phase in ms and the write pause, fence to flip done). Any failure
 // before the flip has finished undoes the fence. See docs/guide/cutover.md.
 #pragma once
 
@@ -34,6 +35,7 @@ struct CutoverOptions {
   bool reverse = false;                      // start a reverse stream (new to old) before the flip
   std::string reverse_queue_dir;             // default: <queue_dir>.reverse
   std::string pgbaton_binary;  // the binary to start the reverse `run` with (/proc/self/exe)
+  int large_object_jobs = 4;   // connection pairs comparing and copying large objects
   // Test hook (hidden --pause-at): the process SIGSTOPs itself at this point, so that a test can
   // act on the servers there and then SIGCONT it. "after-fence" (fenced, no sentinel yet) or
   // "before-flip" (drained, sequences copied, reverse started). Empty: never.
@@ -41,7 +43,7 @@ struct CutoverOptions {
 };
 
 struct Phase {
-  std::string name;  // check, fence, drain, sequences, reverse, flip
+  std::string name;  // check, lo-presync, fence, drain, sequences, large-objects, reverse, flip
   int64_t ms = 0;
   std::string detail;
 };
@@ -60,7 +62,9 @@ struct CutoverReport {
   int64_t lag_bytes = -1;
   Lsn sentinel_lsn;
   int sequences = 0;
-  std::string reverse_command;  // the reverse stream's command line (password masked)
+  int64_t large_objects = -1;         // on the source inside the fence (-1: step not reached)
+  int64_t large_objects_synced = -1;  // created, replaced or unlinked inside the fence
+  std::string reverse_command;        // the reverse stream's command line (password masked)
   int reverse_pid = 0;
   bool reverse_stopped = false;  // a failure after starting the reverse stream stopped it again
   std::string stored_at;         // "queue meta cutover/last" or a file path

@@ -77,6 +77,11 @@ class CutoverCommand : public Command {
                   "start a stream from the new cluster back to the old one before the flip");
     sub->add_option("--reverse-queue-dir", o_.reverse_queue_dir,
                     "the reverse stream's queue (default: <queue-dir>.reverse)");
+    sub->add_option("--large-object-jobs", o_.large_object_jobs,
+                    "connection pairs that compare and copy large objects (before and inside "
+                    "the fence)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 64));
     sub->add_flag("--dry-run", o_.dry_run, "run every check and print the plan; fence nothing");
     sub->add_flag("--json", json_, "print the timeline as JSON");
     // Test hook, hidden from --help: SIGSTOP at "after-fence" or "before-flip".

@@ -21,6 +21,7 @@
 #include "tools/common/identity.h"
 #include "tools/initial_copy/catalog.h"
 #include "tools/initial_copy/data_copy.h"
+#include "tools/initial_copy/large_objects.h"
 #include "tools/initial_copy/post_data.h"
 #include "tools/initial_copy/rate_limiter.h"
 #include "tools/initial_copy/schema.h"
@@ -330,6 +331,51 @@ class SourceProtection {
   std::unique_ptr<SourceLoadMonitor> monitor_;  // last: stopped before what it uses goes
 };
 
+// Large objects at the snapshot `ref` (logical decoding does not carry them): spread over the
+// copy's workers, many small ones per target transaction. The phase is recorded as started and
+// done in the queue; within it, the target itself says which objects are there (each batch
+// commits whole), so a run after a crash writes only what is missing or differs, and never an
+// object twice.
+Status CopyLargeObjects(const CopyOptions& o, const SnapshotRef& ref, Meta& meta,
+                        Progress* progress) {
+  PGB_RETURN_IF_ERROR(meta.Put("copy/phase/large_objects", kStarted));
+  // The cutover's re-sync compares owners the way the copy wrote them.
+  PGB_RETURN_IF_ERROR(meta.Put("copy/no_owner", o.no_owner ? "true" : "false"));
+  progress->BeginPhase("large-objects");
+  LargeObjectSyncOptions lo;
+  lo.source = o.source;
+  lo.target = o.target;
+  lo.snapshot = ref.name;
+  lo.jobs = o.jobs;
+  lo.no_owner = o.no_owner;
+  lo.application_name = "pgbaton copy";
+  lo.on_plan = [&](size_t, size_t batches) { progress->SetItemsTotal(batches); };
+  lo.on_batch_done = [&](int n, size_t) {
+    progress->ItemDone();
+    AtTestPoint(o, fmt::format("large-objects:{}", n));
+  };
+  PGB_ASSIGN_OR_RETURN(LargeObjectSyncReport r, SyncLargeObjects(lo));
+  if (r.source_objects > 0 || r.differences() > 0) progress->Note(r.Summary());
+  PGB_RETURN_IF_ERROR(meta.Put("copy/large_objects", std::to_string(r.source_objects)));
+  PGB_RETURN_IF_ERROR(meta.Put("copy/phase/large_objects", kDone));
+  AtTestPoint(o, "after-large-objects");
+  return Status::Ok();
+}
+
+// A first run writes every large object of the source: any already on the target was not made
+// by this copy (and would be unlinked), so the copy refuses before it changes anything.
+Status CheckNoLargeObjects(PgConn& dst) {
+  PGB_ASSIGN_OR_RETURN(std::string n,
+                       dst.QueryValue("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata"));
+  if (n == "0") return Status::Ok();
+  return Status::Error(ErrorCode::kTargetNotEmpty,
+                       fmt::format("target ({}) already holds {} large objects that this copy "
+                                   "did not write",
+                                   dst.description(), n),
+                       "copy into an empty database, or unlink them first (SELECT lo_unlink(oid) "
+                       "FROM pg_largeobject_metadata) if they are not needed");
+}
+
 }  // namespace
 
 void AtTestPoint(const CopyOptions& o, const std::string& point) {
@@ -384,7 +430,10 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
 
   PGB_ASSIGN_OR_RETURN(auto states, meta.List("copy/state/"));
   PGB_ASSIGN_OR_RETURN(std::string pre_phase, meta.Get("copy/phase/pre_data"));
-  if (pre_phase.empty()) PGB_RETURN_IF_ERROR(CheckTargetFresh(dst, current.selected));
+  if (pre_phase.empty()) {
+    PGB_RETURN_IF_ERROR(CheckTargetFresh(dst, current.selected));
+    PGB_RETURN_IF_ERROR(CheckNoLargeObjects(dst));
+  }
   auto state_of = [&](const TableInfo& t) {
     auto it = states.find("copy/state/" + t.Key());
     return it == states.end() ? std::string() : it->second;
@@ -401,7 +450,8 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
       if (recopy) states["copy/state/" + t.Key()] = kCopying;
     }
   }
-  bool need_snapshot = pre_phase != kDone;
+  PGB_ASSIGN_OR_RETURN(std::string lo_phase, meta.Get("copy/phase/large_objects"));
+  bool need_snapshot = pre_phase != kDone || lo_phase != kDone;
   for (const auto& t : current.selected) need_snapshot = need_snapshot || state_of(t) != kDone;
 
   progress->BeginPhase("snapshot");
@@ -563,6 +613,7 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
     PGB_RETURN_IF_ERROR(copied);
     if (early) PGB_RETURN_IF_ERROR(early->Finish());
     AtTestPoint(o, "after-data");
+    if (lo_phase != kDone) PGB_RETURN_IF_ERROR(CopyLargeObjects(o, ref, meta, progress));
   }
   // The snapshot is no longer needed: end the exporting session (a temporary slot is dropped).
   snap.reset();

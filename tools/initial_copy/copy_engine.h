@@ -1,8 +1,8 @@
 // The initial copy, end to end: publication and slot with an exported snapshot, schema
-// (pre-data), data in parallel, sequences, post-data in parallel waves, ANALYZE. Every step is
-// recorded in the work queue's metadata, so running it again after a crash finishes the job:
-// finished tables are kept, the rest are truncated and copied at a new snapshot whose LSN becomes
-// their sync LSN (DESIGN.md contract 4).
+// (pre-data), data in parallel, large objects, sequences, post-data in parallel waves, ANALYZE.
+// Every step is recorded in the work queue's metadata, so running it again after a crash finishes
+// the job: finished tables are kept, the rest are truncated and copied at a new snapshot whose LSN
+// becomes their sync LSN (DESIGN.md contract 4).
 //
 // Metadata keys (values are text):
 //   sync_lsn/<schema>.<table>     the LSN of the snapshot the table was copied at (read by apply)
@@ -11,6 +11,10 @@
 //   copy/phase/pre_data | post_data | analyze   "started" or "done"
 //   copy/post_data_sql            pg_dump's post-data section, dumped with the first snapshot
 //   copy/post/<n>                 "done" for each post-data entry built
+//   copy/phase/large_objects      "started" or "done" (large_objects.h: the target holds which
+//                                 objects are copied, each batch committing whole)
+//   copy/large_objects            how many large objects the source held at the snapshot
+//   copy/no_owner                 "true" when copied with --no-owner (cutover's re-sync reads it)
 #pragma once
 
 #include <memory>

@@ -49,7 +49,8 @@ struct CopyOptions {
   bool progress_json = false;          // JSON lines instead of a live bar
   // Test hook: the process SIGKILLs itself at this point ("data:N" after N chunks, "data-left:N"
   // when N chunks are left, "table:<schema>.<table>" once that table is recorded as done,
-  // "post-data:N" after N post-data statements, "after-slot", "after-schema", "after-data").
+  // "post-data:N" after N post-data statements, "large-objects:N" after N batches of large
+  // objects committed, "after-slot", "after-schema", "after-data", "after-large-objects").
   std::string crash_at;
   // Test hook: the process SIGSTOPs itself at this point (the same names as crash_at).
   std::string pause_at;

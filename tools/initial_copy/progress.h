@@ -39,6 +39,8 @@ class Progress {
   // the previous one and records its time. `items_total` counts statements or tables.
   void BeginPhase(const std::string& phase, uint64_t items_total = 0);
   void ItemDone() { items_done_.fetch_add(1); }
+  // Sets the current phase's item count once it is known (after BeginPhase).
+  void SetItemsTotal(uint64_t items_total) { items_total_ = items_total; }
   // A line for people, above the live bar (a log line on stderr in JSON mode).
   void Note(const std::string& line);
   // The tables of the data phase; the pointers stay valid while this object lives.

@@ -267,12 +267,15 @@ void CheckSourceObjects(PgConn& src, Checker& c, std::vector<std::string>* exten
   if (c.Query(src, "source.large_objects", "select count(*) from pg_largeobject_metadata", &r)) {
     int64_t n = r.GetInt(0, 0);
     if (n > 0) {
-      c.Add("source.large_objects", Severity::kError,
+      c.Add("source.large_objects", Severity::kInfo,
             fmt::format("source database holds {} large objects; logical decoding does not carry "
-                        "large objects",
+                        "them, so pgbaton copies them with the data (at the copy's snapshot, "
+                        "owners, ACLs and comments included) and re-syncs those created, changed "
+                        "or unlinked since inside the cutover fence",
                         n),
-            "move them into bytea columns, or migrate them separately (pg_dump --large-objects) "
-            "while writes are fenced",
+            "nothing to do; the fence's large-object step reads every object's md5 on both "
+            "sides, so many large objects lengthen the write pause: run `pgbaton verify "
+            "--sync-large-objects` shortly before cutover to see and bring over the difference",
             "pg_largeobject");
     } else {
       c.Ok("source.large_objects", "no large objects");

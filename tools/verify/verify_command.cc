@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <utility>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "tools/common/identity.h"
 #include "tools/common/signals.h"
 #include "tools/config/connection.h"
+#include "tools/initial_copy/large_objects.h"
 #include "tools/verification/at_lsn.h"
 #include "tools/verification/verify.h"
 
@@ -29,6 +31,15 @@ class VerifyCommand : public Command {
     options_.stop = &StopRequested();
     PGB_ASSIGN_OR_RETURN(std::string src_info, SourceConninfo(conn_));
     PGB_ASSIGN_OR_RETURN(std::string dst_info, TargetConninfo(conn_));
+    if (cluster_.enabled() && (los_ || sync_los_)) {
+      return Status::Error(ErrorCode::kUsage,
+                           "--large-objects and --sync-large-objects take one database for now",
+                           "run verify once per database, without --databases");
+    }
+    if (sync_los_) {
+      PGB_RETURN_IF_ERROR(CheckPair(global().name, src_info, dst_info));
+      return SyncLargeObjects(src_info, dst_info, /*dry_run=*/false);
+    }
     std::vector<std::pair<std::string, verify::VerifyReport>> reports;
     if (!cluster_.enabled()) {
       PGB_ASSIGN_OR_RETURN(verify::VerifyReport r, VerifyOne(global().name, src_info, dst_info));
@@ -71,6 +82,10 @@ class VerifyCommand : public Command {
       std::fwrite(text.data(), 1, text.size(), stdout);
     }
     std::fflush(stdout);
+    if (los_) {
+      Status lo = SyncLargeObjects(src_info, dst_info, /*dry_run=*/true);
+      if (!lo.ok() && (differ == 0 || lo.code() != ErrorCode::kVerifyMismatch)) return lo;
+    }
     if (differ == 0) return Status::Ok();
     return Status::Error(
         ErrorCode::kVerifyMismatch,
@@ -85,17 +100,22 @@ class VerifyCommand : public Command {
   }
 
  private:
-  Result<verify::VerifyReport> VerifyOne(const std::string& name, const std::string& src_info,
-                                         const std::string& dst_info) {
-    // The same database on both sides would "verify" trivially; a target filled from another
-    // source (its pgbaton.migration record says which) is not this migration's.
+  // The same database on both sides would "verify" trivially; a target filled from another
+  // source (its pgbaton.migration record says which) is not this migration's.
+  static Status CheckPair(const std::string& name, const std::string& src_info,
+                          const std::string& dst_info) {
     MigrationCheck check;
     check.name = name;
     check.verb = "verify";
     check.source_conninfo = src_info;
     check.target_conninfo = dst_info;
     PGB_ASSIGN_OR_RETURN(LiveSides live, CheckSides(check));
-    PGB_RETURN_IF_ERROR(CheckQueue(check, live, /*queue=*/nullptr));
+    return CheckQueue(check, live, /*queue=*/nullptr);
+  }
+
+  Result<verify::VerifyReport> VerifyOne(const std::string& name, const std::string& src_info,
+                                         const std::string& dst_info) {
+    PGB_RETURN_IF_ERROR(CheckPair(name, src_info, dst_info));
     verify::VerifyReport report;
     if (at_lsn_) {
       // Both sides at one source LSN while writers go on: the running applier holds for the
@@ -118,6 +138,46 @@ class VerifyCommand : public Command {
     return report;
   }
 
+  // --large-objects (dry_run: compare only) and --sync-large-objects: large objects compared by
+  // OID, owner, ACL, comment and md5 of contents (tools/initial_copy/large_objects.h), a line
+  // per difference and a summary on stdout.
+  Status SyncLargeObjects(const std::string& src_info, const std::string& dst_info, bool dry_run) {
+    copy::LargeObjectSyncOptions lo;
+    lo.source = src_info;
+    lo.target = dst_info;
+    lo.jobs = lo_jobs_;
+    lo.no_owner = no_owner_;
+    lo.dry_run = dry_run;
+    lo.application_name = "pgbaton verify";
+    PGB_ASSIGN_OR_RETURN(copy::LargeObjectSyncReport r, copy::SyncLargeObjects(lo));
+    std::string text;
+    if (json_) {
+      nlohmann::json j = {{"large_objects",
+                           {{"source", r.source_objects},
+                            {"target", r.target_objects},
+                            {"missing", r.missing},
+                            {"differing", r.differing},
+                            {"extra", r.extra},
+                            {"synced", !dry_run},
+                            {"examples", r.examples}}}};
+      text = j.dump() + "\n";
+    } else {
+      for (const auto& e : r.examples) text += e + "\n";
+      text += (dry_run ? "large objects compared: " : "large objects synced: ") +
+              r.Summary(dry_run) + "\n";
+    }
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    if (!dry_run || r.differences() == 0) return Status::Ok();
+    return Status::Error(
+        ErrorCode::kVerifyMismatch,
+        fmt::format("verify: {} large objects differ between source and target ({} missing on "
+                    "target, {} differing, {} only on target)",
+                    r.differences(), r.missing, r.differing, r.extra),
+        "logical decoding does not carry large objects: run verify --sync-large-objects to "
+        "bring them over (cutover does it inside the fence)");
+  }
+
   void AddFlags(CLI::App* sub) override {
     AddConnectionOptions(sub, &conn_);
     cluster_.Register(sub);
@@ -131,6 +191,17 @@ class VerifyCommand : public Command {
     sub->add_flag("--at-lsn", at_lsn_,
                   "compare both sides at one source LSN while writes go on: the running "
                   "applier (run or migrate) holds there for a moment");
+    sub->add_flag("--large-objects", los_,
+                  "also compare large objects (OID, owner, ACL, comment, md5 of contents)");
+    sub->add_flag("--sync-large-objects", sync_los_,
+                  "instead of comparing tables, bring the target's large objects level with the "
+                  "source's (create, replace, unlink) and print what was done");
+    sub->add_flag("--no-owner", no_owner_,
+                  "large objects: the copy ran with --no-owner, owners are not compared or set");
+    sub->add_option("--large-object-jobs", lo_jobs_,
+                    "connection pairs comparing and copying large objects")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 64));
     sub->add_option("--pause-timeout", pause_timeout_s_,
                     "--at-lsn: seconds the applier may take to apply up to that LSN")
         ->capture_default_str()
@@ -143,6 +214,10 @@ class VerifyCommand : public Command {
   bool json_ = false;
   bool at_lsn_ = false;
   int pause_timeout_s_ = 300;
+  bool los_ = false;
+  bool sync_los_ = false;
+  bool no_owner_ = false;
+  int lo_jobs_ = 4;
 };
 
 }  // namespace

@@ -92,6 +92,24 @@ TEST(Preflight, ReadyPairPassesWithExitZero) {
   EXPECT_NE(human.output.find("result: ready"), std::string::npos) << human.output;
 }
 
+// Large objects are copied and re-synced in the cutover fence: information, not a blocker.
+TEST(Preflight, LargeObjectsAreInformationNotABlocker) {
+  std::unique_ptr<PgServer> src, tgt;
+  ASSERT_NO_FATAL_FAILURE(
+      StartPair(15, 17, &src, &tgt,
+                "create table docs (id int primary key, body oid); "
+                "select lo_from_bytea(0, 'x'::bytea) from generate_series(1, 3)"));
+  JsonReport p = PreflightJson(*src, *tgt, 0);
+  EXPECT_EQ(p.doc["ready"], true);
+  EXPECT_TRUE(FindingsOf(p.doc, "source.large_objects", "error").empty()) << p.run.output;
+  auto f = FindingsOf(p.doc, "source.large_objects", "info");
+  ASSERT_EQ(f.size(), 1u) << p.run.output;
+  std::string message = f[0]["message"].get<std::string>();
+  EXPECT_NE(message.find("holds 3 large objects"), std::string::npos) << message;
+  EXPECT_NE(message.find("re-syncs"), std::string::npos) << message;
+  EXPECT_NE(message.find("cutover fence"), std::string::npos) << message;
+}
+
 TEST(Preflight, WalLevelReplicaIsABlocker) {
   auto src = StartServer(15, {.settings = {{"wal_level", "replica"}}});
   auto tgt = StartServer(17);

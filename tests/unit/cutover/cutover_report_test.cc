@@ -17,9 +17,20 @@ std::set<std::string> Keys(const nlohmann::json& j) {
 }
 
 // The keys every report has, as documented.
-const std::set<std::string> kAlways = {"id",     "ok",        "dry_run",      "fence",
-                                       "flip",   "phases",    "fence_undone", "write_pause_ms",
-                                       "lag_ms", "lag_bytes", "sentinel_lsn", "sequences"};
+const std::set<std::string> kAlways = {"id",
+                                       "ok",
+                                       "dry_run",
+                                       "fence",
+                                       "flip",
+                                       "phases",
+                                       "fence_undone",
+                                       "write_pause_ms",
+                                       "lag_ms",
+                                       "lag_bytes",
+                                       "sentinel_lsn",
+                                       "sequences",
+                                       "large_objects",
+                                       "large_objects_synced"};
 
 TEST(CutoverReportTest, SuccessfulCutoverHasTheDocumentedKeysAndTypes) {
   CutoverReport r;
