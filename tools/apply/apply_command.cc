@@ -13,6 +13,7 @@
 #include "tools/common/resource_usage.h"
 #include "tools/common/signals.h"
 #include "tools/common/startup_retry.h"
+#include "tools/initial_copy/ddl_capture.h"
 
 namespace pgbaton::tools {
 
@@ -50,6 +51,7 @@ class ApplyCommand : public Command {
     if (!q.ok()) return q.status();
     PGB_RETURN_IF_ERROR(RetryWhileUnreachable(
         "position checks", [&] { return CheckQueue(check, live, q->get(), qo.read_only); }));
+    PGB_ASSIGN_OR_RETURN(options.ddl_table_selected, copy::LoadDdlFilter(q->get()));
     MetricsSamplerOptions mo = start.SamplerOptions(q->get());
     mo.record_samples = !qo.read_only && !flags_.queue.kafka();
     PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(flags_.metrics, mo));

@@ -7,6 +7,7 @@
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "queue/work_queue.h"
+#include "tools/common/apply_flags.h"
 #include "tools/common/identity.h"
 #include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
@@ -31,6 +32,7 @@ class CopyCommand : public Command {
     o.source = start.source;
     o.target = start.target;
     o.queue_dir = flags_.queue.dir;
+    o.ddl_replicate = ddl_ == "replicate";
     std::error_code ec;
     const bool existed = std::filesystem::exists(o.queue_dir, ec);
     PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q,
@@ -66,10 +68,12 @@ class CopyCommand : public Command {
     flags_.Register(sub, Need::kRequired, Need::kRequired,
                     {.dir_help = "the work queue; its metadata records the copy's progress"});
     copy_.Register(sub);
+    AddDdlFlag(sub, &ddl_);
   }
 
   MigrationFlags flags_;
   copy::CopyFlags copy_;
+  std::string ddl_ = "stop";  // --ddl
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "tools/common/apply_flags.h"
 #include "tools/config/connection.h"
 #include "tools/preflight_checks/preflight.h"
 
@@ -18,6 +19,7 @@ class PreflightCommand : public Command {
 
   Status Run() override {
     options_.name = global().name;
+    options_.ddl_replicate = ddl_ == "replicate";
     PGB_ASSIGN_OR_RETURN(options_.source, SourceConninfo(conn_));
     PGB_ASSIGN_OR_RETURN(options_.target, TargetConninfo(conn_));
     preflight::PreflightReport report = preflight::RunPreflight(options_);
@@ -46,6 +48,7 @@ class PreflightCommand : public Command {
     sub->add_flag("--no-owner", options_.no_owner,
                   "check as for copy --no-owner: the schema's owners need not exist on the "
                   "target (grantees still must)");
+    AddDdlFlag(sub, &ddl_);
   }
 
   static void PrintHuman(const preflight::PreflightReport& r) {
@@ -127,6 +130,7 @@ class PreflightCommand : public Command {
 
   ConnectionFlags conn_;
   preflight::PreflightOptions options_;
+  std::string ddl_ = "stop";  // --ddl: replicate makes the DDL capture a requirement
   bool json_ = false;
 };
 

@@ -14,6 +14,7 @@
 #include "tools/common/signals.h"
 #include "tools/common/stream_source.h"
 #include "tools/common/stream_thread.h"
+#include "tools/initial_copy/ddl_capture.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -28,6 +29,12 @@ class RunCommand : public Command {
     PGB_ASSIGN_OR_RETURN(applier::ApplierOptions options,
                          apply_.ToOptions(global().name, start.target));
     PGB_ASSIGN_OR_RETURN(auto q, OpenStreamingQueue(start, stream_.tables));
+    if (options.ddl_replicate) {
+      // Installed by copy already; here for a migration that started without it (statements
+      // before this point were not recorded, and stop the applier as schema_changed).
+      PGB_RETURN_IF_ERROR(copy::EnsureDdlCapture(source, global().name));
+      PGB_ASSIGN_OR_RETURN(options.ddl_table_selected, copy::LoadDdlFilter(q.get()));
+    }
     MetricsSamplerOptions mo = start.SamplerOptions(q.get());
     mo.record_samples = !flags_.queue.kafka();  // RocksDB: metadata writes are thread-safe
     PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(flags_.metrics, mo));

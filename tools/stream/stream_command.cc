@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "decoder/stream.h"
 #include "decoder/type_resolver.h"
+#include "tools/common/apply_flags.h"
 #include "tools/common/identity.h"
 #include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
@@ -12,6 +13,7 @@
 #include "tools/common/resource_usage.h"
 #include "tools/common/signals.h"
 #include "tools/common/stream_source.h"
+#include "tools/initial_copy/ddl_capture.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -24,6 +26,7 @@ class StreamCommand : public Command {
     PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "stream"));
     const std::string& source = start.source;
     PGB_ASSIGN_OR_RETURN(auto q, OpenStreamingQueue(start, stream_.tables));
+    if (ddl_ == "replicate") PGB_RETURN_IF_ERROR(copy::EnsureDdlCapture(source, global().name));
     MetricsSamplerOptions mo = start.SamplerOptions(q.get());
     mo.record_samples = !flags_.queue.kafka();  // RocksDB: metadata writes are thread-safe
     PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(flags_.metrics, mo));
@@ -49,10 +52,12 @@ class StreamCommand : public Command {
   void AddFlags(CLI::App* sub) override {
     flags_.Register(sub, Need::kRequired, Need::kNone);
     stream_.Register(sub);
+    AddDdlFlag(sub, &ddl_);
   }
 
   MigrationFlags flags_;
   StreamFlags stream_;
+  std::string ddl_ = "stop";  // --ddl
 };
 
 }  // namespace
