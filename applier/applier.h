@@ -62,6 +62,9 @@ struct ApplierOptions {
   Lsn skip_ddl;
   // Whether DDL on table `schema`.`table` replays (the copy's --include/--exclude); unset: all.
   std::function<bool(const std::string& schema, const std::string& table)> ddl_table_selected;
+  // Test hook: the process SIGKILLs itself in a DDL transaction, "ddl-before-commit" (the DDL ran
+  // in the open target transaction) or "ddl-after-commit" (it committed with the position).
+  std::string crash_at;
 };
 
 struct ApplierStats {

@@ -4,6 +4,7 @@
 // applier's position together, so a crash leaves either all of it or none), and only then is
 // anything later read against the target's new catalogue.
 #include <fmt/format.h>
+#include <signal.h>
 
 #include "applier/applier_impl.h"
 #include "common/log.h"
@@ -225,7 +226,12 @@ Status Applier::Impl::RunDdlTransaction(ApplySession* session, const queue::Comm
     return batch.size() >= kDdlBatchChanges ? flush() : Status::Ok();
   });
   if (s.ok()) s = flush();
+  if (s.ok() && options_.crash_at == "ddl-before-commit") {
+    PGB_RETURN_IF_ERROR(session->Flush());
+    raise(SIGKILL);
+  }
   if (s.ok()) s = session->Commit(commit.commit_lsn, commit.commit_time);
+  if (s.ok() && options_.crash_at == "ddl-after-commit") raise(SIGKILL);
   retire();
   ddl_session_ = nullptr;
   if (s.ok()) {

@@ -33,6 +33,7 @@ void ApplyFlags::Register(CLI::App* sub) {
                   "with --ddl replicate: do not replay the DDL of the transaction committed at "
                   "this LSN (after applying an equivalent on the target by hand); its rows are "
                   "still applied");
+  sub->add_option("--apply-crash-at", crash_at)->group("");  // test hook
 }
 
 void AddDdlFlag(CLI::App* sub, std::string* mode) {
@@ -83,6 +84,7 @@ Result<applier::ApplierOptions> ApplyFlags::ToOptions(const std::string& name,
   o.copy_min_rows = copy_min_rows == 0 ? SIZE_MAX : copy_min_rows;
   o.big_txn_changes = std::max<size_t>(big_txn_changes, 1);
   o.ddl_replicate = ddl == "replicate";
+  o.crash_at = crash_at;
   if (!skip_ddl.empty()) {
     if (!o.ddl_replicate) {
       return Status::Error(ErrorCode::kUsage, "--skip-ddl needs --ddl replicate");

@@ -25,6 +25,7 @@ struct ApplyFlags {
   size_t big_txn_changes = 50000;  // --big-txn-changes
   std::string ddl = "stop";        // --ddl: replicate or stop
   std::string skip_ddl;            // --skip-ddl LSN: that transaction's DDL is not replayed
+  std::string crash_at;            // hidden test hook --apply-crash-at (ApplierOptions::crash_at)
 
   // Adds --apply-jobs, --on-conflict, --progress (progress_flag), --group-rows, --group-delay-ms,
   // --copy-min-rows, --big-txn-changes, --stop-at, --ddl and --skip-ddl.
