@@ -385,5 +385,107 @@ TEST_F(DdlOnceTest, CleanupRemovesTheCapture) {
             "0");
 }
 
+// Transactions larger than --big-txn-changes: one created with its rows (CTAS, the rows before
+// the record), one whose DDL comes before its rows, and one without DDL (read twice: scanned for
+// records, then streamed).
+TEST_F(DdlOnceTest, LargeTransactionsHoldingDdl) {
+  ASSERT_NO_FATAL_FAILURE(Copy());
+  ASSERT_TRUE(src_->Exec("CREATE TABLE \"Big CTAS\" AS SELECT g AS id, md5(g::text) AS v FROM "
+                         "generate_series(1, 3000) g",
+                         "app")
+                  .ok());
+  ASSERT_TRUE(
+      src_->Exec("UPDATE \"Sales Data\".\"Order\" SET \"Amount\" = \"Amount\" + 1", "app").ok());
+  {
+    auto conn = PgConn::Connect(src_->Conninfo("app"));
+    ASSERT_TRUE(conn.ok());
+    for (const char* sql : {"BEGIN", "ALTER TABLE hist ADD COLUMN big int",
+                            "INSERT INTO hist (order_id, big) SELECT g, g FROM "
+                            "generate_series(1, 1500) g",
+                            "CREATE INDEX hist_big ON hist (big)", "COMMIT"}) {
+      ASSERT_TRUE(conn->Run(sql).ok()) << sql;
+    }
+  }
+  CommandResult r = RunCommand(StopAtNow(
+      Verb("run", {"--ddl", "replicate", "--big-txn-changes", "200", "--apply-jobs", "2"}), *src_));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::vector<std::string> tables = {"\"Sales Data\".\"Order\"", "public.hist",
+                                           "public.\"Big CTAS\""};
+  EXPECT_EQ(TablesDigest(*src_, "app", tables), TablesDigest(*dst_, "app", tables));
+  EXPECT_EQ(Summary(*src_), Summary(*dst_));
+  EXPECT_EQ(*dst_->Query("SELECT count(*) FROM \"Big CTAS\"", "app"), "3000");
+}
+
+// DDL on a table the copy left out (--exclude) is not replayed; on the others it is.
+TEST_F(DdlOnceTest, DdlOnExcludedTablesIsNotReplayed) {
+  CommandResult c = RunCommand(
+      Verb("copy", {"--ddl", "replicate", "--progress", "json", "--exclude", "public.hist"}));
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  ASSERT_NO_FATAL_FAILURE(
+      RunScript({"ALTER TABLE hist ADD COLUMN z int", "CREATE INDEX hist_z ON hist (z)",
+                 "ALTER TABLE \"Sales Data\".\"Order\" ADD COLUMN w int",
+                 "UPDATE \"Sales Data\".\"Order\" SET w = 1 WHERE id < 10"}));
+  CommandResult r = RunCommand(StopAtNow(Verb("run", {"--ddl", "replicate"}), *src_));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("ddl on a table left out by --include/--exclude"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(*dst_->Query("SELECT to_regclass('public.hist') IS NULL", "app"), "t");
+  EXPECT_EQ(TablesDigest(*src_, "app", {"\"Sales Data\".\"Order\""}),
+            TablesDigest(*dst_, "app", {"\"Sales Data\".\"Order\""}));
+}
+
+// 17 -> 18 without a copy (the test machine's pg_dump is 15): both sides start with the same
+// schema and rows, `run --ddl replicate` installs the capture and creates the slot, then the
+// script runs under writes.
+TEST(DdlNoCopyTest, From17To18RunInstallsTheCaptureAndReplicates) {
+  std::unique_ptr<PgServer> src = StartServer(17);
+  std::unique_ptr<PgServer> dst = StartServer(18);
+  ASSERT_TRUE(src && dst);
+  for (PgServer* s : {src.get(), dst.get()}) {
+    ASSERT_TRUE(s->Exec("CREATE DATABASE app").ok());
+    ASSERT_TRUE(s->Exec(kSchema, "app").ok());
+  }
+  QueueDir qdir;
+  auto verb = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {PgbatonBinary(), "--name",
+                                     "pgbaton",       "run",
+                                     "--source",      src->Conninfo("app"),
+                                     "--target",      dst->Conninfo("app"),
+                                     "--queue-dir",   qdir.path(),
+                                     "--ddl",         "replicate"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  ProcessOptions po;
+  po.stdout_path = qdir.path() + ".run.log";
+  ChildProcess run(verb({}), po);
+  ASSERT_TRUE(WaitForSlot(*src, "pgbaton")) << ReadFile(po.stdout_path);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto n = src->Query("SELECT count(*) FROM pg_event_trigger", "app");
+        return n.ok() && *n == "2";
+      },
+      30));
+  {
+    BackgroundWriter writer(src->Conninfo("app"), 9, NextWrite);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    for (const auto& sql : kDdlScript) {
+      ASSERT_TRUE(src->Exec(sql, "app").ok()) << sql;
+    }
+    writer.Stop();
+    ASSERT_EQ(writer.error(), "");
+  }
+  run.Signal(SIGTERM);
+  EXPECT_EQ(run.Wait(60000), 0) << ReadFile(po.stdout_path);
+  CommandResult r = RunCommand(StopAtNow(verb({}), *src));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(TablesDigest(*src, "app", kTables), TablesDigest(*dst, "app", kTables));
+  auto summary = [](const PgServer& s) {
+    auto q = s.Query(kSchemaSummary, "app");
+    return q.ok() ? *q : q.status().message();
+  };
+  EXPECT_EQ(summary(*src), summary(*dst));
+}
+
 }  // namespace
 }  // namespace pgbaton::testing
