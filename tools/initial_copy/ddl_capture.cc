@@ -58,8 +58,9 @@ begin
     objs := objs || dropped::jsonb;
     perform pg_catalog.set_config('pgbaton.ddl_dropped', '', true);
   end if;
-  -- pgbaton's own objects and temporary ones are never recorded.
-  if pg_catalog.jsonb_array_length(objs) > 0 and not exists (
+  -- A statement that changed nothing (CREATE ... IF NOT EXISTS on an existing object, DROP ...
+  -- IF EXISTS on a missing one), pgbaton's own objects and temporary ones are never recorded.
+  if pg_catalog.jsonb_array_length(objs) = 0 or not exists (
       select 1 from pg_catalog.jsonb_array_elements(objs) o
       where coalesce(o->>'schema', '') <> 'pgbaton' and coalesce(o->>'schema', '') !~ '^pg_temp'
         and not (o->>'type' = 'schema' and o->>'identity' = 'pgbaton')) then

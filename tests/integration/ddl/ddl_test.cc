@@ -290,6 +290,12 @@ TEST_F(DdlOnceTest, KilledAroundADdlCommitAppliesItOnce) {
     ASSERT_TRUE(
         src_->Exec(fmt::format("UPDATE hist SET \"c {0}\" = id WHERE id % 7 = {0}", round), "app")
             .ok());
+    // An index built CONCURRENTLY on the source replays as a plain build inside the
+    // transaction that records the position: the same exactly-once.
+    ASSERT_TRUE(
+        src_->Exec(fmt::format("CREATE INDEX CONCURRENTLY \"idx {0}\" ON hist (\"c {0}\")", round),
+                   "app")
+            .ok());
     const char* point = round % 2 == 0 ? "ddl-before-commit" : "ddl-after-commit";
     CommandResult killed = RunCommand(
         StopAtNow(Verb("run", {"--ddl", "replicate", "--apply-crash-at", point}), *src_));
@@ -351,6 +357,25 @@ TEST_F(DdlOnceTest, RefusesAMultiStatementString) {
   EXPECT_EQ(r.exit_code, 32) << r.output;
   EXPECT_NE(r.output.find("holds 2 statements"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--skip-ddl"), std::string::npos) << r.output;
+}
+
+// pgbaton's own DDL on the source (cutover's sentinel table, in one query string of two
+// statements) and statements that change nothing are not recorded, so they stop nothing.
+TEST_F(DdlOnceTest, PgbatonsOwnAndNoOpDdlAreNotRecorded) {
+  ASSERT_NO_FATAL_FAILURE(Copy());
+  ASSERT_TRUE(src_->Exec("create schema if not exists pgbaton; create table if not exists "
+                         "pgbaton.cutover_sentinel (id text primary key, at timestamptz)",
+                         "app")
+                  .ok());
+  ASSERT_TRUE(src_->Exec("CREATE TABLE IF NOT EXISTS hist (a int)", "app").ok());
+  ASSERT_TRUE(src_->Exec("DROP TABLE IF EXISTS no_such_table", "app").ok());
+  ASSERT_TRUE(src_->Exec("CREATE TEMP TABLE scratch (a int)", "app").ok());
+  ASSERT_TRUE(src_->Exec("INSERT INTO hist (order_id) VALUES (42)", "app").ok());
+  CommandResult r = RunCommand(StopAtNow(Verb("run", {"--ddl", "replicate"}), *src_));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("replaying ddl"), std::string::npos) << r.output;
+  EXPECT_EQ(TablesDigest(*src_, "app", {"public.hist"}),
+            TablesDigest(*dst_, "app", {"public.hist"}));
 }
 
 // --ddl stop on the applier: DDL records are ignored and a changed table stops it as before.
