@@ -64,6 +64,8 @@ class ApplyCommand : public Command {
                                                   {"copy_rows", st.copy_rows},
                                                   {"filtered_by_sync_lsn", st.filtered},
                                                   {"skipped_conflicts", st.skipped_conflicts},
+                                                  {"ddl_replayed", st.ddl_replayed},
+                                                  {"ddl_skipped", st.ddl_skipped},
                                                   {"applied_lsn", st.applied_lsn.ToString()}}));
     if (s.ok() && StopRequested().load() && !options.stop_at.IsValid()) return Status::Ok();
     if (!qo.read_only) RecordLastError(q->get(), "apply", s);

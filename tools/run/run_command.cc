@@ -56,6 +56,8 @@ class RunCommand : public Command {
                                               {"applied_changes", st.changes},
                                               {"target_transactions", st.groups},
                                               {"copy_rows", st.copy_rows},
+                                              {"ddl_replayed", st.ddl_replayed},
+                                              {"ddl_skipped", st.ddl_skipped},
                                               {"applied_lsn", st.applied_lsn.ToString()}}));
     RecordLastError(q.get(), "run", decoder_status.ok() ? s : decoder_status);
     if (!decoder_status.ok()) return decoder_status;
