@@ -393,6 +393,39 @@ TEST_F(DdlOnceTest, DdlStopKeepsSchemaChanged) {
             "0");
 }
 
+// A source role that is not a superuser cannot create the event triggers: preflight says so
+// (a blocker with --ddl replicate, information without) and copy --ddl replicate refuses before
+// it creates the slot.
+TEST_F(DdlOnceTest, WithoutASuperuserPreflightAndCopySaySo) {
+  ASSERT_TRUE(src_->Exec("CREATE ROLE mover LOGIN REPLICATION; GRANT ALL ON SCHEMA public, "
+                         "\"Sales Data\" TO mover; GRANT SELECT ON ALL TABLES IN SCHEMA public, "
+                         "\"Sales Data\" TO mover; GRANT CREATE ON DATABASE app TO mover",
+                         "app")
+                  .ok());
+  const std::string source = src_->Conninfo("app", "mover");
+  auto preflight = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {PgbatonBinary(), "preflight", "--source",
+                                     source,          "--target",  dst_->Conninfo("app")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunCommand(args);
+  };
+  CommandResult strict = preflight({"--ddl", "replicate"});
+  EXPECT_EQ(strict.exit_code, 3) << strict.output;
+  EXPECT_NE(strict.output.find("cannot create the event trigger"), std::string::npos)
+      << strict.output;
+  CommandResult lenient = preflight({});
+  EXPECT_NE(lenient.output.find("cannot create the event trigger"), std::string::npos)
+      << lenient.output;
+  // (A FOR ALL TABLES publication needs a superuser too: made beforehand, as a DBA would.)
+  ASSERT_TRUE(src_->Exec("CREATE PUBLICATION pgbaton FOR ALL TABLES", "app").ok());
+  std::vector<std::string> copy = Verb("copy", {"--ddl", "replicate", "--progress", "json"});
+  copy[5] = source;  // --source
+  CommandResult c = RunCommand(copy);
+  EXPECT_EQ(c.exit_code, ExitCodeOf(ErrorCode::kPermission)) << c.output;
+  EXPECT_NE(c.output.find("not a superuser"), std::string::npos) << c.output;
+  EXPECT_EQ(*src_->Query("SELECT count(*) FROM pg_replication_slots", "app"), "0");
+}
+
 // cleanup removes the capture from the source.
 TEST_F(DdlOnceTest, CleanupRemovesTheCapture) {
   ASSERT_NO_FATAL_FAILURE(Copy());
