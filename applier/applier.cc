@@ -9,10 +9,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "applier/applier_impl.h"
 #include "applier/apply_session.h"
-#include "applier/apply_work.h"
-#include "applier/channel.h"
-#include "applier/pause.h"
 #include "common/log.h"
 #include "common/metrics_catalog.h"
 
@@ -77,11 +75,15 @@ void SessionLoop(int worker, ApplySession* session, Channel* channel, SharedStat
       if (s.ok()) gm.Add(*it.work);
     } else {
       const auto commit_start = Clock::now();
-      // Send and check all that need not wait (a conflict rolls the group back), then, in turn,
-      // the deferred updates and the commit.
-      s = session->FlushReady();
-      if (s.ok() && !shared->WaitCommitted(it.group - 1)) return;
-      if (s.ok()) s = session->Commit(it.commit.lsn, it.commit.time);
+      if (it.kind == Item::Kind::kCall) {
+        s = it.call(session);  // runs and commits the whole group (applier_ddl.cc)
+      } else {
+        // Send and check all that need not wait (a conflict rolls the group back), then, in
+        // turn, the deferred updates and the commit.
+        s = session->FlushReady();
+        if (s.ok() && !shared->WaitCommitted(it.group - 1)) return;
+        if (s.ok()) s = session->Commit(it.commit.lsn, it.commit.time);
+      }
       if (s.ok()) {
         std::lock_guard<std::mutex> l(shared->mu);
         shared->committed = it.group;
@@ -103,7 +105,8 @@ void SessionLoop(int worker, ApplySession* session, Channel* channel, SharedStat
   }
 }
 
-// Calls `fn` with each chunk of the transaction `reader` reads, in order.
+}  // namespace
+
 Status ForEachChunk(queue::TransactionReader* reader,
                     const std::function<Status(queue::ChangeChunk*)>& fn) {
   queue::ChangeChunk chunk;
@@ -121,110 +124,11 @@ std::shared_ptr<TxnWork> NewWork(const queue::CommitRecord& commit) {
   return work;
 }
 
-}  // namespace
-
-class Applier::Impl {
- public:
-  Impl(const ApplierOptions& o, queue::WorkQueue* q) : options_(o), queue_(q) {}
-
-  Status Run(const std::atomic<bool>* stop);
-  ApplierStats stats() {
-    std::lock_guard<std::mutex> l(stats_mu_);
-    ApplierStats s = total_;
-    if (shared_ != nullptr) {
-      std::lock_guard<std::mutex> l2(shared_->mu);
-      s.transactions += shared_->stats.transactions;
-      s.changes += shared_->stats.changes;
-      s.groups += shared_->stats.groups;
-      if (shared_->stats.applied_lsn.IsValid()) s.applied_lsn = shared_->stats.applied_lsn;
-    }
-    return s;
-  }
-
- private:
-  // One run: connects, applies from the target's position until `stop`, --stop-at (`*done`) or
-  // an error, and lets the sessions drain.
-  Status RunOnce(const std::atomic<bool>* stop, bool* done);
-  // Connects options_.jobs apply sessions.
-  Status OpenSessions(const ProgressStore& progress, SharedState* shared,
-                      std::vector<std::unique_ptr<ApplySession>>* sessions);
-  // The coordinator loop: reads transactions from `start` on and hands them to the sessions.
-  Status Coordinate(const std::atomic<bool>* stop, const ProgressStore& progress, Lsn start,
-                    bool* done);
-  // Between reads: trims the queue up to the target's flushed position (every trim_interval),
-  // reloads the sync LSNs (every 2 s).
-  Status Maintain(const ProgressStore& progress);
-  // No transaction to read: commits the open group; `*done` once every transaction up to
-  // --stop-at has been read (ReadEverythingBefore).
-  Status OnIdle(bool* done);
-  // A transaction too large to hold: it runs alone, chunk by chunk as it is read, after every
-  // earlier group commits.
-  Status DispatchLarge(queue::TransactionReader* reader, const queue::CommitRecord& commit);
-  // Any other transaction: read whole, placed into a group by the planner.
-  Status DispatchGrouped(queue::TransactionReader* reader, const queue::CommitRecord& commit);
-  // Hands `item` to session `worker`. Errors: when the run failed (its error is the session's).
-  Status Send(int worker, Item item);
-  // Sends the commit of `group` (nothing for 0) with open_commit_, which starts over.
-  Status SendCommit(uint64_t group);
-  // Pause requests (applier/pause.h). PollPause reads the request and answers its first step;
-  // PauseLimit is the commit LSN this run may not apply at or past (Invalid: none); HoldForPause
-  // is one turn of waiting there, which answers 'paused' once everything before the pause's LSN
-  // is committed, and 'expired' after pause_max.
-  Status PollPause();
-  Lsn PauseLimit() const;
-  Status HoldForPause();
-  // Idle at the queue's tail: whether every transaction committing before `lsn` has been read
-  // (the source is past it and the queue holds nothing newer than what this run read).
-  Result<bool> ReadEverythingBefore(Lsn lsn);
-  // The last commit LSN committed on the target (this run's, else where it started).
-  Lsn AppliedLsn();
-  // Adds the finished run's counters to total_.
-  void AddTotals(const SharedState& shared,
-                 const std::vector<std::unique_ptr<ApplySession>>& sessions);
-
-  Result<TargetRelationPtr> Resolve(RelationId id, uint32_t version);
-  Status LoadSyncLsns();
-  // Records the queue's high-water end LSN and the trim point in its metadata before a trim.
-  Status RecordHighWater(Lsn trim_upto);
-  bool Filtered(const TargetRelation& rel, Lsn commit_lsn);
-  // Turns queue changes into resolved ones (dropping what sync LSNs cover) and adds write keys.
-  // Errors name the commit LSN.
-  Status Resolve(std::vector<queue::Change>* changes, Lsn commit_lsn, TxnWork* work, WriteSet* ws);
-  Status ResolveChanges(std::vector<queue::Change>* changes, Lsn commit_lsn, TxnWork* work,
-                        WriteSet* ws);
-
-  ApplierOptions options_;
-  queue::WorkQueue* queue_;
-  std::mutex stats_mu_;
-  ApplierStats total_;             // from finished runs
-  SharedState* shared_ = nullptr;  // the current run's (guarded by stats_mu_)
-
-  // Per run.
-  std::optional<PgConn> control_;
-  std::map<std::pair<uint32_t, uint32_t>, TargetRelationPtr> relations_;
-  std::unordered_map<std::string, Lsn> sync_lsns_;
-  Clock::time_point sync_loaded_at_;
-  Lsn high_water_, trimmed_through_;  // what RecordHighWater last wrote
-  bool trim_ = true;                  // trimming the queue (until a trim fails)
-  Clock::time_point last_trim_;
-  std::vector<std::unique_ptr<Channel>> channels_;
-  Planner* planner_ = nullptr;
-  GroupCommit open_commit_;  // the open group's
-  uint64_t last_group_ = 0;  // the highest group whose commit was sent
-  Lsn start_;                // where this run started
-  Lsn read_through_;         // the commit LSN of the last transaction read (or start_)
-  uint64_t filtered_ = 0;
-  std::optional<PauseListener> pause_;
-  int64_t answered_id_ = 0;  // the pause request whose first step was answered
-  int64_t expired_id_ = 0;   // the one given up on after pause_max
-  int64_t hold_id_ = 0;      // the one being held for, since hold_started_
-  Clock::time_point hold_started_;
-};
-
 Result<TargetRelationPtr> Applier::Impl::Resolve(RelationId id, uint32_t version) {
   auto key = std::make_pair(id.value, version);
-  auto it = relations_.find(key);
-  if (it != relations_.end()) return it->second;
+  RelationCache& cache = ddl_session_ != nullptr ? ddl_relations_ : relations_;
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
   PGB_ASSIGN_OR_RETURN(queue::RelationDescriptor d, queue_->GetRelation(id, version));
   // The relation's other versions (numbered 1, 2, ... and never trimmed) tell whether the target
   // is behind or ahead of `d` after DDL on the source (see LoadTargetRelation).
@@ -236,9 +140,20 @@ Result<TargetRelationPtr> Applier::Impl::Resolve(RelationId id, uint32_t version
     if (!other.ok()) return other.status();
     versions.push_back(std::move(*other));
   }
-  PGB_ASSIGN_OR_RETURN(TargetRelation t, LoadTargetRelation(*control_, d, versions));
-  auto ptr = std::make_shared<const TargetRelation>(std::move(t));
-  relations_.emplace(key, ptr);
+  TargetRelationPtr ptr;
+  if (ddl_session_ != nullptr) {
+    // Inside a DDL transaction: the session's connection sees the catalogue as its own
+    // uncommitted DDL left it.
+    PGB_RETURN_IF_ERROR(ddl_session_->WithConnection([&](PgConn& conn) -> Status {
+      PGB_ASSIGN_OR_RETURN(TargetRelation t, LoadTargetRelation(conn, d, versions));
+      ptr = std::make_shared<const TargetRelation>(std::move(t));
+      return Status::Ok();
+    }));
+  } else {
+    PGB_ASSIGN_OR_RETURN(TargetRelation t, LoadTargetRelation(*control_, d, versions));
+    ptr = std::make_shared<const TargetRelation>(std::move(t));
+  }
+  cache.emplace(key, ptr);
   return ptr;
 }
 
@@ -308,6 +223,9 @@ Status Applier::Impl::ResolveChanges(std::vector<queue::Change>* changes, Lsn co
       if (rc.rels.empty()) continue;
       if (ws != nullptr) AddTruncateKeys(raw, c.truncate_flags, ws);
     } else {
+      // pgbaton.ddl_log's rows are DDL records (sources before 14), never rows for the target.
+      PGB_ASSIGN_OR_RETURN(bool ddl_log, IsDdlLog(c.relation, c.relation_version));
+      if (ddl_log) continue;
       PGB_ASSIGN_OR_RETURN(TargetRelationPtr r, Resolve(c.relation, c.relation_version));
       if (Filtered(*r, commit_lsn)) {
         ++filtered_;
@@ -363,6 +281,9 @@ Status Applier::Impl::RunOnce(const std::atomic<bool>* stop, bool* done) {
   PGB_ASSIGN_OR_RETURN(PgConn control, PgConn::Connect(options_.target_conninfo, co));
   control_.emplace(std::move(control));
   relations_.clear();
+  retired_.clear();
+  ddl_relations_.clear();
+  ddl_session_ = nullptr;
   PGB_ASSIGN_OR_RETURN(
       ProgressStore progress,
       ProgressStore::Open(*control_, options_.name, options_.progress, options_.jobs));
@@ -492,7 +413,9 @@ Status Applier::Impl::Coordinate(const std::atomic<bool>* stop, const ProgressSt
       *done = true;
       return Status::Ok();
     }
-    if (commit.change_count > options_.big_txn_changes) {
+    if (commit.change_count > options_.big_txn_changes && options_.ddl_replicate) {
+      PGB_RETURN_IF_ERROR(DispatchLargeMaybeDdl(reader.get(), commit));
+    } else if (commit.change_count > options_.big_txn_changes) {
       PGB_RETURN_IF_ERROR(DispatchLarge(reader.get(), commit));
     } else {
       PGB_RETURN_IF_ERROR(DispatchGrouped(reader.get(), commit));
@@ -622,12 +545,31 @@ Status Applier::Impl::DispatchLarge(queue::TransactionReader* reader,
 
 Status Applier::Impl::DispatchGrouped(queue::TransactionReader* reader,
                                       const queue::CommitRecord& commit) {
+  auto changes = std::make_shared<std::vector<queue::Change>>();
+  PGB_RETURN_IF_ERROR(ForEachChunk(reader, [&](queue::ChangeChunk* chunk) {
+    for (auto& c : chunk->changes) changes->push_back(std::move(c));
+    return Status::Ok();
+  }));
+  if (options_.ddl_replicate) {
+    // A transaction holding DDL records is a barrier of its own (applier_ddl.cc); the visitor
+    // owns the changes, as a session may still read them after a failed run's coordinator left.
+    std::vector<DdlStep> ddl;
+    ChangeVisitor visit = [changes](const std::function<Status(queue::Change*)>& fn) -> Status {
+      for (auto& c : *changes) PGB_RETURN_IF_ERROR(fn(&c));
+      return Status::Ok();
+    };
+    PGB_RETURN_IF_ERROR(CollectDdl(commit, visit, &ddl));
+    if (!ddl.empty()) return DispatchDdl(commit, std::move(ddl), visit);
+  }
+  return DispatchChanges(std::move(*changes), commit);
+}
+
+Status Applier::Impl::DispatchChanges(std::vector<queue::Change> changes,
+                                      const queue::CommitRecord& commit) {
   std::shared_ptr<TxnWork> work = NewWork(commit);
   WriteSet ws;
   WriteSet* keys = options_.jobs > 1 ? &ws : nullptr;  // one connection: nothing to schedule
-  PGB_RETURN_IF_ERROR(ForEachChunk(reader, [&](queue::ChangeChunk* chunk) {
-    return Resolve(&chunk->changes, commit.commit_lsn, work.get(), keys);
-  }));
+  PGB_RETURN_IF_ERROR(Resolve(&changes, commit.commit_lsn, work.get(), keys));
   uint64_t close_first = 0;
   Assignment a =
       planner_->Add(ws, work->changes.size() + 1, work->bytes, Clock::now(), &close_first);

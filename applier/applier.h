@@ -53,6 +53,18 @@ struct ApplierOptions {
   // applier holds for one before it answers 'expired' and goes on.
   bool pause_requests = true;
   std::chrono::milliseconds pause_max{std::chrono::minutes(5)};
+  // --ddl replicate: DDL records (applier/ddl_record.h) replay on the target as barriers, in
+  // commit order (applier_ddl.cc). false (--ddl stop): they are ignored, and a relation that
+  // differs on the target stops the applier with kSchemaChanged.
+  bool ddl_replicate = false;
+  // --skip-ddl: the DDL records of the transaction committed at this LSN are not replayed (an
+  // operator applied an equivalent by hand); its rows still are. Invalid: none.
+  Lsn skip_ddl;
+  // Whether DDL on table `schema`.`table` replays (the copy's --include/--exclude); unset: all.
+  std::function<bool(const std::string& schema, const std::string& table)> ddl_table_selected;
+  // Test hook: the process SIGKILLs itself in a DDL transaction, "ddl-before-commit" (the DDL ran
+  // in the open target transaction) or "ddl-after-commit" (it committed with the position).
+  std::string crash_at;
 };
 
 struct ApplierStats {
@@ -62,7 +74,9 @@ struct ApplierStats {
   uint64_t groups = 0;        // target transactions committed
   uint64_t copy_rows = 0;     // rows sent through COPY
   uint64_t skipped_conflicts = 0;
-  Lsn applied_lsn;  // the last commit LSN committed on the target
+  uint64_t ddl_replayed = 0;  // DDL statements replayed on the target (--ddl replicate)
+  uint64_t ddl_skipped = 0;   // DDL records not replayed (filtered, pgbaton's own, --skip-ddl)
+  Lsn applied_lsn;            // the last commit LSN committed on the target
 };
 
 class Applier {

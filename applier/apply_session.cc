@@ -300,4 +300,50 @@ Status ApplySession::Commit(Lsn lsn, PgTimestamp time) {
   return s;
 }
 
+Status ApplySession::WithConnection(const std::function<Status(PgConn&)>& fn) {
+  PGB_RETURN_IF_ERROR(Flush());
+  if (PQexitPipelineMode(conn_.raw()) != 1) {
+    return conn_.ErrorFrom(nullptr, "leaving pipeline mode");
+  }
+  Status s = fn(conn_);
+  if (PQenterPipelineMode(conn_.raw()) != 1) {
+    return conn_.ErrorFrom(nullptr, "entering pipeline mode");
+  }
+  return s;
+}
+
+Status ApplySession::RunDdl(const std::string& sql, const std::string& search_path,
+                            const std::string& role, Lsn lsn) {
+  PGB_RETURN_IF_ERROR(Flush());
+  PGB_RETURN_IF_ERROR(Begin());
+  Status s = WithConnection([&](PgConn& conn) -> Status {
+    PGB_RETURN_IF_ERROR(
+        conn.ExecParams("select pg_catalog.set_config('search_path', $1, true)", {search_path})
+            .status());
+    // The source's role where it exists here and this session may become it: objects get the
+    // same owner. Elsewhere the statement runs as the applier's own role.
+    PGB_RETURN_IF_ERROR(
+        conn.ExecParams("select pg_catalog.set_config('role', r.rolname, true) from "
+                        "pg_catalog.pg_roles r where r.rolname = $1 and "
+                        "pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')",
+                        {role})
+            .status());
+    PGB_RETURN_IF_ERROR(conn.Run(sql));
+    return conn.Run("set local role none; set local search_path to default");
+  });
+  if (s.ok()) {
+    wrote_ = true;
+    return s;
+  }
+  if (s.retryable()) return s;
+  return Status::Error(ErrorCode::kSchemaChanged,
+                       fmt::format("ddl of the transaction with commit LSN {} failed on the "
+                                   "target: {}; statement: {}",
+                                   lsn.ToString(), s.message(), sql),
+                       fmt::format("nothing of that transaction nor after it was applied; "
+                                   "apply an equivalent on the target by hand, then run again "
+                                   "with --skip-ddl {}",
+                                   lsn.ToString()));
+}
+
 }  // namespace pgbaton::applier

@@ -66,6 +66,17 @@ class ApplySession {
   // so that progress advances even when every change was filtered out).
   Status Commit(Lsn lsn, PgTimestamp time);
 
+  // Runs DDL statement `sql` of the source transaction committed at `lsn` in the open target
+  // transaction (opening one if needed), after everything sent so far: under `search_path`, and
+  // as `role` when that role exists on the target and the session's user may become it (else as
+  // the session's user). Errors: kSchemaChanged naming the statement, the LSN and the target's
+  // error (nothing of the transaction is committed); kConnection (retryable).
+  Status RunDdl(const std::string& sql, const std::string& search_path, const std::string& role,
+                Lsn lsn);
+  // Sends and checks everything so far, leaves pipeline mode, calls `fn` with the connection
+  // (inside the open transaction, if any), and enters pipeline mode again.
+  Status WithConnection(const std::function<Status(PgConn&)>& fn);
+
   const SessionStats& stats() const { return stats_; }
 
  private:

@@ -34,6 +34,17 @@ Item Item::Work(uint64_t group, uint64_t wait_for, std::shared_ptr<TxnWork> work
   return it;
 }
 
+Item Item::Call(uint64_t group, uint64_t wait_for, const GroupCommit& commit,
+                std::function<Status(ApplySession*)> call) {
+  Item it;
+  it.kind = Kind::kCall;
+  it.group = group;
+  it.wait_for = wait_for;
+  it.commit = commit;
+  it.call = std::move(call);
+  return it;
+}
+
 Item Item::Commit(uint64_t group, const GroupCommit& commit) {
   Item it;
   it.kind = Kind::kCommit;

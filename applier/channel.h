@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -42,21 +43,29 @@ struct GroupCommit {
   uint64_t changes = 0;
 };
 
-// What the coordinator sends a session: work of a group, or the group's commit.
+class ApplySession;
+
+// What the coordinator sends a session: work of a group, the group's commit, or a whole group
+// that a function runs and commits on the session (a DDL transaction, applier_ddl.cc).
 struct Item {
-  enum class Kind { kWork, kCommit };
+  enum class Kind { kWork, kCommit, kCall };
 
   // Work of `group`, to run only after group `wait_for` committed (0: no wait).
   static Item Work(uint64_t group, uint64_t wait_for, std::shared_ptr<TxnWork> work);
   // The commit of `group`.
   static Item Commit(uint64_t group, const GroupCommit& commit);
+  // The whole of `group`, run by `call` on the session's thread after group `wait_for`
+  // committed; `call` commits it, and `commit` is what the group counts.
+  static Item Call(uint64_t group, uint64_t wait_for, const GroupCommit& commit,
+                   std::function<Status(ApplySession*)> call);
 
   Kind kind = Kind::kWork;
   uint64_t group = 0;
-  uint64_t wait_for = 0;          // kWork
-  std::shared_ptr<TxnWork> work;  // kWork: the session owns it from here on
-  GroupCommit commit;             // kCommit
-  size_t bytes = 0;               // counted against the channel's capacity
+  uint64_t wait_for = 0;                      // kWork
+  std::shared_ptr<TxnWork> work;              // kWork: the session owns it from here on
+  GroupCommit commit;                         // kCommit, kCall
+  std::function<Status(ApplySession*)> call;  // kCall
+  size_t bytes = 0;                           // counted against the channel's capacity
 };
 
 // A queue of items for one session, bounded by bytes so memory stays flat whatever the backlog.

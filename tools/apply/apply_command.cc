@@ -16,6 +16,7 @@
 #include "tools/common/resource_usage.h"
 #include "tools/common/signals.h"
 #include "tools/common/startup_retry.h"
+#include "tools/initial_copy/ddl_capture.h"
 
 namespace pgbaton::tools {
 
@@ -66,6 +67,7 @@ class ApplyCommand : public Command {
     if (!q.ok()) return q.status();
     PGB_RETURN_IF_ERROR(RetryWhileUnreachable(
         "position checks", [&] { return CheckQueue(check, live, q->get(), qo.read_only); }));
+    PGB_ASSIGN_OR_RETURN(options.ddl_table_selected, copy::LoadDdlFilter(q->get()));
     MetricsSamplerOptions mo = start.SamplerOptions(q->get());
     mo.record_samples = !qo.read_only && !flags_.queue.kafka();
     VerbMetrics metrics;
@@ -79,6 +81,7 @@ class ApplyCommand : public Command {
         {"transactions", st.transactions},         {"changes", st.changes},
         {"target_transactions", st.groups},        {"copy_rows", st.copy_rows},
         {"filtered_by_sync_lsn", st.filtered},     {"skipped_conflicts", st.skipped_conflicts},
+        {"ddl_replayed", st.ddl_replayed},         {"ddl_skipped", st.ddl_skipped},
         {"applied_lsn", st.applied_lsn.ToString()}};
     if (member != nullptr) fields.insert(fields.begin(), {"database", member->database});
     LogInfo("applier stopped", WithResourceUsage(std::move(fields)));

@@ -16,6 +16,7 @@
 #include "tools/common/identity.h"
 #include "tools/config/connection.h"
 #include "tools/config/queue_flags.h"
+#include "tools/initial_copy/ddl_capture.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -160,6 +161,7 @@ class CleanupCommand : public Command {
     };
     if (source) {
       PGB_RETURN_IF_ERROR(step(cleanup::DropPublication(&*source, name)).status());
+      PGB_RETURN_IF_ERROR(step(copy::RemoveDdlCapture(*source)).status());
       PGB_RETURN_IF_ERROR(step(cleanup::DropSentinel(&*source, true)).status());
       PGB_RETURN_IF_ERROR(step(cleanup::DropSlot(&*source, name)).status());
     }

@@ -28,6 +28,21 @@ void ApplyFlags::Register(CLI::App* sub) {
                   "source transactions larger than this stream alone, chunk by chunk")
       ->capture_default_str();
   sub->add_option("--stop-at", stop_at, "stop once every transaction up to this LSN is applied");
+  AddDdlFlag(sub, &ddl);
+  sub->add_option("--skip-ddl", skip_ddl,
+                  "with --ddl replicate: do not replay the DDL of the transaction committed at "
+                  "this LSN (after applying an equivalent on the target by hand); its rows are "
+                  "still applied");
+  sub->add_option("--apply-crash-at", crash_at)->group("");  // test hook
+}
+
+void AddDdlFlag(CLI::App* sub, std::string* mode) {
+  sub->add_option("--ddl", *mode,
+                  "replicate: capture DDL on the source (an event trigger; needs a superuser) "
+                  "and replay it on the target in commit order; stop: a schema change stops the "
+                  "applier (schema_changed)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"replicate", "stop"}));
 }
 
 Result<applier::ApplierOptions> ApplyFlags::ToOptions(const std::string& name,
@@ -68,6 +83,14 @@ Result<applier::ApplierOptions> ApplyFlags::ToOptions(const std::string& name,
   o.group_max_delay = std::chrono::milliseconds(std::max(group_delay_ms, 1));
   o.copy_min_rows = copy_min_rows == 0 ? SIZE_MAX : copy_min_rows;
   o.big_txn_changes = std::max<size_t>(big_txn_changes, 1);
+  o.ddl_replicate = ddl == "replicate";
+  o.crash_at = crash_at;
+  if (!skip_ddl.empty()) {
+    if (!o.ddl_replicate) {
+      return Status::Error(ErrorCode::kUsage, "--skip-ddl needs --ddl replicate");
+    }
+    PGB_ASSIGN_OR_RETURN(o.skip_ddl, Lsn::Parse(skip_ddl));
+  }
   return o;
 }
 

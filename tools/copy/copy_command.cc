@@ -7,6 +7,7 @@
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "queue/work_queue.h"
+#include "tools/common/apply_flags.h"
 #include "tools/common/cluster.h"
 #include "tools/common/identity.h"
 #include "tools/common/last_error.h"
@@ -50,6 +51,7 @@ class CopyCommand : public Command {
     o.source = start.source;
     o.target = start.target;
     o.queue_dir = member != nullptr ? start.queue.dir : flags_.queue.dir;
+    o.ddl_replicate = ddl_ == "replicate";
     std::error_code ec;
     const bool existed = std::filesystem::exists(o.queue_dir, ec);
     PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q,
@@ -88,11 +90,13 @@ class CopyCommand : public Command {
                     {.dir_help = "the work queue; its metadata records the copy's progress"});
     copy_.Register(sub);
     cluster_.Register(sub);
+    AddDdlFlag(sub, &ddl_);
   }
 
   MigrationFlags flags_;
   ClusterFlags cluster_;
   copy::CopyFlags copy_;
+  std::string ddl_ = "stop";  // --ddl
 };
 
 }  // namespace

@@ -41,7 +41,9 @@ Result<TableList> ListTables(PgConn& conn, const TableFilter& filter) {
   TableList out;
   std::map<uint32_t, size_t> by_oid;
   for (const auto& u : all) {
-    if (!u.Streamed() || u.extension_member) continue;
+    // pgbaton's own schema (the DDL log, a cutover sentinel) is not copied (pg_dump leaves it
+    // out too).
+    if (!u.Streamed() || u.extension_member || u.name.schema == "pgbaton") continue;
     TableInfo t;
     t.oid = u.oid;
     t.schema = u.name.schema;

@@ -21,6 +21,7 @@
 #include "tools/common/identity.h"
 #include "tools/initial_copy/catalog.h"
 #include "tools/initial_copy/data_copy.h"
+#include "tools/initial_copy/ddl_capture.h"
 #include "tools/initial_copy/large_objects.h"
 #include "tools/initial_copy/post_data.h"
 #include "tools/initial_copy/rate_limiter.h"
@@ -456,6 +457,11 @@ Status RunCopy(const CopyOptions& o, queue::WorkQueue* queue, Progress* progress
 
   progress->BeginPhase("snapshot");
   PGB_RETURN_IF_ERROR(EnsurePublication(o, src, filter, current.selected));
+  if (o.ddl_replicate) {
+    // Before the slot: every DDL statement after the copy's snapshot is recorded.
+    PGB_RETURN_IF_ERROR(InstallDdlCapture(src, o.name));
+    PGB_RETURN_IF_ERROR(RecordDdlFilter(queue, o.include, o.exclude));
+  }
   PGB_ASSIGN_OR_RETURN(bool slot_exists, SlotExists(src, o.name));
   std::unique_ptr<SlotSnapshot> snap;
   if (!slot_exists) {

@@ -37,6 +37,8 @@ struct CopyOptions {
   // text for every table.
   bool text = false;
   bool no_owner = false;  // restore the schema without ownership (pg_dump --no-owner)
+  // --ddl replicate: install the DDL capture on the source before the slot (ddl_capture.h).
+  bool ddl_replicate = false;
   std::string maintenance_work_mem = "512MB";  // for index builds on the target
   std::string pg_dump = "pg_dump";             // pg_dump binary (must be >= the source major)
   std::string psql = "psql";                   // psql binary

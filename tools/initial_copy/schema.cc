@@ -99,9 +99,11 @@ Result<int> PgDumpMajor(const std::string& path) {
 Result<std::string> DumpSection(const CopyOptions& options, const std::string& snapshot,
                                 const std::string& section,
                                 const std::vector<TableInfo>& excluded) {
-  std::vector<std::string> argv = {options.pg_dump,        "--schema-only",
-                                   "--section=" + section, "--snapshot=" + snapshot,
-                                   "--no-publications",    "--no-subscriptions"};
+  // pgbaton's own schema (the DDL capture, a cutover sentinel) is never part of the copy.
+  std::vector<std::string> argv = {options.pg_dump,           "--schema-only",
+                                   "--section=" + section,    "--snapshot=" + snapshot,
+                                   "--no-publications",       "--no-subscriptions",
+                                   "--exclude-schema=pgbaton"};
   if (options.no_owner) argv.push_back("--no-owner");
   std::vector<std::string> seen;
   for (const auto& t : excluded) {
@@ -135,7 +137,27 @@ Result<std::string> DumpSection(const CopyOptions& options, const std::string& s
                          fmt::format("pg_dump --section={} on source ({}) failed: {}", section,
                                      DescribeConninfo(options.source), err));
   }
-  return std::move(po.out);
+  return StripDdlCapture(po.out);
+}
+
+std::string StripDdlCapture(const std::string& sql) {
+  // Entries are "--\n-- Name: N; Type: T; ...\n--\n" and their SQL, up to the next header.
+  std::string out;
+  size_t pos = 0;
+  bool skipping = false;
+  while (pos < sql.size()) {
+    size_t eol = sql.find('\n', pos);
+    size_t next = eol == std::string::npos ? sql.size() : eol + 1;
+    std::string_view line(sql.data() + pos, next - pos);
+    if (line.rfind("-- Name: ", 0) == 0) {
+      skipping = line.find("; Type: EVENT TRIGGER;") != std::string_view::npos &&
+                 line.rfind("-- Name: pgbaton_ddl", 0) == 0;
+      // The "--" line before the header was already written: harmless.
+    }
+    if (!skipping) out.append(line);
+    pos = next;
+  }
+  return out;
 }
 
 Status RestoreInOneTransaction(const CopyOptions& options, const std::string& sql) {

@@ -19,6 +19,10 @@ Result<int> PgDumpMajor(const std::string& path);
 // Runs pg_dump --schema-only --section=`section` on the source at `snapshot` and returns the
 // SQL. Tables in `excluded` are left out. Errors: kVersion (pg_dump older than the source),
 // kSnapshotLost (the snapshot is gone), kServerError with pg_dump's message.
+// `sql` (pg_dump output) without the entries of pgbaton's DDL capture triggers (event triggers
+// are not in a schema, so --exclude-schema=pgbaton keeps them). Pure.
+std::string StripDdlCapture(const std::string& sql);
+
 Result<std::string> DumpSection(const CopyOptions& options, const std::string& snapshot,
                                 const std::string& section, const std::vector<TableInfo>& excluded);
 

@@ -23,6 +23,7 @@
 #include "tools/common/stream_thread.h"
 #include "tools/initial_copy/copy_engine.h"
 #include "tools/initial_copy/copy_flags.h"
+#include "tools/initial_copy/ddl_capture.h"
 #include "tools/initial_copy/progress.h"
 #include "tools/migrate/catch_up.h"
 #include "tools/migrate/plan.h"
@@ -54,6 +55,7 @@ class MigrateCommand : public Command {
     o.queue_dir = flags_.queue.dir;
     o.progress_json = copy_.ProgressJson();
     PGB_ASSIGN_OR_RETURN(applier::ApplierOptions apply, apply_.ToOptions(global().name, o.target));
+    o.ddl_replicate = apply.ddl_replicate;
     if (plan_) {
       // Before anything is created: the plan only reads (tools/migrate/plan.h).
       migrate::PlanOptions po;
@@ -106,6 +108,7 @@ class MigrateCommand : public Command {
     if (!stream) stream.emplace(o.source, global().name, q.get(), batch_delay_ms_);
     InstallSignalHandlers();
     apply.source_position = SlotReadPosition(o.source, global().name, q.get());
+    PGB_ASSIGN_OR_RETURN(apply.ddl_table_selected, copy::LoadDdlFilter(q.get()));
     std::atomic<bool> stop_apply{false};
     std::atomic<bool> caught_up{false};
     std::thread watch([&] { Watch(q.get(), &stop_apply, &caught_up); });
@@ -176,6 +179,7 @@ class MigrateCommand : public Command {
     po.target = copy_.options.target;
     po.name = global().name;
     po.no_owner = copy_.options.no_owner;
+    po.ddl_replicate = copy_.options.ddl_replicate;
     preflight::PreflightReport report = preflight::RunPreflight(po);
     if (!report.connection_error.ok()) return report.connection_error;
     for (const preflight::Finding& f : report.findings) {

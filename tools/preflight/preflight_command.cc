@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/pg.h"
+#include "tools/common/apply_flags.h"
 #include "tools/common/cluster.h"
 #include "tools/config/connection.h"
 #include "tools/preflight_checks/preflight.h"
@@ -22,6 +23,7 @@ class PreflightCommand : public Command {
   using Command::Command;
 
   Status Run() override {
+    options_.ddl_replicate = ddl_ == "replicate";
     PGB_ASSIGN_OR_RETURN(std::string source, SourceConninfo(conn_));
     PGB_ASSIGN_OR_RETURN(std::string target, TargetConninfo(conn_));
     std::vector<std::pair<std::string, preflight::PreflightReport>> reports;
@@ -122,6 +124,7 @@ class PreflightCommand : public Command {
     sub->add_flag("--no-owner", options_.no_owner,
                   "check as for copy --no-owner: the schema's owners need not exist on the "
                   "target (grantees still must)");
+    AddDdlFlag(sub, &ddl_);
   }
 
   static void PrintHuman(const preflight::PreflightReport& r) {
@@ -203,6 +206,7 @@ class PreflightCommand : public Command {
   ConnectionFlags conn_;
   ClusterFlags cluster_;
   preflight::PreflightOptions options_;
+  std::string ddl_ = "stop";  // --ddl: replicate makes the DDL capture a requirement
   bool json_ = false;
 };
 

@@ -79,7 +79,7 @@ ServerInfo Describe(const PgConn& conn) {
   return info;
 }
 
-void CheckSourceSettings(PgConn& src, Checker& c) {
+void CheckSourceSettings(PgConn& src, Checker& c, bool ddl_replicate) {
   int major = src.ServerMajor();
   if (major < kOldestSourceMajor) {
     c.Add("source.version", Severity::kError,
@@ -222,6 +222,20 @@ void CheckSourceSettings(PgConn& src, Checker& c) {
     } else {
       c.Ok("source.replication_privilege",
            fmt::format("source role \"{}\" may use replication", user));
+    }
+    // DDL capture (--ddl replicate) is an event trigger, which only a superuser may create.
+    if (role.GetBool(0, 1)) {
+      c.Ok("source.ddl_capture",
+           fmt::format("source role \"{}\" may install the DDL capture (--ddl replicate)", user));
+    } else {
+      c.Add("source.ddl_capture", ddl_replicate ? Severity::kError : Severity::kInfo,
+            fmt::format("source role \"{}\" is not a superuser: it cannot create the event "
+                        "trigger that --ddl replicate captures DDL with",
+                        user),
+            "connect as a superuser for the copy (on a managed service, the role its "
+            "documentation names for event triggers), or keep --ddl stop and run each schema "
+            "change on the target by hand when the applier stops with schema_changed",
+            user);
     }
   }
 }
@@ -539,7 +553,7 @@ PreflightReport RunPreflight(const PreflightOptions& options) {
 
   std::vector<std::string> extensions;
   if (src.ok()) {
-    CheckSourceSettings(*src, c);
+    CheckSourceSettings(*src, c, options.ddl_replicate);
     CheckSourceObjects(*src, c, &extensions);
   }
   if (src.ok() && tgt.ok()) {

@@ -32,6 +32,9 @@ struct PreflightOptions {
   std::string target;
   std::string name = "pgbaton";  // the migration's slot/publication name
   bool no_owner = false;  // the copy will run --no-owner: owners need not exist on the target
+  // --ddl replicate: capturing DDL (an event trigger) is required, so a role that may not create
+  // one is an error; without it, the finding is information.
+  bool ddl_replicate = false;
 };
 
 struct PreflightReport {

@@ -17,6 +17,7 @@
 #include "tools/common/signals.h"
 #include "tools/common/stream_source.h"
 #include "tools/common/stream_thread.h"
+#include "tools/initial_copy/ddl_capture.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -47,6 +48,12 @@ class RunCommand : public Command {
     PGB_ASSIGN_OR_RETURN(applier::ApplierOptions options, apply_.ToOptions(name, start.target));
     options.jobs = apply_jobs;
     PGB_ASSIGN_OR_RETURN(auto q, OpenStreamingQueue(start, stream_.tables));
+    if (options.ddl_replicate) {
+      // Installed by copy already; here for a migration that started without it (statements
+      // before this point were not recorded, and stop the applier as schema_changed).
+      PGB_RETURN_IF_ERROR(copy::EnsureDdlCapture(source, name));
+      PGB_ASSIGN_OR_RETURN(options.ddl_table_selected, copy::LoadDdlFilter(q.get()));
+    }
     MetricsSamplerOptions mo = start.SamplerOptions(q.get());
     mo.record_samples = !flags_.queue.kafka();  // RocksDB: metadata writes are thread-safe
     VerbMetrics metrics;
@@ -71,6 +78,8 @@ class RunCommand : public Command {
                         {"applied_changes", st.changes},
                         {"target_transactions", st.groups},
                         {"copy_rows", st.copy_rows},
+                        {"ddl_replayed", st.ddl_replayed},
+                        {"ddl_skipped", st.ddl_skipped},
                         {"applied_lsn", st.applied_lsn.ToString()}};
     if (member != nullptr) fields.insert(fields.begin(), {"database", member->database});
     LogInfo("run stopped", WithResourceUsage(std::move(fields)));

@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "decoder/stream.h"
 #include "decoder/type_resolver.h"
+#include "tools/common/apply_flags.h"
 #include "tools/common/cluster.h"
 #include "tools/common/identity.h"
 #include "tools/common/last_error.h"
@@ -14,6 +15,7 @@
 #include "tools/common/running_xacts.h"
 #include "tools/common/signals.h"
 #include "tools/common/stream_source.h"
+#include "tools/initial_copy/ddl_capture.h"
 
 namespace pgbaton::tools {
 namespace {
@@ -37,6 +39,7 @@ class StreamCommand : public Command {
                    const ClusterMember* member) {
     const std::string& source = start.source;
     PGB_ASSIGN_OR_RETURN(auto q, OpenStreamingQueue(start, stream_.tables));
+    if (ddl_ == "replicate") PGB_RETURN_IF_ERROR(copy::EnsureDdlCapture(source, name));
     MetricsSamplerOptions mo = start.SamplerOptions(q.get());
     mo.record_samples = !flags_.queue.kafka();  // RocksDB: metadata writes are thread-safe
     VerbMetrics metrics;
@@ -66,11 +69,13 @@ class StreamCommand : public Command {
     flags_.Register(sub, Need::kRequired, Need::kNone);
     stream_.Register(sub);
     cluster_.Register(sub);
+    AddDdlFlag(sub, &ddl_);
   }
 
   MigrationFlags flags_;
   ClusterFlags cluster_;
   StreamFlags stream_;
+  std::string ddl_ = "stop";  // --ddl
 };
 
 }  // namespace

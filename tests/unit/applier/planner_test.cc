@@ -152,5 +152,35 @@ TEST(PlannerTest, BarrierWaitsForEverythingBeforeAndBlocksEverythingAfter) {
   EXPECT_EQ(after.wait_for, 2u);
 }
 
+// A DDL transaction (applier_ddl.cc) is such a barrier: with three connections, the group open
+// before it is closed (no group holds transactions from both sides of it), it waits for the
+// group just before (which commits only after every earlier one), and every later group waits
+// for it, whichever connection runs it, even with write sets disjoint from everything.
+TEST(PlannerTest, DdlBarrierIsNeverStraddledOnAnyConnection) {
+  PlannerOptions o;
+  o.jobs = 3;
+  o.group_max_rows = 1;
+  Planner p(o);
+  uint64_t close = 0;
+  Assignment g1 = p.Add(Row("1"), 1, 1, Clock::now(), &close);
+  Assignment g2 = p.Add(Row("2"), 1, 1, Clock::now(), &close);
+  EXPECT_EQ(close, g1.group);
+  Assignment b = p.AddBarrier(&close);
+  EXPECT_EQ(close, g2.group);
+  EXPECT_EQ(b.group, 3u);
+  EXPECT_EQ(b.wait_for, g2.group);
+  EXPECT_NE(b.worker, g2.worker);
+  for (const char* id : {"3", "4", "5"}) {
+    Assignment later = p.Add(Row(id), 1, 1, Clock::now(), &close);
+    EXPECT_GT(later.group, b.group);
+    if (later.worker != b.worker) {
+      EXPECT_GE(later.wait_for, b.group) << id;
+    }
+  }
+  p.Committed(b.group);
+  Assignment after_commit = p.Add(Row("6"), 1, 1, Clock::now(), &close);
+  EXPECT_EQ(after_commit.wait_for, 0u);
+}
+
 }  // namespace
 }  // namespace pgbaton::applier
