@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <optional>
-#include <set>
 #include <vector>
 
 #include "common/log.h"
@@ -57,21 +57,24 @@ class CleanupCommand : public Command {
     start.queue = queue_.ToOptions(global().name);
     PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
                          ResolveCluster(cluster_, start, global().name, ClusterUse::kCleanup));
-    std::set<std::string> on_source, on_target;
+    std::vector<std::string> on_source, on_target;
     if (!source_info.empty()) {
-      PGB_ASSIGN_OR_RETURN(on_source, Databases(source_info, "source"));
+      PGB_ASSIGN_OR_RETURN(on_source, ListDatabases(source_info, "source", false));
     }
     if (!target_info.empty()) {
-      PGB_ASSIGN_OR_RETURN(on_target, Databases(target_info, "target"));
+      PGB_ASSIGN_OR_RETURN(on_target, ListDatabases(target_info, "target", false));
     }
+    auto has = [](const std::vector<std::string>& dbs, const std::string& db) {
+      return std::binary_search(dbs.begin(), dbs.end(), db);
+    };
     PGB_RETURN_IF_ERROR(ForEachMember(members, false, [&](const ClusterMember& m) {
       Say(fmt::format("database \"{}\" (migration \"{}\"):", m.database, m.name));
       std::string src = m.start.source, dst = m.start.target;
-      if (!src.empty() && on_source.count(m.database) == 0) {
+      if (!src.empty() && !has(on_source, m.database)) {
         Say("  the source has no such database any more: nothing to drop there");
         src.clear();
       }
-      if (!dst.empty() && on_target.count(m.database) == 0) {
+      if (!dst.empty() && !has(on_target, m.database)) {
         Say("  the target has no such database: nothing to drop there");
         dst.clear();
       }
@@ -84,15 +87,6 @@ class CleanupCommand : public Command {
   }
 
  private:
-  static Result<std::set<std::string>> Databases(const std::string& conninfo,
-                                                 const std::string& label) {
-    PGB_ASSIGN_OR_RETURN(PgConn c, PgConn::Connect(conninfo, {.label = label}));
-    PGB_ASSIGN_OR_RETURN(PgResult res, c.Exec("SELECT datname FROM pg_catalog.pg_database"));
-    std::set<std::string> out;
-    for (int i = 0; i < res.rows(); ++i) out.insert(res.GetString(i, 0));
-    return out;
-  }
-
   Status CleanOne(const std::string& name, const std::string& source_info,
                   const std::string& target_info, const std::string& queue_dir) {
     std::optional<PgConn> source, target;

@@ -43,20 +43,6 @@ const std::string* ExcludedBy(const ClusterFlags& flags, const std::string& data
   return nullptr;
 }
 
-// The databases of the source that accept connections, templates left out.
-Result<std::vector<std::string>> SourceDatabases(const std::string& source) {
-  ConnectOptions co;
-  co.label = "source";
-  PGB_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(source, co));
-  PGB_ASSIGN_OR_RETURN(PgResult res,
-                       conn.Exec("SELECT datname FROM pg_catalog.pg_database WHERE datallowconn "
-                                 "AND NOT datistemplate"));
-  std::vector<std::string> out;
-  for (int i = 0; i < res.rows(); ++i) out.push_back(res.GetString(i, 0));
-  std::sort(out.begin(), out.end());  // byte order, whatever the server's collation
-  return out;
-}
-
 // What `flags` select among `existing` (the source's databases).
 // With `maintenance`, "all" includes the maintenance database too (cleanup: whatever the
 // migration holds).
@@ -211,7 +197,9 @@ Result<std::vector<ClusterMember>> ResolveCluster(const ClusterFlags& flags,
     existing.assign(known.begin(), known.end());
   } else {
     const std::string& connect = start.source.empty() ? start.target : start.source;
-    PGB_ASSIGN_OR_RETURN(existing, SourceDatabases(connect));
+    PGB_ASSIGN_OR_RETURN(existing,
+                         ListDatabases(connect, start.source.empty() ? "target" : "source",
+                                       /*connectable_only=*/true));
   }
   PGB_ASSIGN_OR_RETURN(std::vector<std::string> selected,
                        Select(flags, existing, use == ClusterUse::kCleanup));
@@ -332,16 +320,27 @@ Result<bool> ForgetClusterMembers(const std::string& queue_dir,
   return true;
 }
 
-Status CheckTargetDatabases(const std::vector<ClusterMember>& members, const std::string& target) {
+Result<std::vector<std::string>> ListDatabases(const std::string& conninfo,
+                                               const std::string& label, bool connectable_only) {
   ConnectOptions co;
-  co.label = "target";
-  PGB_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(target, co));
-  PGB_ASSIGN_OR_RETURN(PgResult res, conn.Exec("SELECT datname FROM pg_catalog.pg_database"));
-  std::set<std::string> there;
-  for (int i = 0; i < res.rows(); ++i) there.insert(res.GetString(i, 0));
+  co.label = label;
+  PGB_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(conninfo, co));
+  PGB_ASSIGN_OR_RETURN(
+      PgResult res,
+      conn.Exec(std::string("SELECT datname FROM pg_catalog.pg_database") +
+                (connectable_only ? " WHERE datallowconn AND NOT datistemplate" : "")));
+  std::vector<std::string> out;
+  for (int i = 0; i < res.rows(); ++i) out.push_back(res.GetString(i, 0));
+  std::sort(out.begin(), out.end());  // byte order, whatever the server's collation
+  return out;
+}
+
+Status CheckTargetDatabases(const std::vector<ClusterMember>& members, const std::string& target) {
+  PGB_ASSIGN_OR_RETURN(std::vector<std::string> there,
+                       ListDatabases(target, "target", /*connectable_only=*/false));
   std::string missing;
   for (const ClusterMember& m : members) {
-    if (there.count(m.database) == 0)
+    if (!std::binary_search(there.begin(), there.end(), m.database))
       missing += (missing.empty() ? "\"" : ", \"") + m.database + "\"";
   }
   if (missing.empty()) return Status::Ok();

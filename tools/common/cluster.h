@@ -76,6 +76,12 @@ Status RecordClusterMembers(const std::string& queue_dir,
 Result<bool> ForgetClusterMembers(const std::string& queue_dir,
                                   const std::vector<ClusterMember>& members);
 
+// The databases of the server `conninfo` names (`label`: "source", "target" in errors), in byte
+// order; with `connectable_only`, those that accept connections and are no templates.
+// Errors: kConnection, kAuthentication, the query's.
+Result<std::vector<std::string>> ListDatabases(const std::string& conninfo,
+                                               const std::string& label, bool connectable_only);
+
 // Checks that every member's database exists on the target (start.target of the cluster).
 // Errors: kNotFound naming the databases the target lacks, kConnection.
 Status CheckTargetDatabases(const std::vector<ClusterMember>& members, const std::string& target);
