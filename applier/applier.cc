@@ -23,6 +23,8 @@ using Clock = std::chrono::steady_clock;
 // Counts a group's changes by kind and bytes as its work is applied, into the catalogue's
 // counters once the group committed.
 struct GroupMetrics {
+  explicit GroupMetrics(const metrics::Catalog& catalog) : m(catalog) {}
+  const metrics::Catalog& m;
   uint64_t kinds[4] = {0, 0, 0, 0};  // insert, update, delete, truncate
   uint64_t bytes = 0;
   void Add(const TxnWork& w) {
@@ -47,26 +49,26 @@ struct GroupMetrics {
     }
   }
   void Committed(uint64_t txns, double seconds) {
-    const metrics::Catalog& m = metrics::CatalogMetrics();
     static const char* const kNames[4] = {metrics::kKindInsert, metrics::kKindUpdate,
                                           metrics::kKindDelete, metrics::kKindTruncate};
     for (int k = 0; k < 4; ++k) {
-      if (kinds[k] > 0) m.changes_total->WithLabels({kNames[k]})->Increment(kinds[k]);
+      if (kinds[k] > 0) m.changes_total.WithLabels({kNames[k]})->Increment(kinds[k]);
       kinds[k] = 0;
     }
-    m.transactions_total->WithLabels({metrics::kStageApplied})->Increment(txns);
-    m.bytes_total->WithLabels({metrics::kStageApplied})->Increment(bytes);
+    m.transactions_total.WithLabels({metrics::kStageApplied})->Increment(txns);
+    m.bytes_total.WithLabels({metrics::kStageApplied})->Increment(bytes);
     bytes = 0;
     m.apply_batch_size->Observe(static_cast<double>(txns));
     m.apply_batch_seconds->Observe(seconds);
   }
 };
 
-void SessionLoop(int worker, ApplySession* session, Channel* channel, SharedState* shared) {
+void SessionLoop(int worker, ApplySession* session, Channel* channel, SharedState* shared,
+                 const metrics::Catalog* catalog) {
   // Named for top -H, perf and gdb (at most 15 characters).
   pthread_setname_np(pthread_self(), fmt::format("pgb-apply-{}", worker).c_str());
   Item it;
-  GroupMetrics gm;
+  GroupMetrics gm(*catalog);
   while (channel->Pop(&it)) {
     if (it.wait_for > 0 && !shared->WaitCommitted(it.wait_for)) return;
     Status s;
@@ -324,7 +326,9 @@ Status Applier::Impl::RunOnce(const std::atomic<bool>* stop, bool* done) {
     channels_.push_back(std::make_unique<Channel>(&shared, options_.session_queue_bytes));
   }
   for (int k = 0; k < options_.jobs; ++k) {
-    threads.emplace_back(SessionLoop, k, sessions[k].get(), channels_[k].get(), &shared);
+    threads.emplace_back(
+        SessionLoop, k, sessions[k].get(), channels_[k].get(), &shared,
+        options_.metrics != nullptr ? options_.metrics : &metrics::CatalogMetrics());
   }
 
   Status status = Coordinate(stop, progress, start, done);

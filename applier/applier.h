@@ -21,6 +21,7 @@
 
 #include "applier/planner.h"
 #include "applier/progress.h"  // ReadTargetPosition, for the applier's users
+#include "common/metrics_catalog.h"
 #include "common/status.h"
 #include "common/types.h"
 #include "queue/work_queue.h"
@@ -62,6 +63,9 @@ struct ApplierOptions {
   Lsn skip_ddl;
   // Whether DDL on table `schema`.`table` replays (the copy's --include/--exclude); unset: all.
   std::function<bool(const std::string& schema, const std::string& table)> ddl_table_selected;
+  // The series the applier counts into: its database's in a cluster migration; null:
+  // metrics::CatalogMetrics().
+  const metrics::Catalog* metrics = nullptr;
   // Test hook: the process SIGKILLs itself in a DDL transaction, "ddl-before-commit" (the DDL ran
   // in the open target transaction) or "ddl-after-commit" (it committed with the position).
   std::string crash_at;

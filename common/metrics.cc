@@ -56,22 +56,25 @@ std::string_view TypeName(MetricType t) {
   return "untyped";
 }
 
-// `{a="x",b="y"}` (or "" without labels); `extra` is appended last (the histogram's le).
+// `{a="x",b="y"}` (or "" without labels); `extra` is appended last (the histogram's le). A label
+// whose value is empty is left out: to Prometheus it is the same series (a single-database
+// process renders without the database label).
 std::string LabelText(const std::vector<std::string>& names, const std::vector<std::string>& values,
                       std::string_view extra_name = {}, std::string_view extra_value = {}) {
-  if (names.empty() && extra_name.empty()) return "";
-  std::string out = "{";
+  std::string out;
   for (size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) out += ',';
+    if (values[i].empty()) continue;
+    out += out.empty() ? '{' : ',';
     out += names[i];
     out += "=\"";
     out += EscapeLabelValue(values[i]);
     out += '"';
   }
   if (!extra_name.empty()) {
-    if (!names.empty()) out += ',';
+    out += out.empty() ? '{' : ',';
     out += fmt::format("{}=\"{}\"", extra_name, extra_value);
   }
+  if (out.empty()) return "";
   out += '}';
   return out;
 }

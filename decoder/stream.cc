@@ -89,11 +89,24 @@ class PgSource : public ReplicationSource {
 };
 
 // One session: from connecting to the first error or the stop flag.
+const metrics::Catalog& SeriesOf(const StreamOptions& o) {
+  return o.metrics != nullptr ? *o.metrics : metrics::CatalogMetrics();
+}
+
 class Session {
  public:
   Session(queue::WorkQueue* q, Assembler* a, const StreamOptions& o, StreamStats* st,
           const std::atomic<bool>* stop)
-      : queue_(q), asm_(a), opt_(o), stats_(st), stop_(stop) {}
+      : queue_(q),
+        asm_(a),
+        opt_(o),
+        stats_(st),
+        stop_(stop),
+        // Children looked up once: WithLabels takes a lock, the increment does not.
+        decoded_bytes_(SeriesOf(o).bytes_total.WithLabels({metrics::kStageDecoded})),
+        decoded_txns_(SeriesOf(o).transactions_total.WithLabels({metrics::kStageDecoded})),
+        queued_bytes_(SeriesOf(o).bytes_total.WithLabels({metrics::kStageQueued})),
+        queued_txns_(SeriesOf(o).transactions_total.WithLabels({metrics::kStageQueued})) {}
 
   // Returns OK when stopped; `*progressed` says whether any message arrived.
   Status Run(ReplicationSource* src, bool* progressed) {
@@ -189,14 +202,9 @@ class Session {
     ++stats_->messages;
     size_t commits_before = asm_->batch().commits.size();
     PGB_RETURN_IF_ERROR(asm_->Add(std::move(*parsed), x.wal_start));
-    // Children looked up once: WithLabels takes a lock, the increment does not.
-    static metrics::Counter* const decoded_bytes =
-        metrics::CatalogMetrics().bytes_total->WithLabels({metrics::kStageDecoded});
-    static metrics::Counter* const decoded_txns =
-        metrics::CatalogMetrics().transactions_total->WithLabels({metrics::kStageDecoded});
-    decoded_bytes->Increment(x.payload.size());
+    decoded_bytes_->Increment(x.payload.size());
     if (asm_->batch().commits.size() > commits_before) {
-      decoded_txns->Increment(asm_->batch().commits.size() - commits_before);
+      decoded_txns_->Increment(asm_->batch().commits.size() - commits_before);
     }
     if (asm_->batch().commits.size() > commits_before && !pending_since_.has_value()) {
       pending_since_ = Clock::now();
@@ -211,12 +219,8 @@ class Session {
     size_t bytes = asm_->batch_bytes();
     queue::RecordBatch batch = asm_->TakeBatch();
     PGB_RETURN_IF_ERROR(queue_->Append(batch));
-    static metrics::Counter* const queued_txns =
-        metrics::CatalogMetrics().transactions_total->WithLabels({metrics::kStageQueued});
-    static metrics::Counter* const queued_bytes =
-        metrics::CatalogMetrics().bytes_total->WithLabels({metrics::kStageQueued});
-    queued_txns->Increment(commits);
-    queued_bytes->Increment(bytes);
+    queued_txns_->Increment(commits);
+    queued_bytes_->Increment(bytes);
     pending_since_.reset();
     ++stats_->appends;
     stats_->transactions += commits;
@@ -270,6 +274,10 @@ class Session {
   PgOutputParser parser_;
   Lsn received_;
   std::optional<Clock::time_point> pending_since_;
+  metrics::Counter* const decoded_bytes_;
+  metrics::Counter* const decoded_txns_;
+  metrics::Counter* const queued_bytes_;
+  metrics::Counter* const queued_txns_;
 };
 
 }  // namespace
@@ -350,7 +358,7 @@ Status RunStream(queue::WorkQueue* queue, TypeResolver* types, const SourceFacto
     LogWarning("replication interrupted; reconnecting",
                {{"error", s.message()}, {"in_ms", backoff.count()}});
     ++stats->reconnects;
-    metrics::CatalogMetrics().errors_total->WithLabels({ErrorCodeName(s.code())})->Increment();
+    SeriesOf(options).errors_total.WithLabels({ErrorCodeName(s.code())})->Increment();
     auto until = Clock::now() + backoff;
     while (Clock::now() < until && !stop->load()) {
       std::this_thread::sleep_for(milliseconds{20});

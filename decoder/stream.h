@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/metrics_catalog.h"
 #include "common/status.h"
 #include "common/types.h"
 #include "decoder/replication.h"
@@ -69,6 +70,9 @@ struct StreamOptions {
   int max_consecutive_failures = 30;               // give up after this many (0: never)
   // ReplicationSource::CheckPublication at the start of each session and this often (0: never).
   std::chrono::milliseconds publication_check_interval{5000};
+  // The series the stream counts into: its database's in a cluster migration; null:
+  // metrics::CatalogMetrics().
+  const metrics::Catalog* metrics = nullptr;
 };
 
 struct StreamStats {

@@ -28,7 +28,6 @@ class ApplyCommand : public Command {
 
   Status Run() override {
     PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "apply"));
-    PGB_RETURN_IF_ERROR(cluster_.CheckMetrics(flags_.metrics));
     // The first signal stops cleanly, a second at once (tools/common/signals.h); one that comes
     // while a start-up check waits for a server ends the wait.
     InstallSignalHandlers();
@@ -37,6 +36,8 @@ class ApplyCommand : public Command {
     PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
                          ResolveCluster(cluster_, start, global().name, ClusterUse::kExisting));
     const int jobs = std::max(1, apply_.apply_jobs / static_cast<int>(members.size()));
+    // One endpoint for the process; each database's series carry its name (label database).
+    PGB_ASSIGN_OR_RETURN(endpoint_, StartMetricsServer(flags_.metrics));
     return ForEachMember(
         members, true, [&](const ClusterMember& m) { return ApplyOne(m.start, m.name, jobs, &m); });
   }
@@ -46,6 +47,7 @@ class ApplyCommand : public Command {
                   const ClusterMember* member) {
     PGB_ASSIGN_OR_RETURN(applier::ApplierOptions options, apply_.ToOptions(name, start.target));
     options.jobs = jobs;
+    options.metrics = start.Series();
     queue::QueueOptions& qo = start.queue;
     qo.create_if_missing = false;
     MigrationCheck& check = start.check;
@@ -73,6 +75,8 @@ class ApplyCommand : public Command {
     VerbMetrics metrics;
     if (member == nullptr) {
       PGB_ASSIGN_OR_RETURN(metrics, StartVerbMetrics(flags_.metrics, mo));
+    } else {
+      metrics = StartDatabaseMetrics(endpoint_.get(), mo);
     }
     applier::Applier applier(options, q->get());
     Status s = applier.Run(&StopRequested());
@@ -98,6 +102,7 @@ class ApplyCommand : public Command {
 
   MigrationFlags flags_;
   ClusterFlags cluster_;
+  std::unique_ptr<MetricsServer> endpoint_;  // cluster mode: --metrics-addr, for every database
   ApplyFlags apply_;
 };
 

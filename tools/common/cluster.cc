@@ -139,14 +139,6 @@ void ClusterFlags::Register(CLI::App* sub) {
                   "(repeatable)");
 }
 
-Status ClusterFlags::CheckMetrics(const MetricsOptions& metrics) const {
-  if (!enabled() || metrics.addr.empty()) return Status::Ok();
-  return Status::Error(ErrorCode::kUsage,
-                       "--metrics-addr is not served in cluster mode (--databases) yet",
-                       "leave --metrics-addr out and watch `pgbaton status --databases` "
-                       "(per database and a total; --json for scripts)");
-}
-
 std::string ClusterMemberName(const std::string& name, const std::string& database) {
   std::string part;
   for (char c : database) {
@@ -240,6 +232,7 @@ Result<std::vector<ClusterMember>> ResolveCluster(const ClusterFlags& flags,
     m.database = d;
     m.name = ClusterMemberName(name, d);
     m.start = start;
+    m.start.database = d;
     if (!start.source.empty()) {
       PGB_ASSIGN_OR_RETURN(m.start.source, WithDatabase(start.source, d));
     }

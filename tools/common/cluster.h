@@ -28,9 +28,6 @@ struct ClusterFlags {
 
   void Register(CLI::App* sub);
   bool enabled() const { return !databases.empty(); }
-  // The metrics endpoint is not served per database yet: --metrics-addr with --databases is a
-  // usage error (kUsage) rather than an endpoint that silently shows nothing.
-  Status CheckMetrics(const MetricsOptions& metrics) const;
 };
 
 // One database of a cluster migration.

@@ -56,8 +56,8 @@ double AsGauge(Lsn l) { return static_cast<double>(l.value()); }
 
 MetricsSampler::MetricsSampler(MetricsSamplerOptions options)
     : options_(std::move(options)),
-      catalog_(options_.registry ? metrics::RegisterCatalog(options_.registry)
-                                 : metrics::CatalogMetrics()),
+      catalog_(options_.registry ? metrics::RegisterCatalog(options_.registry, options_.database)
+                                 : metrics::CatalogFor(options_.database)),
       conns_(std::make_unique<Connections>()),
       counts_(std::make_unique<Counts>()) {
   thread_ = std::thread([this] { Loop(); });
@@ -187,6 +187,14 @@ void MetricsSampler::RecordSample(Lsn source_lsn, Lsn queue_end, Lsn applied) {
 std::unique_ptr<MetricsSampler> StartMetricsSampler(bool enabled, MetricsSamplerOptions options) {
   if (!enabled) return nullptr;
   return std::make_unique<MetricsSampler>(std::move(options));
+}
+
+VerbMetrics StartDatabaseMetrics(const MetricsServer* endpoint, MetricsSamplerOptions options) {
+  VerbMetrics m;
+  if (endpoint != nullptr || options.record_samples) {
+    m.sampler = std::make_unique<MetricsSampler>(std::move(options));
+  }
+  return m;
 }
 
 Result<VerbMetrics> StartVerbMetrics(const MetricsOptions& flags, MetricsSamplerOptions options) {

@@ -21,6 +21,7 @@ namespace pgbaton::tools {
 
 struct MetricsSamplerOptions {
   std::string name = "pgbaton";       // the migration: slot and origin names
+  std::string database;               // cluster mode: the series' database label; "" otherwise
   std::string source_conninfo;        // empty: source_lsn is not sampled
   std::string target_conninfo;        // empty: applied_lsn and the lag gauges are not sampled
   queue::WorkQueue* queue = nullptr;  // null: no queue gauges; must outlive the sampler
@@ -84,5 +85,10 @@ struct VerbMetrics {
 // Starts the endpoint from `flags`, and a sampler with `options` when the endpoint runs or
 // options.record_samples is set. Errors: those of StartMetricsServer (kUsage, kIo).
 Result<VerbMetrics> StartVerbMetrics(const MetricsOptions& flags, MetricsSamplerOptions options);
+
+// Cluster mode: the process serves one endpoint (`endpoint`, null without --metrics-addr; it
+// must outlive the databases' samplers), and each database samples its own series
+// (options.database) when the endpoint runs or options.record_samples is set.
+VerbMetrics StartDatabaseMetrics(const MetricsServer* endpoint, MetricsSamplerOptions options);
 
 }  // namespace pgbaton::tools

@@ -8,6 +8,7 @@ MetricsSamplerOptions MigrationStart::SamplerOptions(queue::WorkQueue* q) const 
   o.source_conninfo = source;
   o.target_conninfo = target;
   o.queue = q;
+  o.database = database;
   return o;
 }
 

@@ -25,10 +25,15 @@ struct MigrationStart {
   queue::QueueOptions queue;  // the queue flags' options for the migration's name
   // QueueCheck(queue, verb) naming `source` and `target`; the verb sets bind and the rest.
   MigrationCheck check;
+  // Cluster mode: the database of this member of the cluster ("" otherwise), the `database`
+  // label of its metrics.
+  std::string database;
 
   // The metrics sampler's options for `q`: the migration's name, `source`, `target` and `q`
   // (record_samples left to the verb).
   MetricsSamplerOptions SamplerOptions(queue::WorkQueue* q) const;
+  // The metrics series of this database (metrics::CatalogFor(database)).
+  const metrics::Catalog* Series() const { return &metrics::CatalogFor(database); }
 };
 
 struct MigrationFlags {

@@ -13,14 +13,15 @@
 namespace pgbaton::tools {
 
 StreamThread::StreamThread(std::string source, std::string name, queue::WorkQueue* queue,
-                           int batch_delay_ms)
+                           int batch_delay_ms, const metrics::Catalog* metrics)
     : nudge_(source) {
   thread_ = std::thread(
-      [this, source = std::move(source), name = std::move(name), queue, batch_delay_ms] {
+      [this, source = std::move(source), name = std::move(name), queue, batch_delay_ms, metrics] {
         pthread_setname_np(pthread_self(), "pgb-decode");
         decoder::PgTypeResolver types(source);
         decoder::StreamOptions so;
         so.batch_max_delay = std::chrono::milliseconds(batch_delay_ms);
+        so.metrics = metrics;
         status_ = decoder::RunStream(queue, &types, decoder::PgSourceFactory(source, name, name),
                                      so, &stop_, &stats_);
         ended_.store(true);

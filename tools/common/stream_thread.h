@@ -24,7 +24,9 @@ namespace pgbaton::tools {
 // `queue` must outlive the thread.
 class StreamThread {
  public:
-  StreamThread(std::string source, std::string name, queue::WorkQueue* queue, int batch_delay_ms);
+  // `metrics`: the series to count into (its database's in a cluster); null: CatalogMetrics().
+  StreamThread(std::string source, std::string name, queue::WorkQueue* queue, int batch_delay_ms,
+               const metrics::Catalog* metrics = nullptr);
   ~StreamThread() { Stop(); }
   StreamThread(const StreamThread&) = delete;
   StreamThread& operator=(const StreamThread&) = delete;

@@ -13,6 +13,7 @@
 #include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
 #include "tools/common/migration_flags.h"
+#include "tools/globals_sync/sync.h"
 #include "tools/initial_copy/copy_engine.h"
 #include "tools/initial_copy/copy_flags.h"
 #include "tools/initial_copy/copy_options.h"
@@ -28,14 +29,24 @@ class CopyCommand : public Command {
   Status Run() override {
     PGB_RETURN_IF_ERROR(copy_.Resolve());
     PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "copy"));
-    PGB_RETURN_IF_ERROR(cluster_.CheckMetrics(flags_.metrics));
+    PGB_RETURN_IF_ERROR(globals_.CheckCluster(cluster_.enabled()));
     if (!cluster_.enabled()) return CopyOne(start, global().name, nullptr);
     // One database after another, each with all of --jobs: the cluster never has more than
     // --jobs copy sessions open on either side.
     PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
                          ResolveCluster(cluster_, start, global().name, ClusterUse::kCreate));
+    // First the roles and the databases themselves (owners, settings, ACLs), which the copy of
+    // each database's objects needs on the target.
+    if (!globals_.skip) {
+      std::vector<std::string> names;
+      for (const ClusterMember& m : members) names.push_back(m.database);
+      PGB_ASSIGN_OR_RETURN(globals::DiffOptions diff, globals_.ToDiffOptions(names));
+      PGB_RETURN_IF_ERROR(globals::SyncBeforeCopy(start.source, start.target, diff, "copy"));
+    }
     PGB_RETURN_IF_ERROR(CheckTargetDatabases(members, start.target));
     PGB_RETURN_IF_ERROR(RecordClusterMembers(start.queue.dir, members));
+    // One endpoint for the process; each database's series carry its name (label database).
+    PGB_ASSIGN_OR_RETURN(endpoint_, StartMetricsServer(flags_.metrics));
     LogInfo("copy starting for a cluster", {{"databases", members.size()}});
     return ForEachMember(members, false, [&](const ClusterMember& m) {
       LogInfo("copy of a database starting", {{"database", m.database}, {"name", m.name}});
@@ -52,6 +63,7 @@ class CopyCommand : public Command {
     o.target = start.target;
     o.queue_dir = member != nullptr ? start.queue.dir : flags_.queue.dir;
     o.ddl_replicate = ddl_ == "replicate";
+    o.metrics = start.Series();
     std::error_code ec;
     const bool existed = std::filesystem::exists(o.queue_dir, ec);
     PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q,
@@ -61,6 +73,8 @@ class CopyCommand : public Command {
     VerbMetrics metrics;
     if (member == nullptr) {
       PGB_ASSIGN_OR_RETURN(metrics, StartVerbMetrics(flags_.metrics, mo));
+    } else {
+      metrics = StartDatabaseMetrics(endpoint_.get(), mo);
     }
     const bool json = copy_.ProgressJson();
     o.progress_json = json;
@@ -68,6 +82,7 @@ class CopyCommand : public Command {
                               {"target", DescribeConninfo(o.target)},
                               {"jobs", o.jobs}});
     copy::Progress progress(stdout, json, o.progress_interval_ms);
+    if (member != nullptr) progress.SetDatabase(member->database);
     Status st = copy::RunCopy(o, q.get(), &progress);
     progress.Finish(st.ok());
     RecordLastError(q.get(), "copy", st);
@@ -90,11 +105,14 @@ class CopyCommand : public Command {
                     {.dir_help = "the work queue; its metadata records the copy's progress"});
     copy_.Register(sub);
     cluster_.Register(sub);
+    globals_.Register(sub, true);
     AddDdlFlag(sub, &ddl_);
   }
 
   MigrationFlags flags_;
   ClusterFlags cluster_;
+  std::unique_ptr<MetricsServer> endpoint_;  // cluster mode: --metrics-addr, for every database
+  globals::GlobalsFlags globals_;
   copy::CopyFlags copy_;
   std::string ddl_ = "stop";  // --ddl
 };

@@ -4,39 +4,22 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
-#include "common/conninfo.h"
 #include "common/log.h"
-#include "common/pg.h"
-#include "tools/common/identity.h"
 #include "tools/config/connection.h"
-#include "tools/globals_sync/apply.h"
 #include "tools/globals_sync/diff.h"
-#include "tools/globals_sync/globals.h"
+#include "tools/globals_sync/sync.h"
 
 namespace pgbaton::tools {
 namespace {
 
 using globals::Action;
+using globals::ActionLine;
 using globals::Drift;
-
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 void Say(const std::string& line) {
   std::fprintf(stdout, "%s\n", line.c_str());
   std::fflush(stdout);
-}
-
-std::string ActionLine(const Action& a) {
-  return fmt::format("{} {}{}", a.change, a.object, a.detail.empty() ? "" : ": " + a.detail);
 }
 
 nlohmann::json ToJson(const Drift& d) {
@@ -69,110 +52,48 @@ class GlobalsCommand : public Command {
   using Command::Command;
 
   Status Run() override {
-    globals::DiffOptions options;
-    PGB_RETURN_IF_ERROR(Options(&options));
-    PGB_ASSIGN_OR_RETURN(std::string source_info, SourceConninfo(conn_));
-    PGB_ASSIGN_OR_RETURN(std::string target_info, TargetConninfo(conn_));
-    PGB_ASSIGN_OR_RETURN(
-        PgConn source,
-        PgConn::Connect(source_info, {.label = "source", .application_name = "pgbaton globals"}));
-    PGB_ASSIGN_OR_RETURN(
-        PgConn target,
-        PgConn::Connect(target_info, {.label = "target", .application_name = "pgbaton globals"}));
-    PGB_ASSIGN_OR_RETURN(DatabaseIdentity source_id, ReadDatabaseIdentity(source));
-    PGB_ASSIGN_OR_RETURN(DatabaseIdentity target_id, ReadDatabaseIdentity(target));
-    PGB_RETURN_IF_ERROR(CheckDistinct(source_id, target_id));
-    if (target.ServerMajor() < source.ServerMajor()) {
-      return Status::Error(
-          ErrorCode::kVersion,
-          fmt::format("target (PostgreSQL {}) is older than source (PostgreSQL {})",
-                      target.ServerMajor(), source.ServerMajor()),
-          "use a target of the same or a newer major");
-    }
-    PGB_ASSIGN_OR_RETURN(globals::Globals src, globals::ReadGlobals(source));
-    PGB_ASSIGN_OR_RETURN(globals::Globals tgt, globals::ReadGlobals(target));
-    if (options.databases) {
-      for (const std::string& db : *options.databases) {
-        if (!src.FindDatabase(db)) {
-          return Status::Error(ErrorCode::kNotFound,
-                               fmt::format("--databases: source ({}) has no database \"{}\"",
-                                           source.description(), db),
-                               "list the source's databases with psql -l");
-        }
-      }
-    }
-    if (apply_ && !tgt.superuser) {
-      return Status::Error(
-          ErrorCode::kPermission,
-          fmt::format("target ({}): role \"{}\" is not a superuser; globals --apply creates "
-                      "roles with every attribute and stores password verifiers",
-                      target.description(), tgt.current_user),
-          "connect to the target as a superuser (e.g. the postgres role)");
-    }
-    Drift drift = globals::Diff(src, tgt, options);
-    PGB_RETURN_IF_ERROR(globals::CheckCreatable(target, src, &drift));
-
-    std::string sides = fmt::format("source ({}, PostgreSQL {}) -> target ({}, PostgreSQL {})",
-                                    DescribeConninfo(source_info), src.major,
-                                    DescribeConninfo(target_info), tgt.major);
-    if (!drift.blockers.empty()) {
-      Report(sides, drift, false);
-      const Status& first = drift.blockers.front();
-      return first.WithHint(first.hint() +
-                            (drift.blockers.size() > 1 ? fmt::format(" ({} problems, listed above)",
-                                                                     drift.blockers.size())
-                                                       : "") +
-                            "; nothing was changed on the target");
+    globals::SyncOptions options;
+    PGB_RETURN_IF_ERROR(Options(&options.diff));
+    PGB_ASSIGN_OR_RETURN(options.source, SourceConninfo(conn_));
+    PGB_ASSIGN_OR_RETURN(options.target, TargetConninfo(conn_));
+    options.apply = apply_;
+    globals::SyncOutcome out;
+    Status st = globals::SyncGlobals(options, &out);
+    if (out.sides.empty()) return st;  // nothing was compared
+    if (!out.drift.blockers.empty()) {
+      Report(out.sides, out.drift, false);
+      return st;
     }
     if (!apply_) {
-      Report(sides, drift, false);
-      if (drift.level()) return Status::Ok();
-      return Status::Error(
-          ErrorCode::kGlobalsDrift,
-          fmt::format("globals: {} difference(s) between source and target", drift.actions.size()),
-          "run pgbaton globals --apply to bring the target level");
+      Report(out.sides, out.drift, false);
+      if (!st.ok() || out.drift.level()) return st;
+      return Status::Error(ErrorCode::kGlobalsDrift,
+                           fmt::format("globals: {} difference(s) between source and target",
+                                       out.drift.actions.size()),
+                           "run pgbaton globals --apply to bring the target level");
     }
-    std::vector<std::string> done;
-    Status applied =
-        globals::ApplyDrift(target, drift, [&](const Action& a) { done.push_back(ActionLine(a)); });
-    if (!applied.ok()) {
-      for (const std::string& line : done) Say("done: " + line);
-      return applied;
+    if (!out.applied) {
+      for (const Action& a : out.done) Say("done: " + ActionLine(a));
+      return st;
     }
-    // What the target looks like now: level, unless something moved meanwhile.
-    PGB_ASSIGN_OR_RETURN(globals::Globals after, globals::ReadGlobals(target));
-    Drift rest = globals::Diff(src, after, options);
-    Report(sides, drift, true, &rest);
-    if (!rest.level()) {
-      return Status::Error(
-          ErrorCode::kGlobalsDrift,
-          fmt::format("globals: {} difference(s) remain after --apply", rest.actions.size()),
-          "something changed the globals meanwhile; run globals --apply again");
+    Report(out.sides, out.drift, true, out.rest ? &*out.rest : nullptr);
+    if (st.ok()) {
+      LogInfo("globals applied", {{"changes", static_cast<int64_t>(out.drift.actions.size())}});
     }
-    LogInfo("globals applied", {{"changes", static_cast<int64_t>(drift.actions.size())}});
-    return Status::Ok();
+    return st;
   }
 
  private:
   Status Options(globals::DiffOptions* o) {
-    o->hold_logins = SplitList(hold_logins_);
-    for (const std::string& m : tablespace_map_) {
-      PGB_ASSIGN_OR_RETURN(auto pair, globals::ParseTablespaceMapping(m));
-      o->tablespace_map[pair.first] = pair.second;
-    }
-    if (no_tablespaces_ && !o->tablespace_map.empty()) {
-      return Status::Error(ErrorCode::kUsage,
-                           "--tablespace-map and --no-tablespaces exclude each other",
-                           "give one of them");
-    }
-    o->no_tablespaces = no_tablespaces_;
+    std::optional<std::vector<std::string>> databases;
     if (databases_ != "all") {
-      o->databases = SplitList(databases_);
-      if (o->databases->empty()) {
+      databases = globals::SplitList(databases_);
+      if (databases->empty()) {
         return Status::Error(ErrorCode::kUsage, "--databases must be all or a list a,b,c",
                              "e.g. --databases app,billing");
       }
     }
+    PGB_ASSIGN_OR_RETURN(*o, flags_.ToDiffOptions(std::move(databases)));
     return Status::Ok();
   }
 
@@ -207,13 +128,7 @@ class GlobalsCommand : public Command {
     AddConnectionOptions(sub, &conn_, Need::kRequired, Need::kRequired);
     sub->add_flag("--apply", apply_, "bring the target level (without it: report, change nothing)");
     sub->add_flag("--json", json_, "print one JSON document");
-    sub->add_option("--hold-logins", hold_logins_,
-                    "roles (names or globs, comma-separated) created NOLOGIN on the target, "
-                    "their LOGIN recorded for cutover --flip roles");
-    sub->add_option("--tablespace-map", tablespace_map_,
-                    "OLD=NEW: a source tablespace's counterpart on the target (repeatable)");
-    sub->add_flag("--no-tablespaces", no_tablespaces_,
-                  "put everything in the target's default tablespace");
+    flags_.Register(sub, false);
     sub->add_option("--databases", databases_,
                     "all, or a,b,c: the databases whose properties are carried")
         ->capture_default_str();
@@ -222,9 +137,7 @@ class GlobalsCommand : public Command {
   ConnectionFlags conn_;
   bool apply_ = false;
   bool json_ = false;
-  std::string hold_logins_;
-  std::vector<std::string> tablespace_map_;
-  bool no_tablespaces_ = false;
+  globals::GlobalsFlags flags_;
   std::string databases_ = "all";
 };
 

@@ -101,6 +101,7 @@ struct Globals {
   // `globals --apply` created or synced, and the held logins (role -> intended LOGIN).
   std::set<std::string> synced_roles;
   std::map<std::string, bool> held_logins;
+  bool records = false;  // pgbaton's record tables exist: a `globals --apply` ran here
   // Role -> what depends on it here (pg_shdepend: owned objects and privileges, in any
   // database), e.g. "3 objects in databases app, postgres"; roles without any are absent.
   std::map<std::string, std::string> dependents;

@@ -199,6 +199,7 @@ Status ReadState(PgConn& conn, Globals* g) {
   PGB_ASSIGN_OR_RETURN(
       std::string synced,
       conn.QueryValue(fmt::format("select to_regclass('{}') is not null", kSyncedRolesTable)));
+  g->records = synced == "t";
   if (synced == "t") {
     PGB_ASSIGN_OR_RETURN(PgResult res,
                          conn.Exec(fmt::format("select role_name from {}", kSyncedRolesTable)));

@@ -308,19 +308,20 @@ class SourceProtection {
     job->rate = rate_.get();
     job->load_gate = gate_.get();
     job->own_sessions = &own_sessions_;
+    job->metrics = o_.metrics;
   }
 
  private:
   // pgbaton_copy_paused{reason}: 1 for the signals in `labels`, 0 for the other watched ones.
   void SetPausedMetrics(const std::vector<std::string>& labels) const {
-    const metrics::Catalog& m = metrics::CatalogMetrics();
+    const metrics::Catalog& m = o_.metrics != nullptr ? *o_.metrics : metrics::CatalogMetrics();
     const std::pair<const char*, bool> watched[] = {
         {metrics::kPausedActiveSessions, o_.source_load.active_sessions > 0},
         {metrics::kPausedStandbyLag, o_.source_load.standby_lag.count() > 0}};
     for (const auto& [label, on] : watched) {
       if (!on) continue;
       const bool paused = std::find(labels.begin(), labels.end(), label) != labels.end();
-      m.copy_paused->WithLabels({label})->Set(paused ? 1 : 0);
+      m.copy_paused.WithLabels({label})->Set(paused ? 1 : 0);
     }
   }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/metrics_catalog.h"
 #include "common/status.h"
 
 namespace pgbaton::tools::copy {
@@ -66,6 +67,9 @@ struct CopyOptions {
   // the schema and the data: `migrate` starts its decoder there, so that the source's WAL is
   // drained into the queue while the copy runs. An error ends the copy.
   std::function<Status()> on_slot;
+  // The series the copy counts into: its database's in a cluster migration; null:
+  // metrics::CatalogMetrics().
+  const metrics::Catalog* metrics = nullptr;
 };
 
 }  // namespace pgbaton::tools::copy

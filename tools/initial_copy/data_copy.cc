@@ -87,8 +87,8 @@ Result<PgConn> OpenTarget(const CopyOptions& o, int worker) {
 
 // Adds `waited` to pgbaton_copy_throttled_seconds_total{reason}, in whole seconds: the
 // remainder is carried in `carry_ns` (one per reason, for the process) until it makes a second.
-void CountThrottled(const char* reason, std::atomic<int64_t>* carry_ns,
-                    std::chrono::nanoseconds waited) {
+void CountThrottled(const metrics::Catalog& series, const char* reason,
+                    std::atomic<int64_t>* carry_ns, std::chrono::nanoseconds waited) {
   if (waited.count() <= 0) return;
   constexpr int64_t kSecond = 1000000000;
   int64_t carry = carry_ns->load();
@@ -99,7 +99,7 @@ void CountThrottled(const char* reason, std::atomic<int64_t>* carry_ns,
     if (carry_ns->compare_exchange_weak(carry, total - seconds * kSecond)) break;
   }
   if (seconds > 0) {
-    metrics::CatalogMetrics().copy_throttled_seconds_total->WithLabels({reason})->Increment(
+    series.copy_throttled_seconds_total.WithLabels({reason})->Increment(
         static_cast<uint64_t>(seconds));
   }
 }
@@ -110,13 +110,15 @@ std::atomic<int64_t> load_carry_ns{0};
 // What a worker does after each batch of `bytes` it received from the source: waits while the
 // source is loaded, then for the rate's tokens. False when `stop` turned true meanwhile.
 bool Throttle(const DataCopyJob& job, uint64_t bytes, const std::atomic<bool>* stop) {
+  const metrics::Catalog& series =
+      job.metrics != nullptr ? *job.metrics : metrics::CatalogMetrics();
   if (job.load_gate) {
-    CountThrottled(metrics::kThrottleSourceLoad, &load_carry_ns,
+    CountThrottled(series, metrics::kThrottleSourceLoad, &load_carry_ns,
                    job.load_gate->WaitWhileClosed(stop));
   }
   if (stop->load()) return false;
   if (job.rate && bytes > 0) {
-    CountThrottled(metrics::kThrottleRate, &rate_carry_ns, job.rate->Acquire(bytes));
+    CountThrottled(series, metrics::kThrottleRate, &rate_carry_ns, job.rate->Acquire(bytes));
   }
   return true;
 }

@@ -66,6 +66,7 @@ struct DataCopyJob {
   RateLimiter* rate = nullptr;
   LoadGate* load_gate = nullptr;
   SessionSet* own_sessions = nullptr;
+  const metrics::Catalog* metrics = nullptr;  // the series to count into; null: CatalogMetrics()
 };
 
 // Copies every chunk with options->jobs workers. Each source session runs

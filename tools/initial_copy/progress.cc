@@ -57,14 +57,20 @@ void Progress::EraseLocked() {
   drawn_lines_ = 0;
 }
 
+void Progress::SetDatabase(std::string database) {
+  std::lock_guard<std::mutex> l(mu_);
+  database_ = std::move(database);
+  series_ = &metrics::CatalogFor(database_);
+}
+
 void Progress::Note(const std::string& line) {
   if (json_) {
-    LogInfo(line);
+    LogInfo(line, database_.empty() ? LogFields{} : LogFields{{"database", database_}});
     return;
   }
   std::lock_guard<std::mutex> l(mu_);
   EraseLocked();
-  fmt::print(out_, "{}\n", line);
+  fmt::print(out_, "{}{}\n", database_.empty() ? "" : database_ + ": ", line);
   fflush(out_);
 }
 
@@ -123,9 +129,8 @@ namespace {
 
 // The catalogue's copy series from the tables' counters: bytes as a counter (what moved since the
 // last update), tables per state as gauges. Called with the progress lock held.
-void UpdateCopyMetrics(const std::vector<std::unique_ptr<TableProgress>>& tables) {
-  static uint64_t reported = 0;  // one copy per process
-  const metrics::Catalog& m = metrics::CatalogMetrics();
+void UpdateCopyMetrics(const std::vector<std::unique_ptr<TableProgress>>& tables,
+                       const metrics::Catalog& m, uint64_t& reported) {
   uint64_t bytes = 0, pending = 0, copying = 0, done = 0;
   for (const auto& t : tables) {
     uint64_t b = t->bytes.load();
@@ -140,9 +145,9 @@ void UpdateCopyMetrics(const std::vector<std::unique_ptr<TableProgress>>& tables
   }
   if (bytes > reported) m.copy_bytes_total->Increment(bytes - reported);
   reported = std::max(reported, bytes);
-  m.copy_tables->WithLabels({metrics::kCopyPending})->Set(static_cast<double>(pending));
-  m.copy_tables->WithLabels({metrics::kCopyCopying})->Set(static_cast<double>(copying));
-  m.copy_tables->WithLabels({metrics::kCopyDone})->Set(static_cast<double>(done));
+  m.copy_tables.WithLabels({metrics::kCopyPending})->Set(static_cast<double>(pending));
+  m.copy_tables.WithLabels({metrics::kCopyCopying})->Set(static_cast<double>(copying));
+  m.copy_tables.WithLabels({metrics::kCopyDone})->Set(static_cast<double>(done));
 }
 
 }  // namespace
@@ -159,7 +164,7 @@ void Progress::Loop() {
 
 void Progress::Render(bool final_line) {
   std::lock_guard<std::mutex> l(mu_);
-  UpdateCopyMetrics(tables_);
+  UpdateCopyMetrics(tables_, *series_, reported_bytes_);
   auto now = std::chrono::steady_clock::now();
   uint64_t bytes = 0, rows = 0, estimate = 0, done_estimate = 0;
   int tables_done = 0;
@@ -190,6 +195,7 @@ void Progress::Render(bool final_line) {
     if (final_line) return;
     nlohmann::json j = {
         {"phase", phase_}, {"elapsed_s", Seconds(now - run_start_)}, {"phase_elapsed_s", phase_s}};
+    if (!database_.empty()) j["database"] = database_;
     if (phase_ == "data") {
       j["bytes_done"] = bytes;
       j["bytes_estimated"] = estimate;
@@ -244,6 +250,7 @@ void Progress::Render(bool final_line) {
     lines.push_back(fmt::format("{:<9} [{}] {}/{}  {}", phase_, Bar(f, 30), done, total,
                                 HumanSeconds(phase_s)));
   }
+  if (!database_.empty()) lines.front() = database_ + ": " + lines.front();
   std::string s;
   if (drawn_lines_ > 0) s += fmt::format("\x1b[{}A", drawn_lines_);
   for (const auto& line : lines) s += "\r" + line + "\x1b[K\n";
@@ -278,13 +285,16 @@ void Progress::Finish(bool ok) {
                         {"rows", rows},
                         {"tables_copied", tables_.size()},
                         {"chunks", chunks_.load()}};
+    if (!database_.empty()) j["database"] = database_;
     nlohmann::json p = nlohmann::json::object();
     for (const auto& ph : phases_) p[ph.phase] = ph.seconds;
     j["phases_s"] = p;
     fmt::print(out_, "{}\n", j.dump());
   } else {
-    fmt::print(out_, "copy {} in {}: {} tables ({} chunks), {} rows, {}\n", ok ? "done" : "failed",
-               HumanSeconds(total), tables_.size(), chunks_.load(), rows, HumanBytes(bytes));
+    fmt::print(out_, "copy{} {} in {}: {} tables ({} chunks), {} rows, {}\n",
+               database_.empty() ? "" : " of database \"" + database_ + "\"",
+               ok ? "done" : "failed", HumanSeconds(total), tables_.size(), chunks_.load(), rows,
+               HumanBytes(bytes));
     for (const auto& ph : phases_) fmt::print(out_, "  {:<10} {:8.2f} s\n", ph.phase, ph.seconds);
   }
   fflush(out_);

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/metrics_catalog.h"
+
 namespace pgbaton::tools::copy {
 
 struct TableProgress {
@@ -52,6 +54,9 @@ class Progress {
   void SetPaused(const std::string& why);
   // The --max-copy-rate cap in bytes per second (0: none), shown with the rate.
   void SetRateCap(uint64_t bytes_per_second) { rate_cap_ = bytes_per_second; }
+  // Cluster mode: the database this copy is of, in every line ("" = none, the default).
+  // Its copy series are that database's (metrics::CatalogFor).
+  void SetDatabase(std::string database);
   // Ends the last phase and prints the summary (human or one JSON object).
   void Finish(bool ok);
   // Seconds spent per phase so far.
@@ -65,6 +70,9 @@ class Progress {
 
   FILE* out_;
   bool json_;
+  std::string database_;
+  const metrics::Catalog* series_ = &metrics::CatalogMetrics();
+  uint64_t reported_bytes_ = 0;  // copied bytes counted into the series so far
   std::chrono::milliseconds interval_;
   mutable std::mutex mu_;
   std::string phase_;

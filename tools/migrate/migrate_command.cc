@@ -4,7 +4,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
@@ -13,6 +16,7 @@
 #include "common/log.h"
 #include "queue/work_queue.h"
 #include "tools/common/apply_flags.h"
+#include "tools/common/cluster.h"
 #include "tools/common/identity.h"
 #include "tools/common/last_error.h"
 #include "tools/common/metrics_sampler.h"
@@ -21,6 +25,7 @@
 #include "tools/common/resource_usage.h"
 #include "tools/common/signals.h"
 #include "tools/common/stream_thread.h"
+#include "tools/globals_sync/sync.h"
 #include "tools/initial_copy/copy_engine.h"
 #include "tools/initial_copy/copy_flags.h"
 #include "tools/initial_copy/ddl_capture.h"
@@ -36,6 +41,54 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// One database's migration inside a migrate process: what it works on and how far it got. A
+// single-database migrate has one, with an empty `database`.
+struct Member {
+  std::string database;  // cluster mode: the database, for lines and logs; "" otherwise
+  std::string name;      // the migration's name for it: slot, publication, origin, queue
+  MigrationStart start;
+  copy::CopyOptions copy;
+  applier::ApplierOptions apply;
+  std::atomic<bool> streaming{false};  // the decoder runs (set by the copy's on_slot)
+  // The backlog at the last catch-up line, and when: the pace between lines gives the ETA.
+  std::optional<std::pair<Clock::time_point, double>> last_backlog;
+  Status verify_status;  // --verify's outcome (set by the watch thread before it stops)
+
+  // "" or `database "app": `, in front of the lines for people.
+  std::string Prefix() const {
+    return database.empty() ? "" : fmt::format("database \"{}\": ", database);
+  }
+};
+
+// Cluster mode copies one database at a time (each with all of --jobs, so the cluster never has
+// more copy sessions open than --jobs) while every database copied so far streams and applies.
+// Turns go in the order of the databases; a stop request ends a wait.
+class CopyTurns {
+ public:
+  Status Wait(size_t index, const std::string& database) {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (next_ != index) {
+      if (StopRequested()) {
+        return Status::Error(ErrorCode::kInterrupted,
+                             fmt::format("stopped before the copy of database \"{}\"", database),
+                             "run the same command again: each database resumes where it stopped");
+      }
+      cv_.wait_for(lock, std::chrono::milliseconds(200));
+    }
+    return Status::Ok();
+  }
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++next_;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t next_ = 0;
+};
+
 class MigrateCommand : public Command {
  public:
   using Command::Command;
@@ -48,87 +101,58 @@ class MigrateCommand : public Command {
                            "migrate keeps its queue in RocksDB (--queue-dir) for now",
                            "with a Kafka queue, run `pgbaton copy` and then `pgbaton run`");
     }
-    copy::CopyOptions& o = copy_.options;
-    o.name = global().name;
-    o.source = start.source;
-    o.target = start.target;
-    o.queue_dir = flags_.queue.dir;
-    o.progress_json = copy_.ProgressJson();
-    PGB_ASSIGN_OR_RETURN(applier::ApplierOptions apply, apply_.ToOptions(global().name, o.target));
-    o.ddl_replicate = apply.ddl_replicate;
+    PGB_RETURN_IF_ERROR(globals_.CheckCluster(cluster_.enabled()));
+    if (!cluster_.enabled()) {
+      Member m;
+      m.name = global().name;
+      m.start = std::move(start);
+      PGB_RETURN_IF_ERROR(Prepare(&m, flags_.queue.dir));
+      if (plan_) return Plan(m);
+      return MigrateOne(m, nullptr, 0);
+    }
     if (plan_) {
-      // Before anything is created: the plan only reads (tools/migrate/plan.h).
-      migrate::PlanOptions po;
-      po.copy = o;
-      po.queue_dir = o.queue_dir;
-      po.apply_jobs = apply.jobs;
-      po.sample_seconds = plan_sample_seconds_;
-      return migrate::RunPlan(po, plan_json_);
+      return Status::Error(ErrorCode::kUsage, "--plan covers one database for now",
+                           "run migrate --plan once per database (the conninfo's dbname), "
+                           "without --databases");
     }
-
-    // A fresh migration (no queue yet, or an empty directory) starts with preflight; a resumed
-    // one has passed it (and its slot and half-filled target would now read as blockers).
-    std::error_code ec;
-    const bool existed = std::filesystem::exists(o.queue_dir, ec);
-    const bool fresh = !existed || std::filesystem::is_empty(o.queue_dir, ec);
-    if (fresh && !skip_preflight_) PGB_RETURN_IF_ERROR(Preflight());
-    copy::AtTestPoint(o, "after-preflight");
-
-    start.check.slot_must_be_idle = true;
-    PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q,
-                         copy::OpenCopyQueue(start.check, start.queue, &o));
-    MetricsSamplerOptions mo = start.SamplerOptions(q.get());
-    mo.record_samples = true;  // RocksDB: metadata writes are thread-safe
-    PGB_ASSIGN_OR_RETURN(VerbMetrics metrics, StartVerbMetrics(flags_.metrics, mo));
-    LogInfo("migrate starting", {{"source", DescribeConninfo(o.source)},
-                                 {"target", DescribeConninfo(o.target)},
-                                 {"queue", o.queue_dir},
-                                 {"jobs", o.jobs}});
-
-    // The decoder starts as soon as the slot exists and drains the source into the queue for
-    // the whole copy: the slot then holds the WAL since the server's last running-transactions
-    // record or two, not the copy's (a 16+ source is asked for one every second: StreamThread).
-    std::optional<StreamThread> stream;
-    o.on_slot = [&]() -> Status {
-      stream.emplace(o.source, global().name, q.get(), batch_delay_ms_);
-      streaming_.store(true);
-      LogInfo("decoder streaming into the queue while the copy runs", {{"slot", global().name}});
-      return Status::Ok();
-    };
-    Status st = Copy(q.get());
-    if (st.ok() && stream && stream->ended()) st = stream->status();
-    if (!st.ok()) {
-      if (stream) stream->Stop();
-      RecordLastError(q.get(), "migrate", st);
-      if (fresh) RemoveIfNothingStarted(std::move(q), std::move(metrics), existed);
-      return st;
+    PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> selected,
+                         ResolveCluster(cluster_, start, global().name, ClusterUse::kCreate));
+    std::vector<std::unique_ptr<Member>> members;
+    std::vector<std::string> names;
+    for (const ClusterMember& c : selected) {
+      auto m = std::make_unique<Member>();
+      m->database = c.database;
+      m->name = c.name;
+      m->start = c.start;
+      PGB_RETURN_IF_ERROR(Prepare(m.get(), c.start.queue.dir));
+      // --apply-jobs is the cluster's budget of apply sessions, shared out (at least one each).
+      m->apply.jobs = std::max(1, m->apply.jobs / static_cast<int>(selected.size()));
+      names.push_back(c.database);
+      members.push_back(std::move(m));
     }
-
-    // Catch-up and steady state, as `run`: the first signal drains and stops.
-    if (!stream) stream.emplace(o.source, global().name, q.get(), batch_delay_ms_);
-    InstallSignalHandlers();
-    apply.source_position = SlotReadPosition(o.source, global().name, q.get());
-    PGB_ASSIGN_OR_RETURN(apply.ddl_table_selected, copy::LoadDdlFilter(q.get()));
-    std::atomic<bool> stop_apply{false};
-    std::atomic<bool> caught_up{false};
-    std::thread watch([&] { Watch(q.get(), &stop_apply, &caught_up); });
-    applier::Applier applier(apply, q.get());
-    Status s = applier.Run(&stop_apply);
-    stop_apply.store(true);
-    watch.join();
-    stream->Stop();
-    const Status& decoder_status = stream->status();
-    applier::ApplierStats as = applier.stats();
-    LogInfo("migrate stopped",
-            WithResourceUsage({{"decoded_transactions", stream->stats().transactions},
-                               {"confirmed_lsn", stream->stats().confirmed.ToString()},
-                               {"applied_transactions", as.transactions},
-                               {"applied_lsn", as.applied_lsn.ToString()},
-                               {"caught_up", caught_up.load()}}));
-    Status result = decoder_status.ok() ? s : decoder_status;
-    if (result.ok()) result = verify_status_;
-    RecordLastError(q.get(), "migrate", result);
-    return result;
+    // Before anything is created: the roles and databases, then every new database's preflight.
+    if (!globals_.skip) {
+      PGB_ASSIGN_OR_RETURN(globals::DiffOptions diff, globals_.ToDiffOptions(names));
+      PGB_RETURN_IF_ERROR(globals::SyncBeforeCopy(start.source, start.target, diff, "migrate"));
+    }
+    PGB_RETURN_IF_ERROR(CheckTargetDatabases(selected, start.target));
+    if (!skip_preflight_) {
+      for (const auto& m : members) {
+        if (IsFresh(m->copy.queue_dir)) PGB_RETURN_IF_ERROR(Preflight(*m));
+      }
+    }
+    PGB_RETURN_IF_ERROR(RecordClusterMembers(start.queue.dir, selected));
+    // One endpoint for the process; each database's series carry its name (label database).
+    PGB_ASSIGN_OR_RETURN(endpoint_, StartMetricsServer(flags_.metrics));
+    LogInfo("migrate starting for a cluster",
+            {{"databases", members.size()},
+             {"copy_jobs", copy_.options.jobs},
+             {"apply_jobs_per_database", members.front()->apply.jobs}});
+    CopyTurns turns;
+    return ForEachMember(selected, true, [&](const ClusterMember& c) {
+      const size_t index = static_cast<size_t>(&c - selected.data());
+      return MigrateOne(*members[index], &turns, index);
+    });
   }
 
  private:
@@ -139,9 +163,12 @@ class MigrateCommand : public Command {
     copy_.Register(sub);
     apply_.progress_flag = "--apply-progress";
     apply_.Register(sub);
+    cluster_.Register(sub);
+    globals_.Register(sub, true);
     sub->add_option("--until", until_,
                     "caught-up: exit 0 once the target first trails the source by less than "
-                    "--caught-up-lag-ms (default: follow the source until stopped)")
+                    "--caught-up-lag-ms (default: follow the source until stopped); with "
+                    "--databases, once every database has")
         ->check(CLI::IsMember({"caught-up"}));
     sub->add_option("--caught-up-lag-ms", caught_up_lag_ms_,
                     "the replay lag under which the target counts as caught up")
@@ -172,40 +199,158 @@ class MigrateCommand : public Command {
         ->needs(plan);
   }
 
+  // Fills `m`'s copy and apply options from the flags, for its conninfos and `queue_dir`.
+  Status Prepare(Member* m, const std::string& queue_dir) {
+    copy::CopyOptions& o = m->copy;
+    o = copy_.options;
+    o.name = m->name;
+    o.source = m->start.source;
+    o.target = m->start.target;
+    o.queue_dir = queue_dir;
+    o.progress_json = copy_.ProgressJson();
+    o.metrics = m->start.Series();
+    PGB_ASSIGN_OR_RETURN(m->apply, apply_.ToOptions(m->name, o.target));
+    m->apply.metrics = m->start.Series();
+    o.ddl_replicate = m->apply.ddl_replicate;
+    return Status::Ok();
+  }
+
+  // --plan: before anything is created, the plan only reads (tools/migrate/plan.h).
+  Status Plan(const Member& m) {
+    migrate::PlanOptions po;
+    po.copy = m.copy;
+    po.queue_dir = m.copy.queue_dir;
+    po.apply_jobs = m.apply.jobs;
+    po.sample_seconds = plan_sample_seconds_;
+    return migrate::RunPlan(po, plan_json_);
+  }
+
+  // A fresh migration: no queue yet, or an empty directory.
+  static bool IsFresh(const std::string& queue_dir) {
+    std::error_code ec;
+    return !std::filesystem::exists(queue_dir, ec) || std::filesystem::is_empty(queue_dir, ec);
+  }
+
+  // One database from preflight to following the source. `turns`: cluster mode, where the copy
+  // waits for turn `index`; null for a single database.
+  Status MigrateOne(Member& m, CopyTurns* turns, size_t index) {
+    copy::CopyOptions& o = m.copy;
+    // A fresh migration (no queue yet, or an empty directory) starts with preflight; a resumed
+    // one has passed it (and its slot and half-filled target would now read as blockers). A
+    // cluster ran every database's before starting any.
+    std::error_code ec;
+    const bool existed = std::filesystem::exists(o.queue_dir, ec);
+    const bool fresh = IsFresh(o.queue_dir);
+    if (turns == nullptr && fresh && !skip_preflight_) PGB_RETURN_IF_ERROR(Preflight(m));
+    copy::AtTestPoint(o, "after-preflight");
+
+    m.start.check.slot_must_be_idle = true;
+    PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q,
+                         copy::OpenCopyQueue(m.start.check, m.start.queue, &o));
+    MetricsSamplerOptions mo = m.start.SamplerOptions(q.get());
+    mo.record_samples = true;  // RocksDB: metadata writes are thread-safe
+    VerbMetrics metrics;
+    if (turns == nullptr) {
+      PGB_ASSIGN_OR_RETURN(metrics, StartVerbMetrics(flags_.metrics, mo));
+    } else {
+      metrics = StartDatabaseMetrics(endpoint_.get(), mo);
+    }
+    LogFields fields = {{"source", DescribeConninfo(o.source)},
+                        {"target", DescribeConninfo(o.target)},
+                        {"queue", o.queue_dir},
+                        {"jobs", o.jobs}};
+    if (!m.database.empty()) fields.insert(fields.begin(), {"database", m.database});
+    LogInfo("migrate starting", std::move(fields));
+
+    // The decoder starts as soon as the slot exists and drains the source into the queue for
+    // the whole copy: the slot then holds the WAL since the server's last running-transactions
+    // record or two, not the copy's (a 16+ source is asked for one every second: StreamThread).
+    std::optional<StreamThread> stream;
+    o.on_slot = [&]() -> Status {
+      stream.emplace(o.source, m.name, q.get(), batch_delay_ms_, m.start.Series());
+      m.streaming.store(true);
+      LogInfo("decoder streaming into the queue while the copy runs", {{"slot", m.name}});
+      return Status::Ok();
+    };
+    Status st = Status::Ok();
+    if (turns != nullptr) st = turns->Wait(index, m.database);
+    if (st.ok()) st = Copy(m, q.get());
+    if (turns != nullptr) turns->Done();
+    if (st.ok() && stream && stream->ended()) st = stream->status();
+    if (!st.ok()) {
+      if (stream) stream->Stop();
+      RecordLastError(q.get(), "migrate", st);
+      if (fresh) RemoveIfNothingStarted(o.queue_dir, std::move(q), std::move(metrics), existed);
+      return st;
+    }
+
+    // Catch-up and steady state, as `run`: the first signal drains and stops.
+    if (!stream) stream.emplace(o.source, m.name, q.get(), batch_delay_ms_, m.start.Series());
+    InstallSignalHandlers();
+    applier::ApplierOptions& apply = m.apply;
+    apply.source_position = SlotReadPosition(o.source, m.name, q.get());
+    PGB_ASSIGN_OR_RETURN(apply.ddl_table_selected, copy::LoadDdlFilter(q.get()));
+    std::atomic<bool> stop_apply{false};
+    std::atomic<bool> caught_up{false};
+    std::thread watch([&] { Watch(m, q.get(), &stop_apply, &caught_up); });
+    applier::Applier applier(apply, q.get());
+    Status s = applier.Run(&stop_apply);
+    stop_apply.store(true);
+    watch.join();
+    stream->Stop();
+    const Status& decoder_status = stream->status();
+    applier::ApplierStats as = applier.stats();
+    LogFields done = {{"decoded_transactions", stream->stats().transactions},
+                      {"confirmed_lsn", stream->stats().confirmed.ToString()},
+                      {"applied_transactions", as.transactions},
+                      {"applied_lsn", as.applied_lsn.ToString()},
+                      {"caught_up", caught_up.load()}};
+    if (!m.database.empty()) done.insert(done.begin(), {"database", m.database});
+    LogInfo("migrate stopped", WithResourceUsage(std::move(done)));
+    Status result = decoder_status.ok() ? s : decoder_status;
+    if (result.ok()) result = m.verify_status;
+    RecordLastError(q.get(), "migrate", result);
+    return result;
+  }
+
   // Preflight's checks; its blockers stop the migration before anything is created.
-  Status Preflight() {
+  Status Preflight(const Member& m) {
     preflight::PreflightOptions po;
-    po.source = copy_.options.source;
-    po.target = copy_.options.target;
-    po.name = global().name;
-    po.no_owner = copy_.options.no_owner;
-    po.ddl_replicate = copy_.options.ddl_replicate;
+    po.source = m.copy.source;
+    po.target = m.copy.target;
+    po.name = m.name;
+    po.no_owner = m.copy.no_owner;
+    po.ddl_replicate = m.copy.ddl_replicate;
     preflight::PreflightReport report = preflight::RunPreflight(po);
     if (!report.connection_error.ok()) return report.connection_error;
     for (const preflight::Finding& f : report.findings) {
+      LogFields fields = {{"check", f.check}, {"fix", f.fix}};
+      if (!m.database.empty()) fields.insert(fields.begin(), {"database", m.database});
       if (f.severity == preflight::Severity::kError) {
-        LogError("preflight: " + f.message, {{"check", f.check}, {"fix", f.fix}});
+        LogError("preflight: " + f.message, std::move(fields));
       } else if (f.severity == preflight::Severity::kWarning) {
-        LogWarning("preflight: " + f.message, {{"check", f.check}, {"fix", f.fix}});
+        LogWarning("preflight: " + f.message, std::move(fields));
       }
     }
     if (!report.CanStart()) {
       return Status::Error(
           ErrorCode::kPreflightFailed,
-          fmt::format("preflight found {} blocker(s); nothing was created",
+          fmt::format("{}preflight found {} blocker(s); nothing was created", m.Prefix(),
                       report.CountOf(preflight::Severity::kError)),
           "fix each blocker above (`pgbaton preflight` lists them with their fixes) and run "
           "migrate again");
     }
-    LogInfo("preflight passed", {{"warnings", report.CountOf(preflight::Severity::kWarning)}});
+    LogInfo(m.Prefix() + "preflight passed",
+            {{"warnings", report.CountOf(preflight::Severity::kWarning)}});
     return Status::Ok();
   }
 
   // The copy, with a line now and then on what the decoder does meanwhile: the WAL the slot
   // holds stays small, and the snapshot's age is the one thing the source keeps for the copy.
-  Status Copy(queue::WorkQueue* q) {
-    const copy::CopyOptions& o = copy_.options;
+  Status Copy(Member& m, queue::WorkQueue* q) {
+    const copy::CopyOptions& o = m.copy;
     copy::Progress progress(stdout, o.progress_json, o.progress_interval_ms);
+    progress.SetDatabase(m.database);
     std::atomic<bool> done{false};
     const auto start = Clock::now();
     std::thread note([&] {
@@ -213,7 +358,7 @@ class MigrateCommand : public Command {
       auto next = start + std::chrono::seconds(10);
       while (!done.load()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        if (Clock::now() < next || !streaming_.load()) continue;
+        if (Clock::now() < next || !m.streaming.load()) continue;
         next = Clock::now() + std::chrono::seconds(10);
         if (!src) {
           ConnectOptions co;
@@ -223,7 +368,7 @@ class MigrateCommand : public Command {
           if (!c.ok()) continue;
           src.emplace(std::move(*c));
         }
-        auto pos = ReadSourcePositions(*src, global().name);
+        auto pos = ReadSourcePositions(*src, m.name);
         if (!pos.ok()) {
           src.reset();
           continue;
@@ -244,11 +389,12 @@ class MigrateCommand : public Command {
 
   // Reports the lag while the applier runs; stops it on a signal, when the stream failed, and
   // with --until caught-up once the lag is under the threshold.
-  void Watch(queue::WorkQueue* q, std::atomic<bool>* stop_apply, std::atomic<bool>* caught_up) {
+  void Watch(Member& m, queue::WorkQueue* q, std::atomic<bool>* stop_apply,
+             std::atomic<bool>* caught_up) {
     migrate::CatchUpOptions co;
-    co.source = copy_.options.source;
-    co.target = copy_.options.target;
-    co.name = global().name;
+    co.source = m.copy.source;
+    co.target = m.copy.target;
+    co.name = m.name;
     co.queue = q;
     migrate::CatchUpProbe probe(co);
     const double threshold = caught_up_lag_ms_ / 1000.0;
@@ -274,16 +420,15 @@ class MigrateCommand : public Command {
       const migrate::Lag& l = **lag;
       const bool under = l.reached && l.replay_seconds < threshold;
       if (under && !caught_up->exchange(true)) {
-        LogInfo("caught up: the target trails the source by less than the threshold",
+        LogInfo(m.Prefix() + "caught up: the target trails the source by less than the threshold",
                 {{"replay_lag_s", l.replay_seconds}, {"threshold_s", threshold}});
         if (until) {
-          fmt::print("caught up: replay lag {:.3f} s (under {:.3f} s)\n", l.replay_seconds,
-                     threshold);
-          std::fflush(stdout);
+          PrintLine(m.Prefix() + fmt::format("caught up: replay lag {:.3f} s (under {:.3f} s)",
+                                             l.replay_seconds, threshold));
         }
         // The gate: both sides compared at one source LSN while the applier runs on.
-        if (verify_) verify_status_ = VerifyAtLsn();
-        if (until || !verify_status_.ok()) {
+        if (verify_) m.verify_status = VerifyAtLsn(m);
+        if (until || !m.verify_status.ok()) {
           stop_apply->store(true);
           break;
         }
@@ -292,13 +437,13 @@ class MigrateCommand : public Command {
         next_line = Clock::now() + std::chrono::seconds(10);
         std::optional<double> eta;
         const auto now = Clock::now();
-        if (last_backlog_) {
+        if (m.last_backlog) {
           eta = migrate::CatchUpEtaSeconds(
-              last_backlog_->second, l.backlog_seconds,
-              std::chrono::duration<double>(now - last_backlog_->first).count());
+              m.last_backlog->second, l.backlog_seconds,
+              std::chrono::duration<double>(now - m.last_backlog->first).count());
         }
-        last_backlog_.emplace(now, l.backlog_seconds);
-        PrintLag(l, l.reached ? std::optional<double>(0.0) : eta);
+        m.last_backlog.emplace(now, l.backlog_seconds);
+        PrintLag(m, l, l.reached ? std::optional<double>(0.0) : eta);
       }
       // One mark a second at most: each is a small transaction on the source.
       if (l.reached) std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -308,62 +453,72 @@ class MigrateCommand : public Command {
   }
 
   // --verify: source and target compared at one source LSN (tools/verification/at_lsn.h).
-  Status VerifyAtLsn() {
+  Status VerifyAtLsn(const Member& m) {
     verify::AtLsnOptions ao;
-    ao.name = global().name;
-    ao.source = copy_.options.source;
-    ao.target = copy_.options.target;
-    LogInfo("verifying the target at one source LSN", {});
+    ao.name = m.name;
+    ao.source = m.copy.source;
+    ao.target = m.copy.target;
+    LogInfo(m.Prefix() + "verifying the target at one source LSN", {});
     verify::VerifyOptions vo;
     vo.stop = &StopRequested();
     PGB_ASSIGN_OR_RETURN(verify::VerifyReport report, verify::VerifyAtLsn(ao, vo));
-    const std::string text = copy_.options.progress_json ? verify::FormatReportJsonLine(report)
-                                                         : verify::FormatReport(report);
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
+    const std::string text =
+        m.copy.progress_json ? verify::FormatReportJsonLine(report) : verify::FormatReport(report);
+    {
+      std::lock_guard<std::mutex> lock(out_mu_);
+      if (!m.database.empty() && !m.copy.progress_json) fmt::print("{}\n", m.Prefix());
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    }
     const int differ = report.differing_tables();
     if (differ == 0) return Status::Ok();
     return Status::Error(
         ErrorCode::kVerifyMismatch,
-        fmt::format("verify at source LSN {}: {} of {} tables differ between source and target",
-                    report.source_lsn.ToString(), differ, report.tables.size()),
+        fmt::format("{}verify at source LSN {}: {} of {} tables differ between source and target",
+                    m.Prefix(), report.source_lsn.ToString(), differ, report.tables.size()),
         "both sides were read at the same source LSN, so these rows really differ: see each "
         "table's differing keys above; do not cut over");
   }
 
   // One catch-up line; `eta`: seconds until caught up at the pace since the last line (nullopt:
   // not gaining, or no earlier line yet).
-  void PrintLag(const migrate::Lag& l, std::optional<double> eta) const {
-    if (copy_.options.progress_json) {
-      fmt::print(
-          "{{\"phase\":\"catch-up\",\"replay_lag_s\":{:.3f},\"replay_lag_known\":{},"
-          "\"backlog_s\":{:.3f},\"eta_s\":{},\"mark_lsn\":\"{}\"}}\n",
+  void PrintLag(const Member& m, const migrate::Lag& l, std::optional<double> eta) {
+    if (m.copy.progress_json) {
+      PrintLine(fmt::format(
+          "{{\"phase\":\"catch-up\",{}\"replay_lag_s\":{:.3f},\"replay_lag_known\":{},"
+          "\"backlog_s\":{:.3f},\"eta_s\":{},\"mark_lsn\":\"{}\"}}",
+          m.database.empty() ? "" : "\"database\":" + nlohmann::json(m.database).dump() + ",",
           l.replay_seconds, l.reached, l.backlog_seconds,
-          eta ? fmt::format("{:.1f}", *eta) : "null", l.mark.ToString());
+          eta ? fmt::format("{:.1f}", *eta) : "null", l.mark.ToString()));
     } else if (l.reached) {
-      fmt::print("catch-up: replay lag {:.2f} s\n", l.replay_seconds);
+      PrintLine(m.Prefix() + fmt::format("catch-up: replay lag {:.2f} s", l.replay_seconds));
     } else {
-      fmt::print(
-          "catch-up: behind by more than {:.0f} s (oldest unapplied transaction {:.0f} s old; "
-          "{})\n",
-          l.replay_seconds, l.backlog_seconds,
-          eta ? fmt::format("caught up in about {:.0f} s at this pace", *eta)
-              : "not gaining on the source yet");
+      PrintLine(m.Prefix() +
+                fmt::format("catch-up: behind by more than {:.0f} s (oldest unapplied "
+                            "transaction {:.0f} s old; {})",
+                            l.replay_seconds, l.backlog_seconds,
+                            eta ? fmt::format("caught up in about {:.0f} s at this pace", *eta)
+                                : "not gaining on the source yet"));
     }
+  }
+
+  // A whole line on stdout: the databases of a cluster print from threads of their own.
+  void PrintLine(const std::string& line) {
+    std::lock_guard<std::mutex> lock(out_mu_);
+    fmt::print("{}\n", line);
     std::fflush(stdout);
   }
 
   // A refused first run (before the slot was made: versions, a target not empty) leaves no
   // queue behind to be mistaken for a migration later: the directory it created goes, or the
   // empty one it was given is emptied again.
-  void RemoveIfNothingStarted(std::unique_ptr<queue::WorkQueue> q, VerbMetrics metrics,
-                              bool keep_directory) {
+  static void RemoveIfNothingStarted(const std::string& dir, std::unique_ptr<queue::WorkQueue> q,
+                                     VerbMetrics metrics, bool keep_directory) {
     auto slot = q->GetMeta(kIdentitySlotKey);
     if (!slot.ok() || slot->has_value()) return;
     metrics = {};
     q.reset();
     std::error_code ec;
-    const std::string& dir = copy_.options.queue_dir;
     if (!keep_directory) {
       std::filesystem::remove_all(dir, ec);
       return;
@@ -374,6 +529,9 @@ class MigrateCommand : public Command {
   }
 
   MigrationFlags flags_;
+  ClusterFlags cluster_;
+  std::unique_ptr<MetricsServer> endpoint_;  // cluster mode: --metrics-addr, for every database
+  globals::GlobalsFlags globals_;
   copy::CopyFlags copy_;
   ApplyFlags apply_;
   std::string until_;
@@ -381,13 +539,10 @@ class MigrateCommand : public Command {
   int batch_delay_ms_ = 50;
   bool skip_preflight_ = false;
   bool verify_ = false;
-  // The backlog at the last catch-up line, and when: the pace between lines gives the ETA.
-  std::optional<std::pair<Clock::time_point, double>> last_backlog_;
-  Status verify_status_;  // --verify's outcome (set by the watch thread before it stops)
   bool plan_ = false;
   bool plan_json_ = false;
   double plan_sample_seconds_ = 3;
-  std::atomic<bool> streaming_{false};  // the decoder runs (set by the copy's on_slot)
+  std::mutex out_mu_;  // whole lines on stdout
 };
 
 }  // namespace

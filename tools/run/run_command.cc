@@ -28,13 +28,14 @@ class RunCommand : public Command {
 
   Status Run() override {
     PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "run"));
-    PGB_RETURN_IF_ERROR(cluster_.CheckMetrics(flags_.metrics));
     if (!cluster_.enabled()) return RunOne(start, global().name, apply_.apply_jobs, nullptr);
     // Every database streams and applies on threads of its own; --apply-jobs is the cluster's
     // budget of apply sessions, shared out (each database has at least one).
     PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
                          ResolveCluster(cluster_, start, global().name, ClusterUse::kExisting));
     const int jobs = std::max(1, apply_.apply_jobs / static_cast<int>(members.size()));
+    // One endpoint for the process; each database's series carry its name (label database).
+    PGB_ASSIGN_OR_RETURN(endpoint_, StartMetricsServer(flags_.metrics));
     LogInfo("run starting for a cluster",
             {{"databases", members.size()}, {"apply_jobs_per_database", jobs}});
     return ForEachMember(members, true,
@@ -47,6 +48,7 @@ class RunCommand : public Command {
     const std::string& source = start.source;
     PGB_ASSIGN_OR_RETURN(applier::ApplierOptions options, apply_.ToOptions(name, start.target));
     options.jobs = apply_jobs;
+    options.metrics = start.Series();
     PGB_ASSIGN_OR_RETURN(auto q, OpenStreamingQueue(start, stream_.tables));
     if (options.ddl_replicate) {
       // Installed by copy already; here for a migration that started without it (statements
@@ -59,9 +61,11 @@ class RunCommand : public Command {
     VerbMetrics metrics;
     if (member == nullptr) {
       PGB_ASSIGN_OR_RETURN(metrics, StartVerbMetrics(flags_.metrics, mo));
+    } else {
+      metrics = StartDatabaseMetrics(endpoint_.get(), mo);
     }
 
-    StreamThread stream(source, name, q.get(), stream_.batch_delay_ms);
+    StreamThread stream(source, name, q.get(), stream_.batch_delay_ms, start.Series());
     // --stop-at when nothing more commits: the slot's confirmed position says how far the
     // source was read, even past the last transaction.
     options.source_position = SlotReadPosition(source, name, q.get());
@@ -97,6 +101,7 @@ class RunCommand : public Command {
 
   MigrationFlags flags_;
   ClusterFlags cluster_;
+  std::unique_ptr<MetricsServer> endpoint_;  // cluster mode: --metrics-addr, for every database
   ApplyFlags apply_;
   StreamFlags stream_;
 };

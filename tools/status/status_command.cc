@@ -19,6 +19,7 @@
 #include "tools/config/connection.h"
 #include "tools/config/duration.h"
 #include "tools/config/queue_flags.h"
+#include "tools/globals_sync/sync.h"
 #include "tools/status/status_report.h"
 
 namespace pgbaton::tools {
@@ -77,6 +78,7 @@ class StatusCommand : public Command {
       start.check = QueueCheck(start.queue, "status");
       PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
                            ResolveCluster(cluster_, start, global().name, ClusterUse::kExisting));
+      for (const ClusterMember& m : members) databases_.push_back(m.database);
       for (const ClusterMember& m : members) {
         PGB_RETURN_IF_ERROR(Open(m.database, m.name, m.start.source, m.start.target, m.start.queue,
                                  m.start.queue.dir, &watched));
@@ -91,15 +93,18 @@ class StatusCommand : public Command {
         PGB_ASSIGN_OR_RETURN(status::StatusReport r, Collect(&w));
         reports.push_back({w.database, std::move(r)});
       }
+      const std::optional<GlobalsState> globals = Globals(source, target);
       if (json_) {
         nlohmann::json j = cluster_.enabled() ? status::ClusterStatusToJson(reports)
                                               : status::StatusToJson(reports.front().report);
+        if (globals) j["globals"] = globals->json;
         std::printf("%s\n", j.dump(watch_ ? -1 : 2).c_str());
       } else {
         if (watch_ && tty) std::fputs("\033[H\033[2J", stdout);
         std::fputs(cluster_.enabled() ? status::ClusterStatusToText(reports).c_str()
                                       : status::StatusToText(reports.front().report).c_str(),
                    stdout);
+        if (globals) std::fputs(globals->text.c_str(), stdout);
         if (watch_ && !tty) std::fputs("\n", stdout);
       }
       std::fflush(stdout);
@@ -114,6 +119,54 @@ class StatusCommand : public Command {
   }
 
  private:
+  struct GlobalsState {
+    nlohmann::json json;
+    std::string text;
+  };
+
+  // Cluster mode with both servers: whether the roles and databases are still level with the
+  // source since pgbaton last synced them (globals are not in the WAL: a role created or a
+  // setting changed on the source meanwhile is drift, which cutover refuses). Read-only.
+  std::optional<GlobalsState> Globals(const std::string& source, const std::string& target) {
+    if (!cluster_.enabled() || source.empty() || target.empty()) return std::nullopt;
+    globals::SyncOptions o;
+    o.source = source;
+    o.target = target;
+    o.diff.databases = databases_;
+    o.application_name = "pgbaton status";
+    globals::SyncOutcome out;
+    Status st = globals::SyncGlobals(o, &out);
+    GlobalsState g;
+    if (!st.ok()) {
+      g.json = {{"known", false}, {"error", st.message()}};
+      g.text = fmt::format("globals: not compared: {}\n", st.message());
+      return g;
+    }
+    if (!out.synced_before) {
+      g.json = {{"known", true}, {"synced", false}, {"differences", out.drift.actions.size()}};
+      g.text = fmt::format(
+          "globals: never synced by pgbaton ({} difference(s); pgbaton globals --apply)\n",
+          out.drift.actions.size());
+      return g;
+    }
+    nlohmann::json changes = nlohmann::json::array();
+    for (const globals::Action& a : out.drift.actions) changes.push_back(globals::ActionLine(a));
+    g.json = {{"known", true},
+              {"synced", true},
+              {"level", out.drift.level()},
+              {"differences", out.drift.actions.size()},
+              {"changes", changes}};
+    if (out.drift.level()) {
+      g.text = "globals: level with the source\n";
+    } else {
+      g.text = fmt::format(
+          "globals: {} difference(s) since the last sync (pgbaton globals shows them, --apply "
+          "levels them; cutover refuses until then)\n",
+          out.drift.actions.size());
+    }
+    return g;
+  }
+
   // Opens one migration's queue read-only after checking the servers are the ones it was made
   // for, and adds it to `out`.
   Status Open(const std::string& database, const std::string& name, const std::string& source,
@@ -196,6 +249,7 @@ class StatusCommand : public Command {
   QueueFlags queue_;
   ConnectionFlags conn_;
   ClusterFlags cluster_;
+  std::vector<std::string> databases_;  // cluster mode: the selected databases
   bool json_ = false;
   bool watch_ = false;
   std::string interval_ = "2s";

@@ -26,10 +26,11 @@ class StreamCommand : public Command {
 
   Status Run() override {
     PGB_ASSIGN_OR_RETURN(MigrationStart start, flags_.Start(global().name, "stream"));
-    PGB_RETURN_IF_ERROR(cluster_.CheckMetrics(flags_.metrics));
     if (!cluster_.enabled()) return StreamOne(start, global().name, nullptr);
     PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
                          ResolveCluster(cluster_, start, global().name, ClusterUse::kExisting));
+    // One endpoint for the process; each database's series carry its name (label database).
+    PGB_ASSIGN_OR_RETURN(endpoint_, StartMetricsServer(flags_.metrics));
     return ForEachMember(members, true,
                          [&](const ClusterMember& m) { return StreamOne(m.start, m.name, &m); });
   }
@@ -45,6 +46,8 @@ class StreamCommand : public Command {
     VerbMetrics metrics;
     if (member == nullptr) {
       PGB_ASSIGN_OR_RETURN(metrics, StartVerbMetrics(flags_.metrics, mo));
+    } else {
+      metrics = StartDatabaseMetrics(endpoint_.get(), mo);
     }
 
     // About a second of WAL held by the slot on a 16+ source (tools/common/running_xacts.h).
@@ -52,6 +55,7 @@ class StreamCommand : public Command {
     decoder::PgTypeResolver types(source);
     decoder::StreamOptions so;
     so.batch_max_delay = std::chrono::milliseconds(stream_.batch_delay_ms);
+    so.metrics = start.Series();
     decoder::StreamStats stats;
     Status s = decoder::RunStream(q.get(), &types, decoder::PgSourceFactory(source, name, name), so,
                                   &StopRequested(), &stats);
@@ -74,6 +78,7 @@ class StreamCommand : public Command {
 
   MigrationFlags flags_;
   ClusterFlags cluster_;
+  std::unique_ptr<MetricsServer> endpoint_;  // cluster mode: --metrics-addr, for every database
   StreamFlags stream_;
   std::string ddl_ = "stop";  // --ddl
 };

@@ -19,6 +19,8 @@
 
 #include "tests/support/copy_fixture.h"
 #include "tests/support/pg_test.h"
+#include "tests/support/process.h"
+#include "tests/support/prometheus_server.h"
 
 namespace pgbaton::testing {
 namespace {
@@ -167,6 +169,108 @@ TEST_P(ClusterTest, CopyThenRunEveryDatabaseUnderWritesKilledAndResumedEndsIdent
   EXPECT_FALSE(std::filesystem::exists(qdir_.path())) << clean.output;
 }
 
+TEST_P(ClusterTest, MigrateCarriesTheRolesThenEveryDatabaseKilledAndResumedEndsIdentical) {
+  // The target has none of the databases: migrate carries the roles and creates the databases
+  // (owners, settings) before it copies them.
+  for (const std::string& db : kDatabases) {
+    ASSERT_TRUE(dst_->Exec("DROP DATABASE " + Quoted(db)).ok());
+  }
+  ASSERT_TRUE(src_->Exec("CREATE ROLE \"Team Owner\" LOGIN PASSWORD 'pw'").ok());
+  ASSERT_TRUE(src_->Exec("ALTER ROLE \"Team Owner\" SET statement_timeout = '5s'").ok());
+  ASSERT_TRUE(src_->Exec("ALTER DATABASE app OWNER TO \"Team Owner\"").ok());
+  ASSERT_TRUE(src_->Exec("ALTER DATABASE \"Shop Data\" SET work_mem = '8MB'").ok());
+  ASSERT_TRUE(src_->Exec("ALTER TABLE hist OWNER TO \"Team Owner\"", "app").ok());
+  BackgroundWriter app(src_->Conninfo("app"), 3, NextWrite);
+  BackgroundWriter shop(src_->Conninfo("Shop Data"), 5, NextWrite);
+
+  // Killed at random points: in the globals step, a preflight, a copy, or while following.
+  std::mt19937 rng(5);
+  for (int round = 0; round < 3; ++round) {
+    ProcessOptions po;
+    po.stdout_path = qdir_.path() + fmt::format(".migrate{}.log", round);
+    ChildProcess migrate(Verb("migrate", {"--databases", "all", "--jobs", "2"}), po);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500 + rng() % 3500));
+    migrate.Signal(SIGKILL);
+    migrate.Wait(10000);
+  }
+  CommandResult until =
+      RunCommand(Verb("migrate", {"--databases", "all", "--jobs", "2", "--until", "caught-up"}));
+  ASSERT_EQ(until.exit_code, 0) << until.output;
+  for (const std::string& db : kDatabases) {
+    EXPECT_NE(until.output.find("database \"" + db + "\": caught up"), std::string::npos)
+        << db << "\n"
+        << until.output;
+  }
+
+  // The cluster's `run` serves one metrics endpoint, every series labelled with its database,
+  // scraped by a real Prometheus while the writers write.
+  const int port = FreePort();
+  ProcessOptions po;
+  po.stdout_path = qdir_.path() + ".metrics-run.log";
+  ChildProcess served(
+      Verb("run", {"--databases", "all", "--metrics-addr", fmt::format("127.0.0.1:{}", port)}), po);
+  PrometheusOptions popt;
+  popt.targets = {fmt::format("127.0.0.1:{}", port)};
+  auto prom = PrometheusServer::Start(popt);
+  ASSERT_TRUE(prom.ok()) << prom.status().ToString();
+  for (const std::string query :
+       {"pgbaton_transactions_total{database=\"Shop Data\",stage=\"applied\"}",
+        "pgbaton_transactions_total{database=\"app\",stage=\"applied\"}",
+        "pgbaton_applied_lsn{database=\"select\"}", "pgbaton_source_lsn{database=\"app\"}"}) {
+    auto got = (*prom)->WaitForValue(
+        query, [](double v) { return v > 0; }, 60000);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(got->has_value()) << query << "\n" << (*prom)->LogTail();
+  }
+  served.Signal(SIGTERM);
+  EXPECT_EQ(served.Wait(30000), 0);
+
+  EXPECT_GT(app.committed(), 20);
+  EXPECT_GT(shop.committed(), 20);
+  app.Stop();
+  shop.Stop();
+  ASSERT_EQ(app.error(), "");
+  ASSERT_EQ(shop.error(), "");
+
+  CommandResult run = RunCommand(StopAtNow(Verb("run", {"--databases", "all"}), *src_));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  ExpectEveryDatabaseIdentical();
+  auto owner = dst_->Query("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app'");
+  ASSERT_TRUE(owner.ok());
+  EXPECT_EQ(*owner, "Team Owner");
+  auto table_owner =
+      dst_->Query("SELECT tableowner FROM pg_tables WHERE tablename = 'hist'", "app");
+  ASSERT_TRUE(table_owner.ok());
+  EXPECT_EQ(*table_owner, "Team Owner");
+  auto role_setting = dst_->Query(
+      "SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s JOIN pg_roles r ON "
+      "r.oid = s.setrole WHERE r.rolname = 'Team Owner' AND s.setdatabase = 0");
+  ASSERT_TRUE(role_setting.ok());
+  EXPECT_EQ(*role_setting, "statement_timeout=5s");
+  auto db_setting = dst_->Query(
+      "SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s JOIN pg_database d ON "
+      "d.oid = s.setdatabase WHERE d.datname = 'Shop Data' AND s.setrole = 0");
+  ASSERT_TRUE(db_setting.ok());
+  EXPECT_EQ(*db_setting, "work_mem=8MB");
+
+  // Globals are not in the WAL: status says whether they are still level since the sync.
+  auto globals = [&]() {
+    CommandResult st = RunCommand(Verb("status", {"--databases", "all", "--json"}));
+    EXPECT_EQ(st.exit_code, 0) << st.output;
+    auto j = nlohmann::json::parse(st.output.substr(st.output.find('{')), nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << st.output;
+    return j.is_discarded() ? nlohmann::json() : j["globals"];
+  };
+  nlohmann::json level = globals();
+  EXPECT_EQ(level["synced"], true) << level.dump();
+  EXPECT_EQ(level["level"], true) << level.dump();
+  ASSERT_TRUE(src_->Exec("CREATE ROLE late_role LOGIN").ok());
+  nlohmann::json drift = globals();
+  EXPECT_EQ(drift["level"], false) << drift.dump();
+  EXPECT_NE(drift["changes"].dump().find("create role \\\"late_role\\\""), std::string::npos)
+      << drift.dump();
+}
+
 TEST_P(ClusterTest, BadSelectionsAreClearErrorsAndChangeNothing) {
   auto nothing_created = [&](const std::string& what) {
     auto slots = src_->Query("SELECT count(*) FROM pg_replication_slots");
@@ -187,18 +291,18 @@ TEST_P(ClusterTest, BadSelectionsAreClearErrorsAndChangeNothing) {
   EXPECT_NE(r.output.find("excluded by --exclude-database \"Shop*\""), std::string::npos)
       << r.output;
   nothing_created("named and excluded");
-  // A target without the database.
+  // A target without the database, when the globals are left to the operator.
   ASSERT_TRUE(dst_->Exec("DROP DATABASE \"select\"").ok());
-  r = RunCommand(Verb("copy", {"--databases", "all"}));
+  r = RunCommand(Verb("copy", {"--databases", "all", "--no-globals"}));
   EXPECT_EQ(r.exit_code, 80) << r.output;
   EXPECT_NE(r.output.find("the target has no database \"select\""), std::string::npos) << r.output;
   nothing_created("target without the database");
-  // The metrics endpoint is not served per database yet: refused, not silently empty.
-  r = RunCommand(Verb("copy", {"--databases", "all", "--metrics-addr", "127.0.0.1:0"}));
+  // The globals flags belong to a cluster migration.
+  r = RunCommand(Verb("migrate", {"--hold-logins", "team_*"}));
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("--metrics-addr is not served in cluster mode"), std::string::npos)
+  EXPECT_NE(r.output.find("belong to a cluster migration (--databases)"), std::string::npos)
       << r.output;
-  nothing_created("metrics");
+  nothing_created("globals flags without --databases");
   // `run` before any copy.
   r = RunCommand(Verb("run", {"--databases", "app"}));
   EXPECT_EQ(r.exit_code, 80) << r.output;

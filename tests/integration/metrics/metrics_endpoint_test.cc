@@ -110,7 +110,7 @@ TEST_F(MetricsEndpointTest, RealPrometheusScrapesMovingSeries) {
   }
 
   // Counters with labels and histograms arrive with their labels and buckets.
-  catalog_.transactions_total->WithLabels({metrics::kStageApplied})->Increment(7);
+  catalog_.transactions_total.WithLabels({metrics::kStageApplied})->Increment(7);
   for (int i = 0; i < 5; ++i) catalog_.apply_batch_size->Observe(3);
   auto tx = prom_->WaitForValue(
       "pgbaton_transactions_total{stage=\"applied\"}", [](double x) { return x == 7; }, kWaitMs);

@@ -172,11 +172,11 @@ void ExpectValidExposition(const std::string& text) {
 TEST(MetricsCatalogTest, RegistersEveryDocumentedName) {
   Registry r;
   Catalog c = RegisterCatalog(&r);
-  c.transactions_total->WithLabels({kStageApplied})->Increment(3);
-  c.changes_total->WithLabels({kKindInsert})->Increment();
-  c.bytes_total->WithLabels({kStageQueued})->Increment(100);
-  c.errors_total->WithLabels({"connection"})->Increment();
-  c.copy_tables->WithLabels({kCopyDone})->Set(4);
+  c.transactions_total.WithLabels({kStageApplied})->Increment(3);
+  c.changes_total.WithLabels({kKindInsert})->Increment();
+  c.bytes_total.WithLabels({kStageQueued})->Increment(100);
+  c.errors_total.WithLabels({"connection"})->Increment();
+  c.copy_tables.WithLabels({kCopyDone})->Set(4);
   c.apply_batch_size->Observe(12);
   c.apply_batch_seconds->Observe(0.02);
   c.source_lsn->Set(1000);
@@ -198,10 +198,43 @@ TEST(MetricsCatalogTest, RegistersEveryDocumentedName) {
   EXPECT_EQ(again.apply_batch_size, c.apply_batch_size);
 }
 
+TEST(MetricsCatalogTest, EachDatabaseHasItsOwnSeriesAndOneProcessHasNone) {
+  Registry r;
+  Catalog app = RegisterCatalog(&r, "app");
+  Catalog shop = RegisterCatalog(&r, "Shop \"Data\"");
+  app.applied_lsn->Set(5);
+  shop.applied_lsn->Set(9);
+  app.transactions_total.WithLabels({kStageQueued})->Increment(2);
+  shop.transactions_total.WithLabels({kStageQueued})->Increment(3);
+  shop.apply_batch_size->Observe(1);
+  EXPECT_NE(app.applied_lsn, shop.applied_lsn);
+  std::string out = r.Render();
+  EXPECT_NE(out.find("pgbaton_applied_lsn{database=\"app\"} 5\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("pgbaton_applied_lsn{database=\"Shop \\\"Data\\\"\"} 9\n"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("pgbaton_transactions_total{database=\"app\",stage=\"queued\"} 2\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(
+      out.find("pgbaton_apply_batch_size_bucket{database=\"Shop \\\"Data\\\"\",le=\"1\"} 1\n"),
+      std::string::npos)
+      << out;
+  // No series without a database: a cluster process has no unlabelled pipeline.
+  EXPECT_EQ(out.find("\npgbaton_applied_lsn "), std::string::npos) << out;
+  ExpectValidExposition(out);
+  // The same database again: the same series.
+  EXPECT_EQ(RegisterCatalog(&r, "app").applied_lsn, app.applied_lsn);
+}
+
 TEST(MetricsCatalogTest, DefaultRegistryHoldsTheCatalog) {
   const Catalog& c = CatalogMetrics();
   c.lag_bytes->Set(17);
   EXPECT_NE(Registry::Default().Render().find("pgbaton_lag_bytes 17\n"), std::string::npos);
+  EXPECT_EQ(&CatalogFor(""), &c);
+  CatalogFor("billing").lag_bytes->Set(4);
+  EXPECT_NE(Registry::Default().Render().find("pgbaton_lag_bytes{database=\"billing\"} 4\n"),
+            std::string::npos);
+  EXPECT_EQ(CatalogFor("billing").lag_bytes, CatalogFor("billing").lag_bytes);
 }
 
 TEST(MetricsTest, ExponentialBuckets) {
