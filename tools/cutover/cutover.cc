@@ -21,6 +21,7 @@
 #include "tools/common/signals.h"
 #include "tools/cutover/reverse.h"
 #include "tools/cutover/strategies.h"
+#include "tools/globals_sync/sync.h"
 #include "tools/initial_copy/large_objects.h"
 
 namespace pgbaton::tools::cutover {
@@ -365,12 +366,13 @@ class Runner {
     PGB_RETURN_IF_ERROR(flip_->Check(*source_, *target_));
     PGB_ASSIGN_OR_RETURN(auto seqs, ReadSequences(*source_));
     PGB_RETURN_IF_ERROR(CheckSequencesOnTarget(*target_, seqs));
+    PGB_RETURN_IF_ERROR(CheckGlobals());
     if (o_.reverse) PGB_RETURN_IF_ERROR(CheckReverse(ReverseOptionsFrom()));
     PGB_ASSIGN_OR_RETURN(std::string los,
                          source_->QueryValue("SELECT count(*) FROM pg_largeobject_metadata"));
     Add("check", t,
-        fmt::format("applier running, lag {} ms / {} bytes, {} sequences", r_->lag_ms,
-                    r_->lag_bytes, seqs.size()));
+        fmt::format("applier running, lag {} ms / {} bytes, {} sequences{}", r_->lag_ms,
+                    r_->lag_bytes, seqs.size(), globals_note_));
 
     if (o_.dry_run) {
       r_->plan = {
@@ -378,6 +380,10 @@ class Runner {
           "drain: write a sentinel with pg_logical_emit_message and wait until the target's "
           "origin passes it",
           fmt::format("sequences: copy {} sequence values to the target", seqs.size()),
+          fmt::format("globals: {}",
+                      globals_drift_ > 0
+                          ? fmt::format("apply {} difference(s) (--sync-globals)", globals_drift_)
+                          : "nothing to apply"),
           fmt::format("large-objects: re-sync {} large objects (oid, owner, ACL, comment, md5 "
                       "of contents on both sides; create, replace, unlink what differs)",
                       los)};
@@ -439,6 +445,18 @@ class Runner {
     if (!s.ok()) return Fail("sequences", t, s);
     r_->sequences = static_cast<int>(fresh->size());
     Add("sequences", t, fmt::format("{} sequence values copied", fresh->size()));
+
+    // --- globals --- (--sync-globals) Roles and settings changed on the source since the last
+    // sync, which the WAL does not carry, brought over while writers are fenced.
+    if (globals_drift_ > 0) {
+      t = Clock::now();
+      globals::SyncOptions go = GlobalsOptions();
+      go.apply = true;
+      globals::SyncOutcome out;
+      s = globals::SyncGlobals(go, &out);
+      if (!s.ok()) return Fail("globals", t, s);
+      Add("globals", t, fmt::format("{} difference(s) applied", out.done.size()));
+    }
 
     // --- large objects --- Writers are fenced and every change before the fence is applied:
     // the large objects created, changed or unlinked since the copy (or the step before the
@@ -566,8 +584,54 @@ class Runner {
     return ro;
   }
 
+  globals::SyncOptions GlobalsOptions() const {
+    globals::SyncOptions go;
+    go.source = o_.source_conninfo;
+    go.target = o_.target_conninfo;
+    // The roles, their memberships and settings: what writers need on the new cluster. The
+    // databases' own properties were carried when the migration was made.
+    go.diff.databases = std::vector<std::string>{};
+    go.application_name = "pgbaton cutover";
+    return go;
+  }
+
+  // Globals are not in the WAL. When pgbaton synced them (`globals --apply`, a cluster copy), a
+  // role created or a setting changed on the source since then would be missing on the new
+  // cluster after the flip: refused (kGlobalsDrift), or with --sync-globals applied inside the
+  // fence. A migration whose globals pgbaton never synced is not checked.
+  Status CheckGlobals() {
+    globals::SyncOutcome out;
+    PGB_RETURN_IF_ERROR(globals::SyncGlobals(GlobalsOptions(), &out));
+    if (!out.synced_before) {
+      globals_note_ = "; globals never synced by pgbaton, not checked";
+      return Status::Ok();
+    }
+    if (out.drift.level()) {
+      globals_note_ = "; globals level";
+      return Status::Ok();
+    }
+    std::string first;
+    for (size_t i = 0; i < out.drift.actions.size() && i < 3; ++i) {
+      first += (i > 0 ? "; " : "") + globals::ActionLine(out.drift.actions[i]);
+    }
+    if (out.drift.actions.size() > 3) first += "; ...";
+    if (!o_.sync_globals) {
+      return Status::Error(
+          ErrorCode::kGlobalsDrift,
+          fmt::format("globals changed on the source since the last sync: {} difference(s) ({})",
+                      out.drift.actions.size(), first),
+          "run pgbaton globals --apply (pgbaton globals lists them), or pass --sync-globals to "
+          "apply them inside the fence");
+    }
+    globals_drift_ = out.drift.actions.size();
+    globals_note_ = fmt::format("; {} globals difference(s) to apply in the fence", globals_drift_);
+    return Status::Ok();
+  }
+
   const CutoverOptions& o_;
   CutoverReport* r_;
+  size_t globals_drift_ = 0;  // --sync-globals: differences the fence applies
+  std::string globals_note_;  // for the check phase's detail
   std::unique_ptr<Fence> fence_;
   std::unique_ptr<Flip> flip_;
   std::optional<PgConn> source_, target_;

@@ -36,6 +36,9 @@ struct CutoverOptions {
   std::string reverse_queue_dir;             // default: <queue_dir>.reverse
   std::string pgbaton_binary;  // the binary to start the reverse `run` with (/proc/self/exe)
   int large_object_jobs = 4;   // connection pairs comparing and copying large objects
+  // Roles and settings changed on the source since pgbaton synced the globals: applied inside
+  // the fence (true) rather than refused at the check (exit 83, globals_drift).
+  bool sync_globals = false;
   // Test hook (hidden --pause-at): the process SIGSTOPs itself at this point, so that a test can
   // act on the servers there and then SIGCONT it. "after-fence" (fenced, no sentinel yet) or
   // "before-flip" (drained, sequences copied, reverse started). Empty: never.
@@ -43,7 +46,8 @@ struct CutoverOptions {
 };
 
 struct Phase {
-  std::string name;  // check, lo-presync, fence, drain, sequences, large-objects, reverse, flip
+  std::string name;  // check, lo-presync, fence, drain, sequences, globals, large-objects,
+                     // reverse, flip
   int64_t ms = 0;
   std::string detail;
 };

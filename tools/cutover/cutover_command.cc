@@ -82,6 +82,9 @@ class CutoverCommand : public Command {
                     "the fence)")
         ->capture_default_str()
         ->check(CLI::Range(1, 64));
+    sub->add_flag("--sync-globals", o_.sync_globals,
+                  "apply roles and settings changed on the source since the last globals sync "
+                  "inside the fence (default: refuse with exit 83 while they differ)");
     sub->add_flag("--dry-run", o_.dry_run, "run every check and print the plan; fence nothing");
     sub->add_flag("--json", json_, "print the timeline as JSON");
     // Test hook, hidden from --help: SIGSTOP at "after-fence" or "before-flip".

@@ -209,6 +209,51 @@ TEST(CutoverTest, ReadOnlyFenceAndCommandFlip) {
   EXPECT_FALSE(c->Run("insert into probe (n) values (-5)").ok());
 }
 
+// Globals are not in the WAL: once pgbaton synced them, a role created or a setting changed on the
+// source afterwards is refused at the check (exit 83, nothing fenced), or, with --sync-globals,
+// applied inside the fence.
+TEST(CutoverTest, GlobalsDriftRefusedThenSyncedInsideTheFence) {
+  Migration m;
+  {
+    Status st = m.Start(kOld, kNew, false);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  CommandResult sync =
+      RunCommand({PgbatonBinary(), "globals", "--source", m.source->Conninfo("app"), "--target",
+                  m.target->Conninfo("app"), "--apply"});
+  ASSERT_EQ(sync.exit_code, 0) << sync.output;
+  ASSERT_TRUE(m.source->Exec("CREATE ROLE \"Late Writer\" LOGIN").ok());
+  ASSERT_TRUE(m.source->Exec("ALTER ROLE \"Late Writer\" SET statement_timeout = '1s'").ok());
+  std::string flag = m.queue_dir + ".flipped";
+  const std::vector<std::string> args = {
+      "--fence", "readonly", "--flip", "command:echo flipped > " + flag, "--max-lag", "5s"};
+  CommandResult refused = m.Cutover(args);
+  EXPECT_EQ(refused.exit_code, ExitCodeOf(ErrorCode::kGlobalsDrift)) << refused.output;
+  EXPECT_NE(refused.output.find("create role \"Late Writer\""), std::string::npos)
+      << refused.output;
+  EXPECT_NE(refused.output.find("--sync-globals"), std::string::npos) << refused.output;
+  EXPECT_EQ(testing::ReadFile(flag), "");
+  ExpectOldServesWrites(m, m.source->Conninfo("app"));
+
+  std::vector<std::string> with_sync = args;
+  with_sync.insert(with_sync.end(), {"--sync-globals", "--json"});
+  CommandResult r = m.Cutover(with_sync);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(testing::ReadFile(flag), "flipped\n");
+  nlohmann::json j = ParseReport(r);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  bool applied_in_fence = false;
+  for (const auto& p : j["phases"]) {
+    if (p["name"] == "globals") applied_in_fence = true;
+  }
+  EXPECT_TRUE(applied_in_fence) << r.output;
+  auto setting = m.target->Query(
+      "SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s JOIN pg_roles r ON "
+      "r.oid = s.setrole WHERE r.rolname = 'Late Writer' AND r.rolcanlogin");
+  ASSERT_TRUE(setting.ok());
+  EXPECT_EQ(*setting, "statement_timeout=1s");
+}
+
 TEST(CutoverTest, DryRunFencesNothing) {
   Migration m;
   {
