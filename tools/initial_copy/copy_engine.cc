@@ -400,6 +400,11 @@ void AtTestPoint(const CopyOptions& o, const std::string& point) {
   }
 }
 
+Result<bool> CopyFinished(queue::WorkQueue* queue) {
+  PGB_ASSIGN_OR_RETURN(std::optional<std::string> analyze, queue->GetMeta("copy/phase/analyze"));
+  return analyze.has_value() && *analyze == kDone;
+}
+
 Result<std::unique_ptr<queue::WorkQueue>> OpenCopyQueue(MigrationCheck check,
                                                         const queue::QueueOptions& qo,
                                                         CopyOptions* options) {

@@ -39,6 +39,10 @@ void AtTestPoint(const CopyOptions& o, const std::string& point);
 // kSnapshotLost, kSlotInUse, kServerConfig, kConnection (retryable), kServerError, ...
 Status RunCopy(const CopyOptions& options, queue::WorkQueue* queue, Progress* progress);
 
+// Whether the copy recorded in `queue` has finished, its last phase done (RunCopy then only
+// checks and returns). Errors: the queue's.
+Result<bool> CopyFinished(queue::WorkQueue* queue);
+
 // The copy's queue (`qo`), opened after `check`'s identity checks (OpenCheckedQueue) with bind
 // set: before anything is created, both servers and the queue must belong to this migration, and a
 // refused copy leaves no new queue directory behind. The target's record waits for the schema

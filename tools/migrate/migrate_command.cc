@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "applier/applier.h"
 #include "common/conninfo.h"
@@ -62,12 +64,16 @@ struct Member {
 
 // Cluster mode copies one database at a time (each with all of --jobs, so the cluster never has
 // more copy sessions open than --jobs) while every database copied so far streams and applies.
-// Turns go in the order of the databases; a stop request ends a wait.
+// Database `index` copies once every database before it in the order has copied or found its
+// copy finished (Done); a stop request ends a wait.
 class CopyTurns {
  public:
+  explicit CopyTurns(size_t databases) : done_(databases, false) {}
+
   Status Wait(size_t index, const std::string& database) {
     std::unique_lock<std::mutex> lock(mu_);
-    while (next_ != index) {
+    while (!std::all_of(done_.begin(), done_.begin() + static_cast<std::ptrdiff_t>(index),
+                        [](bool d) { return d; })) {
       if (StopRequested()) {
         return Status::Error(ErrorCode::kInterrupted,
                              fmt::format("stopped before the copy of database \"{}\"", database),
@@ -77,16 +83,16 @@ class CopyTurns {
     }
     return Status::Ok();
   }
-  void Done() {
+  void Done(size_t index) {
     std::lock_guard<std::mutex> lock(mu_);
-    ++next_;
+    done_[index] = true;
     cv_.notify_all();
   }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  size_t next_ = 0;
+  std::vector<bool> done_;
 };
 
 class MigrateCommand : public Command {
@@ -148,7 +154,7 @@ class MigrateCommand : public Command {
             {{"databases", members.size()},
              {"copy_jobs", copy_.options.jobs},
              {"apply_jobs_per_database", members.front()->apply.jobs}});
-    CopyTurns turns;
+    CopyTurns turns(members.size());
     return ForEachMember(selected, true, [&](const ClusterMember& c) {
       const size_t index = static_cast<size_t>(&c - selected.data());
       return MigrateOne(*members[index], &turns, index);
@@ -272,10 +278,23 @@ class MigrateCommand : public Command {
       LogInfo("decoder streaming into the queue while the copy runs", {{"slot", m.name}});
       return Status::Ok();
     };
+    // A database whose copy an earlier run finished does not wait for its turn: its decoder and
+    // applier start at once.
     Status st = Status::Ok();
-    if (turns != nullptr) st = turns->Wait(index, m.database);
+    if (turns != nullptr) {
+      auto finished = copy::CopyFinished(q.get());
+      if (!finished.ok()) {
+        turns->Done(index);
+        return finished.status();
+      }
+      if (*finished) {
+        turns->Done(index);
+      } else {
+        st = turns->Wait(index, m.database);
+      }
+    }
     if (st.ok()) st = Copy(m, q.get());
-    if (turns != nullptr) turns->Done();
+    if (turns != nullptr) turns->Done(index);
     if (st.ok() && stream && stream->ended()) st = stream->status();
     if (!st.ok()) {
       if (stream) stream->Stop();

@@ -31,25 +31,33 @@ class VerifyCommand : public Command {
     options_.stop = &StopRequested();
     PGB_ASSIGN_OR_RETURN(std::string src_info, SourceConninfo(conn_));
     PGB_ASSIGN_OR_RETURN(std::string dst_info, TargetConninfo(conn_));
-    if (cluster_.enabled() && (los_ || sync_los_)) {
-      return Status::Error(ErrorCode::kUsage,
-                           "--large-objects and --sync-large-objects take one database for now",
-                           "run verify once per database, without --databases");
+    // One database (a member without a name), or each of the cluster's.
+    std::vector<ClusterMember> members;
+    if (!cluster_.enabled()) {
+      ClusterMember one;
+      one.name = global().name;
+      one.start.source = src_info;
+      one.start.target = dst_info;
+      members.push_back(std::move(one));
+    } else {
+      MigrationStart start;
+      start.source = src_info;
+      start.target = dst_info;
+      PGB_ASSIGN_OR_RETURN(members,
+                           ResolveCluster(cluster_, start, global().name, ClusterUse::kServers));
     }
     if (sync_los_) {
-      PGB_RETURN_IF_ERROR(CheckPair(global().name, src_info, dst_info));
-      return SyncLargeObjects(src_info, dst_info, /*dry_run=*/false);
+      auto sync = [&](const ClusterMember& m) -> Status {
+        PGB_RETURN_IF_ERROR(CheckPair(m.name, m.start.source, m.start.target));
+        return SyncLargeObjects(m, /*dry_run=*/false);
+      };
+      return cluster_.enabled() ? ForEachMember(members, false, sync) : sync(members.front());
     }
     std::vector<std::pair<std::string, verify::VerifyReport>> reports;
     if (!cluster_.enabled()) {
       PGB_ASSIGN_OR_RETURN(verify::VerifyReport r, VerifyOne(global().name, src_info, dst_info));
       reports.emplace_back("", std::move(r));
     } else {
-      MigrationStart start;
-      start.source = src_info;
-      start.target = dst_info;
-      PGB_ASSIGN_OR_RETURN(std::vector<ClusterMember> members,
-                           ResolveCluster(cluster_, start, global().name, ClusterUse::kServers));
       PGB_RETURN_IF_ERROR(ForEachMember(members, false, [&](const ClusterMember& m) -> Status {
         PGB_ASSIGN_OR_RETURN(verify::VerifyReport r,
                              VerifyOne(m.name, m.start.source, m.start.target));
@@ -83,8 +91,16 @@ class VerifyCommand : public Command {
     }
     std::fflush(stdout);
     if (los_) {
-      Status lo = SyncLargeObjects(src_info, dst_info, /*dry_run=*/true);
-      if (!lo.ok() && (differ == 0 || lo.code() != ErrorCode::kVerifyMismatch)) return lo;
+      // Every database's large objects are compared; the first difference is the outcome when
+      // the tables match.
+      Status first_lo;
+      for (const ClusterMember& m : members) {
+        Status lo = SyncLargeObjects(m, /*dry_run=*/true);
+        if (lo.ok()) continue;
+        if (lo.code() != ErrorCode::kVerifyMismatch) return lo;
+        if (first_lo.ok()) first_lo = lo;
+      }
+      if (!first_lo.ok() && differ == 0) return first_lo;
     }
     if (differ == 0) return Status::Ok();
     return Status::Error(
@@ -141,10 +157,11 @@ class VerifyCommand : public Command {
   // --large-objects (dry_run: compare only) and --sync-large-objects: large objects compared by
   // OID, owner, ACL, comment and md5 of contents (tools/initial_copy/large_objects.h), a line
   // per difference and a summary on stdout.
-  Status SyncLargeObjects(const std::string& src_info, const std::string& dst_info, bool dry_run) {
+  // `m`: the database (its name empty for a single-database verify).
+  Status SyncLargeObjects(const ClusterMember& m, bool dry_run) {
     copy::LargeObjectSyncOptions lo;
-    lo.source = src_info;
-    lo.target = dst_info;
+    lo.source = m.start.source;
+    lo.target = m.start.target;
     lo.jobs = lo_jobs_;
     lo.no_owner = no_owner_;
     lo.dry_run = dry_run;
@@ -160,10 +177,13 @@ class VerifyCommand : public Command {
                             {"extra", r.extra},
                             {"synced", !dry_run},
                             {"examples", r.examples}}}};
+      if (!m.database.empty()) j["database"] = m.database;
       text = j.dump() + "\n";
     } else {
-      for (const auto& e : r.examples) text += e + "\n";
-      text += (dry_run ? "large objects compared: " : "large objects synced: ") +
+      const std::string prefix =
+          m.database.empty() ? "" : fmt::format("database \"{}\": ", m.database);
+      for (const auto& e : r.examples) text += prefix + e + "\n";
+      text += prefix + (dry_run ? "large objects compared: " : "large objects synced: ") +
               r.Summary(dry_run) + "\n";
     }
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -171,8 +191,9 @@ class VerifyCommand : public Command {
     if (!dry_run || r.differences() == 0) return Status::Ok();
     return Status::Error(
         ErrorCode::kVerifyMismatch,
-        fmt::format("verify: {} large objects differ between source and target ({} missing on "
+        fmt::format("verify: {}{} large objects differ between source and target ({} missing on "
                     "target, {} differing, {} only on target)",
+                    m.database.empty() ? "" : fmt::format("database \"{}\": ", m.database),
                     r.differences(), r.missing, r.differing, r.extra),
         "logical decoding does not carry large objects: run verify --sync-large-objects to "
         "bring them over (cutover does it inside the fence)");
