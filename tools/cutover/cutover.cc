@@ -409,6 +409,8 @@ class Runner {
     Add("fence", t, fence_->Describe());
     if (!s.ok()) {
       r_->fence_undone = fence_->Undone();  // Apply undoes itself on error
+      // Members that did pause held their clients until the undo.
+      if (fence_->Kind() == "pgbouncer") r_->write_pause_ms = MsSince(fence_start_);
       return s;
     }
     fenced_ = true;
