@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/cutover_fixture.h"
@@ -334,6 +336,107 @@ TEST_F(CutoverFleetTest, BypassingClientAbortsOrIsTerminated) {
   EXPECT_EQ(via_haproxy.errors(), 0) << via_haproxy.first_error();
   ExpectAllOn(*m_.target, via_haproxy.acknowledged(), "probe through haproxy");
   ExpectAllOn(*m_.target, bypass.acknowledged(), "bypassing writer (terminated)");
+}
+
+// A client that starts writing straight to the source while the fleet is paused, after the first
+// look: the look after the drain finds it. By default that aborts; with --terminate-bypass it is
+// ended and the drain runs again, so that what it wrote after the first sentinel (acknowledged
+// to it) is on the new cluster too.
+TEST_F(CutoverFleetTest, BypassDuringDrainIsFoundAgainAndDrainedAgain) {
+  for (bool terminate : {false, true}) {
+    SCOPED_TRACE(terminate ? "--terminate-bypass" : "default");
+    std::unique_ptr<DirectWriter> bypass;
+    std::vector<std::string> extra = {"--max-lag", "5s", "--json"};
+    if (terminate) extra.push_back("--terminate-bypass");
+    bool paused = false;
+    // CutoverPausedAt appends to these: start each round with empty ones.
+    std::remove((m_.queue_dir + ".cutover.out").c_str());
+    std::remove((m_.queue_dir + ".cutover.err").c_str());
+    CommandResult r = m_.CutoverPausedAt(
+        Flags(fleet_.CutoverFlags(), extra), "after-fence",
+        [&] {
+          bypass = std::make_unique<DirectWriter>(m_.source->Conninfo("app"));
+          for (int i = 0; i < 500 && bypass->acknowledged().size() < 5; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          }
+        },
+        &paused);
+    ASSERT_TRUE(paused) << r.output;
+    ASSERT_TRUE(bypass);
+    nlohmann::json j = ParseReport(r);
+    ASSERT_TRUE(j.is_object() && j.contains("phases")) << r.output;
+    std::vector<std::string> names;
+    for (const auto& p : j["phases"]) names.push_back(p["name"].get<std::string>());
+    if (!terminate) {
+      EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kFenceBypassed)) << r.output;
+      EXPECT_NE(r.output.find("during the drain"), std::string::npos) << r.output;
+      std::string why;
+      EXPECT_TRUE(fleet_.AllOn(m_.source->port(), &why)) << why;
+      bypass->Stop();
+      EXPECT_EQ(bypass->error(), "");
+      ExpectAllOn(*m_.source, bypass->acknowledged(), "bypassing writer");
+      continue;
+    }
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    // drain, sequences, large-objects, bypass-recheck twice: the second drain took the writer's
+    // last rows.
+    EXPECT_EQ(std::count(names.begin(), names.end(), "drain"), 2) << r.output;
+    EXPECT_EQ(std::count(names.begin(), names.end(), "bypass-recheck"), 2) << r.output;
+    bypass->Stop();
+    EXPECT_NE(bypass->error(), "") << "the bypassing session was not ended";
+    std::string why;
+    EXPECT_TRUE(fleet_.AllOn(m_.target->port(), &why)) << why;
+    ExpectAllOn(*m_.target, bypass->acknowledged(), "bypassing writer (terminated in the drain)");
+  }
+}
+
+// The fleet from the config file ([[cutover.pgbouncer]], no --fence on the command line): a dry
+// run checks all three and fences none; a list of another length, and a member that cannot be
+// reached, are errors naming them, before anything is fenced.
+TEST_F(CutoverFleetTest, ConfigFileFleetDryRunAndErrors) {
+  std::string toml = "[cutover]\nflip-timeout = \"3s\"\n";
+  for (int i = 0; i < 3; ++i) {
+    toml +=
+        fmt::format("[[cutover.pgbouncer]]\nadmin = \"{}\"\n", fleet_.bouncers[i]->AdminConninfo());
+    if (i < 2) {
+      toml += fmt::format("ini = \"{}\"\n", fleet_.bouncers[i]->ini_path());
+    } else {
+      toml += fmt::format("flip_cmd = '''{}'''\n", fleet_.FlipCommand(2));
+    }
+  }
+  std::string config = m_.queue_dir + ".fleet.toml";
+  WriteFile(config, toml);
+  CommandResult r = m_.Cutover({"--config", config, "--max-lag", "5s", "--dry-run", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.output << "\nconfig:\n" << toml;
+  nlohmann::json j = ParseReport(r);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  EXPECT_NE(j["fence"].get<std::string>().find("on 3 pgbouncers"), std::string::npos) << r.output;
+  ASSERT_EQ(j["poolers"].size(), 3u) << r.output;
+  EXPECT_EQ(j["poolers"][2]["flip"].get<std::string>().rfind("command ", 0), 0u) << r.output;
+  for (const auto& p : j["poolers"]) EXPECT_EQ(p["state"], "pending") << r.output;
+  std::string why;
+  EXPECT_TRUE(fleet_.AllOn(m_.source->port(), &why)) << why;
+
+  // Two --fence pgbouncer: with one --pgbouncer-ini.
+  CommandResult bad = m_.Cutover({"--fence", "pgbouncer:" + fleet_.bouncers[0]->AdminConninfo(),
+                                  "--fence", "pgbouncer:" + fleet_.bouncers[1]->AdminConninfo(),
+                                  "--pgbouncer-ini", fleet_.bouncers[0]->ini_path(), "--dry-run"});
+  EXPECT_EQ(bad.exit_code, ExitCodeOf(ErrorCode::kUsage)) << bad.output;
+  EXPECT_NE(bad.output.find("--pgbouncer-ini is given 1 times for 2"), std::string::npos)
+      << bad.output;
+
+  // A member whose console does not answer: the check names it, nothing is paused.
+  int closed = FreePort();
+  CommandResult down = m_.Cutover(Flags(fleet_.CutoverFlags([&](int i) {
+    return i == 2 ? fmt::format("host=127.0.0.1 port={} dbname=pgbouncer user=postgres", closed)
+                  : fleet_.bouncers[i]->AdminConninfo();
+  }),
+                                        {"--max-lag", "5s"}));
+  EXPECT_EQ(down.exit_code, ExitCodeOf(ErrorCode::kConnection)) << down.output;
+  EXPECT_NE(down.output.find(fmt::format("pgbouncer 3 (127.0.0.1:{}/pgbouncer)", closed)),
+            std::string::npos)
+      << down.output;
+  EXPECT_TRUE(fleet_.AllOn(m_.source->port(), &why)) << why;
 }
 
 }  // namespace
