@@ -379,9 +379,11 @@ class PgBouncerFleet : public Fence {
         PGB_ASSIGN_OR_RETURN(next, RewriteBouncerEntry(*m.old_ini, db_, set));
       }
       m.touched = true;
+      m.report.points_at = "unknown";
       PGB_RETURN_IF_ERROR(WriteFileAtomically(m.spec.ini, next));
     } else if (!m.spec.flip_cmd.empty()) {
       m.touched = true;
+      m.report.points_at = "unknown";
       std::vector<std::string> env = {std::string("PGBATON_FLIP_TO=") + (to_new ? "new" : "old"),
                                       "PGBATON_FLIP_HOST=" + want.host,
                                       "PGBATON_FLIP_PORT=" + want.port,
@@ -393,12 +395,13 @@ class PgBouncerFleet : public Fence {
       // Pointing back goes on to RELOAD and look: the command may have failed after its change.
       if (to_new && !change.ok()) return change;
     }
+    // From here until SHOW DATABASES reads the entry back, where the member points is not known.
+    m.report.points_at = "unknown";
     PGB_RETURN_IF_ERROR(AdminCommand(*m.admin, "RELOAD", ctx_.timeout));
     PGB_ASSIGN_OR_RETURN(BouncerEntry e, ShowDatabase(*m.admin, db_));
     bool there = e.found && e.port == want.port &&
                  (e.host.empty() || want.host.empty() || e.host == want.host);
     if (!there) {
-      m.report.points_at = "unknown";
       std::string err =
           fmt::format("{} points \"{}\" at {} after RELOAD, not at {}", m.report.name, db_,
                       e.found ? e.host + ":" + e.port : "nothing", want.host + ":" + want.port);
