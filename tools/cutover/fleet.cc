@@ -292,7 +292,12 @@ class PgBouncerFleet : public Fence {
           "fix that pgbouncer (or leave it out of the fleet) and run the cutover again; raise "
           "--flip-timeout if it was just slow");
     }
-    // Every member points at the new cluster: only now may any of them RESUME.
+    // Every member points at the new cluster: only now may any of them RESUME, and only if the
+    // new cluster still answers (else everything goes back while nobody has written there).
+    s = target.Run("select 1");
+    if (!s.ok()) {
+      return FlipFailed(s, "new cluster unreachable after pointing every pgbouncer at it");
+    }
     auto resume_deadline = std::max(deadline, Clock::now() + std::chrono::seconds(2));
     Parallel(members_.size(), [&](size_t i) {
       Member& m = members_[i];

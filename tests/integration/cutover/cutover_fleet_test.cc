@@ -1,8 +1,9 @@
 // `pgbaton cutover` with a fleet of PgBouncers (15 -> 17, `pgbaton run` streaming): HAProxy in
 // front of two PgBouncer processes plus a third PgBouncer reached directly, writers through
 // HAProxy and through the third during the whole cutover. The fleet flips together; each fault
-// (a member's admin console unreachable at the fence, a member killed between fence and flip, a
-// member's flip command failing, a client writing straight to the source around the poolers)
+// (a member's admin console unreachable at the fence, a member killed between fence and flip, the
+// new cluster lost at the flip, a member's flip command failing, a client writing straight to the
+// source around the poolers)
 // ends with every member on one side and no acknowledged write lost.
 #include "tests/support/cutover_fleet.h"
 
@@ -264,6 +265,42 @@ TEST_F(CutoverFleetTest, MemberKilledBeforeFlipFlipsAllBack) {
   auto new_ids = Ids(*m_.target, "probe");
   ASSERT_TRUE(old_ids.ok() && new_ids.ok());
   for (int64_t id : *new_ids) EXPECT_TRUE(old_ids->count(id)) << "only on new: " << id;
+}
+
+// The new cluster is lost right before the flip: no member is changed, all resume on the old
+// cluster, the writers only waited.
+TEST_F(CutoverFleetTest, TargetLostAtFlipResumesAllOnOld) {
+  Probe via_haproxy([&] { return fleet_.ViaHaProxy(); });
+  Probe direct([&] { return fleet_.Direct(); });
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::vector<std::string> inis;
+  for (const auto& b : fleet_.bouncers) inis.push_back(ReadFile(b->ini_path()));
+  bool paused = false;
+  CommandResult r = m_.CutoverPausedAt(
+      Flags(fleet_.CutoverFlags(), {"--max-lag", "5s", "--flip-timeout", "2s", "--json"}),
+      "before-flip", [&] { m_.target->Kill(); }, &paused);
+  ASSERT_TRUE(paused) << r.output;
+  EXPECT_EQ(r.exit_code, ExitCodeOf(ErrorCode::kFlipFailed)) << r.output;
+  EXPECT_NE(r.output.find("new cluster unreachable at the flip"), std::string::npos) << r.output;
+  nlohmann::json j = ParseReport(r);
+  ASSERT_TRUE(j.is_object() && j.contains("poolers")) << r.output;
+  EXPECT_TRUE(j["fence_undone"].get<bool>()) << r.output;
+  for (const auto& p : j["poolers"]) {
+    EXPECT_EQ(p["state"], "resumed") << States(j);
+    EXPECT_EQ(p["points_at"], "old") << States(j);
+  }
+  for (size_t i = 0; i < inis.size(); ++i) {
+    EXPECT_EQ(ReadFile(fleet_.bouncers[i]->ini_path()), inis[i]) << "member " << i;
+  }
+  std::string why;
+  EXPECT_TRUE(fleet_.AllOn(m_.source->port(), &why)) << why;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  via_haproxy.Stop();
+  direct.Stop();
+  EXPECT_EQ(via_haproxy.errors(), 0) << via_haproxy.first_error();
+  EXPECT_EQ(direct.errors(), 0) << direct.first_error();
+  ExpectAllOn(*m_.source, via_haproxy.acknowledged(), "probe through haproxy");
+  ExpectAllOn(*m_.source, direct.acknowledged(), "probe through the third pgbouncer");
 }
 
 // The third member's flip command fails: it is retried until --flip-timeout, then the two
