@@ -74,6 +74,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "fence_failed";
     case ErrorCode::kFlipFailed:
       return "flip_failed";
+    case ErrorCode::kFenceBypassed:
+      return "fence_bypassed";
     case ErrorCode::kNotFound:
       return "not_found";
     case ErrorCode::kVerifyMismatch:
@@ -125,6 +127,7 @@ const std::vector<ErrorCode>& AllErrorCodes() {
       ErrorCode::kApplierNotRunning,
       ErrorCode::kFenceFailed,
       ErrorCode::kFlipFailed,
+      ErrorCode::kFenceBypassed,
       ErrorCode::kNotFound,
       ErrorCode::kVerifyMismatch,
       ErrorCode::kTimeout,

@@ -45,6 +45,7 @@ enum class ErrorCode : int {
   kApplierNotRunning = 71,  // cutover refused: nothing is applying
   kFenceFailed = 72,        // cutover could not fence writers (the fence was undone)
   kFlipFailed = 73,         // cutover could not flip writers (the fence was undone)
+  kFenceBypassed = 74,      // cutover aborted: a client writes to the source around the fence
   kNotFound = 80,           // a named object (table, file, key) does not exist
   kVerifyMismatch = 81,     // verify found rows that differ
   kTimeout = 82,            // a wait ran out of time

@@ -47,6 +47,8 @@ class PgBouncer {
   // The port SHOW DATABASES lists for `db` (-1 when absent).
   Result<int> BackendPort(const std::string& db) const;
   std::string LogTail(size_t bytes = 4000) const;
+  // Kills the process (SIGKILL), as a crash would; its files stay (the ini can still be read).
+  void Kill() { process_.Kill(); }
 
  private:
   PgBouncer() = default;

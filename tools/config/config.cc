@@ -49,6 +49,14 @@ Status Collect(const toml::table& table, const std::string& section, const std::
     std::vector<std::string> items;
     if (const toml::array* arr = v.as_array()) {
       for (const toml::node& e : *arr) {
+        if (const toml::table* t = e.as_table()) {
+          // An array of tables ([[cutover.pgbouncer]]): each table as one JSON object, which the
+          // option it names parses.
+          std::ostringstream json;
+          json << toml::json_formatter{*t, toml::format_flags::none};
+          items.push_back(json.str());
+          continue;
+        }
         PGB_ASSIGN_OR_RETURN(std::string s, ScalarText(e, path, key));
         items.push_back(std::move(s));
       }

@@ -20,7 +20,9 @@ namespace pgbaton::tools {
 std::string EnvNameFor(const std::string& long_name);
 
 // Parsed config file: values by section path ("" for the top level, "verify", "queue.inspect")
-// and key (long option name, '_' normalised to '-'). Each value is one or more strings (arrays).
+// and key (long option name, '_' normalised to '-'). Each value is one or more strings (arrays);
+// an array of tables ([[cutover.pgbouncer]]) gives one JSON object per table, which the option
+// named by its key parses.
 struct ConfigFile {
   std::string path;
   std::map<std::string, std::map<std::string, std::vector<std::string>>> sections;

@@ -19,6 +19,8 @@
 #include "queue/work_queue.h"
 #include "tools/common/identity.h"
 #include "tools/common/signals.h"
+#include "tools/cutover/bypass.h"
+#include "tools/cutover/fleet.h"
 #include "tools/cutover/reverse.h"
 #include "tools/cutover/strategies.h"
 #include "tools/globals_sync/sync.h"
@@ -303,26 +305,18 @@ class Runner {
   }
 
   Status Run() {
-    if (!o_.pause_at.empty() && o_.pause_at != "after-fence" && o_.pause_at != "before-flip") {
+    if (!o_.pause_at.empty() && o_.pause_at != "before-fence" && o_.pause_at != "after-fence" &&
+        o_.pause_at != "before-flip") {
       return Status::Error(ErrorCode::kUsage, fmt::format("unknown --pause-at \"{}\"", o_.pause_at),
-                           "a test hook: after-fence or before-flip");
+                           "a test hook: before-fence, after-fence or before-flip");
     }
     StrategyContext ctx;
     ctx.source_conninfo = o_.source_conninfo;
     ctx.target_conninfo = o_.target_conninfo;
     ctx.cutover_id = r_->id;
     ctx.timeout = o_.timeout;
-    std::string bouncer_db = o_.pgbouncer_db;
-    if (bouncer_db.empty()) {
-      PGB_ASSIGN_OR_RETURN(auto parts, ConninfoParts(o_.source_conninfo));
-      bouncer_db = parts.count("dbname") ? parts["dbname"] : "";
-      if (bouncer_db.empty()) {
-        return Status::Error(ErrorCode::kUsage, "cannot tell which PgBouncer database to pause",
-                             "name the database in --source, or pass --pgbouncer-db");
-      }
-    }
-    PGB_ASSIGN_OR_RETURN(fence_, MakeFence(o_.fence, ctx, bouncer_db));
-    PGB_ASSIGN_OR_RETURN(flip_, MakeFlip(o_.flip, ctx, fence_.get(), o_.pgbouncer_ini, {}));
+    ctx.flip_timeout = o_.flip_timeout;
+    PGB_RETURN_IF_ERROR(MakeStrategies(ctx));
     if (o_.reverse && fence_->Kind() == "readonly") {
       return Status::Error(ErrorCode::kUsage, "--reverse cannot be used with --fence readonly",
                            "the reverse stream writes to the old cluster, which the read-only "
@@ -339,6 +333,7 @@ class Runner {
     source_.emplace(std::move(source));
     PGB_ASSIGN_OR_RETURN(PgConn target, Connect(o_.target_conninfo, "target"));
     target_.emplace(std::move(target));
+    PGB_ASSIGN_OR_RETURN(database_, source_->QueryValue("select current_database()"));
     PGB_RETURN_IF_ERROR(CheckApplierRunning(*source_, *target_, o_.name));
     PGB_RETURN_IF_ERROR(EnsureSentinelTable(*source_, *target_, o_.name));
     // Lag in time: a probe message through decoder, queue and applier.
@@ -377,6 +372,10 @@ class Runner {
     if (o_.dry_run) {
       r_->plan = {
           "fence: " + fence_->Describe(),
+          fmt::format("bypass-check: no client session of \"{}\" on source may write around "
+                      "the fence (in a transaction, or active after it); {}",
+                      database_,
+                      o_.terminate_bypass ? "any are terminated" : "any abort the cutover"),
           "drain: write a sentinel with pg_logical_emit_message and wait until the target's "
           "origin passes it",
           fmt::format("sequences: copy {} sequence values to the target", seqs.size()),
@@ -390,6 +389,7 @@ class Runner {
       if (o_.reverse) {
         r_->plan.push_back("reverse: start " + DescribeReverse(ReverseOptionsFrom()));
       }
+      r_->plan.push_back("bypass-recheck: the same over the drain, before the flip");
       r_->plan.push_back("flip: " + flip_->Describe());
       r_->plan.push_back("on any failure before the flip is done: undo the fence");
       return Status::Ok();
@@ -407,66 +407,60 @@ class Runner {
       Add("lo-presync", t, pre.Summary());
     }
 
+    MaybePause("before-fence");
     // --- fence --- (from here on every error undoes the fence)
     fence_start_ = Clock::now();
     t = fence_start_;
     Status s = fence_->Apply(*source_);
     Add("fence", t, fence_->Describe());
     if (!s.ok()) {
-      r_->fence_undone = true;  // Apply undoes itself on error
+      r_->fence_undone = fence_->Undone();  // Apply undoes itself on error
+      // Members that did pause held their clients until the undo.
+      if (fence_->Kind() == "pgbouncer") r_->write_pause_ms = MsSince(fence_start_);
       return s;
     }
     fenced_ = true;
+
+    // --- bypass-check --- The fence only holds for clients that go through it: a session on the
+    // source that is in a transaction, or runs statements while every pooler is paused, can
+    // still write, and a write after the sentinel would be lost at the flip.
+    t = Clock::now();
+    auto since = SourceClock(*source_);
+    if (!since.ok()) return Fail("bypass-check", t, since.status());
+    fenced_at_ = *since;
+    s = CheckBypass("after the fence", /*watch=*/true);
+    if (!s.ok()) return Fail("bypass-check", t, s);
+    Add("bypass-check", t, BypassDetail());
     MaybePause("after-fence");
     if (StopRequested().load()) {
       return Status::Error(ErrorCode::kInterrupted, "cutover interrupted after fencing");
     }
 
-    // --- drain ---
-    t = Clock::now();
-    auto sentinel = EmitMessage(*source_, r_->id, nlohmann::json{{"cutover", r_->id}}.dump());
-    if (!sentinel.ok()) {
-      return Fail("drain", t, sentinel.status().WithContext("writing the sentinel on source"));
-    }
-    r_->sentinel_lsn = *sentinel;
-    // The applier records a transaction's commit LSN in its origin, and transactions reach the
-    // target as a prefix of the source's commit order. The sentinel's commit LSN is past the
-    // message's LSN, and every transaction committed before the fence has a commit LSN before
-    // it: once the origin reaches the message's LSN, all of them are on the target.
-    s = WaitApplied(target_, o_.target_conninfo, o_.name, *sentinel, o_.timeout,
-                    ErrorCode::kTimeout, "drain");
-    if (!s.ok()) return Fail("drain", t, s);
-    Add("drain", t, fmt::format("sentinel {} applied", sentinel->ToString()));
+    PGB_RETURN_IF_ERROR(DrainAndSync());
 
-    // --- sequences ---
-    t = Clock::now();
-    auto fresh = ReadSequences(*source_);
-    s = fresh.ok() ? catalog::WriteValues(*target_, *fresh) : fresh.status();
-    if (!s.ok()) return Fail("sequences", t, s);
-    r_->sequences = static_cast<int>(fresh->size());
-    Add("sequences", t, fmt::format("{} sequence values copied", fresh->size()));
-
-    // --- globals --- (--sync-globals) Roles and settings changed on the source since the last
-    // sync, which the WAL does not carry, brought over while writers are fenced.
-    if (globals_drift_ > 0) {
+    // --- bypass-recheck --- The same question over the whole drain: a client that wrote
+    // straight to the source after the first look. With --terminate-bypass it is ended and the
+    // drain runs again, so that its last writes reach the new cluster.
+    for (int round = 0;; ++round) {
       t = Clock::now();
-      globals::SyncOptions go = GlobalsOptions();
-      go.apply = true;
-      globals::SyncOutcome out;
-      s = globals::SyncGlobals(go, &out);
-      if (!s.ok()) return Fail("globals", t, s);
-      Add("globals", t, fmt::format("{} difference(s) applied", out.done.size()));
+      auto found = FindBypassing(*source_, {database_}, fenced_at_);
+      if (!found.ok()) return Fail("bypass-recheck", t, found.status());
+      if (found->empty()) {
+        Add("bypass-recheck", t, "no client session wrote around the fence during the drain");
+        break;
+      }
+      if (!o_.terminate_bypass || round > 0) {
+        Record(*found);
+        return Fail("bypass-recheck", t, BypassError(*found, "during the drain"));
+      }
+      s = TerminateBypassing(*source_, &*found, o_.timeout);
+      Record(*found);
+      if (!s.ok()) return Fail("bypass-recheck", t, s);
+      Add("bypass-recheck", t,
+          fmt::format("terminated {} session(s) that wrote around the fence; draining again",
+                      found->size()));
+      PGB_RETURN_IF_ERROR(DrainAndSync());
     }
-
-    // --- large objects --- Writers are fenced and every change before the fence is applied:
-    // the large objects created, changed or unlinked since the copy (or the step before the
-    // fence) are brought over, so that nothing written before the fence is lost.
-    t = Clock::now();
-    auto lo = SyncLargeObjects();
-    if (!lo.ok()) return Fail("large-objects", t, lo.status());
-    r_->large_objects = static_cast<int64_t>(lo->source_objects);
-    r_->large_objects_synced = static_cast<int64_t>(lo->differences());
-    Add("large-objects", t, lo->Summary());
 
     if (o_.reverse) {
       t = Clock::now();
@@ -487,6 +481,18 @@ class Runner {
     reverse_.reset();  // it now carries the writers' changes back: it stays
     fenced_ = false;   // the writers are on the new cluster: nothing to undo
     r_->write_pause_ms = MsSince(fence_start_);
+    // A fleet member that points at the new cluster but did not RESUME: its clients wait (on the
+    // new cluster, so nothing is split), and the operator must RESUME it.
+    for (const auto& m : fence_->Members()) {
+      if (m.state == "resumed" || fence_->Kind() != "pgbouncer" || flip_->Kind() != "pgbouncer") {
+        continue;
+      }
+      return Status::Error(
+          ErrorCode::kFlipFailed,
+          fmt::format("writers are on the new cluster, but {} is not resumed: {}", m.name, m.error),
+          fmt::format("RESUME {} on that pgbouncer's admin console: its clients wait until then",
+                      m.database));
+    }
     return Status::Ok();
   }
 
@@ -518,6 +524,11 @@ class Runner {
         "undo the fence by hand: " + UndoHint());
   }
 
+  // Each pooler's state into the report (after the run and any undo).
+  void RecordMembers() {
+    if (fence_) r_->poolers = fence_->Members();
+  }
+
   // After a failure inside a phase that records no failure itself (the checks): "failed: ...".
   void RecordUnfinishedPhase(const Status& error, Clock::time_point start) {
     if (!open_phase_.empty()) (void)Fail(open_phase_, start, error);
@@ -545,6 +556,138 @@ class Runner {
   }
 
  private:
+  // Builds fence_ and flip_ from the options: one roles or readonly fence, or a PgBouncer fleet
+  // (every --fence pgbouncer: plus [[cutover.pgbouncer]]).
+  Status MakeStrategies(const StrategyContext& ctx) {
+    std::vector<std::string> admins, others;
+    for (const auto& f : o_.fence) {
+      if (f.rfind("pgbouncer:", 0) == 0) {
+        admins.push_back(f.substr(10));
+      } else {
+        others.push_back(f);
+      }
+    }
+    if (o_.fence.empty() && o_.pgbouncers.empty()) {
+      return Status::Error(ErrorCode::kUsage, "cutover needs --fence",
+                           "--fence pgbouncer:ADMIN_CONNINFO (repeat it for a fleet), "
+                           "roles:R1,R2 or readonly; or [[cutover.pgbouncer]] in the config file");
+    }
+    if (!others.empty() && (others.size() > 1 || !admins.empty() || !o_.pgbouncers.empty())) {
+      return Status::Error(ErrorCode::kUsage, "only --fence pgbouncer: may be given more than once",
+                           "fence with PgBouncer (any number of them), or with one roles or "
+                           "readonly fence");
+    }
+    std::string flip = o_.flip;
+    if (others.empty()) {
+      std::string bouncer_db = o_.pgbouncer_db;
+      if (bouncer_db.empty()) {
+        PGB_ASSIGN_OR_RETURN(auto parts, ConninfoParts(o_.source_conninfo));
+        bouncer_db = parts.count("dbname") ? parts["dbname"] : "";
+        if (bouncer_db.empty()) {
+          return Status::Error(ErrorCode::kUsage, "cannot tell which PgBouncer database to pause",
+                               "name the database in --source, or pass --pgbouncer-db");
+        }
+      }
+      PGB_ASSIGN_OR_RETURN(auto members, AssembleMembers(admins, o_.pgbouncer_ini,
+                                                         o_.pgbouncer_flip_cmd, o_.pgbouncers));
+      PGB_ASSIGN_OR_RETURN(fence_, MakeFleet(members, bouncer_db, ctx));
+      if (flip.empty()) flip = "pgbouncer";
+    } else {
+      PGB_ASSIGN_OR_RETURN(fence_, MakeFence(others[0], ctx));
+    }
+    if (flip.empty()) {
+      return Status::Error(ErrorCode::kUsage, "cutover needs --flip",
+                           "--flip pgbouncer, roles[:R1,R2] or command:CMD");
+    }
+    PGB_ASSIGN_OR_RETURN(flip_, MakeFlip(flip, ctx, fence_.get(), {}));
+    return Status::Ok();
+  }
+
+  // Looks for sessions that bypass the fence; with `watch`, twice, `bypass_window` apart (a
+  // client that writes now and then is idle between its writes). Terminates them with
+  // --terminate-bypass, else fails with kFenceBypassed.
+  Status CheckBypass(const std::string& when, bool watch) {
+    PGB_ASSIGN_OR_RETURN(auto found, FindBypassing(*source_, {database_}, fenced_at_));
+    if (found.empty() && watch) {
+      std::this_thread::sleep_for(o_.bypass_window);
+      PGB_ASSIGN_OR_RETURN(found, FindBypassing(*source_, {database_}, fenced_at_));
+    }
+    if (found.empty()) return Status::Ok();
+    if (!o_.terminate_bypass) {
+      Record(found);
+      return BypassError(found, when);
+    }
+    Status s = TerminateBypassing(*source_, &found, o_.timeout);
+    Record(found);
+    return s;
+  }
+  void Record(const std::vector<BypassSession>& found) {
+    r_->bypassing.insert(r_->bypassing.end(), found.begin(), found.end());
+  }
+  std::string BypassDetail() const {
+    if (r_->bypassing.empty()) {
+      return fmt::format("no client session of \"{}\" on source can write around the fence",
+                         database_);
+    }
+    std::string list;
+    for (const auto& b : r_->bypassing) list += (list.empty() ? "" : "; ") + DescribeSession(b);
+    return fmt::format("terminated {} session(s) writing around the fence: {}",
+                       r_->bypassing.size(), list);
+  }
+
+  // Writes the sentinel and waits until the target applied it, then copies sequences and
+  // re-syncs large objects. Each failure is recorded in its phase.
+  Status DrainAndSync() {
+    // --- drain ---
+    auto t = Clock::now();
+    auto sentinel = EmitMessage(*source_, r_->id, nlohmann::json{{"cutover", r_->id}}.dump());
+    if (!sentinel.ok()) {
+      return Fail("drain", t, sentinel.status().WithContext("writing the sentinel on source"));
+    }
+    r_->sentinel_lsn = *sentinel;
+    // The applier records a transaction's commit LSN in its origin, and transactions reach the
+    // target as a prefix of the source's commit order. The sentinel's commit LSN is past the
+    // message's LSN, and every transaction committed before it has a commit LSN before it: once
+    // the origin reaches the message's LSN, all of them are on the target.
+    Status s = WaitApplied(target_, o_.target_conninfo, o_.name, *sentinel, o_.timeout,
+                           ErrorCode::kTimeout, "drain");
+    if (!s.ok()) return Fail("drain", t, s);
+    Add("drain", t, fmt::format("sentinel {} applied", sentinel->ToString()));
+
+    // --- sequences ---
+    t = Clock::now();
+    auto fresh = ReadSequences(*source_);
+    s = fresh.ok() ? catalog::WriteValues(*target_, *fresh) : fresh.status();
+    if (!s.ok()) return Fail("sequences", t, s);
+    r_->sequences = static_cast<int>(fresh->size());
+    Add("sequences", t, fmt::format("{} sequence values copied", fresh->size()));
+
+    // --- globals --- (--sync-globals) Roles and settings changed on the source since the last
+    // sync, which the WAL does not carry, brought over while writers are fenced (once: a drain
+    // run again after --terminate-bypass finds them level).
+    if (globals_drift_ > 0) {
+      t = Clock::now();
+      globals::SyncOptions go = GlobalsOptions();
+      go.apply = true;
+      globals::SyncOutcome out;
+      s = globals::SyncGlobals(go, &out);
+      if (!s.ok()) return Fail("globals", t, s);
+      Add("globals", t, fmt::format("{} difference(s) applied", out.done.size()));
+      globals_drift_ = 0;
+    }
+
+    // --- large objects --- Writers are fenced and every change before the fence is applied:
+    // the large objects created, changed or unlinked since the copy (or the step before the
+    // fence) are brought over, so that nothing written before the fence is lost.
+    t = Clock::now();
+    auto lo = SyncLargeObjects();
+    if (!lo.ok()) return Fail("large-objects", t, lo.status());
+    r_->large_objects = static_cast<int64_t>(lo->source_objects);
+    r_->large_objects_synced = static_cast<int64_t>(lo->differences());
+    Add("large-objects", t, lo->Summary());
+    return Status::Ok();
+  }
+
   Result<copy::LargeObjectSyncReport> SyncLargeObjects() const {
     copy::LargeObjectSyncOptions lo;
     lo.source = o_.source_conninfo;
@@ -570,7 +713,10 @@ class Runner {
     raise(SIGSTOP);
   }
   std::string UndoHint() const {
-    if (fence_->Kind() == "pgbouncer") return "RESUME the database on PgBouncer's admin console";
+    if (fence_->Kind() == "pgbouncer") {
+      return "point every pgbouncer of the fleet at the old cluster (see each one's state in the "
+             "report) and RESUME the database on each admin console";
+    }
     if (fence_->Kind() == "roles") return "ALTER ROLE ... LOGIN for the fenced roles on the source";
     return "ALTER DATABASE ... RESET default_transaction_read_only on the source";
   }
@@ -643,6 +789,8 @@ class Runner {
   std::optional<ReverseStarted> reverse_;  // started and not yet handed over by a flip
   std::string open_phase_;                 // the phase running when Run returns an error
   Clock::time_point fence_start_;
+  std::string fenced_at_;  // the source's clock when the fence was complete
+  std::string database_;   // the source database (the fenced one)
   bool fenced_ = false;
   bool lo_no_owner_ = false;  // the copy ran with --no-owner (queue meta copy/no_owner)
 };
@@ -660,6 +808,7 @@ Status RunCutover(const CutoverOptions& options, CutoverReport* report) {
     runner.UndoFence(&s);
     runner.StopReverseAfterFailure();
   }
+  runner.RecordMembers();
   report->ok = s.ok();
   report->error = s;
   report->phases.push_back({"total", MsSince(start), ""});
@@ -667,60 +816,6 @@ Status RunCutover(const CutoverOptions& options, CutoverReport* report) {
     StoreReport(options, report);
   }
   return s;
-}
-
-nlohmann::json CutoverReport::ToJson() const {
-  nlohmann::json j;
-  j["id"] = id;
-  j["ok"] = ok;
-  j["dry_run"] = dry_run;
-  j["fence"] = fence;
-  j["flip"] = flip;
-  if (!plan.empty()) j["plan"] = plan;
-  j["phases"] = nlohmann::json::array();
-  for (const auto& p : phases)
-    j["phases"].push_back({{"name", p.name}, {"ms", p.ms}, {"detail", p.detail}});
-  j["write_pause_ms"] = write_pause_ms;
-  j["fence_undone"] = fence_undone;
-  j["lag_ms"] = lag_ms;
-  j["lag_bytes"] = lag_bytes;
-  j["sentinel_lsn"] = sentinel_lsn.IsValid() ? sentinel_lsn.ToString() : "";
-  j["sequences"] = sequences;
-  j["large_objects"] = large_objects;
-  j["large_objects_synced"] = large_objects_synced;
-  if (!reverse_command.empty()) {
-    j["reverse"] = {
-        {"command", reverse_command}, {"pid", reverse_pid}, {"stopped", reverse_stopped}};
-  }
-  if (!stored_at.empty()) j["stored_at"] = stored_at;
-  if (!error.ok()) {
-    j["error"] = {{"code", std::string(ErrorCodeName(error.code()))},
-                  {"exit_code", error.exit_code()},
-                  {"message", error.message()},
-                  {"hint", error.hint()}};
-  }
-  return j;
-}
-
-std::string CutoverReport::ToText() const {
-  std::string out = fmt::format("cutover {}: {}\n", id,
-                                ok ? (dry_run ? "dry run passed" : "done")
-                                   : (fence_undone ? "failed, fence undone" : "failed"));
-  for (const auto& p : phases) {
-    if (p.name == "total") continue;
-    out += fmt::format("  {:<13} {:>7} ms  {}\n", p.name, p.ms, p.detail);
-  }
-  for (size_t i = 0; i < plan.size(); ++i) out += fmt::format("  plan {}: {}\n", i + 1, plan[i]);
-  if (write_pause_ms >= 0) {
-    out += fmt::format("  write pause {} ms (fence to {})\n", write_pause_ms,
-                       ok ? "flip done" : "fence undone");
-  }
-  if (!reverse_command.empty()) {
-    out += fmt::format("  reverse stream{}: pid {}: {}\n", reverse_stopped ? " (stopped)" : "",
-                       reverse_pid, reverse_command);
-  }
-  if (!stored_at.empty()) out += fmt::format("  timeline stored in {}\n", stored_at);
-  return out;
 }
 
 }  // namespace pgbaton::tools::cutover

@@ -17,6 +17,26 @@
 
 namespace pgbaton::tools::cutover {
 
+// One PgBouncer process of the fleet --fence pgbouncer:... covers, and how to flip it.
+struct PgBouncerMember {
+  std::string admin;     // its admin console's conninfo (dbname=pgbouncer)
+  std::string ini;       // flip by rewriting this pgbouncer.ini's entry, then RELOAD; or
+  std::string flip_cmd;  // flip by running this shell command (PGBATON_FLIP_* say where), RELOAD
+};
+
+// A pooler's state in the report: what the cutover did to it and where it points.
+struct PoolerMember {
+  std::string name;      // "pgbouncer 2 (127.0.0.1:6433/pgbouncer)" (never a password)
+  std::string database;  // the PgBouncer database fenced and flipped
+  std::string flip;      // "ini PATH", "command CMD" or "" (no flip of its own)
+  // pending (not fenced), paused, flipped (points at the new cluster, still paused), resumed,
+  // failed (see error).
+  std::string state = "pending";
+  std::string points_at = "old";  // old, new, or unknown (its entry could not be read back)
+  int flip_attempts = 0;
+  std::string error;  // the last failure ("" when none)
+};
+
 struct CutoverOptions {
   std::string source_conninfo;  // the old cluster (writers are fenced here)
   std::string target_conninfo;  // the new cluster (the applier's target)
@@ -24,10 +44,22 @@ struct CutoverOptions {
   std::string kafka_brokers;    // or its Kafka queue (then queue_dir is empty): brokers, topic
   std::string kafka_topic;
   std::string name = "pgbaton";  // the migration (slot, origin, queue)
-  std::string fence;             // "pgbouncer:CONNINFO", "roles:R1,R2" or "readonly"
-  std::string flip;              // "pgbouncer", "roles[:R1,R2]" or "command:CMD"
-  std::string pgbouncer_ini;     // --flip pgbouncer: the file PgBouncer reads
-  std::string pgbouncer_db;      // PgBouncer database to pause; default: the source's dbname
+  // --fence: "pgbouncer:CONNINFO" (repeatable: a fleet), or one "roles:R1,R2" or "readonly".
+  std::vector<std::string> fence;
+  std::string flip;  // "pgbouncer", "roles[:R1,R2]" or "command:CMD"; default pgbouncer for a fleet
+  // --flip pgbouncer: per --fence pgbouncer: member, in order, its pgbouncer.ini or its flip
+  // command (each list empty or one value per member; "" skips a member).
+  std::vector<std::string> pgbouncer_ini;
+  std::vector<std::string> pgbouncer_flip_cmd;
+  std::vector<PgBouncerMember> pgbouncers;  // more members: [[cutover.pgbouncer]] in the config
+  std::string pgbouncer_db;  // PgBouncer database to pause; default: the source's dbname
+  // A fleet's flip retries failing members this long, then flips every member back.
+  std::chrono::milliseconds flip_timeout{10000};
+  // Client sessions on the source that bypass the fence (fence verification) are terminated
+  // instead of aborting the cutover.
+  bool terminate_bypass = false;
+  // How long the fence verification watches the source for activity after the fence.
+  std::chrono::milliseconds bypass_window{25};
   std::chrono::milliseconds max_lag{1000};   // refuse when the applier is further behind
   uint64_t max_lag_bytes = 16ull << 20;      // refuse when more WAL than this is unapplied
   std::chrono::milliseconds timeout{60000};  // bound of each wait (PAUSE, drain, hook)
@@ -40,16 +72,25 @@ struct CutoverOptions {
   // the fence (true) rather than refused at the check (exit 83, globals_drift).
   bool sync_globals = false;
   // Test hook (hidden --pause-at): the process SIGSTOPs itself at this point, so that a test can
-  // act on the servers there and then SIGCONT it. "after-fence" (fenced, no sentinel yet) or
-  // "before-flip" (drained, sequences copied, reverse started). Empty: never.
+  // act on the servers there and then SIGCONT it. "before-fence" (checks done, nothing fenced),
+  // "after-fence" (fenced and verified, no sentinel yet) or "before-flip" (drained, sequences
+  // copied, reverse started). Empty: never.
   std::string pause_at;
 };
 
 struct Phase {
-  std::string name;  // check, lo-presync, fence, drain, sequences, globals, large-objects,
-                     // reverse, flip
+  // check, lo-presync, fence, bypass-check, drain, sequences, globals, large-objects, reverse,
+  // bypass-recheck, flip, undo
+  std::string name;
   int64_t ms = 0;
   std::string detail;
+};
+
+// A client session on the source that could still write while the fence was up.
+struct BypassSession {
+  int64_t pid = 0;
+  std::string user, application, client, state;
+  bool terminated = false;
 };
 
 struct CutoverReport {
@@ -71,7 +112,9 @@ struct CutoverReport {
   std::string reverse_command;        // the reverse stream's command line (password masked)
   int reverse_pid = 0;
   bool reverse_stopped = false;  // a failure after starting the reverse stream stopped it again
-  std::string stored_at;         // "queue meta cutover/last" or a file path
+  std::vector<PoolerMember> poolers;     // each PgBouncer of the fence (fleet), in --fence order
+  std::vector<BypassSession> bypassing;  // sessions the fence verification found
+  std::string stored_at;                 // "queue meta cutover/last" or a file path
   Status error = Status::Ok();
 
   nlohmann::json ToJson() const;
@@ -80,7 +123,8 @@ struct CutoverReport {
 
 // Runs the cutover (or, with dry_run, every check). Fills `report` in every case; the phase that
 // failed is in report->phases with detail "failed: <message>". Errors: kApplierNotRunning,
-// kLagTooHigh (before fencing: nothing to undo); kFenceFailed; kTimeout (drain); kFlipFailed;
+// kLagTooHigh (before fencing: nothing to undo); kFenceFailed; kFenceBypassed (a client session
+// on the source writes around the fence; without terminate_bypass); kTimeout (drain); kFlipFailed;
 // kNotFound / kPermission from the checks; kUsage (bad --pause-at); connection errors. Every
 // error after the fence was taken comes after the fence was undone (report->fence_undone), or
 // says that undoing failed and what to do by hand; a reverse stream started before the failure

@@ -8,6 +8,7 @@
 #include "tools/config/duration.h"
 #include "tools/config/queue_flags.h"
 #include "tools/cutover/cutover.h"
+#include "tools/cutover/fleet.h"
 
 namespace pgbaton::tools {
 
@@ -43,6 +44,12 @@ class CutoverCommand : public Command {
     }
     PGB_ASSIGN_OR_RETURN(o_.max_lag, DurationFlag("--max-lag", max_lag_));
     PGB_ASSIGN_OR_RETURN(o_.timeout, DurationFlag("--timeout", timeout_));
+    PGB_ASSIGN_OR_RETURN(o_.flip_timeout, DurationFlag("--flip-timeout", flip_timeout_));
+    o_.pgbouncers.clear();
+    for (const auto& json : pgbouncer_tables_) {
+      PGB_ASSIGN_OR_RETURN(cutover::PgBouncerMember m, cutover::ParseMemberJson(json));
+      o_.pgbouncers.push_back(std::move(m));
+    }
     cutover::CutoverReport report;
     Status s = cutover::RunCutover(o_, &report);
     std::string out = json_ ? report.ToJson().dump(2) + "\n" : report.ToText();
@@ -57,13 +64,37 @@ class CutoverCommand : public Command {
     queue_.Register(sub, {.kafka_state_dir = false,
                           .dir_help = "the migration's queue (the timeline is kept there)"});
     sub->add_option("--fence", o_.fence,
-                    "how writers are fenced: pgbouncer:ADMIN_CONNINFO, roles:R1,R2 or readonly")
-        ->required();
+                    "how writers are fenced: pgbouncer:ADMIN_CONNINFO (repeat it, one per "
+                    "PgBouncer process, for a fleet), roles:R1,R2 or readonly")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     sub->add_option("--flip", o_.flip,
-                    "how writers are flipped: pgbouncer, roles[:R1,R2] or command:CMD")
-        ->required();
+                    "how writers are flipped: pgbouncer (the default with --fence pgbouncer:), "
+                    "roles[:R1,R2] or command:CMD");
     sub->add_option("--pgbouncer-ini", o_.pgbouncer_ini,
-                    "--flip pgbouncer: the pgbouncer.ini whose [databases] entry is rewritten");
+                    "--flip pgbouncer: the pgbouncer.ini whose [databases] entry is rewritten; "
+                    "once per --fence pgbouncer:, in the same order (\"\" for a member flipped by "
+                    "--pgbouncer-flip-cmd)")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    sub->add_option("--pgbouncer-flip-cmd", o_.pgbouncer_flip_cmd,
+                    "--flip pgbouncer: a shell command that points a PgBouncer at "
+                    "PGBATON_FLIP_HOST:PGBATON_FLIP_PORT (for one whose files are elsewhere); once "
+                    "per --fence pgbouncer:, in the same order (\"\" for a member with an ini)")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    sub->add_option("--flip-timeout", flip_timeout_,
+                    "a fleet's flip retries a failing PgBouncer this long, then flips every "
+                    "one back to the old cluster")
+        ->capture_default_str();
+    sub->add_flag("--terminate-bypass", o_.terminate_bypass,
+                  "terminate client sessions that write to the source around the fence "
+                  "(default: abort the cutover)");
+    // [[cutover.pgbouncer]] tables of the config file, each as a JSON object (tools/config).
+    sub->add_option("--pgbouncer", pgbouncer_tables_)
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->group("");
     sub->add_option("--pgbouncer-db", o_.pgbouncer_db,
                     "the PgBouncer database to pause (default: --source's dbname)");
     sub->add_option("--max-lag", max_lag_, "refuse when the applier is further behind")
@@ -96,6 +127,8 @@ class CutoverCommand : public Command {
   QueueFlags queue_;
   std::string max_lag_ = "1s";
   std::string timeout_ = "60s";
+  std::string flip_timeout_ = "10s";
+  std::vector<std::string> pgbouncer_tables_;
   bool json_ = false;
 };
 

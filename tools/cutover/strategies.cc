@@ -17,7 +17,8 @@
 #include "common/conninfo.h"
 #include "common/log.h"
 #include "common/sql_ident.h"
-#include "tools/cutover/pgbouncer_ini.h"
+#include "tools/cutover/fleet.h"
+#include "tools/cutover/strategy_support.h"
 
 namespace pgbaton::tools::cutover {
 
@@ -79,52 +80,6 @@ Status CheckRolesExist(PgConn& conn, const std::vector<std::string>& roles, cons
   return Status::Ok();
 }
 
-// Runs one PgBouncer admin command (simple query protocol) waiting at most `timeout`.
-// Errors: kTimeout, or the console's error.
-Status AdminCommand(PgConn& admin, const std::string& command, std::chrono::milliseconds timeout) {
-  PGconn* c = admin.raw();
-  if (PQsendQuery(c, command.c_str()) != 1) return admin.ErrorFrom(nullptr, command);
-  auto deadline = Clock::now() + timeout;
-  while (true) {
-    if (PQconsumeInput(c) != 1) return admin.ErrorFrom(nullptr, command);
-    if (!PQisBusy(c)) break;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      return Status::Error(
-          ErrorCode::kTimeout,
-          fmt::format("pgbouncer ({}): \"{}\" did not finish within {} ms", admin.description(),
-                      command, timeout.count()),
-          "a long transaction holds a server connection (PAUSE waits for it; in session pool "
-          "mode it waits for every client to disconnect): use pool_mode = transaction, or "
-          "raise --timeout");
-    }
-    pollfd p{PQsocket(c), POLLIN, 0};
-    poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 50)));
-  }
-  Status first = Status::Ok();
-  while (PGresult* r = PQgetResult(c)) {
-    PgResult res(r);
-    ExecStatusType st = PQresultStatus(r);
-    if (first.ok() && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      first = admin.ErrorFrom(r, command);
-    }
-  }
-  return first;
-}
-
-Result<PgConn> ConnectAdmin(const std::string& conninfo) {
-  ConnectOptions co;
-  co.label = "pgbouncer admin console";
-  co.application_name = "pgbaton cutover";
-  auto c = PgConn::Connect(conninfo, co);
-  if (!c.ok()) {
-    return c.status().WithHint(
-        "the fence needs PgBouncer's admin console: dbname=pgbouncer and a user listed in "
-        "admin_users");
-  }
-  return c;
-}
-
 // Polls until no session matching `where` (SQL on pg_stat_activity) is left, terminating them
 // each round. Errors: kTimeout naming what stayed.
 Status TerminateSessions(PgConn& source, const std::string& where,
@@ -149,95 +104,7 @@ Status TerminateSessions(PgConn& source, const std::string& where,
   }
 }
 
-Status FenceFailed(const Status& s, const std::string& what) {
-  if (s.code() == ErrorCode::kTimeout) return s.WithContext(what);
-  return Status::Error(ErrorCode::kFenceFailed, fmt::format("{}: {}", what, s.message()), s.hint());
-}
-
-Status FlipFailed(const Status& s, const std::string& what) {
-  if (s.code() == ErrorCode::kFlipFailed) return s;
-  return Status::Error(ErrorCode::kFlipFailed, fmt::format("{}: {}", what, s.message()),
-                       s.hint().empty() ? "the fence was undone: writers are back on the old "
-                                          "cluster; fix the cause and run the cutover again"
-                                        : s.hint());
-}
-
 // ---------------------------------------------------------------------------------- fences ---
-
-class PgBouncerFence : public Fence {
- public:
-  PgBouncerFence(std::string admin, std::string db, const StrategyContext& ctx)
-      : admin_conninfo_(std::move(admin)), db_(std::move(db)), ctx_(ctx) {}
-
-  std::string Describe() const override {
-    return fmt::format("PAUSE pgbouncer database \"{}\" ({})", db_,
-                       DescribeConninfo(admin_conninfo_));
-  }
-  std::string Kind() const override { return "pgbouncer"; }
-
-  Status Check(PgConn&) override {
-    PGB_RETURN_IF_ERROR(EnsureConnected());
-    PGB_ASSIGN_OR_RETURN(PgResult res, admin_->Exec("SHOW DATABASES"));
-    int name_col = res.ColumnIndex("name");
-    int paused_col = res.ColumnIndex("paused");
-    for (int r = 0; r < res.rows(); ++r) {
-      if (res.GetString(r, name_col) != db_) continue;
-      if (paused_col >= 0 && res.GetString(r, paused_col) == "1") {
-        return Status::Error(
-            ErrorCode::kFenceFailed,
-            fmt::format("pgbouncer database \"{}\" is already paused", db_),
-            fmt::format("RESUME {} on the admin console if no cutover is running", db_));
-      }
-      return Status::Ok();
-    }
-    return Status::Error(
-        ErrorCode::kNotFound,
-        fmt::format("pgbouncer ({}) has no database \"{}\"", admin_->description(), db_),
-        "pass --pgbouncer-db with the name clients use");
-  }
-
-  Status Apply(PgConn&) override {
-    PGB_RETURN_IF_ERROR(EnsureConnected());
-    paused_ = true;  // from here on, Undo must RESUME (even a PAUSE still waiting)
-    Status s = AdminCommand(*admin_, "PAUSE " + QuoteIdent(db_), ctx_.timeout);
-    if (!s.ok()) {
-      // The console is still busy with PAUSE: RESUME from a fresh connection.
-      admin_.reset();
-      Status u = Resume();
-      if (!u.ok()) LogError("could not RESUME after a failed PAUSE", {{"error", u.message()}});
-      return FenceFailed(s, fmt::format("PAUSE of pgbouncer database \"{}\"", db_));
-    }
-    return Status::Ok();
-  }
-
-  Status Undo(PgConn&) override { return Resume(); }
-
-  Status Resume() {
-    if (!paused_) return Status::Ok();
-    PGB_RETURN_IF_ERROR(EnsureConnected());
-    Status s = AdminCommand(*admin_, "RESUME " + QuoteIdent(db_), ctx_.timeout);
-    if (!s.ok() && s.message().find("not paused") == std::string::npos) return s;
-    paused_ = false;
-    return Status::Ok();
-  }
-
-  PgConn* admin() { return admin_ ? &*admin_ : nullptr; }
-  Status EnsureConnected() {
-    if (admin_ && admin_->connected()) return Status::Ok();
-    PGB_ASSIGN_OR_RETURN(PgConn c, ConnectAdmin(admin_conninfo_));
-    admin_.emplace(std::move(c));
-    return Status::Ok();
-  }
-  const std::string& db() const { return db_; }
-  void set_resumed() { paused_ = false; }
-
- private:
-  std::string admin_conninfo_;
-  std::string db_;
-  StrategyContext ctx_;
-  std::optional<PgConn> admin_;
-  bool paused_ = false;
-};
 
 class RolesFence : public Fence {
  public:
@@ -389,137 +256,6 @@ class ReadOnlyFence : public Fence {
 
 // ----------------------------------------------------------------------------------- flips ---
 
-Status WriteFileAtomically(const std::string& path, const std::string& contents) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) {
-    return Status::Error(ErrorCode::kIo,
-                         fmt::format("cannot stat \"{}\": {}", path, std::strerror(errno)));
-  }
-  std::string tmp = path + ".pgbaton-tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, st.st_mode & 07777);
-  if (fd < 0) {
-    return Status::Error(ErrorCode::kIo,
-                         fmt::format("cannot write \"{}\": {}", tmp, std::strerror(errno)),
-                         "the cutover needs write access to pgbouncer.ini's directory");
-  }
-  size_t off = 0;
-  bool ok = true;
-  while (ok && off < contents.size()) {
-    ssize_t n = write(fd, contents.data() + off, contents.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) off += static_cast<size_t>(n);
-  }
-  ok = ok && fsync(fd) == 0;
-  // Keep the owner so that PgBouncer (another user) can still read it; ignore when not root.
-  if (fchown(fd, st.st_uid, st.st_gid) != 0) {
-    LogDebug("could not keep the owner of pgbouncer.ini", {{"path", path}});
-  }
-  fchmod(fd, st.st_mode & 07777);
-  close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string err = std::strerror(errno);
-    unlink(tmp.c_str());
-    return Status::Error(ErrorCode::kIo, fmt::format("cannot replace \"{}\": {}", path, err));
-  }
-  return Status::Ok();
-}
-
-Result<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Status::Error(ErrorCode::kNotFound, fmt::format("cannot read \"{}\"", path),
-                         "pass the PgBouncer configuration file with --pgbouncer-ini");
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-class PgBouncerFlip : public Flip {
- public:
-  PgBouncerFlip(PgBouncerFence* fence, std::string ini, const StrategyContext& ctx)
-      : fence_(fence), ini_(std::move(ini)), ctx_(ctx) {}
-
-  std::string Describe() const override {
-    return fmt::format("point \"{}\" in {} at the new cluster, RELOAD, RESUME", fence_->db(), ini_);
-  }
-  std::string Kind() const override { return "pgbouncer"; }
-
-  Status Check(PgConn&, PgConn&) override {
-    PGB_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(ini_));
-    PGB_RETURN_IF_ERROR(FindBouncerEntry(text, fence_->db()).status());
-    if (access(ini_.c_str(), W_OK) != 0) {
-      return Status::Error(ErrorCode::kPermission, fmt::format("cannot write \"{}\"", ini_),
-                           "run the cutover as a user that may edit pgbouncer.ini");
-    }
-    PGB_ASSIGN_OR_RETURN(auto parts, ConninfoParts(ctx_.target_conninfo));
-    if (!parts.count("host") || !parts.count("port")) {
-      return Status::Error(ErrorCode::kUsage,
-                           "--flip pgbouncer: the --target conninfo must give host and port",
-                           "PgBouncer's entry is rewritten with the target's host, port and "
-                           "dbname");
-    }
-    return Status::Ok();
-  }
-
-  Status Run(PgConn& target) override {
-    // The new cluster must answer before clients are sent there.
-    Status s = target.Run("select 1");
-    if (!s.ok()) return FlipFailed(s, "new cluster unreachable at the flip");
-    PGB_ASSIGN_OR_RETURN(auto parts, ConninfoParts(ctx_.target_conninfo));
-    std::map<std::string, std::string> set;
-    for (const char* k : {"host", "port", "dbname"}) {
-      if (parts.count(k)) set[k] = parts[k];
-    }
-    auto old_text = ReadWholeFile(ini_);
-    if (!old_text.ok()) return FlipFailed(old_text.status(), "reading pgbouncer.ini");
-    auto new_text = RewriteBouncerEntry(*old_text, fence_->db(), set);
-    if (!new_text.ok()) return FlipFailed(new_text.status(), "rewriting pgbouncer.ini");
-    s = WriteFileAtomically(ini_, *new_text);
-    if (!s.ok()) return FlipFailed(s, "writing pgbouncer.ini");
-    s = fence_->EnsureConnected();
-    if (s.ok()) s = AdminCommand(*fence_->admin(), "RELOAD", ctx_.timeout);
-    if (s.ok()) s = VerifyPointed(set);
-    if (!s.ok()) {
-      // Put the old entry back so that the undo (RESUME) sends clients to the old cluster.
-      Status w = WriteFileAtomically(ini_, *old_text);
-      if (w.ok() && fence_->EnsureConnected().ok()) {
-        w = AdminCommand(*fence_->admin(), "RELOAD", ctx_.timeout);
-      }
-      if (!w.ok()) LogError("could not restore pgbouncer.ini", {{"error", w.message()}});
-      return FlipFailed(s, "pgbouncer RELOAD");
-    }
-    s = AdminCommand(*fence_->admin(), "RESUME " + QuoteIdent(fence_->db()), ctx_.timeout);
-    if (!s.ok()) return FlipFailed(s, "pgbouncer RESUME after pointing at the new cluster");
-    fence_->set_resumed();
-    return Status::Ok();
-  }
-
- private:
-  // After RELOAD, SHOW DATABASES must list the new host and port for the database.
-  Status VerifyPointed(const std::map<std::string, std::string>& set) {
-    PGB_ASSIGN_OR_RETURN(PgResult res, fence_->admin()->Exec("SHOW DATABASES"));
-    int name = res.ColumnIndex("name"), port = res.ColumnIndex("port");
-    for (int r = 0; r < res.rows(); ++r) {
-      if (res.GetString(r, name) != fence_->db()) continue;
-      if (port >= 0 && set.count("port") && res.GetString(r, port) != set.at("port")) {
-        return Status::Error(ErrorCode::kFlipFailed,
-                             fmt::format("pgbouncer still points \"{}\" at port {} after RELOAD",
-                                         fence_->db(), res.GetString(r, port)),
-                             "check that --pgbouncer-ini is the file this PgBouncer reads");
-      }
-      return Status::Ok();
-    }
-    return Status::Error(ErrorCode::kFlipFailed,
-                         fmt::format("pgbouncer lost database \"{}\" after RELOAD", fence_->db()));
-  }
-
-  PgBouncerFence* fence_;
-  std::string ini_;
-  StrategyContext ctx_;
-};
-
 class RolesFlip : public Flip {
  public:
   RolesFlip(std::vector<std::string> roles) : roles_(std::move(roles)) {}
@@ -576,44 +312,14 @@ class CommandFlip : public Flip {
       for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       env.push_back(fmt::format("PGBATON_TARGET_{}={}", upper, parts.count(k) ? parts[k] : ""));
     }
-    pid_t pid = fork();
-    if (pid < 0) {
-      return Status::Error(ErrorCode::kFlipFailed,
-                           fmt::format("cannot start the flip hook: {}", std::strerror(errno)));
+    Status s = RunShell(cmd_, env, ctx_.timeout, "flip hook");
+    if (s.ok()) return s;
+    if (s.message().find("did not finish") != std::string::npos) {
+      return s.WithHint("the fence was undone; make the hook faster or raise --timeout");
     }
-    if (pid == 0) {
-      setpgid(0, 0);
-      dup2(2, 1);  // the hook's output goes to stderr: stdout stays the report (--json)
-      for (auto& e : env) putenv(e.data());
-      execl("/bin/sh", "sh", "-c", cmd_.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    auto deadline = Clock::now() + ctx_.timeout;
-    int status = 0;
-    while (true) {
-      pid_t r = waitpid(pid, &status, WNOHANG);
-      if (r == pid) break;
-      if (Clock::now() > deadline) {
-        kill(-pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        return Status::Error(
-            ErrorCode::kFlipFailed,
-            fmt::format("flip hook did not finish within {} ms: {}", ctx_.timeout.count(), cmd_),
-            "the fence was undone; make the hook faster or raise --timeout");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      return Status::Error(
-          ErrorCode::kFlipFailed,
-          fmt::format("flip hook failed ({}): {}",
-                      WIFEXITED(status) ? fmt::format("exit code {}", WEXITSTATUS(status))
-                                        : fmt::format("signal {}", WTERMSIG(status)),
-                      cmd_),
-          "the fence was undone: writers are back on the old cluster; the hook must undo its "
-          "own partial changes");
-    }
-    return Status::Ok();
+    return s.WithHint(
+        "the fence was undone: writers are back on the old cluster; the hook must undo its "
+        "own partial changes");
   }
 
  private:
@@ -645,15 +351,9 @@ Result<std::map<std::string, std::string>> ConninfoParts(const std::string& conn
   return out;
 }
 
-Result<std::unique_ptr<Fence>> MakeFence(const std::string& spec, const StrategyContext& ctx,
-                                         const std::string& bouncer_db) {
+Result<std::unique_ptr<Fence>> MakeFence(const std::string& spec, const StrategyContext& ctx) {
   if (spec.rfind("pgbouncer:", 0) == 0) {
-    std::string admin = spec.substr(10);
-    if (admin.empty()) {
-      return Status::Error(ErrorCode::kUsage, "--fence pgbouncer: needs the admin conninfo",
-                           "e.g. --fence 'pgbouncer:host=127.0.0.1 port=6432 dbname=pgbouncer'");
-    }
-    return std::unique_ptr<Fence>(std::make_unique<PgBouncerFence>(admin, bouncer_db, ctx));
+    return Status::Error(ErrorCode::kInternal, "--fence pgbouncer: is built by MakeFleet");
   }
   if (spec.rfind("roles:", 0) == 0) {
     auto roles = SplitList(spec.substr(6));
@@ -669,19 +369,9 @@ Result<std::unique_ptr<Fence>> MakeFence(const std::string& spec, const Strategy
 }
 
 Result<std::unique_ptr<Flip>> MakeFlip(const std::string& spec, const StrategyContext& ctx,
-                                       Fence* fence, const std::string& pgbouncer_ini,
-                                       const std::vector<std::string>& roles) {
+                                       Fence* fence, const std::vector<std::string>& roles) {
   if (spec == "pgbouncer") {
-    auto* bouncer = dynamic_cast<PgBouncerFence*>(fence);
-    if (bouncer == nullptr) {
-      return Status::Error(ErrorCode::kUsage, "--flip pgbouncer needs --fence pgbouncer:CONNINFO",
-                           "the flip RESUMEs the database the fence PAUSEd");
-    }
-    if (pgbouncer_ini.empty()) {
-      return Status::Error(ErrorCode::kUsage, "--flip pgbouncer needs --pgbouncer-ini PATH",
-                           "the configuration file whose [databases] entry is rewritten");
-    }
-    return std::unique_ptr<Flip>(std::make_unique<PgBouncerFlip>(bouncer, pgbouncer_ini, ctx));
+    return MakeFleetFlip(fence);
   }
   if (spec == "roles" || spec.rfind("roles:", 0) == 0) {
     std::vector<std::string> list = spec == "roles" ? roles : SplitList(spec.substr(6));

@@ -1,8 +1,8 @@
 // The ways `pgbaton cutover` fences writers on the old cluster and flips them to the new one.
 // Fences: PgBouncer PAUSE (clients wait, none sees an error), roles (ALTER ROLE ... NOLOGIN and
 // terminate their sessions), read-only (database default plus terminating client sessions).
-// Flips: PgBouncer (rewrite the database's entry in pgbouncer.ini, RELOAD, RESUME), roles
-// (ALTER ROLE ... LOGIN on the new cluster), command (the operator's hook). Each fence can be
+// Flips: PgBouncer (each member of the fleet pointed at the new cluster, then RESUME; fleet.h),
+// roles (ALTER ROLE ... LOGIN on the new cluster), command (the operator's hook). Each fence can be
 // undone, which the cutover does on any failure before the flip has finished.
 // Not thread-safe: one cutover drives them from one thread.
 #pragma once
@@ -15,6 +15,7 @@
 
 #include "common/pg.h"
 #include "common/status.h"
+#include "tools/cutover/cutover.h"
 
 namespace pgbaton::tools::cutover {
 
@@ -24,6 +25,8 @@ struct StrategyContext {
   std::string target_conninfo;
   std::string cutover_id;
   std::chrono::milliseconds timeout{60000};  // bound of each wait (PAUSE, sessions, hook)
+  // How long the flip of a fleet retries members that fail before flipping every member back.
+  std::chrono::milliseconds flip_timeout{10000};
 };
 
 class Fence {
@@ -39,8 +42,13 @@ class Fence {
   // kTimeout) naming the cause.
   virtual Status Apply(PgConn& source) = 0;
   // Undoes Apply (writers may write to the old cluster again). Safe to call after a failed or
-  // partial Apply.
+  // partial Apply, and after a failed Flip.
   virtual Status Undo(PgConn& source) = 0;
+  // After a failed Apply: whether it undid everything it did (a PgBouncer that could not be told
+  // to RESUME leaves it false).
+  virtual bool Undone() const { return true; }
+  // Each pooler the fence covers with its state, for the report (empty for fences without).
+  virtual std::vector<PoolerMember> Members() const { return {}; }
 };
 
 class Flip {
@@ -54,16 +62,15 @@ class Flip {
   virtual Status Run(PgConn& target) = 0;
 };
 
-// Parses --fence: "pgbouncer:CONNINFO", "roles:r1,r2", "readonly". `database` is the source
-// database (the PgBouncer database to pause unless `bouncer_db` names another). Errors: kUsage.
-Result<std::unique_ptr<Fence>> MakeFence(const std::string& spec, const StrategyContext& ctx,
-                                         const std::string& bouncer_db);
+// Parses one --fence that is not a PgBouncer's: "roles:r1,r2" or "readonly" (PgBouncer fences,
+// one or a fleet, come from MakeFleet in tools/cutover/fleet.h). Errors: kUsage.
+Result<std::unique_ptr<Fence>> MakeFence(const std::string& spec, const StrategyContext& ctx);
 
-// Parses --flip: "pgbouncer" (needs a pgbouncer fence and `pgbouncer_ini`), "roles" (the roles of
-// a roles fence, or `roles` when given), "command:CMD". Errors: kUsage.
+// Parses --flip: "pgbouncer" (needs a PgBouncer fleet whose every member has an ini or a flip
+// command), "roles" (the roles of a roles fence, or `roles` when given), "command:CMD".
+// Errors: kUsage.
 Result<std::unique_ptr<Flip>> MakeFlip(const std::string& spec, const StrategyContext& ctx,
-                                       Fence* fence, const std::string& pgbouncer_ini,
-                                       const std::vector<std::string>& roles);
+                                       Fence* fence, const std::vector<std::string>& roles);
 
 // Host, port and dbname of a conninfo (what a PgBouncer entry needs); unset keys are omitted.
 Result<std::map<std::string, std::string>> ConninfoParts(const std::string& conninfo);

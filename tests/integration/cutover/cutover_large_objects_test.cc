@@ -85,8 +85,9 @@ TEST_P(CutoverLargeObjectsTest, ChangesSinceTheCopyAreResyncedInsideTheFence) {
       fence_detail = p["detail"].get<std::string>();
     }
   }
-  std::vector<std::string> want = {"check",     "lo-presync",    "fence", "drain",
-                                   "sequences", "large-objects", "flip",  "total"};
+  std::vector<std::string> want = {"check", "lo-presync", "fence",         "bypass-check",
+                                   "drain", "sequences",  "large-objects", "bypass-recheck",
+                                   "flip",  "total"};
   EXPECT_EQ(names, want) << r.output;
   EXPECT_NE(fence_detail.find("1003 large objects on source, 1004 on target: 2 created, 5 "
                               "replaced, 3 unlinked, 996 unchanged"),

@@ -73,7 +73,8 @@ void ExpectFailedAt(const nlohmann::json& report, const std::string& phase,
     if (names.back() == phase) failed_detail = p["detail"].get<std::string>();
     if (names.back() == "undo" && undo_detail.empty()) undo_detail = p["detail"].get<std::string>();
   }
-  std::vector<std::string> want = {"check", "fence", "drain", "sequences", "large-objects"};
+  std::vector<std::string> want = {"check",     "fence",         "bypass-check",  "drain",
+                                   "sequences", "large-objects", "bypass-recheck"};
   if (report.contains("reverse")) want.push_back("reverse");
   want.push_back(phase);
   want.push_back("undo");

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 namespace pgbaton::tools {
 namespace {
@@ -204,6 +205,28 @@ TEST_F(ConfigTest, MissingFileIsAnIoError) {
   ASSERT_FALSE(f.ok());
   EXPECT_EQ(f.status().code(), ErrorCode::kIo);
   EXPECT_NE(f.status().message().find("/nonexistent/pgbaton.toml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgbaton::tools
+
+namespace pgbaton::tools {
+namespace {
+
+// [[cutover.pgbouncer]]: each table of the array arrives as one JSON object under its key.
+TEST(ConfigFileTest, ArrayOfTablesGivesOneJsonObjectPerTable) {
+  auto f = ParseConfigText(
+      "[[cutover.pgbouncer]]\nadmin = \"host=a port=6432 dbname=pgbouncer\"\nini = \"/a.ini\"\n"
+      "[[cutover.pgbouncer]]\nadmin = \"host=b\"\nflip_cmd = \"ssh b 'point \\\"$X\\\"'\"\n",
+      "fleet.toml");
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  const auto& v = f->sections["cutover"]["pgbouncer"];
+  ASSERT_EQ(v.size(), 2u);
+  auto a = nlohmann::json::parse(v[0]);
+  auto b = nlohmann::json::parse(v[1]);
+  EXPECT_EQ(a["admin"], "host=a port=6432 dbname=pgbouncer");
+  EXPECT_EQ(a["ini"], "/a.ini");
+  EXPECT_EQ(b["flip_cmd"], "ssh b 'point \"$X\"'");
 }
 
 }  // namespace

@@ -89,5 +89,59 @@ TEST(CutoverReportTest, OptionalKeysAppearOnlyWhenTheyApply) {
   EXPECT_EQ(f["error"]["exit_code"], 73);
 }
 
+// A fleet's members and the fence verification's findings: in JSON as documented, and one line
+// each in the text report.
+TEST(CutoverReportTest, PoolersAndBypassingSessions) {
+  CutoverReport r;
+  r.fence_undone = true;
+  PoolerMember a;
+  a.name = "pgbouncer 1 (10.0.0.5:6432/pgbouncer)";
+  a.database = "app";
+  a.flip = "ini /etc/pgbouncer/a.ini";
+  a.state = "resumed";
+  a.flip_attempts = 1;
+  PoolerMember b = a;
+  b.name = "pgbouncer 2 (10.0.0.6:6432/pgbouncer)";
+  b.state = "failed";
+  b.points_at = "unknown";
+  b.flip_attempts = 4;
+  b.error = "flip command failed (exit code 7): ssh b";
+  r.poolers = {a, b};
+  BypassSession s;
+  s.pid = 4711;
+  s.user = "app";
+  s.application = "cron-report";
+  s.client = "10.0.3.9";
+  s.state = "idle in transaction";
+  r.bypassing = {s};
+  r.error = Status::Error(ErrorCode::kFenceBypassed, "fence bypassed: ...", "...");
+  nlohmann::json j = r.ToJson();
+  std::set<std::string> want = kAlways;
+  want.insert({"poolers", "bypassing", "error"});
+  EXPECT_EQ(Keys(j), want) << j.dump();
+  ASSERT_EQ(j["poolers"].size(), 2u);
+  EXPECT_EQ(Keys(j["poolers"][1]), (std::set<std::string>{"name", "database", "flip", "state",
+                                                          "points_at", "flip_attempts", "error"}));
+  EXPECT_TRUE(j["poolers"][1]["flip_attempts"].is_number_integer());
+  EXPECT_EQ(j["poolers"][1]["points_at"], "unknown");
+  EXPECT_EQ(Keys(j["bypassing"][0]),
+            (std::set<std::string>{"pid", "user", "application", "client", "state", "terminated"}));
+  EXPECT_TRUE(j["bypassing"][0]["pid"].is_number_integer());
+  EXPECT_EQ(j["error"]["code"], "fence_bypassed");
+  EXPECT_EQ(j["error"]["exit_code"], 74);
+  std::string text = r.ToText();
+  EXPECT_NE(text.find("pgbouncer 1 (10.0.0.5:6432/pgbouncer): resumed, points at the old cluster"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("pgbouncer 2 (10.0.0.6:6432/pgbouncer): failed, points at unknown, 4 flip "
+                      "attempts (flip command failed (exit code 7): ssh b)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("bypassing the fence: pid 4711 user \"app\" application \"cron-report\" "
+                      "from 10.0.3.9 (idle in transaction)"),
+            std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace pgbaton::tools::cutover
