@@ -592,6 +592,13 @@ class Runner {
                                                          o_.pgbouncer_flip_cmd, o_.pgbouncers));
       PGB_ASSIGN_OR_RETURN(fence_, MakeFleet(members, bouncer_db, ctx));
       if (flip.empty()) flip = "pgbouncer";
+    } else if (others[0] == "roles") {
+      // The site's credential rotation as the fence: the concrete roles held NOLOGIN on the
+      // target (globals --hold-logins) are the writers' roles; group roles stay as they are.
+      PGB_ASSIGN_OR_RETURN(std::vector<std::string> held, HeldLogins("--fence roles"));
+      std::string spec = "roles:";
+      for (size_t i = 0; i < held.size(); ++i) spec += (i > 0 ? "," : "") + held[i];
+      PGB_ASSIGN_OR_RETURN(fence_, MakeFence(spec, ctx));
     } else {
       PGB_ASSIGN_OR_RETURN(fence_, MakeFence(others[0], ctx));
     }
@@ -599,7 +606,11 @@ class Runner {
       return Status::Error(ErrorCode::kUsage, "cutover needs --flip",
                            "--flip pgbouncer, roles[:R1,R2] or command:CMD");
     }
-    PGB_ASSIGN_OR_RETURN(flip_, MakeFlip(flip, ctx, fence_.get(), {}));
+    std::vector<std::string> flip_roles;
+    if (flip == "roles" && fence_->Kind() != "roles") {
+      PGB_ASSIGN_OR_RETURN(flip_roles, HeldLogins("--flip roles"));
+    }
+    PGB_ASSIGN_OR_RETURN(flip_, MakeFlip(flip, ctx, fence_.get(), flip_roles));
     return Status::Ok();
   }
 
@@ -728,6 +739,23 @@ class Runner {
     ro.name = o_.name + "_reverse";
     ro.binary = o_.pgbaton_binary;
     return ro;
+  }
+
+  // The roles the target holds NOLOGIN until the flip (`globals --hold-logins`, recorded in
+  // pgbaton.held_logins with their intended LOGIN), for a `--fence roles` or `--flip roles` that
+  // names none. Errors: kNotFound when none is recorded, the connection's.
+  Result<std::vector<std::string>> HeldLogins(const std::string& flag) const {
+    PGB_ASSIGN_OR_RETURN(PgConn target, Connect(o_.target_conninfo, "target"));
+    PGB_ASSIGN_OR_RETURN(std::vector<std::string> held, globals::ReadHeldLogins(target));
+    if (held.empty()) {
+      return Status::Error(
+          ErrorCode::kNotFound,
+          fmt::format("{} names no role and the target ({}) holds none for the flip", flag,
+                      target.description()),
+          "name the roles (--fence roles:R1,R2), or create them held with pgbaton globals "
+          "--apply --hold-logins R1,R2 (or a cluster copy's --hold-logins)");
+    }
+    return held;
   }
 
   globals::SyncOptions GlobalsOptions() const {

@@ -97,6 +97,19 @@ Status SyncGlobals(const SyncOptions& options, SyncOutcome* out) {
   return Status::Ok();
 }
 
+Result<std::vector<std::string>> ReadHeldLogins(PgConn& target) {
+  std::vector<std::string> roles;
+  PGB_ASSIGN_OR_RETURN(
+      std::string exists,
+      target.QueryValue(fmt::format("select to_regclass('{}') is not null", kHeldLoginsTable)));
+  if (exists != "t") return roles;
+  PGB_ASSIGN_OR_RETURN(PgResult res,
+                       target.Exec(fmt::format("select role_name from {} where login order by 1",
+                                               kHeldLoginsTable)));
+  for (int i = 0; i < res.rows(); ++i) roles.push_back(res.GetString(i, 0));
+  return roles;
+}
+
 Status SyncBeforeCopy(const std::string& source, const std::string& target, const DiffOptions& diff,
                       const std::string& verb) {
   SyncOptions o;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/pg.h"
 #include "common/status.h"
 #include "tools/globals_sync/diff.h"
 
@@ -45,6 +46,10 @@ Status SyncGlobals(const SyncOptions& options, SyncOutcome* outcome);
 // and blocker logged. Errors: those of SyncGlobals, the hint saying how to go on without it.
 Status SyncBeforeCopy(const std::string& source, const std::string& target, const DiffOptions& diff,
                       const std::string& verb);
+
+// The roles `globals --hold-logins` holds NOLOGIN on `target` whose intended state is LOGIN
+// (pgbaton.held_logins), in name order; none when nothing was held. Errors: the queries'.
+Result<std::vector<std::string>> ReadHeldLogins(PgConn& target);
 
 // One printable line of an action: `create role "team_01": LOGIN ...` (never a verifier).
 std::string ActionLine(const Action& action);

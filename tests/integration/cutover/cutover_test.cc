@@ -178,6 +178,60 @@ TEST(CutoverTest, RolesFenceAndFlip) {
               static_cast<long long>(probe.largest_gap_ms()), probe.errors());
 }
 
+// The seed's credential-rotation scheme as the fence: a NOLOGIN group role, two concrete roles
+// inheriting from it of which one is LOGIN, a setting on each. `globals --hold-logins` creates the
+// concrete roles NOLOGIN on the new cluster; `--fence roles --flip roles` without a list then
+// moves exactly the one that was LOGIN: NOLOGIN on the old cluster, LOGIN on the new one.
+TEST(CutoverTest, HeldLoginsAreTheRolesFenceAndFlip) {
+  Migration m;
+  {
+    Status st = m.Start(kOld, kNew, false);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  ASSERT_TRUE(m.source
+                  ->Exec("create role team nologin; create role team_01 login in role team; "
+                         "create role team_02 nologin in role team; "
+                         "alter role team_01 set statement_timeout = '1s'; "
+                         "alter role team_02 set statement_timeout = '1s'")
+                  .ok());
+  // Without anything held, the bare form is refused before anything is fenced.
+  CommandResult none = m.Cutover({"--fence", "roles", "--flip", "roles", "--max-lag", "5s"});
+  EXPECT_EQ(none.exit_code, ExitCodeOf(ErrorCode::kNotFound)) << none.output;
+  EXPECT_NE(none.output.find("--hold-logins"), std::string::npos) << none.output;
+  CommandResult sync =
+      RunCommand({PgbatonBinary(), "globals", "--source", m.source->Conninfo("app"), "--target",
+                  m.target->Conninfo("app"), "--apply", "--hold-logins", "team_*"});
+  ASSERT_EQ(sync.exit_code, 0) << sync.output;
+  EXPECT_EQ(*m.target->Query("select rolcanlogin from pg_roles where rolname = 'team_01'"), "f");
+
+  std::string old_ci = m.source->Conninfo("app", "team_01");
+  std::string new_ci = m.target->Conninfo("app", "team_01");
+  std::atomic<bool> use_new{false};
+  Probe probe([&] {
+    ConnectOptions co;
+    co.connect_timeout_seconds = 2;
+    if (!use_new && PgConn::Connect(new_ci, co).ok()) use_new = true;
+    return use_new ? new_ci : old_ci;
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  CommandResult r = m.Cutover({"--fence", "roles", "--flip", "roles", "--max-lag", "5s"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  probe.Stop();
+  EXPECT_TRUE(use_new.load());
+  auto login = [](testing::PgServer& s, const char* role) {
+    auto v = s.Query(fmt::format("select rolcanlogin from pg_roles where rolname = '{}'", role));
+    return v.ok() ? *v : v.status().ToString();
+  };
+  EXPECT_EQ(login(*m.source, "team_01"), "f");
+  EXPECT_EQ(login(*m.target, "team_01"), "t");
+  EXPECT_EQ(login(*m.target, "team_02"), "f");
+  EXPECT_EQ(login(*m.target, "team"), "f");
+  EXPECT_EQ(login(*m.source, "team_02"), "f");
+  ExpectAcknowledgedOnNew(m, probe);
+  ExpectOldIsSubsetOfNew(m, "probe");
+}
+
 TEST(CutoverTest, ReadOnlyFenceAndCommandFlip) {
   Migration m;
   {
