@@ -209,8 +209,7 @@ class Session {
     Lsn end = asm_->batch_end_lsn();
     size_t commits = asm_->batch().commits.size();
     size_t bytes = asm_->batch_bytes();
-    queue::RecordBatch batch = asm_->TakeBatch();
-    PGB_RETURN_IF_ERROR(queue_->Append(batch));
+    PGB_RETURN_IF_ERROR(queue_->AppendOwned(asm_->TakeBatch()));
     static metrics::Counter* const queued_txns =
         metrics::CatalogMetrics().transactions_total->WithLabels({metrics::kStageQueued});
     static metrics::Counter* const queued_bytes =
