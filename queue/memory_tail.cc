@@ -243,7 +243,7 @@ class TailQueue : public MemoryTailQueue {
     std::unique_lock<std::mutex> l(mu_);
     cv_.wait_until(l, deadline, [&] { return generation_ != seen; });
   }
-  WorkQueue* inner() { return inner_.get(); }
+  WorkQueue* backend() override { return inner_.get(); }
 
  private:
   // After a trim through `upto` (under mu_): memory forgets what the backend no longer holds.
@@ -292,7 +292,7 @@ Result<std::unique_ptr<TransactionReader>> TailCursor::Next(std::chrono::millise
       continue;
     }
     if (inner_ == nullptr) {
-      PGB_ASSIGN_OR_RETURN(inner_, q_->inner()->ReadFrom(pos_));
+      PGB_ASSIGN_OR_RETURN(inner_, q_->backend()->ReadFrom(pos_));
     }
     auto left =
         std::max(std::chrono::milliseconds(0),

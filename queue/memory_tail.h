@@ -33,6 +33,9 @@ struct MemoryTailStats {
 class MemoryTailQueue : public WorkQueue {
  public:
   virtual MemoryTailStats memory_stats() const = 0;
+  // The wrapped queue, for readers that look at transactions without applying them (the
+  // metrics sampler's oldest unapplied commit): through it they leave memory to the applier.
+  virtual WorkQueue* backend() = 0;
 };
 
 // Errors: those of inner->LastCommitLsn().

@@ -66,7 +66,9 @@ class RunCommand : public Command {
       PGB_RETURN_IF_ERROR(copy::EnsureDdlCapture(source, name));
       PGB_ASSIGN_OR_RETURN(options.ddl_table_selected, copy::LoadDdlFilter(q.get()));
     }
-    MetricsSamplerOptions mo = start.SamplerOptions(q.get());
+    // The sampler reads the oldest unapplied commit through a cursor of its own: from the
+    // durable queue, so that it takes nothing the applier would then have to read back.
+    MetricsSamplerOptions mo = start.SamplerOptions(tail != nullptr ? tail->backend() : q.get());
     mo.record_samples = !flags_.queue.kafka();  // RocksDB: metadata writes are thread-safe
     VerbMetrics metrics;
     if (member == nullptr) {
