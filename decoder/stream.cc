@@ -217,8 +217,7 @@ class Session {
     Lsn end = asm_->batch_end_lsn();
     size_t commits = asm_->batch().commits.size();
     size_t bytes = asm_->batch_bytes();
-    queue::RecordBatch batch = asm_->TakeBatch();
-    PGB_RETURN_IF_ERROR(queue_->Append(batch));
+    PGB_RETURN_IF_ERROR(queue_->AppendOwned(asm_->TakeBatch()));
     queued_txns_->Increment(commits);
     queued_bytes_->Increment(bytes);
     pending_since_.reset();

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/write_batch.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -61,6 +62,32 @@ class QueueLogger : public rocksdb::Logger {
 
  private:
   std::string dir_;
+};
+
+// The keys that memtable inserts find their place for with a hint (one per key kind): commit
+// keys and chunk keys, whole. Never the start of a range deletion (a trim's or a dropped
+// transaction's: a bare prefix, or a transaction's 9-byte reference): RocksDB keeps range
+// deletions in a memtable of their own but takes the hint from the same map, and a hint into the
+// other memtable corrupts the skiplist (seen as an assertion in InlineSkipList::Insert when the
+// applier trimmed while the decoder appended).
+class InsertHintKinds : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "pgbaton.InsertHintKinds"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), 1);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    if (key.empty()) return false;
+    switch (key[0]) {
+      case kCommitPrefix:
+        return key.size() == 9;  // c<lsn>
+      case kInlinePrefix:
+      case kPendingPrefix:
+        return key.size() == 13;  // i<lsn><seq>, p<ref><seq>
+      default:
+        return false;
+    }
+  }
 };
 
 // Takes the writer's flock on <dir>/pgbaton.lock and records our pid in it.
@@ -231,6 +258,9 @@ Result<std::unique_ptr<WorkQueue>> OpenRocksDbQueue(const QueueOptions& options)
   ro_opts.max_open_files = -1;  // required by secondary instances
   ro_opts.info_log = std::make_shared<QueueLogger>(dir);
   ro_opts.write_buffer_size = 16 << 20;
+  // Commit keys and chunk keys arrive in increasing order: a memtable insert hint per kind
+  // spares the skiplist search from the top (the key comparisons were half of an append's CPU).
+  ro_opts.memtable_insert_with_hint_prefix_extractor = std::make_shared<InsertHintKinds>();
   ro_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   rocksdb::DB* db = nullptr;
   if (options.read_only) {

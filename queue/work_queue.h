@@ -84,6 +84,9 @@ class WorkQueue {
   // --- writing (not in read-only mode) ---
   // Appends durably. Thread-compatible: one writer thread.
   virtual Status Append(const RecordBatch& batch) = 0;
+  // As Append, for a writer that is done with `batch`: a queue may keep its records (the memory
+  // tail, queue/memory_tail.h, moves them out). The default calls Append.
+  virtual Status AppendOwned(RecordBatch&& batch) { return Append(batch); }
   // Drops every chunk that has no commit record yet: the decoder calls this at start, because
   // the source resends every transaction that was not committed to the queue.
   virtual Status DiscardUncommitted() = 0;

@@ -15,12 +15,14 @@
 # transaction (a marker row) is visible on the target. Prints each catch-up time, the ratio
 # native / pgbaton, pgbaton's peak RSS, and checks every target against the source, every table row
 # for row (bench/lib/digest.sh): a target that differs gets no ratio and the script exits 1.
+# RUN_ALSO="BIN..." runs `run` again with each other pgbaton binary, on the same backlog (its own
+# slot and target), for A/B comparisons of builds; SKIP_APPLY=1 leaves out the apply contenders.
 # BENCH_CORRUPT=<native|pgb1|pgb2|pgbrun> changes one row of that target before the check (to
 # see that a wrong target is caught).
 #
 # Usage: bench/applier/apply_vs_native.sh [PGBATON_BIN]
 #        env: TXNS=100000 SCALE=10 CLIENTS=4 JOBS="1 2" SOURCE_MAJOR=15 TARGET_MAJOR=17 KEEP=0
-#             PGBATON_ARGS="..." (extra flags for pgbaton apply / run)
+#             PGBATON_ARGS="..." (extra flags for pgbaton apply / run) RUN_ALSO="BIN..." SKIP_APPLY=0
 set -euo pipefail
 . "$(dirname "$0")/../lib/bench.sh"  # cd to ROOT; PGBATON from $1; the clusters
 TXNS=${TXNS:-100000}
@@ -28,6 +30,9 @@ SCALE=${SCALE:-10}
 CLIENTS=${CLIENTS:-4}
 JOBS=${JOBS:-"1 2"}
 RUN_JOBS=${JOBS##* }
+APPLY_JOBS=$JOBS
+[ "${SKIP_APPLY:-0}" = 1 ] && APPLY_JOBS=""
+read -r -a RUN_ALSO_BINS <<< "${RUN_ALSO:-}"
 SOURCE_MAJOR=${SOURCE_MAJOR:-15}
 TARGET_MAJOR=${TARGET_MAJOR:-17}
 
@@ -46,7 +51,7 @@ pgbench -q -i -s "$SCALE" "$(conn $SRC_PORT)" >/dev/null 2>&1
 q $SRC_PORT "create table bench_marker (id int primary key)" >/dev/null
 q $SRC_PORT "create publication native_pub for all tables" >/dev/null
 q $SRC_PORT "select pg_create_logical_replication_slot('native_sub', 'pgoutput')" >/dev/null
-CONTENDERS="$(for j in $JOBS; do echo pgb$j; done) pgbrun"
+CONTENDERS="$(for j in $APPLY_JOBS; do echo pgb$j; done) pgbrun $(for i in "${!RUN_ALSO_BINS[@]}"; do echo pgbrun$((i + 1)); done)"
 for t in $CONTENDERS; do
   q $SRC_PORT "create publication $t for all tables" >/dev/null
   q $SRC_PORT "select pg_create_logical_replication_slot('$t', 'pgoutput')" >/dev/null
@@ -130,7 +135,7 @@ printf "native logical replication: %.2f s\n" "$NATIVE"
 
 declare -A PGB RSS STREAM
 peak_mb() { echo $(( $(grep -o 'peak_rss_kb=[0-9]*' "$1" | tail -1 | cut -d= -f2) / 1024 )); }
-for j in $JOBS; do
+for j in $APPLY_JOBS; do
   log=$WORK/pgbaton-$j.log
   # The decoder fills the queue (in production it runs all along, while the backlog forms).
   start=$(now)
@@ -164,6 +169,21 @@ wait
 CPU_RUN="walsender $(cat "$WORK/walsender-run.cpu" 2>/dev/null || echo n/a) s, pgbaton $(grep -o 'cpu_s=[0-9.]*' "$log" | tail -1 | cut -d= -f2) s (until it stopped)"
 RUN_RSS=$(peak_mb "$log")
 printf "pgbaton run --apply-jobs %s: %.2f s (peak RSS %d MB)\n" "$RUN_JOBS" "$RUN" "$RUN_RSS"
+declare -A ALSO ALSO_CPU
+for i in "${!RUN_ALSO_BINS[@]}"; do
+  t=pgbrun$((i + 1)); bin=${RUN_ALSO_BINS[$i]}; log=$WORK/pgbaton-$t.log
+  start=$(now)
+  "$bin" --name "$t" run --source "$(conn $SRC_PORT)" --target "$(conn ${TPORT[$t]})" \
+    --queue-dir "$WORK/queue-$t" --apply-jobs "$RUN_JOBS" --stop-at "$END" ${PGBATON_ARGS:-} >"$log" 2>&1 &
+  pid=$!
+  follow_walsender_cpu "$t" "$WORK/walsender-$t.cpu" &
+  wpid=$!
+  ALSO[$t]=$(wait_marker "$start" ${TPORT[$t]})
+  wait $pid || { echo "pgbaton run ($bin) failed:"; tail -5 "$log"; exit 1; }
+  wait $wpid || true
+  ALSO_CPU[$t]="walsender $(cat "$WORK/walsender-$t.cpu" 2>/dev/null || echo n/a) s, pgbaton $(grep -o 'cpu_s=[0-9.]*' "$log" | tail -1 | cut -d= -f2) s"
+  printf "pgbaton run --apply-jobs %s (%s): %.2f s (peak RSS %d MB)\n" "$RUN_JOBS" "$bin" "${ALSO[$t]}" "$(peak_mb "$log")"
+done
 
 echo "checking every target against the source (every table, row for row)"
 . "$ROOT/bench/lib/digest.sh"
@@ -191,13 +211,21 @@ echo
 echo "== catch-up of $TXNS pgbench transactions, $SOURCE_MAJOR -> $TARGET_MAJOR =="
 printf "%-40s %10s %10s\n" contender seconds "vs native"
 printf "%-40s %10.2f %10s\n" "native subscription" "$NATIVE" "$([ -n "${WRONG[native]:-}" ] && echo WRONG || echo 1.00x)"
-for j in $JOBS; do
+for j in $APPLY_JOBS; do
   printf "%-40s %10.2f %10s\n" "pgbaton apply --apply-jobs $j (from queue)" "${PGB[$j]}" "$(ratio pgb$j "${PGB[$j]}")"
 done
 printf "%-40s %10.2f %10s\n" "pgbaton run --apply-jobs $RUN_JOBS (from slot)" "$RUN" "$(ratio pgbrun "$RUN")"
 # CPU used until the marker was visible. From the slot the source's walsender does the same
 # work whoever replays; with the target's work it bounds the catch-up on a machine of few cores.
+for i in "${!RUN_ALSO_BINS[@]}"; do
+  t=pgbrun$((i + 1))
+  printf "%-40s %10.2f %10s\n" "pgbaton run ($t: ${RUN_ALSO_BINS[$i]##*/})" "${ALSO[$t]}" "$(ratio $t "${ALSO[$t]}")"
+done
 echo "CPU until caught up: native: $CPU_NATIVE; pgbaton run: $CPU_RUN"
+for i in "${!RUN_ALSO_BINS[@]}"; do
+  t=pgbrun$((i + 1))
+  echo "  pgbaton run ($t: ${RUN_ALSO_BINS[$i]}): ${ALSO_CPU[$t]}"
+done
 if [ ${#WRONG[@]} -gt 0 ]; then
   echo "FAILED: a target differs from the source: ${!WRONG[*]} (no ratio is valid against a wrong target)"
   exit 1

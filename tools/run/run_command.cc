@@ -6,6 +6,7 @@
 
 #include "applier/applier.h"
 #include "common/log.h"
+#include "queue/memory_tail.h"
 #include "queue/work_queue.h"
 #include "tools/common/apply_flags.h"
 #include "tools/common/cluster.h"
@@ -49,14 +50,27 @@ class RunCommand : public Command {
     PGB_ASSIGN_OR_RETURN(applier::ApplierOptions options, apply_.ToOptions(name, start.target));
     options.jobs = apply_jobs;
     options.metrics = start.Series();
-    PGB_ASSIGN_OR_RETURN(auto q, OpenStreamingQueue(start, stream_.tables));
+    PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q,
+                         OpenStreamingQueue(start, stream_.tables));
+    // The applier takes what the decoder appended from memory while it keeps up: the queue still
+    // holds every transaction durably first, and is read after a restart or when the applier
+    // falls behind the memory budget. RocksDB only: a Kafka cursor is costly to open again.
+    queue::MemoryTailQueue* tail = nullptr;
+    if (!flags_.queue.kafka()) {
+      PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::MemoryTailQueue> t,
+                           queue::WithMemoryTail(std::move(q)));
+      tail = t.get();
+      q = std::move(t);
+    }
     if (options.ddl_replicate) {
       // Installed by copy already; here for a migration that started without it (statements
       // before this point were not recorded, and stop the applier as schema_changed).
       PGB_RETURN_IF_ERROR(copy::EnsureDdlCapture(source, name));
       PGB_ASSIGN_OR_RETURN(options.ddl_table_selected, copy::LoadDdlFilter(q.get()));
     }
-    MetricsSamplerOptions mo = start.SamplerOptions(q.get());
+    // The sampler reads the oldest unapplied commit through a cursor of its own: from the
+    // durable queue, so that it takes nothing the applier would then have to read back.
+    MetricsSamplerOptions mo = start.SamplerOptions(tail != nullptr ? tail->backend() : q.get());
     mo.record_samples = !flags_.queue.kafka();  // RocksDB: metadata writes are thread-safe
     VerbMetrics metrics;
     if (member == nullptr) {
@@ -85,6 +99,11 @@ class RunCommand : public Command {
                         {"ddl_replayed", st.ddl_replayed},
                         {"ddl_skipped", st.ddl_skipped},
                         {"applied_lsn", st.applied_lsn.ToString()}};
+    if (tail != nullptr) {
+      const queue::MemoryTailStats ms = tail->memory_stats();
+      fields.emplace_back("read_from_memory", ms.from_memory);
+      fields.emplace_back("read_from_queue", ms.from_backend);
+    }
     if (member != nullptr) fields.insert(fields.begin(), {"database", member->database});
     LogInfo("run stopped", WithResourceUsage(std::move(fields)));
     RecordLastError(q.get(), "run", decoder_status.ok() ? s : decoder_status);

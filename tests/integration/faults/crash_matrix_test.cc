@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <thread>
 
@@ -162,6 +163,14 @@ TEST_P(CrashMatrixTest, EveryRoundEndsIdentical) {
   auto end = env.source->Query("select confirmed_flush_lsn from pg_replication_slots", "app");
   ASSERT_TRUE(end.ok());
   run.StopGracefully();
+  // `run` hands transactions from its decoder to its applier in memory (queue/memory_tail.h)
+  // while the queue keeps them durable: the rounds above went through that path, not only
+  // through the queue's (the last process's stop line counts what it took from memory).
+  const std::string stop_log = run.LastLog();
+  const size_t from_memory = stop_log.rfind("read_from_memory=");
+  ASSERT_NE(from_memory, std::string::npos) << stop_log;
+  EXPECT_GT(std::stoull(stop_log.substr(from_memory + std::strlen("read_from_memory="))), 0u)
+      << stop_log;
   // A fresh run up to that position starts from the target's position: nothing applied twice.
   std::vector<std::string> last_args = env.RunArgs({"--stop-at", *end});
   CommandResult last = RunCommand(last_args);
