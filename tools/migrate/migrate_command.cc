@@ -16,6 +16,7 @@
 #include "applier/applier.h"
 #include "common/conninfo.h"
 #include "common/log.h"
+#include "queue/memory_tail.h"
 #include "queue/work_queue.h"
 #include "tools/common/apply_flags.h"
 #include "tools/common/cluster.h"
@@ -251,9 +252,17 @@ class MigrateCommand : public Command {
     copy::AtTestPoint(o, "after-preflight");
 
     m.start.check.slot_must_be_idle = true;
-    PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> q,
+    PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::WorkQueue> opened,
                          copy::OpenCopyQueue(m.start.check, m.start.queue, &o));
-    MetricsSamplerOptions mo = m.start.SamplerOptions(q.get());
+    // As in `run`: the applier takes what the decoder appended from memory while it keeps up;
+    // the queue still holds every transaction durably first, and is read after a restart or when
+    // the applier falls behind the memory budget (during a long copy, it does). Everything that
+    // only looks at the queue (the copy's records, the sampler, the catch-up probe) uses the
+    // durable queue itself, so that it takes nothing out of memory.
+    PGB_ASSIGN_OR_RETURN(std::unique_ptr<queue::MemoryTailQueue> q,
+                         queue::WithMemoryTail(std::move(opened)));
+    queue::WorkQueue* durable = q->backend();
+    MetricsSamplerOptions mo = m.start.SamplerOptions(durable);
     mo.record_samples = true;  // RocksDB: metadata writes are thread-safe
     VerbMetrics metrics;
     if (turns == nullptr) {
@@ -282,7 +291,7 @@ class MigrateCommand : public Command {
     // applier start at once.
     Status st = Status::Ok();
     if (turns != nullptr) {
-      auto finished = copy::CopyFinished(q.get());
+      auto finished = copy::CopyFinished(durable);
       if (!finished.ok()) {
         turns->Done(index);
         return finished.status();
@@ -293,12 +302,12 @@ class MigrateCommand : public Command {
         st = turns->Wait(index, m.database);
       }
     }
-    if (st.ok()) st = Copy(m, q.get());
+    if (st.ok()) st = Copy(m, durable);
     if (turns != nullptr) turns->Done(index);
     if (st.ok() && stream && stream->ended()) st = stream->status();
     if (!st.ok()) {
       if (stream) stream->Stop();
-      RecordLastError(q.get(), "migrate", st);
+      RecordLastError(durable, "migrate", st);
       if (fresh) RemoveIfNothingStarted(o.queue_dir, std::move(q), std::move(metrics), existed);
       return st;
     }
@@ -308,10 +317,10 @@ class MigrateCommand : public Command {
     InstallSignalHandlers();
     applier::ApplierOptions& apply = m.apply;
     apply.source_position = SlotReadPosition(o.source, m.name, q.get());
-    PGB_ASSIGN_OR_RETURN(apply.ddl_table_selected, copy::LoadDdlFilter(q.get()));
+    PGB_ASSIGN_OR_RETURN(apply.ddl_table_selected, copy::LoadDdlFilter(durable));
     std::atomic<bool> stop_apply{false};
     std::atomic<bool> caught_up{false};
-    std::thread watch([&] { Watch(m, q.get(), &stop_apply, &caught_up); });
+    std::thread watch([&] { Watch(m, durable, &stop_apply, &caught_up); });
     applier::Applier applier(apply, q.get());
     Status s = applier.Run(&stop_apply);
     stop_apply.store(true);
@@ -323,12 +332,14 @@ class MigrateCommand : public Command {
                       {"confirmed_lsn", stream->stats().confirmed.ToString()},
                       {"applied_transactions", as.transactions},
                       {"applied_lsn", as.applied_lsn.ToString()},
-                      {"caught_up", caught_up.load()}};
+                      {"caught_up", caught_up.load()},
+                      {"read_from_memory", q->memory_stats().from_memory},
+                      {"read_from_queue", q->memory_stats().from_backend}};
     if (!m.database.empty()) done.insert(done.begin(), {"database", m.database});
     LogInfo("migrate stopped", WithResourceUsage(std::move(done)));
     Status result = decoder_status.ok() ? s : decoder_status;
     if (result.ok()) result = m.verify_status;
-    RecordLastError(q.get(), "migrate", result);
+    RecordLastError(durable, "migrate", result);
     return result;
   }
 
