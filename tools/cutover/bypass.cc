@@ -4,26 +4,9 @@
 
 #include <thread>
 
+#include "tools/cutover/strategy_support.h"
+
 namespace pgbaton::tools::cutover {
-
-namespace {
-
-// A text[] literal for `names`, every element double-quoted.
-std::string ArrayLiteral(const std::vector<std::string>& names) {
-  std::string out = "{";
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (char c : names[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
-}  // namespace
 
 Result<std::string> SourceClock(PgConn& source) {
   return source.QueryValue("select pg_catalog.clock_timestamp()::text");

@@ -21,9 +21,9 @@
 #include "tools/common/signals.h"
 #include "tools/cutover/bypass.h"
 #include "tools/cutover/fleet.h"
+#include "tools/cutover/globals_check.h"
 #include "tools/cutover/reverse.h"
 #include "tools/cutover/strategies.h"
-#include "tools/globals_sync/sync.h"
 #include "tools/initial_copy/large_objects.h"
 
 namespace pgbaton::tools::cutover {
@@ -361,13 +361,14 @@ class Runner {
     PGB_RETURN_IF_ERROR(flip_->Check(*source_, *target_));
     PGB_ASSIGN_OR_RETURN(auto seqs, ReadSequences(*source_));
     PGB_RETURN_IF_ERROR(CheckSequencesOnTarget(*target_, seqs));
-    PGB_RETURN_IF_ERROR(CheckGlobals());
+    PGB_ASSIGN_OR_RETURN(globals_, CheckGlobals(*source_, *target_, o_.source_conninfo,
+                                                o_.target_conninfo, o_.sync_globals));
     if (o_.reverse) PGB_RETURN_IF_ERROR(CheckReverse(ReverseOptionsFrom()));
     PGB_ASSIGN_OR_RETURN(std::string los,
                          source_->QueryValue("SELECT count(*) FROM pg_largeobject_metadata"));
     Add("check", t,
         fmt::format("applier running, lag {} ms / {} bytes, {} sequences{}", r_->lag_ms,
-                    r_->lag_bytes, seqs.size(), globals_note_));
+                    r_->lag_bytes, seqs.size(), globals_.note));
 
     if (o_.dry_run) {
       r_->plan = {
@@ -379,10 +380,10 @@ class Runner {
           "drain: write a sentinel with pg_logical_emit_message and wait until the target's "
           "origin passes it",
           fmt::format("sequences: copy {} sequence values to the target", seqs.size()),
-          fmt::format("globals: {}",
-                      globals_drift_ > 0
-                          ? fmt::format("apply {} difference(s) (--sync-globals)", globals_drift_)
-                          : "nothing to apply"),
+          fmt::format("globals: {}", globals_.to_apply > 0
+                                         ? fmt::format("apply {} difference(s) (--sync-globals)",
+                                                       globals_.to_apply)
+                                         : "nothing to apply"),
           fmt::format("large-objects: re-sync {} large objects (oid, owner, ACL, comment, md5 "
                       "of contents on both sides; create, replace, unlink what differs)",
                       los)};
@@ -595,7 +596,8 @@ class Runner {
     } else if (others[0] == "roles") {
       // The site's credential rotation as the fence: the concrete roles held NOLOGIN on the
       // target (globals --hold-logins) are the writers' roles; group roles stay as they are.
-      PGB_ASSIGN_OR_RETURN(std::vector<std::string> held, HeldLogins("--fence roles"));
+      PGB_ASSIGN_OR_RETURN(std::vector<std::string> held,
+                           HeldLogins(o_.target_conninfo, "--fence roles"));
       std::string spec = "roles:";
       for (size_t i = 0; i < held.size(); ++i) spec += (i > 0 ? "," : "") + held[i];
       PGB_ASSIGN_OR_RETURN(fence_, MakeFence(spec, ctx));
@@ -608,7 +610,7 @@ class Runner {
     }
     std::vector<std::string> flip_roles;
     if (flip == "roles" && fence_->Kind() != "roles") {
-      PGB_ASSIGN_OR_RETURN(flip_roles, HeldLogins("--flip roles"));
+      PGB_ASSIGN_OR_RETURN(flip_roles, HeldLogins(o_.target_conninfo, "--flip roles"));
     }
     PGB_ASSIGN_OR_RETURN(flip_, MakeFlip(flip, ctx, fence_.get(), flip_roles));
     return Status::Ok();
@@ -676,15 +678,12 @@ class Runner {
     // --- globals --- (--sync-globals) Roles and settings changed on the source since the last
     // sync, which the WAL does not carry, brought over while writers are fenced (once: a drain
     // run again after --terminate-bypass finds them level).
-    if (globals_drift_ > 0) {
+    if (globals_.to_apply > 0) {
       t = Clock::now();
-      globals::SyncOptions go = GlobalsOptions();
-      go.apply = true;
-      globals::SyncOutcome out;
-      s = globals::SyncGlobals(go, &out);
-      if (!s.ok()) return Fail("globals", t, s);
-      Add("globals", t, fmt::format("{} difference(s) applied", out.done.size()));
-      globals_drift_ = 0;
+      auto applied = ApplyGlobals(o_.source_conninfo, o_.target_conninfo);
+      if (!applied.ok()) return Fail("globals", t, applied.status());
+      Add("globals", t, fmt::format("{} difference(s) applied", *applied));
+      globals_.to_apply = 0;
     }
 
     // --- large objects --- Writers are fenced and every change before the fence is applied:
@@ -741,76 +740,9 @@ class Runner {
     return ro;
   }
 
-  // The roles the target holds NOLOGIN until the flip (`globals --hold-logins`, recorded in
-  // pgbaton.held_logins with their intended LOGIN), for a `--fence roles` or `--flip roles` that
-  // names none. Errors: kNotFound when none is recorded, the connection's.
-  Result<std::vector<std::string>> HeldLogins(const std::string& flag) const {
-    PGB_ASSIGN_OR_RETURN(PgConn target, Connect(o_.target_conninfo, "target"));
-    PGB_ASSIGN_OR_RETURN(std::vector<std::string> held, globals::ReadHeldLogins(target));
-    if (held.empty()) {
-      return Status::Error(
-          ErrorCode::kNotFound,
-          fmt::format("{} names no role and the target ({}) holds none for the flip", flag,
-                      target.description()),
-          "name the roles (--fence roles:R1,R2), or create them held with pgbaton globals "
-          "--apply --hold-logins R1,R2 (or a cluster copy's --hold-logins)");
-    }
-    return held;
-  }
-
-  globals::SyncOptions GlobalsOptions() const {
-    globals::SyncOptions go;
-    go.source = o_.source_conninfo;
-    go.target = o_.target_conninfo;
-    // The roles, their memberships and settings: what writers need on the new cluster. The
-    // databases' own properties were carried when the migration was made.
-    go.diff.databases = std::vector<std::string>{};
-    go.application_name = "pgbaton cutover";
-    return go;
-  }
-
-  // Globals are not in the WAL. When pgbaton synced them (`globals --apply`, a cluster copy), a
-  // role created or a setting changed on the source since then would be missing on the new
-  // cluster after the flip: refused (kGlobalsDrift), or with --sync-globals applied inside the
-  // fence. A migration whose globals pgbaton never synced is not checked.
-  Status CheckGlobals() {
-    if (target_->ServerMajor() < source_->ServerMajor()) {
-      // A cut back to the old cluster: its roles are the ones the migration started from.
-      globals_note_ = "; globals not checked (the target is the older major: a cut back)";
-      return Status::Ok();
-    }
-    globals::SyncOutcome out;
-    PGB_RETURN_IF_ERROR(globals::SyncGlobals(GlobalsOptions(), &out));
-    if (!out.synced_before) {
-      globals_note_ = "; globals never synced by pgbaton, not checked";
-      return Status::Ok();
-    }
-    if (out.drift.level()) {
-      globals_note_ = "; globals level";
-      return Status::Ok();
-    }
-    std::string first;
-    for (size_t i = 0; i < out.drift.actions.size() && i < 3; ++i) {
-      first += (i > 0 ? "; " : "") + globals::ActionLine(out.drift.actions[i]);
-    }
-    if (out.drift.actions.size() > 3) first += "; ...";
-    if (!o_.sync_globals) {
-      return Status::Error(
-          ErrorCode::kGlobalsDrift,
-          fmt::format("globals changed on the source since the last sync: {} difference(s) ({})",
-                      out.drift.actions.size(), first),
-          "run pgbaton globals --apply (pgbaton globals lists them), or pass --sync-globals to "
-          "apply them inside the fence");
-    }
-    globals_drift_ = out.drift.actions.size();
-    globals_note_ = fmt::format("; {} globals difference(s) to apply in the fence", globals_drift_);
-    return Status::Ok();
-  }
-
   const CutoverOptions& o_;
   CutoverReport* r_;
-  size_t globals_drift_ = 0;  // --sync-globals: differences the fence applies
-  std::string globals_note_;  // for the check phase's detail
+  GlobalsCheck globals_;  // what the check found of the globals; the fence's part to apply
   std::unique_ptr<Fence> fence_;
   std::unique_ptr<Flip> flip_;
   std::optional<PgConn> source_, target_;

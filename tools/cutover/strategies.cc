@@ -40,21 +40,6 @@ std::vector<std::string> SplitList(const std::string& s) {
   return out;
 }
 
-// A text[] literal for `names`, every element double-quoted.
-std::string ArrayLiteral(const std::vector<std::string>& names) {
-  std::string out = "{";
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (char c : names[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
 // "a, b, c".
 std::string RoleList(const std::vector<std::string>& roles) {
   std::string list;

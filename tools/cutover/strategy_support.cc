@@ -60,6 +60,20 @@ Status AdminCommand(PgConn& admin, const std::string& command, std::chrono::mill
   return first;
 }
 
+std::string ArrayLiteral(const std::vector<std::string>& names) {
+  std::string out = "{";
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : names[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 Result<PgConn> ConnectAdmin(const std::string& conninfo) {
   ConnectOptions co;
   co.label = "pgbouncer admin console";

@@ -22,6 +22,10 @@ namespace pgbaton::tools::cutover {
 Status AdminCommand(PgConn& admin, const std::string& command, std::chrono::milliseconds timeout,
                     const std::atomic<bool>* cancel = nullptr);
 
+// A text[] literal for `names` (a query parameter such as `= any($1::text[])`), every element
+// double-quoted.
+std::string ArrayLiteral(const std::vector<std::string>& names);
+
 // Connects to a PgBouncer admin console (application_name "pgbaton cutover", connect timeout 5 s
 // unless the conninfo sets one). Errors: the connection's, with a hint about admin_users.
 Result<PgConn> ConnectAdmin(const std::string& conninfo);
