@@ -92,6 +92,21 @@ class ClusterTest : public ::testing::TestWithParam<Pair> {
     return args;
   }
 
+  // The writers (which must have written) stop; `run` then applies everything up to the source's
+  // position now, and every database matches the source.
+  void StopWritersAndRunToTheEnd(BackgroundWriter& app, BackgroundWriter& shop) {
+    EXPECT_GT(app.committed(), 20);
+    EXPECT_GT(shop.committed(), 20);
+    app.Stop();
+    shop.Stop();
+    ASSERT_EQ(app.error(), "");
+    ASSERT_EQ(shop.error(), "");
+
+    CommandResult run = RunCommand(StopAtNow(Verb("run", {"--databases", "all"}), *src_));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    ExpectEveryDatabaseIdentical();
+  }
+
   void ExpectEveryDatabaseIdentical() {
     for (const std::string& db : kDatabases) {
       EXPECT_EQ(TablesDigest(*src_, db, kTables), TablesDigest(*dst_, db, kTables)) << db;
@@ -136,16 +151,7 @@ TEST_P(ClusterTest, CopyThenRunEveryDatabaseUnderWritesKilledAndResumedEndsIdent
     run.Signal(SIGKILL);
     run.Wait(10000);
   }
-  EXPECT_GT(app.committed(), 20);
-  EXPECT_GT(shop.committed(), 20);
-  app.Stop();
-  shop.Stop();
-  ASSERT_EQ(app.error(), "");
-  ASSERT_EQ(shop.error(), "");
-
-  CommandResult run = RunCommand(StopAtNow(Verb("run", {"--databases", "all"}), *src_));
-  ASSERT_EQ(run.exit_code, 0) << run.output;
-  ExpectEveryDatabaseIdentical();
+  ASSERT_NO_FATAL_FAILURE(StopWritersAndRunToTheEnd(app, shop));
 
   // status: one entry per database and a total with nothing left to apply.
   CommandResult status = RunCommand(Verb("status", {"--databases", "all", "--json"}));
@@ -239,16 +245,7 @@ TEST_P(ClusterTest, MigrateCarriesTheRolesThenEveryDatabaseKilledAndResumedEndsI
   served.Signal(SIGTERM);
   EXPECT_EQ(served.Wait(30000), 0);
 
-  EXPECT_GT(app.committed(), 20);
-  EXPECT_GT(shop.committed(), 20);
-  app.Stop();
-  shop.Stop();
-  ASSERT_EQ(app.error(), "");
-  ASSERT_EQ(shop.error(), "");
-
-  CommandResult run = RunCommand(StopAtNow(Verb("run", {"--databases", "all"}), *src_));
-  ASSERT_EQ(run.exit_code, 0) << run.output;
-  ExpectEveryDatabaseIdentical();
+  ASSERT_NO_FATAL_FAILURE(StopWritersAndRunToTheEnd(app, shop));
   auto owner = dst_->Query("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app'");
   ASSERT_TRUE(owner.ok());
   EXPECT_EQ(*owner, "Team Owner");

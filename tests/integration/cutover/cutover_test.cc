@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/cutover_fixture.h"
@@ -47,6 +49,19 @@ void ExpectAcknowledgedOnNew(Migration& m, Probe& probe) {
   int lost = 0;
   for (int64_t n : acked) lost += new_ids->count(n) == 0;
   EXPECT_EQ(lost, 0) << "acknowledged probe inserts missing on the new cluster";
+}
+
+// A probe's conninfo as `role`: the writer tries the new cluster first, where it can only log in
+// once a roles flip is done, and stays there (`*use_new`) from then on.
+std::function<std::string()> FollowNewOnceItLetsIn(Migration& m, const std::string& role,
+                                                   std::atomic<bool>* use_new) {
+  return [old_ci = m.source->Conninfo("app", role), new_ci = m.target->Conninfo("app", role),
+          use_new] {
+    ConnectOptions co;
+    co.connect_timeout_seconds = 2;
+    if (!*use_new && PgConn::Connect(new_ci, co).ok()) *use_new = true;
+    return *use_new ? new_ci : old_ci;
+  };
 }
 
 // Writes still work on the old cluster through `conninfo` (the fence was undone).
@@ -154,16 +169,8 @@ TEST(CutoverTest, RolesFenceAndFlip) {
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
   ASSERT_TRUE(m.target->Exec("alter role app_rw nologin").ok());
-  std::string old_ci = m.source->Conninfo("app", "app_rw");
-  std::string new_ci = m.target->Conninfo("app", "app_rw");
-  // The writer tries the new cluster first: it can only log in there once the flip is done.
   std::atomic<bool> use_new{false};
-  Probe probe([&] {
-    ConnectOptions co;
-    co.connect_timeout_seconds = 2;
-    if (!use_new && PgConn::Connect(new_ci, co).ok()) use_new = true;
-    return use_new ? new_ci : old_ci;
-  });
+  Probe probe(FollowNewOnceItLetsIn(m, "app_rw", &use_new));
   std::this_thread::sleep_for(std::chrono::seconds(2));
   CommandResult r = m.Cutover({"--fence", "roles:app_rw", "--flip", "roles", "--max-lag", "5s"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -204,15 +211,8 @@ TEST(CutoverTest, HeldLoginsAreTheRolesFenceAndFlip) {
   ASSERT_EQ(sync.exit_code, 0) << sync.output;
   EXPECT_EQ(*m.target->Query("select rolcanlogin from pg_roles where rolname = 'team_01'"), "f");
 
-  std::string old_ci = m.source->Conninfo("app", "team_01");
-  std::string new_ci = m.target->Conninfo("app", "team_01");
   std::atomic<bool> use_new{false};
-  Probe probe([&] {
-    ConnectOptions co;
-    co.connect_timeout_seconds = 2;
-    if (!use_new && PgConn::Connect(new_ci, co).ok()) use_new = true;
-    return use_new ? new_ci : old_ci;
-  });
+  Probe probe(FollowNewOnceItLetsIn(m, "team_01", &use_new));
   std::this_thread::sleep_for(std::chrono::seconds(2));
   CommandResult r = m.Cutover({"--fence", "roles", "--flip", "roles", "--max-lag", "5s"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
