@@ -162,7 +162,6 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 
-median() { printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 echo
 echo "== wall time until every database is ready (roles, databases, data, indexes), median of $ROUNDS, jobs $JOBS"
 P=$(median "${TIMES[pgbaton]}")

@@ -189,7 +189,6 @@ for r in $(seq 1 "$REPEAT"); do
   run_limit
 done
 
-median() { printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 echo
 echo "== wall time until the target is ready (data + indexes), median of $REPEAT, jobs $JOBS"
 P=$(median "${TIMES[pgbaton]}")

@@ -8,6 +8,8 @@
 #   bindir MAJOR           -> the server binaries of PostgreSQL MAJOR (15: the system's; others:
 #                             scripts/setup's, under PGBATON_DEPS_DIR or .deps)
 #   free_port              -> a free TCP port on 127.0.0.1
+#   median "X Y Z"         -> the median of the space-separated numbers (the mean of the two middle
+#                             ones for an even count)
 #   as_pg CMD              -> runs the shell command CMD as RUN_AS (as is when not root)
 #   bench_workdir NAME     -> makes WORK, a fresh /tmp/pgbaton-bench-NAME.XXXXXX that RUN_AS
 #                             owns, and stops every cluster and removes WORK (unless KEEP=1) on
@@ -34,6 +36,7 @@ bindir() {
   if [ "$1" = 15 ]; then echo /usr/lib/postgresql/15/bin
   else echo "${PGBATON_DEPS_DIR:-$ROOT/.deps}/test-servers/node_modules/pg$1/native/bin"; fi
 }
+median() { printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 as_pg() { if [ "$(id -u)" = 0 ]; then su "$RUN_AS" -s /bin/bash -c "$*"; else bash -c "$*"; fi; }
 

@@ -291,7 +291,6 @@ for r in $(seq 1 "$ROUNDS"); do
   ORDER=("${ORDER[@]:1}" "${ORDER[0]}")  # rotate: the last contender pays for the others' buffers
 done
 
-median() { printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 echo
 echo "== medians of $ROUNDS rounds (load $RATE tps, scale $SCALE, jobs $JOBS)"
 printf '  %-13s %16s %18s %18s\n' contender "to caught up" "WAL at copy end" "WAL at peak"
